@@ -1,0 +1,164 @@
+/**
+ * Typed errors. Every error this library throws or emits is an {@link EwsBridgeError} with a stable
+ * `code` (match on it, not on the message), a `retriable` flag, and the underlying `cause`.
+ * Messages never contain credentials.
+ */
+import { responseCodeInfo, type ResponseCodeAction } from './ews/response-codes.js';
+
+/** Stable error codes. */
+export type EwsBridgeErrorCode =
+  | 'EWS_PARSE_ERROR'
+  | 'EWS_XML_FORBIDDEN'
+  | 'EWS_ENVELOPE_TOO_LARGE'
+  | 'EWS_NOT_XML'
+  | 'EWS_HTTP_ERROR'
+  | 'EWS_RESPONSE_ERROR'
+  | 'EWS_SOAP_FAULT'
+  | 'EWS_AUTH_FAILED'
+  | 'EWS_CONNECTION_FAILED'
+  | 'EWS_HEARTBEAT_TIMEOUT'
+  | 'EWS_CONNECTION_TAKEN'
+  | 'EWS_LISTENER_FAILED'
+  | 'EWS_CHECKPOINT_ERROR';
+
+/** Base class of every error of this library. */
+export class EwsBridgeError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: EwsBridgeErrorCode;
+  /** Whether the same operation may succeed if tried again later. */
+  readonly retriable: boolean;
+
+  constructor(code: EwsBridgeErrorCode, message: string, options: { retriable: boolean; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable;
+  }
+}
+
+/** The bytes are not well-formed XML, or not a SOAP envelope we understand. */
+export class EwsParseError extends EwsBridgeError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EWS_PARSE_ERROR', message, { retriable: true, ...options });
+  }
+}
+
+/** The XML contains a DOCTYPE or entity declaration: refused, so XXE and entity expansion cannot work. */
+export class EwsXmlForbiddenError extends EwsBridgeError {
+  constructor(message: string) {
+    super('EWS_XML_FORBIDDEN', message, { retriable: false });
+  }
+}
+
+/** One envelope grew past the configured cap (`maxEnvelopeBytes`). */
+export class EwsEnvelopeTooLargeError extends EwsBridgeError {
+  readonly limitBytes: number;
+  constructor(limitBytes: number) {
+    super('EWS_ENVELOPE_TOO_LARGE', `An envelope exceeded maxEnvelopeBytes (${limitBytes} bytes)`, { retriable: true });
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** The response is not XML at all — typically an HTML error page from a proxy or load balancer. */
+export class EwsNotXmlError extends EwsBridgeError {
+  readonly httpStatus: number | undefined;
+  /** The first bytes of the body (at most 200 characters), to tell what answered. */
+  readonly bodyPreview: string;
+  constructor(httpStatus: number | undefined, bodyPreview: string) {
+    super(
+      'EWS_NOT_XML',
+      `Expected a SOAP envelope but got non-XML${httpStatus === undefined ? '' : ` (HTTP ${httpStatus})`}: ${JSON.stringify(bodyPreview)}`,
+      { retriable: true },
+    );
+    this.httpStatus = httpStatus;
+    this.bodyPreview = bodyPreview;
+  }
+}
+
+/** An HTTP status that is not a SOAP answer (e.g. 503, 502, 404). */
+export class EwsHttpError extends EwsBridgeError {
+  readonly status: number;
+  /** From `Retry-After`, in milliseconds, when the server sent one. */
+  readonly retryAfterMs: number | undefined;
+  constructor(status: number, options: { retryAfterMs?: number; message?: string; cause?: unknown } = {}) {
+    const retriable = status === 408 || status === 429 || status >= 500;
+    super('EWS_HTTP_ERROR', options.message ?? `HTTP ${status} from the EWS endpoint`, { retriable, cause: options.cause });
+    this.status = status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** Details of an EWS error response (ResponseClass Error, or the detail of a SOAP fault). */
+export interface EwsErrorDetails {
+  readonly responseCode: string;
+  readonly messageText?: string;
+  /** `BackOffMilliseconds` from MessageXml (ErrorServerBusy). */
+  readonly backOffMs?: number;
+  /** Subscriptions the error concerns (streaming `ErrorSubscriptionIds`, or MessageXml). */
+  readonly subscriptionIds?: readonly string[];
+}
+
+/** An EWS response message with `ResponseClass="Error"`. `action` comes from the response-code table. */
+export class EwsResponseError extends EwsBridgeError {
+  readonly responseCode: string;
+  readonly action: ResponseCodeAction;
+  readonly backOffMs: number | undefined;
+  readonly subscriptionIds: readonly string[];
+  constructor(details: EwsErrorDetails, code: 'EWS_RESPONSE_ERROR' | 'EWS_SOAP_FAULT' = 'EWS_RESPONSE_ERROR') {
+    const info = responseCodeInfo(details.responseCode);
+    const text = details.messageText ? `: ${details.messageText}` : '';
+    super(code, `${details.responseCode}${text}`, { retriable: info.retriable });
+    this.responseCode = details.responseCode;
+    this.action = info.action;
+    this.backOffMs = details.backOffMs;
+    this.subscriptionIds = details.subscriptionIds ?? [];
+  }
+}
+
+/** A SOAP fault (HTTP 500), e.g. `ErrorServerBusy` or `ErrorSchemaValidation`. */
+export class EwsSoapFaultError extends EwsResponseError {
+  readonly faultCode: string;
+  constructor(faultCode: string, details: EwsErrorDetails) {
+    super(details, 'EWS_SOAP_FAULT');
+    this.faultCode = faultCode;
+  }
+}
+
+/** The server refused our credentials (HTTP 401/403 after any refresh). Not retriable. */
+export class EwsAuthError extends EwsBridgeError {
+  readonly status: number;
+  constructor(status: number, message = `Authentication failed (HTTP ${status})`) {
+    super('EWS_AUTH_FAILED', message, { retriable: false });
+    this.status = status;
+  }
+}
+
+/** The TCP/TLS connection failed or was cut. */
+export class EwsConnectionError extends EwsBridgeError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EWS_CONNECTION_FAILED', message, { retriable: true, ...options });
+  }
+}
+
+/** A streaming connection stayed silent longer than `heartbeatTimeoutMs`. */
+export class EwsHeartbeatTimeoutError extends EwsBridgeError {
+  readonly heartbeatTimeoutMs: number;
+  constructor(heartbeatTimeoutMs: number) {
+    super('EWS_HEARTBEAT_TIMEOUT', `No traffic on the streaming connection for ${heartbeatTimeoutMs} ms`, { retriable: true });
+    this.heartbeatTimeoutMs = heartbeatTimeoutMs;
+  }
+}
+
+/** A checkpoint store could not read or write its state (e.g. a corrupt file). */
+export class EwsCheckpointError extends EwsBridgeError {
+  constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
+    super('EWS_CHECKPOINT_ERROR', message, { retriable: options.retriable ?? false, cause: options.cause });
+  }
+}
+
+/** A legacy listener (or handler) kept failing until push semantics gave up on it. */
+export class EwsListenerError extends EwsBridgeError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EWS_LISTENER_FAILED', message, { retriable: false, ...options });
+  }
+}

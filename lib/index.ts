@@ -1,0 +1,11 @@
+/**
+ * ews-push-bridge: EWS streaming and pull notifications as RxJS observables, delivered through
+ * adapters that keep the legacy push-notification contract.
+ *
+ * @packageDocumentation
+ */
+export * from './model.js';
+export * from './errors.js';
+export * from './logger.js';
+export * from './ews/messages.js';
+export * from './ews/response-codes.js';

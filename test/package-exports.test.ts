@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// `npm test` builds before running vitest; these tests load the built package the way a user's
+// app would, through the `exports` map, from both module systems.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const built = existsSync(`${root}/dist/index.js`) && existsSync(`${root}/dist/index.cjs`);
+
+function run(code: string, type: 'module' | 'commonjs'): string {
+  const flag = type === 'module' ? '--input-type=module' : '--input-type=commonjs';
+  return execFileSync(process.execPath, [flag, '-e', code], { cwd: root, encoding: 'utf8' }).trim();
+}
+
+describe.skipIf(!built)('package exports (built output)', () => {
+  it('imports from an ES module consumer', () => {
+    const out = run(
+      `import * as m from 'ews-push-bridge'; import * as t from 'ews-push-bridge/testing';
+       console.log(typeof m.EwsBridgeError, typeof m.responseCodeInfo, typeof t)`,
+      'module',
+    );
+    expect(out).toBe('function function object');
+  });
+
+  it('requires from a CommonJS consumer', () => {
+    const out = run(
+      `const m = require('ews-push-bridge'); const t = require('ews-push-bridge/testing');
+       const e = new m.EwsHttpError(503); console.log(e instanceof m.EwsBridgeError, e.code, e.retriable, typeof t)`,
+      'commonjs',
+    );
+    expect(out).toBe('true EWS_HTTP_ERROR true object');
+  });
+});
