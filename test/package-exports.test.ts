@@ -31,4 +31,10 @@ describe.skipIf(!built)('package exports (built output)', () => {
     );
     expect(out).toBe('true EWS_HTTP_ERROR true object');
   });
+
+  it('resolves its types for ESM and CommonJS TypeScript consumers (module Node16)', () => {
+    const tsc = `${root}/node_modules/typescript/bin/tsc`;
+    // Throws (failing the test) with tsc's diagnostics if either consumer does not type-check.
+    execFileSync(process.execPath, [tsc, '-p', `${root}/test/consumers/tsconfig.json`], { cwd: root, encoding: 'utf8' });
+  });
 });
