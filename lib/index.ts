@@ -11,3 +11,6 @@ export * from './ews/messages.js';
 export * from './ews/response-codes.js';
 export * from './ews/requests.js';
 export * from './ews/send-notification.js';
+export * from './checkpoint/checkpoint-store.js';
+export * from './checkpoint/memory-store.js';
+export * from './checkpoint/file-store.js';

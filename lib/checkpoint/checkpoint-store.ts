@@ -1,0 +1,109 @@
+/**
+ * Where a source keeps what it needs to resume after a restart: the last watermark it delivered
+ * (and, later, SyncFolderItems sync states), keyed by what the subscription watches.
+ *
+ * @packageDocumentation
+ */
+import type { EventType, FolderRef } from '../model.js';
+
+/** What a store holds for one subscription key. */
+export interface Checkpoint {
+  /**
+   * The watermark to resume from: the last one whose events the consumer finished with. A pull
+   * subscription created with it receives the events after it.
+   */
+  readonly watermark?: string;
+  /**
+   * SyncFolderItems `SyncState` per folder (keyed by the caller's folder key), for sources that
+   * recover missed events by syncing. Kept by every store; not yet written by any source.
+   */
+  readonly syncStates?: Readonly<Record<string, string>>;
+  /** ISO-8601 time of the last successful {@link CheckpointStore.set} of this key. */
+  readonly updatedAt: string;
+}
+
+/**
+ * A change to one key's {@link Checkpoint}. Fields present replace the stored ones; fields left
+ * out keep their stored value, so a source that writes only `watermark` never erases
+ * `syncStates` written by another.
+ */
+export interface CheckpointUpdate {
+  readonly watermark?: string;
+  readonly syncStates?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Durable (or not) storage of checkpoints, one per subscription key (see {@link checkpointKey}).
+ *
+ * Contract every implementation keeps:
+ * - `set` resolves only once the change is as durable as the store can make it; a later `get`
+ *   (also after a restart, for durable stores) returns it.
+ * - Failures reject with an `EwsCheckpointError`; a store never pretends to be empty because its
+ *   backing data is unreadable.
+ * - Calls may overlap; each `set` is applied whole, in call order.
+ */
+export interface CheckpointStore {
+  /** The checkpoint stored for `key`, or `undefined` when there is none. */
+  get(key: string): Promise<Checkpoint | undefined>;
+  /** Merges `update` into the checkpoint of `key` (creating it) and stamps `updatedAt`. */
+  set(key: string, update: CheckpointUpdate): Promise<void>;
+  /** Forgets `key`. Resolves also when there was nothing to forget. */
+  delete(key: string): Promise<void>;
+}
+
+/** What identifies a subscription's position for {@link checkpointKey}. */
+export interface CheckpointKeyOptions {
+  /**
+   * The mailbox watched: the impersonated SMTP address, or the account's own address when not
+   * impersonating. Compared case-insensitively. Default: `''` (the account's own mailbox, which is
+   * only unambiguous when one account uses the store).
+   */
+  readonly mailbox?: string;
+  /** Folders watched, in any order. Ids are compared by `id` only (change keys change). Default: none. */
+  readonly folders?: readonly FolderRef[];
+  /** Whether the subscription watches every folder (then `folders` is ignored). Default: `false`. */
+  readonly subscribeToAllFolders?: boolean;
+  /** Event types, in any order; duplicates are ignored. Default: none. */
+  readonly eventTypes?: readonly EventType[];
+  /**
+   * Tells apart several consumers that watch the same mailbox, folders and event types through one
+   * store (each keeps its own position). Default: `''`.
+   */
+  readonly consumer?: string;
+}
+
+const part = (value: string): string => encodeURIComponent(value);
+
+/**
+ * A stable key for a subscription's checkpoint: the same mailbox, folder set and event-type set
+ * give the same key in any order, so a restarted process finds its watermark. Readable on purpose
+ * (`v1|mailbox=…|folders=…|events=…|consumer=…`), since it shows up in checkpoint files.
+ *
+ * Sources call it with their resolved options (defaults applied); call it the same way to find a
+ * source's checkpoint in a store.
+ */
+export function checkpointKey(options: CheckpointKeyOptions): string {
+  const mailbox = (options.mailbox ?? '').trim().toLowerCase();
+  const folders = options.subscribeToAllFolders
+    ? ['*all']
+    : [...new Set((options.folders ?? []).map((f) => (typeof f === 'string' ? `name:${f}` : `id:${f.id}`)))].sort();
+  const events = [...new Set(options.eventTypes ?? [])].sort();
+  return [
+    'v1',
+    `mailbox=${part(mailbox)}`,
+    `folders=${folders.map(part).join(',')}`,
+    `events=${events.map(part).join(',')}`,
+    `consumer=${part(options.consumer ?? '')}`,
+  ].join('|');
+}
+
+/** Applies `update` to `previous` the way {@link CheckpointStore.set} specifies. */
+export function mergeCheckpoint(previous: Checkpoint | undefined, update: CheckpointUpdate, now: Date): Checkpoint {
+  const watermark = update.watermark ?? previous?.watermark;
+  const syncStates = update.syncStates ?? previous?.syncStates;
+  return {
+    ...(watermark === undefined ? {} : { watermark }),
+    ...(syncStates === undefined ? {} : { syncStates: { ...syncStates } }),
+    updatedAt: now.toISOString(),
+  };
+}
