@@ -1,0 +1,155 @@
+/**
+ * How the transport authenticates a request. Each {@link EwsAuth} becomes an {@link Authorizer}
+ * that produces `Authorization` header values round by round, so schemes that need a
+ * challenge/response (NTLM, issue 7) fit the same seam as one-shot schemes (Basic, Bearer).
+ */
+
+/** No `Authorization` header (the server authenticates otherwise, or not at all). */
+export interface NoAuth {
+  readonly type: 'none';
+}
+
+/** HTTP Basic. Use it only over TLS: the password travels base64-encoded in every request. */
+export interface BasicAuth {
+  readonly type: 'basic';
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * OAuth bearer token. With a function, the token is fetched on first use and cached; after an
+ * HTTP 401 the function is called once more and the request retried once before failing.
+ */
+export interface BearerAuth {
+  readonly type: 'bearer';
+  readonly token: string | (() => Promise<string>);
+}
+
+/** The authentication settings accepted by the transport and the sources. */
+export type EwsAuth = NoAuth | BasicAuth | BearerAuth;
+
+/**
+ * Produces `Authorization` header values for one request, round by round.
+ *
+ * Round 0 is {@link Authorizer.initial}; every HTTP 401 then calls {@link Authorizer.challenge} with
+ * the response's `WWW-Authenticate` values, and a returned header is sent on a retry of the same
+ * request. One-shot schemes answer the challenge with `undefined` (fail) or a refreshed credential;
+ * a connection-bound handshake (NTLM's negotiate → challenge → authenticate) answers with its next
+ * message.
+ */
+export interface Authorizer {
+  /** The header for the first attempt, or `undefined` to send none. */
+  initial(): Promise<string | undefined>;
+  /**
+   * Called on HTTP 401. Returns the header for one more attempt, or `undefined` to give up
+   * (the transport then fails with `EwsAuthError`).
+   *
+   * @param wwwAuthenticate - The response's `WWW-Authenticate` values.
+   * @param round - 1 for the first 401 of this request, 2 for the second, ….
+   */
+  challenge(wwwAuthenticate: readonly string[], round: number): Promise<string | undefined>;
+}
+
+const noneAuthorizer: Authorizer = {
+  initial: () => Promise.resolve(undefined),
+  challenge: () => Promise.resolve(undefined),
+};
+
+function basicAuthorizer(auth: BasicAuth): Authorizer {
+  // RFC 7617 with UTF-8, which is what Exchange/IIS decode.
+  const header = `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`;
+  return {
+    initial: () => Promise.resolve(header),
+    challenge: () => Promise.resolve(undefined),
+  };
+}
+
+function bearerAuthorizer(auth: BearerAuth): Authorizer {
+  const source = auth.token;
+  if (typeof source === 'string') {
+    const header = `Bearer ${source}`;
+    return { initial: () => Promise.resolve(header), challenge: () => Promise.resolve(undefined) };
+  }
+  // One in-flight fetch shared by concurrent requests, so a burst does not call the provider N times.
+  let cached: Promise<string> | undefined;
+  const fetchToken = (): Promise<string> => {
+    const pending = Promise.resolve()
+      .then(source)
+      .then((token) => {
+        if (typeof token !== 'string' || token === '') throw new TypeError('auth.token() must resolve to a non-empty string');
+        return token;
+      });
+    cached = pending;
+    // A failed fetch must not be cached: the next request asks again.
+    pending.catch(() => {
+      if (cached === pending) cached = undefined;
+    });
+    return pending;
+  };
+  return {
+    initial: async () => `Bearer ${await (cached ?? fetchToken())}`,
+    challenge: async (_wwwAuthenticate, round) => (round === 1 ? `Bearer ${await fetchToken()}` : undefined),
+  };
+}
+
+const authorizers = new WeakMap<EwsAuth, Authorizer>();
+
+/**
+ * Returns the {@link Authorizer} for an auth setting. The same settings object always gets the same
+ * authorizer, so a bearer token fetched for one request is reused by the next.
+ *
+ * @throws TypeError when `auth.type` is unknown or a field is missing (the message names the field,
+ *   never its value).
+ */
+export function authorizerFor(auth: EwsAuth | undefined): Authorizer {
+  if (auth === undefined) return noneAuthorizer;
+  const known = authorizers.get(auth);
+  if (known) return known;
+  const created = createAuthorizer(auth);
+  authorizers.set(auth, created);
+  return created;
+}
+
+function createAuthorizer(auth: EwsAuth): Authorizer {
+  validateAuth(auth);
+  switch (auth.type) {
+    case 'none':
+      return noneAuthorizer;
+    case 'basic':
+      return basicAuthorizer(auth);
+    case 'bearer':
+      return bearerAuthorizer(auth);
+  }
+}
+
+/**
+ * Checks an auth setting's shape. Messages name the option, never a secret.
+ *
+ * @param name - How the option is called in messages. Default `auth`.
+ * @throws TypeError
+ */
+export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsAuth {
+  if (typeof auth !== 'object' || auth === null) throw new TypeError(`${name} must be an object with a type`);
+  const type = (auth as { type?: unknown }).type;
+  switch (type) {
+    case 'none':
+      return;
+    case 'basic': {
+      const { username, password } = auth as { username?: unknown; password?: unknown };
+      if (typeof username !== 'string' || username === '') throw new TypeError(`${name}.username must be a non-empty string`);
+      if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string`);
+      return;
+    }
+    case 'bearer': {
+      const { token } = auth as { token?: unknown };
+      if (!((typeof token === 'string' && token !== '') || typeof token === 'function')) {
+        throw new TypeError(`${name}.token must be a non-empty string or a function returning a promise of one`);
+      }
+      return;
+    }
+    case 'ntlm':
+      throw new TypeError(`${name}.type 'ntlm' is not supported yet; use 'basic', 'bearer' or 'none'`);
+    default:
+      throw new TypeError(`${name}.type must be 'basic', 'bearer' or 'none'`);
+  }
+}

@@ -1,0 +1,543 @@
+/**
+ * The EWS HTTP client, on `node:http`/`node:https` so that sockets stay under our control (an NTLM
+ * handshake authenticates one connection; a streaming response holds one for 30 minutes).
+ *
+ * - {@link postSoap}: one request, one envelope back, or a typed error.
+ * - {@link openStream}: a `GetStreamingEvents` response, delivering each envelope as it closes.
+ *
+ * Errors: HTTP 401/403 → `EwsAuthError` (after the auth scheme's one refresh); a SOAP fault →
+ * `EwsSoapFaultError` (with `backOffMs` from `BackOffMilliseconds`); any other non-2xx →
+ * `EwsHttpError` (with `retryAfterMs` from `Retry-After`); a body that is not XML →
+ * `EwsNotXmlError`; socket failures → `EwsConnectionError` (`EwsStreamCutError` once a response
+ * had started). Response messages with `ResponseClass="Error"` are returned, not thrown: see
+ * `envelopeError()` in `response-errors.ts`. No error or log line carries a credential.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { authorizerFor, type EwsAuth } from './auth-header.js';
+import type { EwsEnvelope } from './messages.js';
+import { EnvelopeParser } from './parser.js';
+import { soapFaultError } from './response-errors.js';
+import { parseRetryAfter } from './retry-after.js';
+import { EwsStreamCutError } from './stream-cut-error.js';
+
+/** One SOAP call: the `SOAPAction` and the envelope text (from the builders in `requests.ts`). */
+export interface SoapRequest {
+  /** The operation's SOAPAction URI, e.g. `SOAP_ACTIONS.Subscribe`. Sent quoted, as SOAP 1.1 wants. */
+  readonly soapAction: string;
+  /** The complete request envelope. */
+  readonly envelope: string;
+}
+
+/**
+ * Keeps cookies between calls: the seam for Exchange 2013+ affinity (`X-BackEndOverrideCookie`),
+ * which must follow every later call of a subscription group.
+ */
+export interface CookieJar {
+  /** The `Cookie` header value to send to `url`, or `undefined` for none. */
+  cookieHeader(url: URL): string | undefined;
+  /** Called with every response's `Set-Cookie` values (only when there are some). */
+  storeSetCookie(url: URL, setCookie: readonly string[]): void;
+}
+
+/** Where and how to reach EWS: shared by {@link postSoap} and {@link openStream}. */
+export interface EwsEndpointOptions {
+  /** The EWS endpoint, e.g. `https://mail.contoso.com/EWS/Exchange.asmx`. Must not contain user:password. Required. */
+  readonly url: string | URL;
+  /** Credentials. Default `{ type: 'none' }`. */
+  readonly auth?: EwsAuth;
+  /**
+   * The mailbox the call concerns, sent as `X-AnchorMailbox` so Exchange 2013+ routes it to that
+   * mailbox's server (impersonation also needs the SOAP header, which the request builders add).
+   * Default: none.
+   */
+  readonly mailbox?: string;
+  /** Extra HTTP headers, e.g. `X-PreferServerAffinity`. They cannot replace `Authorization` or `Content-Length`. Default: none. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Cookie store for affinity cookies. Default: none (cookies are ignored). */
+  readonly cookies?: CookieJar;
+  /**
+   * The connection pool. Pass one from {@link createEwsAgent} (and `destroy()` it when done) to own
+   * the sockets; TLS settings (`ca`, `rejectUnauthorized`) go on an `https.Agent` too.
+   * Default: a shared keep-alive agent per protocol.
+   */
+  readonly agent?: http.Agent;
+  /** Cap on one envelope's size, passed to the parser. Default: the parser's default. */
+  readonly maxEnvelopeBytes?: number;
+  /** Where debug lines go. Default: silent. */
+  readonly logger?: Logger;
+}
+
+/** Options of {@link postSoap}. */
+export interface PostSoapOptions extends EwsEndpointOptions {
+  /** The whole exchange (connect, auth rounds, response body) must finish within this. Default `100_000` (as EWS's own clients). */
+  readonly timeoutMs?: number;
+  /** Aborts the call; the promise rejects with `signal.reason`. Default: none. */
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link openStream} learnt when the response started. */
+export interface StreamOpenInfo {
+  /** The HTTP status (2xx). */
+  readonly status: number;
+}
+
+/** Options of {@link openStream}. */
+export interface OpenStreamOptions extends EwsEndpointOptions {
+  /** Called with each envelope as soon as it closes, in wire order. SOAP faults are not delivered: they reject. Required. */
+  readonly onEnvelope: (envelope: EwsEnvelope) => void;
+  /** Called once when a 2xx response has started, before any envelope. Default: none. */
+  readonly onOpen?: (info: StreamOpenInfo) => void;
+  /** The response headers must arrive within this. Default `100_000`. */
+  readonly responseTimeoutMs?: number;
+  /**
+   * Once the response started, the connection is declared dead (rejecting with
+   * `EwsHeartbeatTimeoutError`) when no byte arrives for this long. Default `90_000` (what
+   * Microsoft's own client uses). `Infinity` disables it.
+   */
+  readonly idleTimeoutMs?: number;
+  /** Ends the stream; the promise rejects with `signal.reason`. Default: none. */
+  readonly signal?: AbortSignal;
+}
+
+/** How a stream ended cleanly (the server finished the HTTP response). */
+export interface StreamEnd {
+  /** Envelopes delivered through `onEnvelope`. */
+  readonly envelopes: number;
+}
+
+/** Options of {@link createEwsAgent}. */
+export interface EwsAgentOptions {
+  /** The endpoint the agent will serve: decides between `http.Agent` and `https.Agent`. Required. */
+  readonly url: string | URL;
+  /** Most sockets at once to the host. Default `Infinity`. */
+  readonly maxSockets?: number;
+  /** Private CA certificates to trust (https only), in addition to the system's. Default: none. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+}
+
+const DEFAULT_TIMEOUT_MS = 100_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 90_000;
+// Error bodies are read only to find a SOAP fault or to let the socket be reused; never unbounded.
+const MAX_ERROR_BODY_BYTES = 1024 * 1024;
+
+const sharedAgents = {
+  http: new http.Agent({ keepAlive: true }),
+  https: new https.Agent({ keepAlive: true }),
+};
+
+/**
+ * A keep-alive connection pool for one endpoint. Owning one (instead of the shared default) lets a
+ * caller close every socket with `agent.destroy()`.
+ */
+export function createEwsAgent(options: EwsAgentOptions): http.Agent {
+  const url = endpointUrl(options.url);
+  const maxSockets = options.maxSockets ?? Infinity;
+  if (!(maxSockets === Infinity || (Number.isInteger(maxSockets) && maxSockets >= 1))) {
+    throw new RangeError('maxSockets must be a positive integer or Infinity');
+  }
+  if (url.protocol === 'https:') {
+    return new https.Agent({
+      keepAlive: true,
+      maxSockets,
+      ...(options.ca === undefined ? {} : { ca: options.ca as string | Buffer | (string | Buffer)[] }),
+    });
+  }
+  return new http.Agent({ keepAlive: true, maxSockets });
+}
+
+/**
+ * Parses and checks an endpoint URL.
+ *
+ * @throws TypeError naming `url` (the value is not echoed: it could carry credentials).
+ */
+export function endpointUrl(value: string | URL, name = 'url'): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError(`${name} must be an absolute http or https URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`${name} must be an absolute http or https URL`);
+  if (url.username !== '' || url.password !== '') throw new TypeError(`${name} must not contain credentials; use the auth option`);
+  return url;
+}
+
+/** The endpoint as it may appear in logs and errors: no query, no credentials. */
+function redact(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+function operationOf(soapAction: string): string {
+  return soapAction.slice(soapAction.lastIndexOf('/') + 1);
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  const ms = value ?? fallback;
+  if (!(typeof ms === 'number' && ms > 0)) throw new RangeError(`${name} must be a positive number of milliseconds`);
+  return ms;
+}
+
+/**
+ * Sends one SOAP request and returns its single response envelope.
+ *
+ * A `ResponseClass="Error"` message is part of a normal answer (HTTP 200) and is returned; convert
+ * it with `envelopeError()` when the caller wants it thrown.
+ *
+ * @throws EwsAuthError, EwsSoapFaultError, EwsHttpError, EwsNotXmlError, EwsParseError,
+ *   EwsConnectionError, or `signal.reason` when aborted.
+ */
+export async function postSoap(request: SoapRequest, options: PostSoapOptions): Promise<EwsEnvelope> {
+  const timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+  const call = new CallSignal(options.signal);
+  call.deadline(timeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no complete answer within ${timeoutMs} ms`));
+  try {
+    const res = await exchange(request, options, call.signal);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw await errorForResponse(res, options, call.signal);
+    const parser = newParser(options, status);
+    const envelopes: EwsEnvelope[] = [];
+    await pump(res, call.signal, undefined, (chunk) => {
+      envelopes.push(...parser.write(chunk));
+    });
+    envelopes.push(...endParser(parser));
+    const envelope = envelopes[0];
+    if (envelope === undefined || envelopes.length > 1) {
+      throw new EwsParseError(`Expected one SOAP envelope in the ${operationOf(request.soapAction)} response, got ${envelopes.length}`);
+    }
+    if (envelope.body.type === 'fault') throw soapFaultError(envelope.body.fault);
+    return envelope;
+  } finally {
+    call.dispose();
+  }
+}
+
+/**
+ * Opens a `GetStreamingEvents` response and delivers each envelope through `onEnvelope` the moment it
+ * closes. Resolves when the server ends the response cleanly (after `ConnectionStatus Closed`, or
+ * not); rejects with `EwsStreamCutError` when the connection is cut, `EwsHeartbeatTimeoutError`
+ * after `idleTimeoutMs` of silence, the typed HTTP/auth/fault error when the server refuses or
+ * faults, and `signal.reason` when aborted. The socket is destroyed on every path but a clean end.
+ */
+export async function openStream(request: SoapRequest, options: OpenStreamOptions): Promise<StreamEnd> {
+  const responseTimeoutMs = positive(options.responseTimeoutMs, DEFAULT_TIMEOUT_MS, 'responseTimeoutMs');
+  const idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+  const call = new CallSignal(options.signal);
+  call.deadline(responseTimeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no response within ${responseTimeoutMs} ms`));
+  try {
+    const res = await exchange(request, options, call.signal);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw await errorForResponse(res, options, call.signal);
+    // From here on the heartbeat watchdog guards the connection, not the response deadline.
+    call.clearDeadline();
+    options.onOpen?.({ status });
+    const parser = newParser(options, status);
+    let delivered = 0;
+    const deliver = (envelopes: readonly EwsEnvelope[]): void => {
+      for (const envelope of envelopes) {
+        // A consumer that unsubscribed inside onEnvelope must not get the rest of the chunk.
+        if (call.signal.aborted) return;
+        if (envelope.body.type === 'fault') throw soapFaultError(envelope.body.fault);
+        delivered++;
+        options.onEnvelope(envelope);
+      }
+    };
+    try {
+      await pump(res, call.signal, idleTimeoutMs, (chunk) => deliver(parser.write(chunk)));
+    } catch (error) {
+      if (error instanceof EwsStreamCutError) {
+        throw new EwsStreamCutError(error.message, { midEnvelope: hasPartialEnvelope(parser), cause: error.cause });
+      }
+      throw error;
+    }
+    try {
+      deliver(parser.end());
+    } catch (error) {
+      if (error instanceof EwsBridgeError && error.code === 'EWS_PARSE_ERROR') {
+        throw new EwsStreamCutError('The streaming response ended in the middle of an envelope', { midEnvelope: true, cause: error });
+      }
+      throw error;
+    }
+    return { envelopes: delivered };
+  } finally {
+    call.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One internal signal per call that fires on the caller's abort or on our own deadline, so every
+ * wait in the call reacts to both the same way.
+ */
+class CallSignal {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onOuterAbort: (() => void) | undefined;
+
+  constructor(private readonly outer: AbortSignal | undefined) {
+    if (outer) {
+      if (outer.aborted) this.controller.abort(outer.reason);
+      else {
+        this.onOuterAbort = () => this.controller.abort(outer.reason);
+        outer.addEventListener('abort', this.onOuterAbort, { once: true });
+      }
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  deadline(ms: number, reason: () => Error): void {
+    if (!Number.isFinite(ms)) return;
+    this.timer = setTimeout(() => this.controller.abort(reason()), ms);
+  }
+
+  clearDeadline(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  dispose(): void {
+    this.clearDeadline();
+    if (this.onOuterAbort) this.outer?.removeEventListener('abort', this.onOuterAbort);
+  }
+}
+
+function newParser(options: EwsEndpointOptions, httpStatus: number): EnvelopeParser {
+  return new EnvelopeParser({
+    httpStatus,
+    ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
+  });
+}
+
+function endParser(parser: EnvelopeParser): EwsEnvelope[] {
+  return parser.end();
+}
+
+function hasPartialEnvelope(parser: EnvelopeParser): boolean {
+  try {
+    parser.end();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Sends the request, running the auth scheme's rounds on 401, and resolves with the first response
+ * that is not an auth challenge we can answer.
+ */
+async function exchange(request: SoapRequest, options: EwsEndpointOptions, signal: AbortSignal): Promise<IncomingMessage> {
+  const url = endpointUrl(options.url);
+  const logger = options.logger ?? silentLogger;
+  const authorizer = authorizerFor(options.auth);
+  const operation = operationOf(request.soapAction);
+  let authorization: string | undefined;
+  try {
+    authorization = await authorizer.initial();
+  } catch (error) {
+    throw new EwsBridgeError('EWS_AUTH_FAILED', 'The auth token provider failed', { retriable: true, cause: error });
+  }
+  for (let round = 1; ; round++) {
+    signal.throwIfAborted();
+    const res = await send(url, request, options, authorization, signal);
+    const status = res.statusCode ?? 0;
+    logger.debug('EWS response', { operation, url: redact(url), status, round });
+    const setCookie = res.headers['set-cookie'];
+    if (options.cookies && setCookie && setCookie.length > 0) options.cookies.storeSetCookie(url, setCookie);
+    if (status !== 401) return res;
+    const challenges = wwwAuthenticate(res);
+    // The body is drained (not dropped) so the keep-alive socket survives for a connection-bound handshake.
+    await drain(res, signal);
+    let next: string | undefined;
+    try {
+      next = await authorizer.challenge(challenges, round);
+    } catch (error) {
+      throw new EwsBridgeError('EWS_AUTH_FAILED', 'The auth token provider failed', { retriable: true, cause: error });
+    }
+    if (next === undefined) throw new EwsAuthError(401);
+    authorization = next;
+  }
+}
+
+function wwwAuthenticate(res: IncomingMessage): string[] {
+  const values: string[] = [];
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]?.toLowerCase() === 'www-authenticate') values.push(raw[i + 1] ?? '');
+  }
+  return values;
+}
+
+function send(
+  url: URL,
+  request: SoapRequest,
+  options: EwsEndpointOptions,
+  authorization: string | undefined,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
+  const body = Buffer.from(request.envelope, 'utf8');
+  const soapAction = request.soapAction.startsWith('"') ? request.soapAction : `"${request.soapAction}"`;
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'text/xml; charset=utf-8',
+    Accept: 'text/xml',
+    SOAPAction: soapAction,
+    ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
+    ...options.headers,
+  };
+  const cookie = options.cookies?.cookieHeader(url);
+  if (cookie !== undefined && cookie !== '') headers['Cookie'] = cookie;
+  // Caller headers cannot override these two: a wrong length corrupts the connection and a stray
+  // Authorization would leak past the auth scheme.
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'authorization' || lower === 'content-length') delete headers[name];
+  }
+  if (authorization !== undefined) headers['Authorization'] = authorization;
+  headers['Content-Length'] = body.length;
+
+  const agent = options.agent ?? (url.protocol === 'https:' ? sharedAgents.https : sharedAgents.http);
+  const transport = url.protocol === 'https:' ? https : http;
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    let req: http.ClientRequest;
+    try {
+      req = transport.request(url, { method: 'POST', headers, agent });
+    } catch (error) {
+      // Invalid header characters and the like: a caller mistake, not a network failure.
+      reject(error);
+      return;
+    }
+    const onAbort = (): void => {
+      req.destroy();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    req.once('response', (res) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(res);
+    });
+    // Stays attached for the life of the request: the socket can still fail while the body is read,
+    // and an 'error' without a listener would crash the host.
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(signal.aborted ? signal.reason : connectionError(url, error));
+    });
+    req.end(body);
+  });
+}
+
+function connectionError(url: URL, error: NodeJS.ErrnoException): EwsConnectionError {
+  const what = error.code ?? error.message;
+  return new EwsConnectionError(`Connection to ${url.origin} failed (${what})`, { cause: error });
+}
+
+/**
+ * Feeds a response's chunks to `sink` until it ends. Rejects with `signal.reason` on abort, with
+ * `EwsHeartbeatTimeoutError` after `idleTimeoutMs` without data, with `EwsStreamCutError` when the
+ * connection goes before the end, and with whatever `sink` throws. The response is destroyed on
+ * every path but a clean end.
+ */
+function pump(res: IncomingMessage, signal: AbortSignal, idleTimeoutMs: number | undefined, sink: (chunk: Buffer) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let idle: NodeJS.Timeout | undefined;
+    const finish = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      signal.removeEventListener('abort', onAbort);
+      res.off('data', onData);
+      res.off('end', onEnd);
+      res.off('close', onClose);
+      if (error === undefined) {
+        resolve();
+      } else {
+        res.destroy();
+        reject(error);
+      }
+    };
+    const onAbort = (): void => finish(signal.reason);
+    const onData = (chunk: Buffer): void => {
+      idle?.refresh();
+      try {
+        sink(chunk);
+      } catch (error) {
+        finish(error);
+      }
+    };
+    const onEnd = (): void => finish();
+    const onClose = (): void => finish(new EwsStreamCutError('The connection closed before the response ended', { midEnvelope: false }));
+    const onError = (error: Error): void =>
+      finish(new EwsStreamCutError(`The connection failed while reading the response (${(error as NodeJS.ErrnoException).code ?? error.message})`, { midEnvelope: false, cause: error }));
+
+    if (signal.aborted) {
+      finish(signal.reason);
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (idleTimeoutMs !== undefined && Number.isFinite(idleTimeoutMs)) {
+      idle = setTimeout(() => finish(new EwsHeartbeatTimeoutError(idleTimeoutMs)), idleTimeoutMs);
+    }
+    res.on('data', onData);
+    res.on('end', onEnd);
+    res.on('close', onClose);
+    // Never removed: a late socket error after we settled must not become an uncaught exception.
+    res.on('error', onError);
+  });
+}
+
+/** Reads and discards a (bounded) body so a keep-alive socket can be reused. */
+async function drain(res: IncomingMessage, signal: AbortSignal): Promise<void> {
+  let total = 0;
+  try {
+    await pump(res, signal, undefined, (chunk) => {
+      total += chunk.length;
+      if (total > MAX_ERROR_BODY_BYTES) throw new EwsHttpError(res.statusCode ?? 0, { message: 'Error response body too large' });
+    });
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    // The status already says what went wrong; a body we could not read adds nothing.
+    void error;
+  }
+}
+
+/** The typed error for a non-2xx response (401 has been handled by the auth rounds). */
+async function errorForResponse(res: IncomingMessage, options: EwsEndpointOptions, signal: AbortSignal): Promise<Error> {
+  const status = res.statusCode ?? 0;
+  const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+  if (status === 401 || status === 403) {
+    await drain(res, signal);
+    return new EwsAuthError(status);
+  }
+  if (status === 500) {
+    // Exchange answers SOAP faults (ErrorServerBusy, ErrorSchemaValidation, …) with 500.
+    const parser = newParser(options, status);
+    const envelopes: EwsEnvelope[] = [];
+    let total = 0;
+    try {
+      await pump(res, signal, undefined, (chunk) => {
+        total += chunk.length;
+        if (total > MAX_ERROR_BODY_BYTES) throw new EwsHttpError(status, { message: 'Error response body too large' });
+        envelopes.push(...parser.write(chunk));
+      });
+      envelopes.push(...parser.end());
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      return new EwsHttpError(status, { ...(retryAfterMs === undefined ? {} : { retryAfterMs }), cause: error });
+    }
+    const first = envelopes[0];
+    if (first?.body.type === 'fault') return soapFaultError(first.body.fault);
+    return new EwsHttpError(status, retryAfterMs === undefined ? {} : { retryAfterMs });
+  }
+  await drain(res, signal);
+  return new EwsHttpError(status, retryAfterMs === undefined ? {} : { retryAfterMs });
+}
