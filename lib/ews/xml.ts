@@ -104,11 +104,3 @@ export function textElement(qname: string, text: string | number | boolean, fiel
   const body = typeof text === 'string' ? escapeText(text, field) : String(text);
   return `<${qname}>${body}</${qname}>`;
 }
-
-/**
- * `<qname attrs>children</qname>`, or `<qname attrs/>` when `children` is empty.
- * `attrs` must already be built with {@link attribute}; `children` must already be XML.
- */
-export function element(qname: string, attrs: string, children: string): string {
-  return children === '' ? `<${qname}${attrs}/>` : `<${qname}${attrs}>${children}</${qname}>`;
-}
