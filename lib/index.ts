@@ -9,6 +9,7 @@ export * from './errors.js';
 export * from './logger.js';
 export * from './ews/messages.js';
 export * from './ews/response-codes.js';
+export * from './ews/parser.js';
 export * from './ews/requests.js';
 export * from './ews/send-notification.js';
 export * from './checkpoint/checkpoint-store.js';

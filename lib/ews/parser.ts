@@ -1,0 +1,480 @@
+/**
+ * The incremental EWS response parser: bytes in, typed {@link EwsEnvelope}s out, one per closed
+ * SOAP `Envelope`, as soon as its closing tag is read.
+ *
+ * How it works: one streaming `saxes` parser (namespace-aware, in fragment mode so that any number
+ * of envelopes may follow each other) reads the whole stream once; a streaming `TextDecoder` turns
+ * bytes into text so a UTF-8 character split across chunks is reassembled; {@link EnvelopeBuilder}
+ * turns the SAX events of each envelope into typed objects and forgets them once emitted. Work is
+ * linear in the input, nothing is re-scanned, and memory is bounded by the largest envelope
+ * (enforced by `maxEnvelopeBytes`).
+ *
+ * Security: a `DOCTYPE` anywhere is refused ({@link EwsXmlForbiddenError}), so neither external
+ * entities (XXE) nor entity expansion ("billion laughs") can happen; saxes itself never loads
+ * anything external and knows only the five predefined entities.
+ *
+ * @packageDocumentation
+ */
+import { SaxesParser, type SaxesTagNS } from 'saxes';
+import {
+  EwsEnvelopeTooLargeError,
+  EwsNotXmlError,
+  EwsParseError,
+  EwsXmlForbiddenError,
+} from '../errors.js';
+import { EnvelopeBuilder } from './envelope-builder.js';
+import type { EwsEnvelope } from './messages.js';
+
+/** Default for {@link EnvelopeParserOptions.maxEnvelopeBytes}: 8 MiB. */
+export const DEFAULT_MAX_ENVELOPE_BYTES = 8 * 1024 * 1024;
+
+/** Options of {@link EnvelopeParser} and {@link parseEnvelope}. */
+export interface EnvelopeParserOptions {
+  /**
+   * Largest single envelope accepted, in bytes (UTF-8 length of the envelope, counted together
+   * with any XML declaration, comments or whitespace between it and the previous envelope).
+   * A larger one fails with {@link EwsEnvelopeTooLargeError}. A positive integer; default
+   * {@link DEFAULT_MAX_ENVELOPE_BYTES} (8 MiB) — a GetStreamingEvents envelope of 200
+   * notifications of 50 events is well under 1 MiB.
+   */
+  readonly maxEnvelopeBytes?: number;
+  /** HTTP status of the response being parsed, quoted in {@link EwsNotXmlError}. Default: none. */
+  readonly httpStatus?: number;
+}
+
+const SOAP_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
+
+/** How many characters of the body {@link EwsNotXmlError} quotes. */
+const PREVIEW_CHARS = 200;
+/** Characters needed to tell an HTML page from XML by its first bytes (`<!doctype`). */
+const SNIFF_CHARS = 9;
+
+// Stream phases.
+const P_START = 0; // nothing but whitespace seen yet
+const P_SNIFF = 1; // collecting the first characters to tell XML from HTML or plain text
+const P_XML = 2; // feeding saxes
+const P_NOT_XML = 3; // decided: not XML; collecting the preview, then failing
+
+/** An XML declaration is short; a longer "declaration" is an attack or garbage. */
+const MAX_DECLARATION_CHARS = 1024;
+// Applied to one complete declaration of at most MAX_DECLARATION_CHARS characters.
+const XML_DECLARATION =
+  /^<\?xml\s+version\s*=\s*(?:"1\.[0-9]+"|'1\.[0-9]+')(?:\s+encoding\s*=\s*(?:"([A-Za-z][\w.-]*)"|'([A-Za-z][\w.-]*)'))?(?:\s+standalone\s*=\s*(?:"(?:yes|no)"|'(?:yes|no)'))?\s*\?>$/;
+
+/** Length of a proper prefix of `<?xml` (or all of it) ending `s` at or after `from`. */
+function partialDeclarationStart(s: string, from: number): number {
+  for (let keep = Math.min(5, s.length - from); keep > 0; keep--) {
+    if (s.endsWith('<?xml'.slice(0, keep))) return keep;
+  }
+  return 0;
+}
+
+// saxes reports this through its error handler and can carry on after it; we decide.
+const DOCTYPE_MISPLACED = 'inappropriately located doctype declaration.';
+
+/** Thrown inside saxes handlers to stop it when the body turns out to be an HTML page. */
+const NOT_XML_SIGNAL: unique symbol = Symbol('not-xml');
+
+function isXmlSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function checkOptions(options: EnvelopeParserOptions): { maxBytes: number; httpStatus: number | undefined } {
+  const maxBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+    throw new RangeError(`maxEnvelopeBytes must be a positive integer (got ${String(maxBytes)})`);
+  }
+  const httpStatus = options.httpStatus;
+  if (httpStatus !== undefined && (!Number.isInteger(httpStatus) || httpStatus < 100 || httpStatus > 599)) {
+    throw new RangeError(`httpStatus must be an integer 100–599 (got ${String(httpStatus)})`);
+  }
+  return { maxBytes, httpStatus };
+}
+
+/**
+ * Incremental parser for a byte stream carrying one or many SOAP envelopes back to back (a
+ * GetStreamingEvents response), or a single envelope delivered in pieces.
+ *
+ * - Chunks may split the stream anywhere, including inside a tag, an attribute or a multi-byte
+ *   UTF-8 character; any number of envelopes may share a chunk. The result never depends on how
+ *   the stream was chunked.
+ * - An XML declaration (`<?xml …?>`), comments and whitespace are allowed before each envelope;
+ *   any other text between envelopes is an {@link EwsParseError}.
+ * - Errors are typed: {@link EwsParseError} (malformed XML with the saxes error as `cause`, wrong
+ *   SOAP namespace, an envelope we cannot read, input ending inside an envelope),
+ *   {@link EwsXmlForbiddenError} (any DOCTYPE), {@link EwsEnvelopeTooLargeError},
+ *   {@link EwsNotXmlError} (an HTML page or plain text where XML was expected; thrown once its
+ *   first 200 characters or the end of input are seen, so the preview does not depend on chunking).
+ * - **After an error the parser is unusable**: every later `write()`/`end()` throws the same error
+ *   object. When a chunk completes envelopes and then hits an error, `write()` still returns those
+ *   envelopes (nothing that was parsed is lost) and the error is thrown by the next call; check
+ *   {@link EnvelopeParser.error} to learn about it at once.
+ */
+export class EnvelopeParser {
+  private readonly maxBytes: number;
+  private readonly httpStatus: number | undefined;
+  private readonly decoder = new TextDecoder('utf-8');
+  private readonly sax: SaxesParser<{ xmlns: true; fragment: true }>;
+  private readonly builder = new EnvelopeBuilder();
+
+  private phase = P_START;
+  private sniffed = '';
+  private head = '';
+  private sawEnvelope = false;
+  private out: EwsEnvelope[] = [];
+  private failure: Error | undefined;
+  private ended = false;
+
+  // XML declarations between envelopes are taken out before saxes sees them (see `scan`).
+  private carry = ''; // a possible start of `<?xml` (or end of `?>`) held for the next chunk
+  private declaration: string | undefined; // the declaration being read, if any
+
+  // Size accounting. saxes positions index the text fed to saxes; bytes are UTF-8 lengths in
+  // the whole stream (including what was not fed: declarations, a byte-order mark).
+  private saxChars = 0; // characters fed to saxes before `current`
+  private streamBytes = 0; // bytes of the stream before `current` (after it, once fed)
+  private current = ''; // the string saxes is reading now
+  private cutIndex = 0; // index into `current` whose stream byte offset is `cutBytes`
+  private cutBytes = 0;
+  private unitStartBytes = 0; // byte offset where the envelope being read began (previous one's end)
+  private lastEmitPosition = -1; // saxes position of the last envelope's closing `>`
+
+  constructor(options: EnvelopeParserOptions = {}) {
+    const { maxBytes, httpStatus } = checkOptions(options);
+    this.maxBytes = maxBytes;
+    this.httpStatus = httpStatus;
+    const sax = new SaxesParser({ xmlns: true, fragment: true });
+    this.sax = sax;
+    sax.on('opentag', (tag) => this.onOpenTag(tag));
+    sax.on('closetag', () => this.onCloseTag());
+    sax.on('text', (text) => this.builder.onText(text));
+    sax.on('cdata', (text) => this.builder.onText(text));
+    sax.on('doctype', (doctype) => this.onDoctype(doctype));
+    sax.on('error', (err) => this.onSaxError(err));
+  }
+
+  /** The error that made this parser unusable, if any (see the class notes). */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Feeds the next chunk of the body.
+   *
+   * @returns the envelopes this chunk completed, in wire order (often none).
+   * @throws the typed errors listed on the class; the same error again on every later call.
+   */
+  write(chunk: Uint8Array): EwsEnvelope[] {
+    this.assertUsable();
+    if (this.ended) throw new Error('EnvelopeParser.write() called after end()');
+    return this.run(() => this.accept(this.decoder.decode(chunk, { stream: true })));
+  }
+
+  /**
+   * Signals the end of the input.
+   *
+   * @returns envelopes still pending (normally none: each is returned by the `write()` that closed it).
+   * @throws {@link EwsParseError} if the input ends inside an envelope; {@link EwsNotXmlError} if
+   *   the body was not XML; the stored error if the parser had failed before.
+   */
+  end(): EwsEnvelope[] {
+    this.assertUsable();
+    if (this.ended) return [];
+    this.ended = true;
+    return this.run(() => {
+      this.accept(this.decoder.decode());
+      this.finish();
+    });
+  }
+
+  /** Feeds text instead of bytes (used by {@link parseEnvelope} for string bodies). @internal */
+  writeText(text: string): EwsEnvelope[] {
+    this.assertUsable();
+    if (this.ended) throw new Error('EnvelopeParser.write() called after end()');
+    return this.run(() => this.accept(text));
+  }
+
+  private assertUsable(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Runs one step; records a failure, returning what was completed before it (see class notes). */
+  private run(step: () => void): EwsEnvelope[] {
+    try {
+      step();
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new EwsParseError('Parsing failed', { cause: err });
+      if (this.out.length === 0) throw this.failure;
+    }
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  private accept(text: string): void {
+    if (text.length === 0) return;
+    if (this.head.length < PREVIEW_CHARS) this.head += text.slice(0, PREVIEW_CHARS - this.head.length);
+    switch (this.phase) {
+      case P_XML:
+        this.scan(text);
+        return;
+      case P_NOT_XML:
+        this.failIfPreviewComplete();
+        return;
+      case P_START: {
+        let i = 0;
+        // A byte-order mark can only reach us through writeText(); TextDecoder drops it.
+        if (this.streamBytes === 0 && text.charCodeAt(0) === 0xfeff) {
+          this.skip(text.slice(0, 1));
+          i = 1;
+        }
+        const blankFrom = i;
+        while (i < text.length && isXmlSpace(text.charCodeAt(i))) i++;
+        if (i > blankFrom) this.feed(text.slice(blankFrom, i));
+        if (i === text.length) return;
+        this.phase = P_SNIFF;
+        this.sniffed = text.slice(i);
+        break;
+      }
+      default:
+        this.sniffed += text;
+    }
+    if (this.sniffed.length >= SNIFF_CHARS) this.decideSniff();
+  }
+
+  /** Tells XML from an HTML page or plain text by the first non-blank characters. */
+  private decideSniff(): void {
+    const s = this.sniffed;
+    this.sniffed = '';
+    const lower = s.slice(0, SNIFF_CHARS).toLowerCase();
+    const looksHtml =
+      // HTML5 writes `<!doctype html>` in any case; XML only knows `<!DOCTYPE` (refused later).
+      (lower.startsWith('<!doctype') && !s.startsWith('<!DOCTYPE')) ||
+      (lower.startsWith('<html') && (lower.length === 5 || '> \t\r\n/'.includes(lower.charAt(5))));
+    if (s.charCodeAt(0) !== 0x3c /* < */ || looksHtml) {
+      this.enterNotXml();
+      return;
+    }
+    this.phase = P_XML;
+    this.scan(s);
+  }
+
+  private enterNotXml(): void {
+    this.phase = P_NOT_XML;
+    this.failIfPreviewComplete();
+  }
+
+  private failIfPreviewComplete(): void {
+    if (this.head.length >= PREVIEW_CHARS || this.ended) throw new EwsNotXmlError(this.httpStatus, this.head);
+  }
+
+  /**
+   * Feeds text to saxes, taking out the XML declarations that stand between envelopes: saxes
+   * reads the stream as one fragment, where a declaration is only legal at the very start, so we
+   * check and drop them ourselves. `indexOf` on each chunk once, plus a carry of at most five
+   * characters (a `<?xml` split across chunks), keeps this linear.
+   */
+  private scan(text: string): void {
+    let s = text;
+    if (this.carry.length > 0) {
+      s = this.carry + text;
+      this.carry = '';
+    }
+    let from = 0;
+    while (from < s.length) {
+      if (this.declaration !== undefined) {
+        from = this.scanDeclaration(s, from);
+        continue;
+      }
+      const at = s.indexOf('<?xml', from);
+      if (at < 0) {
+        const keep = partialDeclarationStart(s, from);
+        this.feed(s.slice(from, s.length - keep));
+        this.carry = s.slice(s.length - keep);
+        return;
+      }
+      if (at + 5 === s.length) {
+        // Whether it is `<?xml ` or `<?xml-stylesheet` shows in the next chunk.
+        this.feed(s.slice(from, at));
+        this.carry = s.slice(at);
+        return;
+      }
+      const next = s.charCodeAt(at + 5);
+      this.feed(s.slice(from, at));
+      if (this.phase !== P_XML) return;
+      if ((next === 0x3f /* ? */ || isXmlSpace(next)) && this.builder.depth === 0) {
+        this.declaration = '';
+        from = at;
+      } else {
+        // Another PI target such as `xml-stylesheet`, or a declaration inside an envelope, which
+        // saxes rejects as it should.
+        this.feed(s.slice(at, at + 5));
+        from = at + 5;
+      }
+      if (this.phase !== P_XML) return;
+    }
+  }
+
+  /** Consumes an XML declaration between envelopes; returns where scanning resumes. */
+  private scanDeclaration(s: string, from: number): number {
+    const end = s.indexOf('?>', from);
+    if (end < 0) {
+      // Keep a trailing `?` for the next chunk: it may be the start of `?>`.
+      const keep = s.charCodeAt(s.length - 1) === 0x3f ? 1 : 0;
+      const partial = (this.declaration ?? '') + s.slice(from, s.length - keep);
+      this.declaration = partial;
+      this.carry = s.slice(s.length - keep);
+      if (partial.length > MAX_DECLARATION_CHARS) throw new EwsParseError('Malformed XML declaration (too long)');
+      return s.length;
+    }
+    const declaration = (this.declaration ?? '') + s.slice(from, end + 2);
+    this.declaration = undefined;
+    const match = XML_DECLARATION.exec(declaration);
+    if (match === null) {
+      throw new EwsParseError(`Malformed XML declaration: ${JSON.stringify(declaration.slice(0, 80))}`);
+    }
+    const declared = match[1] ?? match[2];
+    const encoding = declared?.toLowerCase();
+    if (encoding !== undefined && encoding !== 'utf-8' && encoding !== 'utf8' && encoding !== 'us-ascii') {
+      throw new EwsParseError(`Unsupported XML encoding ${JSON.stringify(declared)} (only UTF-8 is read)`);
+    }
+    this.skip(declaration);
+    return end + 2;
+  }
+
+  /** Accounts for text that is not given to saxes (declarations, a byte-order mark). */
+  private skip(text: string): void {
+    this.streamBytes += Buffer.byteLength(text, 'utf8');
+  }
+
+  private feed(text: string): void {
+    if (text.length === 0) return;
+    this.current = text;
+    this.cutIndex = 0;
+    this.cutBytes = this.streamBytes;
+    try {
+      this.sax.write(text);
+    } catch (err) {
+      if (err !== NOT_XML_SIGNAL) throw err;
+      this.enterNotXml();
+      return;
+    }
+    this.saxChars += text.length;
+    this.streamBytes += Buffer.byteLength(text, 'utf8');
+    if (this.streamBytes - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
+  }
+
+  private finish(): void {
+    if (this.phase === P_SNIFF) this.decideSniff();
+    if (this.phase === P_NOT_XML) {
+      this.failIfPreviewComplete();
+      return;
+    }
+    if (this.declaration !== undefined) throw new EwsParseError('The input ended inside an XML declaration');
+    const carry = this.carry;
+    this.carry = '';
+    this.feed(carry);
+    if (this.phase === P_NOT_XML) {
+      this.failIfPreviewComplete();
+      return;
+    }
+    if (this.builder.depth > 0) throw new EwsParseError('The input ended inside an envelope');
+    try {
+      this.sax.close();
+    } catch (err) {
+      if (err instanceof EwsParseError || err instanceof EwsXmlForbiddenError) throw err;
+      throw new EwsParseError('The input ended in the middle of XML markup', { cause: err });
+    }
+  }
+
+  /** Byte offset in the stream of saxes position `pos`, which lies within `current`. */
+  private byteOffsetAt(pos: number): number {
+    const index = pos - this.saxChars;
+    if (index > this.cutIndex) {
+      this.cutBytes += Buffer.byteLength(this.current.slice(this.cutIndex, index), 'utf8');
+      this.cutIndex = index;
+    }
+    return this.cutBytes;
+  }
+
+  // --- saxes handlers -------------------------------------------------------------------------
+
+  private onOpenTag(tag: SaxesTagNS): void {
+    if (this.builder.depth === 0) {
+      if (!this.sawEnvelope && tag.local.toLowerCase() === 'html') throw NOT_XML_SIGNAL;
+      if (tag.local !== 'Envelope' || tag.uri !== SOAP_NS) {
+        throw new EwsParseError(
+          `Expected a SOAP 1.1 Envelope (${SOAP_NS}) but found <${tag.name}>` +
+            (tag.uri === '' ? ' without a namespace' : ` in namespace ${tag.uri}`),
+        );
+      }
+      this.sawEnvelope = true;
+    }
+    this.builder.openTag(tag);
+  }
+
+  private onCloseTag(): void {
+    const envelope = this.builder.closeTag();
+    if (envelope === undefined) return;
+    const end = this.byteOffsetAt(this.sax.position);
+    if (end - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
+    this.unitStartBytes = end;
+    this.lastEmitPosition = this.sax.position;
+    this.out.push(envelope);
+  }
+
+  private onDoctype(doctype: string): void {
+    // Reached only for a DOCTYPE before the first envelope (later ones fail at `<!DOCTYPE`). An
+    // HTML error page's `<!DOCTYPE html …>` is "not XML"; any other DOCTYPE is refused. Either way
+    // nothing in it was processed.
+    if (!this.sawEnvelope && /^\s*html(\s|$)/i.test(doctype) && !doctype.includes('[')) throw NOT_XML_SIGNAL;
+    throw new EwsXmlForbiddenError('DOCTYPE declarations are not allowed in EWS responses (DTDs and entities are refused)');
+  }
+
+  private onSaxError(err: Error): void {
+    const message = err.message;
+    // saxes calls the close-tag handler before it notices that the end tag's name does not
+    // match, so an envelope "closed" by a wrong end tag must not be handed out.
+    if (this.lastEmitPosition === this.sax.position) {
+      this.out.pop();
+      this.lastEmitPosition = -1;
+    }
+    if (message.endsWith(DOCTYPE_MISPLACED)) {
+      if (this.sawEnvelope) {
+        throw new EwsXmlForbiddenError('DOCTYPE declarations are not allowed in EWS responses (DTDs and entities are refused)');
+      }
+      // Before the first envelope: let saxes read the DOCTYPE (it only captures its text) so
+      // `onDoctype` can tell an HTML page from a DTD.
+      return;
+    }
+    throw new EwsParseError(`Malformed XML: ${message}`, { cause: err });
+  }
+}
+
+/**
+ * Parses a whole single-envelope body: a Subscribe, GetEvents, Unsubscribe or SyncFolderItems
+ * response, a SOAP fault, an incoming push `SendNotification` POST, or a `SendNotificationResult`.
+ *
+ * @throws the errors of {@link EnvelopeParser}; {@link EwsParseError} when the body holds no
+ *   envelope or more than one; {@link EwsNotXmlError} when it is empty.
+ */
+export function parseEnvelope(body: string | Uint8Array, options: EnvelopeParserOptions = {}): EwsEnvelope {
+  const parser = new EnvelopeParser(options);
+  const envelopes = typeof body === 'string' ? parser.writeText(body) : parser.write(body);
+  if (parser.error !== undefined) throw parser.error;
+  envelopes.push(...parser.end());
+  const [first, ...rest] = envelopes;
+  if (first === undefined) {
+    throw isBlank(body) ? new EwsNotXmlError(options.httpStatus, '') : new EwsParseError('The body holds no SOAP envelope');
+  }
+  if (rest.length > 0) throw new EwsParseError(`Expected one SOAP envelope, found ${envelopes.length}`);
+  return first;
+}
+
+function isBlank(body: string | Uint8Array): boolean {
+  for (let i = 0; i < body.length; i++) {
+    const c = typeof body === 'string' ? body.charCodeAt(i) : (body[i] as number);
+    if (!isXmlSpace(c)) return false;
+  }
+  return true;
+}
