@@ -162,3 +162,19 @@ export class EwsListenerError extends EwsBridgeError {
     super('EWS_LISTENER_FAILED', message, { retriable: false, ...options });
   }
 }
+
+/**
+ * Another GetStreamingEvents connection took over our streaming subscription
+ * (`ErrorNewEventStreamConnectionOpened`): someone else is using it.
+ */
+export class EwsConnectionTakenError extends EwsBridgeError {
+  /** The subscriptions that were taken. */
+  readonly subscriptionIds: readonly string[];
+  constructor(subscriptionIds: readonly string[], options: { cause?: unknown } = {}) {
+    super('EWS_CONNECTION_TAKEN', 'Another connection took over the streaming subscription (ErrorNewEventStreamConnectionOpened)', {
+      retriable: true,
+      ...options,
+    });
+    this.subscriptionIds = subscriptionIds;
+  }
+}

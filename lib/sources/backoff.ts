@@ -1,0 +1,217 @@
+/**
+ * Retry settings shared by the sources, and how an error decides what happens next: give up, wait
+ * exactly what the server asked, resubscribe, or back off exponentially with jitter (p-retry).
+ */
+import pRetry from 'p-retry';
+import { EwsBridgeError, EwsHttpError, EwsResponseError } from '../errors.js';
+import type { DisconnectReason } from './lifecycle.js';
+
+/** How a source retries after failures. Every field is optional. */
+export interface RetryOptions {
+  /** Delay before the first retry of a failing streak. Default `1_000`. */
+  readonly minDelayMs?: number;
+  /** Upper bound of one computed delay (server-requested waits are not capped). Default `60_000`. */
+  readonly maxDelayMs?: number;
+  /** Growth of the delay per consecutive failure. Default `2`. */
+  readonly factor?: number;
+  /** Multiply each computed delay by a random factor in [1, 2), so many clients do not retry in step. Default `true`. */
+  readonly jitter?: boolean;
+  /**
+   * Give up (error the Observable with the last error) after this many consecutive failed attempts.
+   * Waits the server asked for count too. Default `Infinity`: never give up on a retriable error.
+   */
+  readonly maxAttempts?: number;
+  /** Give up after failing continuously for this long. Default `Infinity`. */
+  readonly maxElapsedMs?: number;
+}
+
+/** {@link RetryOptions} with defaults applied. */
+export type ResolvedRetryOptions = Required<RetryOptions>;
+
+/** Defaults of {@link RetryOptions}. */
+export const DEFAULT_RETRY_OPTIONS: ResolvedRetryOptions = {
+  minDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  factor: 2,
+  jitter: true,
+  maxAttempts: Infinity,
+  maxElapsedMs: Infinity,
+};
+
+/** What to do about a failure. */
+export type FailurePlan =
+  /** Retrying cannot help: error the Observable. */
+  | { readonly kind: 'fatal'; readonly reason: DisconnectReason }
+  /** Wait exactly `delayMs` (the server's `BackOffMilliseconds`/`Retry-After`), then retry. */
+  | { readonly kind: 'server-delay'; readonly reason: DisconnectReason; readonly delayMs: number }
+  /** The subscription is gone: make a new one, then reconnect. */
+  | { readonly kind: 'resubscribe'; readonly reason: DisconnectReason; readonly backOff: boolean }
+  /** Another client took the subscription. */
+  | { readonly kind: 'connection-taken'; readonly reason: DisconnectReason }
+  /** Retry with exponential back-off. */
+  | { readonly kind: 'retry'; readonly reason: DisconnectReason };
+
+/** The wait a server demanded, if any: `BackOffMilliseconds` of an EWS error, or `Retry-After`. */
+export function serverDelayMs(error: unknown): number | undefined {
+  if (error instanceof EwsResponseError) return error.backOffMs;
+  if (error instanceof EwsHttpError) return error.retryAfterMs;
+  return undefined;
+}
+
+/**
+ * Decides what a failure means, from the error's type and the response-code table (never from
+ * message text).
+ */
+export function planFor(error: unknown): FailurePlan {
+  if (!(error instanceof EwsBridgeError)) return { kind: 'fatal', reason: 'server-error' };
+  const delayMs = serverDelayMs(error);
+  if (error instanceof EwsResponseError) {
+    switch (error.action) {
+      case 'backoff':
+        return delayMs === undefined ? { kind: 'retry', reason: 'server-busy' } : { kind: 'server-delay', reason: 'server-busy', delayMs };
+      case 'resubscribe':
+      case 'resubscribe-without-watermark':
+        return { kind: 'resubscribe', reason: 'subscription-lost', backOff: false };
+      case 'rediscover':
+        // No Autodiscover here: the same URL usually proxies to the new site once the move is
+        // done, so resubscribe there, but not in a tight loop.
+        return { kind: 'resubscribe', reason: 'subscription-lost', backOff: true };
+      case 'connection-taken':
+        return { kind: 'connection-taken', reason: 'connection-taken' };
+      case 'fatal':
+        return { kind: 'fatal', reason: 'server-error' };
+      case 'ok':
+      case 'retry':
+      case 'recover-missed':
+        return delayMs === undefined ? { kind: 'retry', reason: 'server-error' } : { kind: 'server-delay', reason: 'server-error', delayMs };
+    }
+  }
+  if (!error.retriable) return { kind: 'fatal', reason: error instanceof EwsHttpError ? 'server-error' : 'connection-error' };
+  if (error instanceof EwsHttpError) {
+    const reason: DisconnectReason = error.status === 503 || error.status === 429 ? 'server-busy' : 'server-error';
+    return delayMs === undefined ? { kind: 'retry', reason } : { kind: 'server-delay', reason, delayMs };
+  }
+  switch (error.code) {
+    case 'EWS_HEARTBEAT_TIMEOUT':
+      return { kind: 'retry', reason: 'heartbeat-timeout' };
+    case 'EWS_CONNECTION_FAILED':
+      return { kind: 'retry', reason: 'connection-error' };
+    default:
+      return { kind: 'retry', reason: 'server-error' };
+  }
+}
+
+
+/** What {@link withRetry} announces before each wait. */
+export interface RetryNotice {
+  readonly error: unknown;
+  readonly plan: FailurePlan;
+  /** Failed attempts of this streak so far (1 for the first). */
+  readonly attempt: number;
+  /** The whole wait before the next attempt. */
+  readonly delayMs: number;
+  /** Whether the wait is the server's (`BackOffMilliseconds`/`Retry-After`), honoured exactly. */
+  readonly serverRequested: boolean;
+}
+
+/** Hooks of {@link withRetry}. */
+export interface WithRetryOptions {
+  readonly retry: ResolvedRetryOptions;
+  /** Stops retrying: pending waits end and the promise rejects with `signal.reason`. */
+  readonly signal: AbortSignal;
+  /** Decides about one failure (and may update the caller's state, e.g. forget a lost subscription). */
+  readonly plan: (error: unknown) => FailurePlan;
+  /** Called before every wait, with the wait's exact length. */
+  readonly onRetry: (notice: RetryNotice) => void;
+  /** Source of jitter, for tests. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** Resolves after `ms`, or rejects with `signal.reason` as soon as it aborts; leaves no timer behind. */
+export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs `attempt` until it succeeds, with p-retry. One call covers one streak of failures: the
+ * caller starts a new call after a healthy period, which resets the back-off.
+ *
+ * - `retry` plans back off exponentially (`minDelayMs · factor^n`, capped at `maxDelayMs`), with
+ *   jitter in [1, 2) when enabled; they count toward `maxAttempts`.
+ * - `server-delay` plans wait exactly the server's delay — no less, and nothing added — and do not
+ *   count toward `maxAttempts` (`maxElapsedMs` still bounds them).
+ * - `resubscribe` plans retry at once the first time in a streak, then back off like `retry`.
+ * - `fatal` and `connection-taken` plans end the streak: the promise rejects with the error.
+ */
+export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, options: WithRetryOptions): Promise<T> {
+  const { retry, signal } = options;
+  const random = options.random ?? Math.random;
+  const startedAt = performance.now();
+  let decision: { plan: FailurePlan; consume: boolean } | undefined;
+  let immediateResubscribeUsed = false;
+
+  return pRetry(attempt, {
+    retries: retry.maxAttempts === Infinity ? Infinity : retry.maxAttempts - 1,
+    factor: retry.factor,
+    minTimeout: retry.minDelayMs,
+    maxTimeout: retry.maxDelayMs,
+    // Jitter is added here (below) rather than by p-retry, so the announced delay is the real one.
+    randomize: false,
+    maxRetryTime: retry.maxElapsedMs,
+    signal,
+    onFailedAttempt: async ({ error, attemptNumber, retriesLeft, retriesConsumed }) => {
+      const plan = options.plan(error);
+      let consume: boolean;
+      switch (plan.kind) {
+        case 'fatal':
+        case 'connection-taken':
+          decision = { plan, consume: true };
+          return;
+        case 'server-delay':
+          consume = false;
+          break;
+        case 'resubscribe':
+          consume = plan.backOff || immediateResubscribeUsed;
+          immediateResubscribeUsed = true;
+          break;
+        case 'retry':
+          consume = true;
+          break;
+      }
+      decision = { plan, consume };
+      const elapsedMs = performance.now() - startedAt;
+      // p-retry gives up after this hook in these cases: announce nothing, wait for nothing.
+      if (elapsedMs >= retry.maxElapsedMs || retriesLeft <= 0) return;
+
+      let delayMs = 0;
+      let ownWaitMs = 0;
+      if (plan.kind === 'server-delay') {
+        delayMs = plan.delayMs;
+        ownWaitMs = plan.delayMs;
+      } else if (consume) {
+        // p-retry (randomize off) waits exactly this base; we add the jitter on top of it.
+        const base = Math.min(Math.round(retry.minDelayMs * retry.factor ** retriesConsumed), retry.maxDelayMs);
+        delayMs = retry.jitter ? Math.min(Math.round(base * (1 + random())), retry.maxDelayMs) : base;
+        ownWaitMs = delayMs - base;
+      }
+      options.onRetry({ error, plan, attempt: attemptNumber, delayMs, serverRequested: plan.kind === 'server-delay' });
+      if (ownWaitMs > 0) await abortableDelay(ownWaitMs, signal);
+    },
+    shouldConsumeRetry: () => decision?.consume ?? true,
+    shouldRetry: () => decision !== undefined && decision.plan.kind !== 'fatal' && decision.plan.kind !== 'connection-taken',
+  });
+}

@@ -1,0 +1,118 @@
+/**
+ * What a source tells its consumer besides notifications: when it (re)subscribed, connected, lost
+ * the connection, is about to retry, and — most important for legacy apps — every **gap**, a time
+ * window in which events may not have reached us.
+ *
+ * A source emits these in order with its notifications (see `streamingSignals()`), so a consumer
+ * knows exactly which notifications came before and after a gap. An adapter that must not miss
+ * mail reacts to `gap` events with `eventsMayBeLost: true` (e.g. `SyncFolderItems` from a stored
+ * sync state, or telling its user).
+ */
+import type { EwsBridgeError } from '../errors.js';
+import type { PushNotification } from '../model.js';
+
+/** Why a connection ended or an attempt failed. */
+export type DisconnectReason =
+  /** The server ended the connection at its `ConnectionTimeout` (`ConnectionStatus Closed`). */
+  | 'closed'
+  /** The server ended the response without saying `Closed`. */
+  | 'ended'
+  /** No traffic for longer than `heartbeatTimeoutMs`. */
+  | 'heartbeat-timeout'
+  /** The socket failed or was cut (mid-envelope or between envelopes), or could not connect. */
+  | 'connection-error'
+  /** The server is throttling us (`ErrorServerBusy`, HTTP 503/429 …): we wait as told. */
+  | 'server-busy'
+  /** Another HTTP status or a transient EWS error. */
+  | 'server-error'
+  /** The server no longer knows our subscription (`ErrorSubscriptionNotFound` & co.): we resubscribe. */
+  | 'subscription-lost'
+  /** Another client opened a stream for our subscription (`ErrorNewEventStreamConnectionOpened`). */
+  | 'connection-taken'
+  /** The server dropped events but kept the subscription (`ErrorMissedNotificationEvents`). */
+  | 'missed-events';
+
+/** A subscription was created: the first one, or a replacement after the server lost the previous one. */
+export interface SubscribedEvent {
+  readonly type: 'subscribed';
+  readonly subscriptionId: string;
+  /** Set when this subscription replaces one the server lost. */
+  readonly previousSubscriptionId?: string;
+  readonly at: Date;
+}
+
+/** A connection is open and the server is answering (streaming: the response has started). */
+export interface ConnectedEvent {
+  readonly type: 'connected';
+  readonly subscriptionId: string;
+  readonly at: Date;
+}
+
+/** The server said "still alive, nothing new" (streaming `ConnectionStatus OK`). */
+export interface KeepAliveEvent {
+  readonly type: 'keep-alive';
+  readonly subscriptionId: string;
+  readonly at: Date;
+}
+
+/** An open connection ended. A reconnect follows unless the source stops. */
+export interface DisconnectedEvent {
+  readonly type: 'disconnected';
+  readonly subscriptionId: string;
+  readonly reason: DisconnectReason;
+  /** The error behind it, when there was one (a `Closed` ending has none). */
+  readonly error?: EwsBridgeError;
+  readonly at: Date;
+}
+
+/** An attempt (subscribe or connect) failed; the next one starts after `delayMs`. */
+export interface RetryingEvent {
+  readonly type: 'retrying';
+  readonly reason: DisconnectReason;
+  readonly error: EwsBridgeError;
+  /** Consecutive failed attempts so far (1 for the first failure). */
+  readonly attempt: number;
+  /** How long the source waits before the next attempt; exactly the server's demand when it made one. */
+  readonly delayMs: number;
+  /** Whether `delayMs` came from the server (`BackOffMilliseconds` or `Retry-After`). */
+  readonly serverRequested: boolean;
+  readonly at: Date;
+}
+
+/**
+ * A window in which events may not have reached us, reported when it closes.
+ *
+ * - `subscriptionKept: true`: the same subscription carried on; Exchange holds a subscription's
+ *   events while it has no connection and sends them once one is open again, so normally nothing
+ *   is lost (`eventsMayBeLost: false`).
+ * - `subscriptionKept: false`: the server lost the subscription and a new one was made; events
+ *   between `from` (the last moment the old one was known to work) and `to` (the moment the new one
+ *   existed) are not delivered (`eventsMayBeLost: true`).
+ * - `reason: 'missed-events'`: the server said it dropped events (`eventsMayBeLost: true`); the
+ *   window is our best bound: from the previous traffic to that message.
+ */
+export interface GapEvent {
+  readonly type: 'gap';
+  /** The subscription in use after the gap. */
+  readonly subscriptionId: string;
+  readonly reason: DisconnectReason;
+  readonly from: Date;
+  readonly to: Date;
+  readonly subscriptionKept: boolean;
+  readonly eventsMayBeLost: boolean;
+}
+
+/** Every lifecycle signal a source emits. */
+export type SourceLifecycleEvent = SubscribedEvent | ConnectedEvent | KeepAliveEvent | DisconnectedEvent | RetryingEvent | GapEvent;
+
+/** A notification, as a signal among lifecycle signals. */
+export interface NotificationSignal {
+  readonly type: 'notification';
+  readonly notification: PushNotification;
+}
+
+/** What `streamingSignals()` (and later the pull and hybrid sources) emit, in order. */
+export type SourceSignal = NotificationSignal | SourceLifecycleEvent;
+
+/** Receives lifecycle signals next to a notifications-only Observable. */
+export type LifecycleListener = (event: SourceLifecycleEvent) => void;

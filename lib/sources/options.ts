@@ -1,0 +1,201 @@
+/**
+ * Options every source shares (where the mailbox is, what to watch, how to retry), their defaults,
+ * and their validation. Errors name the option: `RangeError: retry.factor must be ≥ 1`.
+ */
+import type { Agent } from 'node:http';
+import { validateAuth, type EwsAuth } from '../ews/auth-header.js';
+import { EXCHANGE_VERSIONS, type FolderSpec, type ImpersonationTarget } from '../ews/requests.js';
+import { endpointUrl, type CookieJar } from '../ews/transport.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { EVENT_TYPES, type EventType, type ExchangeVersion } from '../model.js';
+import { DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
+
+/** Options shared by the streaming, pull and hybrid sources. */
+export interface SourceOptions {
+  /** The EWS endpoint, e.g. `https://mail.contoso.com/EWS/Exchange.asmx`. Must not embed credentials. Required. */
+  readonly url: string | URL;
+  /** Credentials: `{ type: 'basic', username, password }`, `{ type: 'bearer', token }` or `{ type: 'none' }`. Default `{ type: 'none' }`. */
+  readonly auth?: EwsAuth;
+  /**
+   * The mailbox to watch through impersonation (SMTP address): sent as the `ExchangeImpersonation`
+   * SOAP header and the `X-AnchorMailbox` HTTP header, and set as `mailbox` on every notification.
+   * Default: none (the authenticated account's own mailbox).
+   */
+  readonly mailbox?: string;
+  /** Folders to watch: distinguished names (`'inbox'`) or `{ id, changeKey? }`. Default `['inbox']` (ignored with `subscribeToAllFolders`). */
+  readonly folders?: readonly FolderSpec[];
+  /** Watch every folder of the mailbox (one subscription). Default `false`. */
+  readonly subscribeToAllFolders?: boolean;
+  /** Event types to receive. Default: all of `'NewMail'`, `'Created'`, `'Deleted'`, `'Modified'`, `'Moved'`, `'Copied'`, `'FreeBusyChanged'`. */
+  readonly eventTypes?: readonly EventType[];
+  /** `RequestServerVersion` sent with every request (notifications need Exchange 2010 SP1 or later). Default `'Exchange2013'`. */
+  readonly requestServerVersion?: ExchangeVersion;
+  /** Extra HTTP headers sent with every request. Default: none. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Cookie store for affinity cookies (`X-BackEndOverrideCookie`). Default: none. */
+  readonly cookies?: CookieJar;
+  /**
+   * Builds the connection pool for one subscriber (e.g. an `https.Agent` with a private `ca`). The
+   * source destroys it when the subscriber goes away. Default: a keep-alive agent for `url`.
+   */
+  readonly createAgent?: () => Agent;
+  /** Time limit of each ordinary call (Subscribe, Unsubscribe) and of the wait for a stream's response headers. Default `100_000`. */
+  readonly requestTimeoutMs?: number;
+  /** How failures are retried. Default: see {@link RetryOptions}. */
+  readonly retry?: RetryOptions;
+  /** How long the best-effort EWS Unsubscribe at teardown may take. Default `5_000`. */
+  readonly unsubscribeTimeoutMs?: number;
+  /** Cap on one response envelope. Default: the parser's (8 MiB). */
+  readonly maxEnvelopeBytes?: number;
+  /** Stops the source: the Observable completes, the connection closes and the subscription is removed. Default: none. */
+  readonly signal?: AbortSignal;
+  /** Where the source logs (never credentials). Default: silent. */
+  readonly logger?: Logger;
+}
+
+/** {@link SourceOptions} checked and with defaults applied. */
+export interface ResolvedSourceOptions {
+  readonly url: URL;
+  readonly auth: EwsAuth;
+  readonly mailbox: string | undefined;
+  readonly folders: readonly FolderSpec[];
+  readonly subscribeToAllFolders: boolean;
+  readonly eventTypes: readonly EventType[];
+  readonly requestServerVersion: ExchangeVersion;
+  readonly impersonation: ImpersonationTarget | undefined;
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly cookies: CookieJar | undefined;
+  readonly createAgent: (() => Agent) | undefined;
+  readonly requestTimeoutMs: number;
+  readonly retry: ResolvedRetryOptions;
+  readonly unsubscribeTimeoutMs: number;
+  readonly maxEnvelopeBytes: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly logger: Logger;
+}
+
+/** A positive finite number of milliseconds, or a RangeError naming the option. */
+export function positiveMs(value: unknown, name: string, fallback: number, options: { allowInfinity?: boolean } = {}): number {
+  const ms = value ?? fallback;
+  const ok = typeof ms === 'number' && ms > 0 && (Number.isFinite(ms) || (options.allowInfinity === true && ms === Infinity));
+  if (!ok) throw new RangeError(`${name} must be a positive number of milliseconds${options.allowInfinity ? ' or Infinity' : ''}`);
+  return ms as number;
+}
+
+/** An integer in `min`–`max`, or a RangeError naming the option (`connectionTimeoutMinutes must be 1–30`). */
+export function intInRange(value: unknown, name: string, fallback: number, min: number, max: number): number {
+  const n = value ?? fallback;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new RangeError(`${name} must be ${min}–${max}`);
+  return n;
+}
+
+function resolveRetry(value: unknown): ResolvedRetryOptions {
+  if (value === undefined) return DEFAULT_RETRY_OPTIONS;
+  if (typeof value !== 'object' || value === null) throw new TypeError('retry must be an object');
+  const r = value as RetryOptions;
+  const minDelayMs = r.minDelayMs ?? DEFAULT_RETRY_OPTIONS.minDelayMs;
+  if (typeof minDelayMs !== 'number' || !Number.isFinite(minDelayMs) || minDelayMs < 0) {
+    throw new RangeError('retry.minDelayMs must be a finite number ≥ 0');
+  }
+  const maxDelayMs = r.maxDelayMs ?? Math.max(DEFAULT_RETRY_OPTIONS.maxDelayMs, minDelayMs);
+  if (typeof maxDelayMs !== 'number' || Number.isNaN(maxDelayMs) || maxDelayMs < minDelayMs) {
+    throw new RangeError('retry.maxDelayMs must be a number ≥ retry.minDelayMs');
+  }
+  const factor = r.factor ?? DEFAULT_RETRY_OPTIONS.factor;
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) throw new RangeError('retry.factor must be a finite number ≥ 1');
+  const jitter = r.jitter ?? DEFAULT_RETRY_OPTIONS.jitter;
+  if (typeof jitter !== 'boolean') throw new TypeError('retry.jitter must be a boolean');
+  const maxAttempts = r.maxAttempts ?? DEFAULT_RETRY_OPTIONS.maxAttempts;
+  if (!(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) {
+    throw new RangeError('retry.maxAttempts must be a positive integer or Infinity');
+  }
+  const maxElapsedMs = positiveMs(r.maxElapsedMs, 'retry.maxElapsedMs', DEFAULT_RETRY_OPTIONS.maxElapsedMs, { allowInfinity: true });
+  return { minDelayMs, maxDelayMs, factor, jitter, maxAttempts, maxElapsedMs };
+}
+
+function resolveLogger(value: unknown): Logger {
+  if (value === undefined) return silentLogger;
+  const logger = value as Partial<Logger> | null;
+  if (
+    typeof logger !== 'object' ||
+    logger === null ||
+    typeof logger.debug !== 'function' ||
+    typeof logger.info !== 'function' ||
+    typeof logger.warn !== 'function' ||
+    typeof logger.error !== 'function'
+  ) {
+    throw new TypeError('logger must have debug, info, warn and error methods');
+  }
+  return logger as Logger;
+}
+
+// RFC 9110 field values: no control characters (CR/LF would split headers).
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Checks the shared options and applies defaults. Folder and event-type shapes are checked by the
+ * request builders when the source builds its Subscribe request (also before any I/O).
+ *
+ * @throws TypeError or RangeError naming the option.
+ */
+export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  if (options.url === undefined) throw new TypeError('url is required');
+  const url = endpointUrl(options.url, 'url');
+  const auth = options.auth ?? { type: 'none' as const };
+  validateAuth(auth, 'auth');
+
+  const mailbox = options.mailbox;
+  if (mailbox !== undefined && (typeof mailbox !== 'string' || mailbox === '' || !HEADER_VALUE.test(mailbox))) {
+    throw new TypeError('mailbox must be a non-empty SMTP address without control characters');
+  }
+  const subscribeToAllFolders = options.subscribeToAllFolders ?? false;
+  if (typeof subscribeToAllFolders !== 'boolean') throw new TypeError('subscribeToAllFolders must be a boolean');
+  const folders = subscribeToAllFolders ? [] : (options.folders ?? ['inbox']);
+  if (!Array.isArray(folders)) throw new TypeError('folders must be an array');
+  const eventTypes = options.eventTypes ?? EVENT_TYPES;
+  if (!Array.isArray(eventTypes)) throw new TypeError('eventTypes must be an array');
+
+  const requestServerVersion = options.requestServerVersion ?? 'Exchange2013';
+  if (!EXCHANGE_VERSIONS.includes(requestServerVersion)) {
+    throw new RangeError(`requestServerVersion must be one of ${EXCHANGE_VERSIONS.join(', ')}`);
+  }
+  const headers = options.headers;
+  if (headers !== undefined) {
+    if (typeof headers !== 'object' || headers === null) throw new TypeError('headers must be an object of strings');
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value !== 'string' || !HEADER_VALUE.test(value)) throw new TypeError(`headers["${name}"] must be a string without control characters`);
+    }
+  }
+  const cookies = options.cookies;
+  if (cookies !== undefined && (typeof cookies.cookieHeader !== 'function' || typeof cookies.storeSetCookie !== 'function')) {
+    throw new TypeError('cookies must have cookieHeader and storeSetCookie methods');
+  }
+  if (options.createAgent !== undefined && typeof options.createAgent !== 'function') throw new TypeError('createAgent must be a function');
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  const maxEnvelopeBytes = options.maxEnvelopeBytes;
+  if (maxEnvelopeBytes !== undefined && !(Number.isInteger(maxEnvelopeBytes) && maxEnvelopeBytes > 0)) {
+    throw new RangeError('maxEnvelopeBytes must be a positive integer');
+  }
+
+  return {
+    url,
+    auth,
+    mailbox,
+    folders,
+    subscribeToAllFolders,
+    eventTypes,
+    requestServerVersion,
+    impersonation: mailbox === undefined ? undefined : { smtpAddress: mailbox },
+    headers,
+    cookies,
+    createAgent: options.createAgent,
+    requestTimeoutMs: positiveMs(options.requestTimeoutMs, 'requestTimeoutMs', 100_000),
+    retry: resolveRetry(options.retry),
+    unsubscribeTimeoutMs: positiveMs(options.unsubscribeTimeoutMs, 'unsubscribeTimeoutMs', 5_000),
+    maxEnvelopeBytes,
+    signal,
+    logger: resolveLogger(options.logger),
+  };
+}

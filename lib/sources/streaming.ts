@@ -1,0 +1,475 @@
+/**
+ * The streaming source: an EWS streaming subscription held open for as long as someone subscribes,
+ * as an Observable that never silently dies.
+ *
+ * Per subscriber: Subscribe (streaming) → GetStreamingEvents → one `PushNotification` per
+ * `Notification` as each envelope arrives → on `ConnectionStatus Closed` or a clean end, reopen at
+ * once → on silence, socket errors, 5xx and throttling, reconnect with back-off (exactly the
+ * server's `BackOffMilliseconds`/`Retry-After` when given) → on a lost subscription, resubscribe →
+ * on teardown, close the stream and send EWS Unsubscribe (best effort, bounded). Every window in
+ * which events may have been missed is reported as a `gap` lifecycle signal.
+ */
+import type { Agent } from 'node:http';
+import { Observable } from 'rxjs';
+import { EwsBridgeError, EwsConnectionError, EwsConnectionTakenError, EwsResponseError } from '../errors.js';
+import type { GetStreamingEventsMessage } from '../ews/messages.js';
+import {
+  SOAP_ACTIONS,
+  buildGetStreamingEventsRequest,
+  buildStreamingSubscribeRequest,
+  buildUnsubscribeRequest,
+} from '../ews/requests.js';
+import { envelopeError, responseMessageError } from '../ews/response-errors.js';
+import { createEwsAgent, openStream, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import type { PushNotification } from '../model.js';
+import { planFor, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
+import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+
+/** Options of {@link streamingNotifications} and {@link streamingSignals}. */
+export interface StreamingOptions extends SourceOptions {
+  /**
+   * Minutes the server keeps one GetStreamingEvents connection open before ending it with
+   * `ConnectionStatus Closed` (the source then reopens at once), 1–30. Default `30`.
+   */
+  readonly connectionTimeoutMinutes?: number;
+  /**
+   * A connection that carries no byte for this long is declared dead and replaced. Exchange sends
+   * keep-alives well within it. Default `90_000` (what Microsoft's own client uses).
+   */
+  readonly heartbeatTimeoutMs?: number;
+  /**
+   * What to do when the server reports that another connection took over our subscription
+   * (`ErrorNewEventStreamConnectionOpened`): `'error'` errors the Observable with
+   * `EwsConnectionTakenError` (someone else is using our subscription; fighting over it would
+   * starve both); `'reconnect'` reports it as a disconnect and takes the subscription back after
+   * the usual back-off. Default `'error'`.
+   */
+  readonly onConnectionTaken?: 'error' | 'reconnect';
+  /**
+   * Receives the lifecycle signals (subscribed, connected, keep-alive, disconnected, retrying, gap)
+   * of {@link streamingNotifications}, synchronously and in order with its notifications. A
+   * listener that throws is logged, not fatal. Default: none. ({@link streamingSignals} emits
+   * them in the stream instead.)
+   */
+  readonly onLifecycle?: LifecycleListener;
+}
+
+interface ResolvedStreamingOptions extends ResolvedSourceOptions {
+  readonly connectionTimeoutMinutes: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly onConnectionTaken: 'error' | 'reconnect';
+  readonly subscribeRequest: SoapRequest;
+}
+
+function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOptions {
+  const base = resolveSourceOptions(options);
+  const connectionTimeoutMinutes = intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30);
+  const heartbeatTimeoutMs = positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000);
+  const onConnectionTaken = options.onConnectionTaken ?? 'error';
+  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') throw new RangeError("onConnectionTaken must be 'error' or 'reconnect'");
+  if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
+  // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
+  const subscribeRequest: SoapRequest = {
+    soapAction: SOAP_ACTIONS.Subscribe,
+    envelope: buildStreamingSubscribeRequest({
+      folders: base.folders,
+      subscribeToAllFolders: base.subscribeToAllFolders,
+      eventTypes: base.eventTypes,
+      requestServerVersion: base.requestServerVersion,
+      ...(base.impersonation ? { impersonation: base.impersonation } : {}),
+    }),
+  };
+  return { ...base, connectionTimeoutMinutes, heartbeatTimeoutMs, onConnectionTaken, subscribeRequest };
+}
+
+/**
+ * Notifications and lifecycle signals of a streaming subscription, in one ordered stream: what an
+ * adapter that must account for gaps subscribes to. Cold: each subscriber gets its own EWS
+ * subscription and connection. See {@link streamingNotifications} for the behaviour.
+ *
+ * Invalid options error the Observable at once with a `TypeError`/`RangeError` naming the option.
+ */
+export function streamingSignals(options: StreamingOptions): Observable<SourceSignal> {
+  let resolved: ResolvedStreamingOptions;
+  try {
+    resolved = resolveStreamingOptions(options);
+  } catch (error) {
+    return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
+  }
+  return new Observable<SourceSignal>((subscriber) => {
+    const session = new StreamingSession(resolved, (signal) => subscriber.next(signal));
+    const outer = resolved.signal;
+    const onAbort = (): void => subscriber.complete();
+    if (outer?.aborted) {
+      subscriber.complete();
+      return undefined;
+    }
+    outer?.addEventListener('abort', onAbort, { once: true });
+    session.start(
+      (error) => subscriber.error(error),
+      () => subscriber.complete(),
+    );
+    return () => {
+      outer?.removeEventListener('abort', onAbort);
+      session.stop();
+    };
+  });
+}
+
+/**
+ * `streamingNotifications(options)`: the mailbox's notifications over an EWS streaming subscription.
+ *
+ * - **Cold**: subscribing creates the EWS subscription and opens GetStreamingEvents; each subscriber
+ *   has its own. Unsubscribing (or aborting `options.signal`, which completes the Observable)
+ *   closes the HTTP response, sends EWS Unsubscribe (best effort, at most `unsubscribeTimeoutMs`)
+ *   and leaves no timer or socket behind.
+ * - Emits one `PushNotification` per `Notification` element as each envelope arrives, in wire
+ *   order, `moreEvents: false`, with `mailbox` set when watching through impersonation.
+ * - `ConnectionStatus Closed` or a clean end → reopens at once with the same subscription. Silence
+ *   longer than `heartbeatTimeoutMs` → the connection is dead: reconnect.
+ * - Socket errors, 5xx, throttling → reconnect with exponential back-off and jitter; the server's
+ *   `BackOffMilliseconds` / `Retry-After` are waited exactly. The back-off resets once a connection
+ *   has delivered an envelope.
+ * - Lost subscription (`ErrorSubscriptionNotFound`, `ErrorInvalidSubscription`,
+ *   `ErrorExpiredSubscription`, `ErrorReadEventsFailed`, in-stream or on connect) → resubscribe,
+ *   reopen, and report the gap (`eventsMayBeLost: true`).
+ * - Fatal errors (401/403, `ErrorAccessDenied`, a 404, retries exhausted …) error the Observable
+ *   with the typed error. Nothing becomes an unhandled rejection.
+ *
+ * Lifecycle signals go to `options.onLifecycle`; {@link streamingSignals} has them in-stream.
+ */
+export function streamingNotifications(options: StreamingOptions): Observable<PushNotification> {
+  const signals = streamingSignals(options);
+  const listener = typeof options === 'object' && options !== null ? options.onLifecycle : undefined;
+  const logger = typeof options === 'object' && options !== null ? options.logger : undefined;
+  return new Observable<PushNotification>((subscriber) =>
+    signals.subscribe({
+      next: (signal) => {
+        if (signal.type === 'notification') {
+          subscriber.next(signal.notification);
+          return;
+        }
+        if (!listener) return;
+        try {
+          listener(signal);
+        } catch (error) {
+          logger?.error('onLifecycle listener threw', { error, signal: signal.type });
+        }
+      },
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The abort reason used when the consumer stops the source. */
+class SessionStopped extends Error {
+  constructor() {
+    super('The streaming source was stopped');
+    this.name = 'SessionStopped';
+  }
+}
+
+interface OpenGap {
+  from: Date;
+  reason: DisconnectReason;
+  subscriptionKept: boolean;
+}
+
+/** One subscriber's subscription, connection and retry state. */
+class StreamingSession {
+  private readonly stopController = new AbortController();
+  private readonly agent: Agent;
+  private readonly endpoint: EwsEndpointOptions;
+  private subscriptionId: string | undefined;
+  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
+  private lostSubscriptionId: string | undefined;
+  /** Last moment the subscription was known to work: its creation, or its last healthy envelope. */
+  private aliveAt: Date | undefined;
+  private gap: OpenGap | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: ResolvedStreamingOptions,
+    private readonly emit: (signal: SourceSignal) => void,
+  ) {
+    this.agent = options.createAgent?.() ?? createEwsAgent({ url: options.url });
+    this.endpoint = {
+      url: options.url,
+      auth: options.auth,
+      agent: this.agent,
+      logger: options.logger,
+      ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+      ...(options.cookies === undefined ? {} : { cookies: options.cookies }),
+      ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
+    };
+  }
+
+  private get stopSignal(): AbortSignal {
+    return this.stopController.signal;
+  }
+
+  start(onError: (error: unknown) => void, onComplete: () => void): void {
+    this.running = this.run().then(
+      () => {
+        if (!this.stopSignal.aborted) onComplete();
+      },
+      (error: unknown) => {
+        if (!this.stopSignal.aborted) onError(this.finalError(error));
+      },
+    );
+  }
+
+  /** Idempotent teardown: aborts everything now, then (in the background) unsubscribes and closes the pool. */
+  stop(): void {
+    if (this.stopSignal.aborted) return;
+    this.stopController.abort(new SessionStopped());
+    void this.cleanUp();
+  }
+
+  private async cleanUp(): Promise<void> {
+    // Let the loop settle first, so no Subscribe can land after our Unsubscribe.
+    await this.running;
+    const subscriptionId = this.subscriptionId;
+    try {
+      if (subscriptionId !== undefined) {
+        const response = await postSoap(
+          {
+            soapAction: SOAP_ACTIONS.Unsubscribe,
+            envelope: buildUnsubscribeRequest({
+              subscriptionId,
+              requestServerVersion: this.options.requestServerVersion,
+              ...(this.options.impersonation ? { impersonation: this.options.impersonation } : {}),
+            }),
+          },
+          { ...this.endpoint, timeoutMs: this.options.unsubscribeTimeoutMs },
+        );
+        const error = envelopeError(response);
+        if (error) this.options.logger.debug('EWS Unsubscribe answered with an error', { subscriptionId, responseCode: error.responseCode });
+        else this.options.logger.debug('EWS Unsubscribe done', { subscriptionId });
+      }
+    } catch (error) {
+      this.options.logger.debug('EWS Unsubscribe failed (best effort)', { subscriptionId, error: describeError(error) });
+    } finally {
+      this.agent.destroy();
+    }
+  }
+
+  private finalError(error: unknown): unknown {
+    if (error instanceof EwsResponseError && error.action === 'connection-taken') {
+      return new EwsConnectionTakenError(error.subscriptionIds.length > 0 ? error.subscriptionIds : [this.subscriptionId ?? ''], { cause: error });
+    }
+    return error;
+  }
+
+  private report(event: SourceSignal): void {
+    if (!this.stopSignal.aborted) this.emit(event);
+  }
+
+  /** Runs streaks of attempts forever; each streak ends after a healthy connection, resetting the back-off. */
+  private async run(): Promise<void> {
+    while (!this.stopSignal.aborted) {
+      await withRetry(() => this.connectOnce(), {
+        retry: this.options.retry,
+        signal: this.stopSignal,
+        plan: (error) => this.plan(error),
+        onRetry: (notice) => this.onRetry(notice),
+      });
+    }
+  }
+
+  /**
+   * What a failure means here. Side effect: a lost subscription is forgotten (idempotently), so the
+   * next attempt subscribes anew.
+   */
+  private plan(error: unknown): FailurePlan {
+    if (this.stopSignal.aborted) return { kind: 'fatal', reason: 'connection-error' };
+    const plan = planFor(error);
+    if (plan.kind === 'resubscribe') this.forgetSubscription(plan.reason);
+    if (plan.kind === 'connection-taken' && this.options.onConnectionTaken === 'reconnect') return { kind: 'retry', reason: plan.reason };
+    return plan;
+  }
+
+  private onRetry(notice: RetryNotice): void {
+    const error = notice.error;
+    if (!(error instanceof EwsBridgeError)) return;
+    this.options.logger.info('EWS streaming attempt failed; retrying', {
+      reason: notice.plan.reason,
+      code: error.code,
+      delayMs: notice.delayMs,
+      attempt: notice.attempt,
+    });
+    this.report({
+      type: 'retrying',
+      reason: notice.plan.reason,
+      error,
+      attempt: notice.attempt,
+      delayMs: notice.delayMs,
+      serverRequested: notice.serverRequested,
+      at: new Date(),
+    });
+  }
+
+  private forgetSubscription(reason: DisconnectReason): void {
+    if (this.subscriptionId === undefined) return;
+    this.lostSubscriptionId = this.subscriptionId;
+    this.subscriptionId = undefined;
+    if (this.gap) {
+      this.gap.subscriptionKept = false;
+      this.gap.reason = reason;
+    } else {
+      this.gap = { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false };
+    }
+  }
+
+  private async subscribe(): Promise<string> {
+    const response = await postSoap(this.options.subscribeRequest, {
+      ...this.endpoint,
+      timeoutMs: this.options.requestTimeoutMs,
+      signal: this.stopSignal,
+    });
+    const error = envelopeError(response);
+    if (error) throw error;
+    const body = response.body;
+    const message = body.type === 'response' ? body.messages[0] : undefined;
+    const subscriptionId = message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
+    if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
+    const at = new Date();
+    this.subscriptionId = subscriptionId;
+    this.aliveAt = at;
+    const previous = this.lostSubscriptionId;
+    this.lostSubscriptionId = undefined;
+    this.options.logger.info('EWS streaming subscription created', { subscriptionId, replaces: previous });
+    this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
+    const gap = this.gap;
+    if (gap && !gap.subscriptionKept) {
+      // Events between the old subscription's last sign of life and now went nowhere; from now on
+      // the new subscription queues them until we connect.
+      this.gap = undefined;
+      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: false, eventsMayBeLost: true });
+    }
+    return subscriptionId;
+  }
+
+  /**
+   * One attempt: subscribe if needed, then hold one GetStreamingEvents connection until it ends.
+   * Resolves when the connection ended after being healthy (the caller starts a fresh streak);
+   * throws when it failed before that, or when the failure needs a server-requested wait or is fatal.
+   */
+  private async connectOnce(): Promise<void> {
+    const subscriptionId = this.subscriptionId ?? (await this.subscribe());
+    const connection = new AbortController();
+    const onStop = (): void => connection.abort(this.stopSignal.reason);
+    this.stopSignal.addEventListener('abort', onStop, { once: true });
+
+    let opened = false;
+    let healthy = false;
+    let closedByServer = false;
+    let inStreamError: EwsResponseError | undefined;
+
+    const onMessage = (message: GetStreamingEventsMessage, at: Date): boolean => {
+      const error = responseMessageError(message);
+      if (error) {
+        if (error.subscriptionIds.length > 0 && !error.subscriptionIds.includes(subscriptionId)) {
+          this.options.logger.warn('EWS streaming error for a subscription not ours; ignored', { responseCode: error.responseCode });
+          return true;
+        }
+        if (error.action === 'recover-missed') {
+          this.report({ type: 'gap', subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
+          return true;
+        }
+        inStreamError = error;
+        return false;
+      }
+      for (const notification of message.notifications) {
+        this.report({ type: 'notification', notification: this.options.mailbox === undefined ? notification : { ...notification, mailbox: this.options.mailbox } });
+      }
+      if (message.connectionStatus === 'OK' && message.notifications.length === 0) this.report({ type: 'keep-alive', subscriptionId, at });
+      if (message.connectionStatus === 'Closed') closedByServer = true;
+      return true;
+    };
+
+    try {
+      await openStream(
+        {
+          soapAction: SOAP_ACTIONS.GetStreamingEvents,
+          envelope: buildGetStreamingEventsRequest({
+            subscriptionIds: [subscriptionId],
+            connectionTimeoutMinutes: this.options.connectionTimeoutMinutes,
+            requestServerVersion: this.options.requestServerVersion,
+            ...(this.options.impersonation ? { impersonation: this.options.impersonation } : {}),
+          }),
+        },
+        {
+          ...this.endpoint,
+          signal: connection.signal,
+          responseTimeoutMs: this.options.requestTimeoutMs,
+          idleTimeoutMs: this.options.heartbeatTimeoutMs,
+          onOpen: () => {
+            opened = true;
+            this.onConnected(subscriptionId);
+          },
+          onEnvelope: (envelope) => {
+            const at = new Date();
+            if (envelope.body.type !== 'response') return;
+            let ok = true;
+            for (const message of envelope.body.messages) {
+              if (message.kind !== 'GetStreamingEvents') continue;
+              if (!onMessage(message, at)) {
+                ok = false;
+                break;
+              }
+            }
+            if (!ok) {
+              // The server is done with this connection (it also says Closed); don't wait for its end.
+              connection.abort(inStreamError);
+              return;
+            }
+            healthy = true;
+            this.aliveAt = at;
+          },
+        },
+      );
+      if (!healthy) throw new EwsConnectionError('The server ended the streaming response without sending an envelope');
+      this.onDisconnected(subscriptionId, closedByServer ? 'closed' : 'ended', undefined);
+    } catch (caught) {
+      if (this.stopSignal.aborted) throw this.stopSignal.reason;
+      const error = inStreamError ?? caught;
+      const plan = this.plan(error);
+      if (opened) this.onDisconnected(subscriptionId, plan.reason, error instanceof EwsBridgeError ? error : undefined);
+      // After a healthy connection, an ordinary failure starts a fresh streak (immediate reconnect,
+      // back-off reset); waits the server asked for and fatal errors still go through the retry logic.
+      if (healthy && (plan.kind === 'retry' || plan.kind === 'resubscribe')) return;
+      throw error;
+    } finally {
+      this.stopSignal.removeEventListener('abort', onStop);
+    }
+  }
+
+  private onConnected(subscriptionId: string): void {
+    const at = new Date();
+    this.options.logger.info('EWS streaming connection open', { subscriptionId });
+    this.report({ type: 'connected', subscriptionId, at });
+    const gap = this.gap;
+    if (gap?.subscriptionKept) {
+      this.gap = undefined;
+      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: false });
+    }
+  }
+
+  private onDisconnected(subscriptionId: string, reason: DisconnectReason, error: EwsBridgeError | undefined): void {
+    const at = new Date();
+    this.options.logger.info('EWS streaming connection ended', { subscriptionId, reason, code: error?.code });
+    this.report({ type: 'disconnected', subscriptionId, reason, ...(error ? { error } : {}), at });
+    this.gap ??= { from: this.aliveAt ?? at, reason, subscriptionKept: this.subscriptionId !== undefined };
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof EwsBridgeError) return error.code;
+  return error instanceof Error ? error.name : typeof error;
+}
