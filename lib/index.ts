@@ -15,3 +15,24 @@ export * from './ews/send-notification.js';
 export * from './checkpoint/checkpoint-store.js';
 export * from './checkpoint/memory-store.js';
 export * from './checkpoint/file-store.js';
+export {
+  postSoap,
+  openStream,
+  createEwsAgent,
+  type SoapRequest,
+  type CookieJar,
+  type EwsEndpointOptions,
+  type PostSoapOptions,
+  type OpenStreamOptions,
+  type StreamOpenInfo,
+  type StreamEnd,
+  type EwsAgentOptions,
+} from './ews/transport.js';
+export type { EwsAuth, BasicAuth, BearerAuth, NoAuth, Authorizer } from './ews/auth-header.js';
+export { envelopeError, responseMessageError, soapFaultError } from './ews/response-errors.js';
+export { parseRetryAfter } from './ews/retry-after.js';
+export { EwsStreamCutError } from './ews/stream-cut-error.js';
+export * from './sources/lifecycle.js';
+export type { RetryOptions } from './sources/backoff.js';
+export type { SourceOptions } from './sources/options.js';
+export { streamingNotifications, streamingSignals, type StreamingOptions } from './sources/streaming.js';
