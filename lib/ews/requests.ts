@@ -72,9 +72,9 @@ export type FolderSpec = FolderRef | MailboxFolderRef;
 /** Options every request builder takes. */
 export interface EwsRequestOptions {
   /**
-   * `t:RequestServerVersion/@Version` in the SOAP header. Notifications need at least
-   * `Exchange2010_SP1` (streaming subscriptions and `SubscribeToAllFolders` arrived there), which is
-   * why {@link ExchangeVersion} starts there. Default `'Exchange2013'`.
+   * `t:RequestServerVersion/@Version` in the SOAP header. {@link ExchangeVersion} starts at
+   * `Exchange2010_SP1`, where streaming subscriptions arrived (and after `SubscribeToAllFolders`,
+   * which came with Exchange 2010). Default `'Exchange2013'`.
    */
   readonly requestServerVersion?: ExchangeVersion;
   /** Adds an `ExchangeImpersonation` SOAP header acting as this mailbox. Default: none. */
@@ -89,8 +89,9 @@ export interface SubscriptionScopeOptions extends EwsRequestOptions {
    */
   readonly folders?: readonly FolderSpec[];
   /**
-   * Watch every folder of the mailbox (the `SubscribeToAllFolders="true"` attribute, Exchange 2010
-   * SP1 and later; counts as one subscription against EWSMaxSubscriptions). Default `false`.
+   * Watch every folder of the mailbox (the `SubscribeToAllFolders="true"` attribute; it exists from
+   * the Exchange 2010 schema on, not in Exchange 2007's, which `requestServerVersion` cannot name).
+   * Counts as one subscription against EWSMaxSubscriptions. Default `false`.
    */
   readonly subscribeToAllFolders?: boolean;
   /**

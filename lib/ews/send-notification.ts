@@ -9,9 +9,9 @@
  *
  * Watermarks: in the published schema (Exchange 2010 SP1 and later) an event's `t:Watermark` and the
  * notification's `t:PreviousWatermark` are optional. Events from a streaming source have none, so
- * none are written — we never invent one. A listener that needs watermarks (for instance one built
- * on the Exchange 2007 schema, where `Watermark` was required) must be fed from a pull or hybrid
- * source, whose events carry real watermarks.
+ * none are written — we never invent one. A listener that needs watermarks (one that stores them,
+ * or a strict proxy generated from an older schema) must be fed from a pull or hybrid source,
+ * whose events carry real watermarks; a forwarder should say so rather than fabricate them.
  *
  * @packageDocumentation
  */
