@@ -329,7 +329,7 @@ export class EnvelopeParser {
     }
     const declaration = (this.declaration ?? '') + s.slice(from, end + 2);
     this.declaration = undefined;
-    const match = XML_DECLARATION.exec(declaration);
+    const match = declaration.length > MAX_DECLARATION_CHARS ? null : XML_DECLARATION.exec(declaration);
     if (match === null) {
       throw new EwsParseError(`Malformed XML declaration: ${JSON.stringify(declaration.slice(0, 80))}`);
     }
@@ -378,13 +378,18 @@ export class EnvelopeParser {
       this.failIfPreviewComplete();
       return;
     }
-    if (this.builder.depth > 0) throw new EwsParseError('The input ended inside an envelope');
+    const insideEnvelope = this.builder.depth > 0;
     try {
       this.sax.close();
     } catch (err) {
-      if (err instanceof EwsParseError || err instanceof EwsXmlForbiddenError) throw err;
-      throw new EwsParseError('The input ended in the middle of XML markup', { cause: err });
+      const cause = err instanceof EwsParseError && err.cause !== undefined ? err.cause : err;
+      throw new EwsParseError(
+        insideEnvelope ? 'The input ended inside an envelope' : 'The input ended in the middle of XML markup',
+        { cause },
+      );
     }
+    // saxes only sees open tags here when the envelope was cut inside one, so be explicit.
+    if (insideEnvelope) throw new EwsParseError('The input ended inside an envelope');
   }
 
   /** Byte offset in the stream of saxes position `pos`, which lies within `current`. */
