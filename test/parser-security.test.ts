@@ -6,7 +6,6 @@ import {
   EwsParseError,
   EwsXmlForbiddenError,
   parseEnvelope,
-  type GetStreamingEventsMessage,
 } from '../lib/index.js';
 import { fixture, parseBytewise, parseInPieces, parseWhole, thrown } from './helpers/parser-fixtures.js';
 
@@ -92,7 +91,8 @@ describe('DTDs and entities are refused', () => {
       '<m:ResponseCode>NoError</m:ResponseCode>',
       '<m:ResponseCode>NoError</m:ResponseCode><m:MessageText>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos; &#233;&#x1F600;</m:MessageText>',
     );
-    const [message] = parseEnvelope(body).body.type === 'response' ? (parseEnvelope(body).body as { messages: GetStreamingEventsMessage[] }).messages : [];
+    const parsed = parseEnvelope(body).body;
+    const message = parsed.type === 'response' ? parsed.messages[0] : undefined;
     expect(message?.messageText).toBe('a <b> & "c" \'d\' é😀');
   });
 });
