@@ -82,14 +82,18 @@ export interface RetryingEvent {
 /**
  * A window in which events may not have reached us, reported when it closes.
  *
- * - `subscriptionKept: true`: the same subscription carried on; Exchange holds a subscription's
- *   events while it has no connection and sends them once one is open again, so normally nothing
- *   is lost (`eventsMayBeLost: false`).
+ * - `subscriptionKept: true`: the same subscription carried on. Exchange holds a subscription's
+ *   events while it has no connection and sends them once one is open again. After a clean end
+ *   (`Closed`, or a completed response) nothing is lost (`eventsMayBeLost: false`); after a cut,
+ *   a heartbeat timeout or a taken connection, envelopes the server wrote into the dying connection
+ *   count as delivered on its side, so events may be lost (`eventsMayBeLost: true`).
  * - `subscriptionKept: false`: the server lost the subscription and a new one was made; events
  *   between `from` (the last moment the old one was known to work) and `to` (the moment the new one
  *   existed) are not delivered (`eventsMayBeLost: true`).
  * - `reason: 'missed-events'`: the server said it dropped events (`eventsMayBeLost: true`); the
- *   window is our best bound: from the previous traffic to that message.
+ *   window is our best bound: from the previous healthy traffic to that message.
+ *
+ * `from` and `to` are the client's clock at the moments it observed those things.
  */
 export interface GapEvent {
   readonly type: 'gap';

@@ -177,6 +177,8 @@ interface OpenGap {
   from: Date;
   reason: DisconnectReason;
   subscriptionKept: boolean;
+  /** Whether the connection that ended may have taken written-but-unread envelopes with it. */
+  eventsMayBeLost: boolean;
 }
 
 /** One subscriber's subscription, connection and retry state. */
@@ -320,9 +322,10 @@ class StreamingSession {
     this.subscriptionId = undefined;
     if (this.gap) {
       this.gap.subscriptionKept = false;
+      this.gap.eventsMayBeLost = true;
       this.gap.reason = reason;
     } else {
-      this.gap = { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false };
+      this.gap = { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false, eventsMayBeLost: true };
     }
   }
 
@@ -457,7 +460,7 @@ class StreamingSession {
     const gap = this.gap;
     if (gap?.subscriptionKept) {
       this.gap = undefined;
-      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: false });
+      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: gap.eventsMayBeLost });
     }
   }
 
@@ -465,7 +468,10 @@ class StreamingSession {
     const at = new Date();
     this.options.logger.info('EWS streaming connection ended', { subscriptionId, reason, code: error?.code });
     this.report({ type: 'disconnected', subscriptionId, reason, ...(error ? { error } : {}), at });
-    this.gap ??= { from: this.aliveAt ?? at, reason, subscriptionKept: this.subscriptionId !== undefined };
+    // Only a response that ended properly proves every envelope the server wrote reached us: a cut
+    // or dead socket may have swallowed some, and the server counts them as delivered.
+    const clean = reason === 'closed' || reason === 'ended';
+    this.gap ??= { from: this.aliveAt ?? at, reason, subscriptionKept: this.subscriptionId !== undefined, eventsMayBeLost: !clean };
   }
 }
 

@@ -1,0 +1,123 @@
+/**
+ * A streaming source running against an EwsSimulator, with everything a test wants to assert on:
+ * the signals in order, the sequence numbers received, the events delivered (with the client-side
+ * time they were made), and a completeness check built on the simulator's per-mailbox sequence
+ * numbers.
+ */
+import type { Subscription } from 'rxjs';
+import { expect } from 'vitest';
+import type { GapEvent, SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifecycle.js';
+import { streamingSignals, type StreamingOptions } from '../../lib/sources/streaming.js';
+import { EwsSimulator, sequenceOf, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
+
+export const MAILBOX = 'alice@contoso.com';
+export const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
+
+export interface Harness {
+  readonly sim: EwsSimulator;
+  readonly signals: SourceSignal[];
+  /** Sequence numbers received, in arrival order. */
+  readonly received: number[];
+  /** Events made with {@link Harness.deliver}: sequence number and client time just before. */
+  readonly delivered: { seq: number; at: number }[];
+  error: unknown;
+  completed: boolean;
+  subscription: Subscription;
+  deliver(event?: SimulatedEvent): number;
+  lifecycle(type?: SourceLifecycleEvent['type']): SourceLifecycleEvent[];
+  /** Waits until `predicate` holds (polling), or fails after `timeoutMs`. */
+  until(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** Waits until every delivered event so far was received. */
+  allReceived(timeoutMs?: number): Promise<void>;
+  /** Count of lifecycle events of a type so far. */
+  count(type: SourceLifecycleEvent['type']): number;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(
+  options: { sim?: EwsSimulatorOptions; stream?: Partial<StreamingOptions> } = {},
+): Promise<Harness> {
+  const sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200, ...options.sim });
+  const h: Harness = {
+    sim,
+    signals: [],
+    received: [],
+    delivered: [],
+    error: undefined,
+    completed: false,
+    subscription: undefined as unknown as Subscription,
+    deliver(event: SimulatedEvent = { type: 'NewMail' }) {
+      const at = Date.now();
+      const d = sim.deliver(MAILBOX, event);
+      h.delivered.push({ seq: d.seq, at });
+      return d.seq;
+    },
+    lifecycle(type) {
+      return h.signals.filter((s): s is SourceLifecycleEvent => s.type !== 'notification' && (type === undefined || s.type === type));
+    },
+    count(type) {
+      return h.lifecycle(type).length;
+    },
+    async until(predicate, what, timeoutMs = 10_000) {
+      const started = Date.now();
+      while (!predicate()) {
+        if (h.error !== undefined) throw new Error(`source failed while waiting for ${what}`, { cause: h.error });
+        if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; lifecycle: ${h.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    async allReceived(timeoutMs) {
+      const want = new Set(h.delivered.map((d) => d.seq));
+      await h.until(() => [...want].every((seq) => h.received.includes(seq)), `events ${[...want].join(',')}`, timeoutMs);
+    },
+    async stop() {
+      h.subscription.unsubscribe();
+      await sim.close();
+    },
+  };
+  h.subscription = streamingSignals({
+    url: sim.url,
+    auth: AUTH,
+    connectionTimeoutMinutes: 30,
+    heartbeatTimeoutMs: 5_000,
+    retry: { minDelayMs: 20, maxDelayMs: 200 },
+    ...options.stream,
+  }).subscribe({
+    next: (signal) => {
+      h.signals.push(signal);
+      if (signal.type === 'notification') {
+        for (const event of signal.notification.events) {
+          const seq = sequenceOf(event);
+          if (seq !== undefined) h.received.push(seq);
+        }
+      }
+    },
+    error: (error: unknown) => {
+      h.error = error;
+    },
+    complete: () => {
+      h.completed = true;
+    },
+  });
+  return h;
+}
+
+/**
+ * The acceptance property: no duplicates, wire order kept, and every delivered event received
+ * unless it was made inside a reported gap window that says events may be lost.
+ * Returns the sequence numbers that were (legitimately) lost.
+ */
+export function expectCompleteExceptReportedGaps(h: Harness): number[] {
+  expect(new Set(h.received).size, 'no duplicates').toBe(h.received.length);
+  expect([...h.received].sort((a, b) => a - b), 'wire order').toEqual(h.received);
+  const gaps = h.lifecycle('gap') as GapEvent[];
+  const lossy = gaps.filter((g) => g.eventsMayBeLost);
+  const lost: number[] = [];
+  for (const { seq, at } of h.delivered) {
+    if (h.received.includes(seq)) continue;
+    const covered = lossy.some((g) => g.from.getTime() <= at && at <= g.to.getTime());
+    expect(covered, `event ${seq} (made at ${at}) was lost outside every reported gap: ${JSON.stringify(lossy)}`).toBe(true);
+    lost.push(seq);
+  }
+  return lost;
+}
