@@ -1,0 +1,145 @@
+/**
+ * Options of {@link EwsSimulator.start}, their defaults and their validation.
+ */
+import type { Logger } from '../logger.js';
+import { silentLogger } from '../logger.js';
+import type { AuthScheme, TokenVerdict } from './auth.js';
+
+/** Options of `EwsSimulator.start()`. Every one is optional: with none, any Basic credentials work. */
+export interface EwsSimulatorOptions {
+  /**
+   * Multiplies every duration the protocol measures in minutes: GetStreamingEvents
+   * `ConnectionTimeout`, pull `Timeout`, push `StatusFrequency` and the push retry schedule.
+   * `0.001` makes a minute last 60 ms.
+   * @defaultValue 1
+   */
+  readonly timeScale?: number;
+  /**
+   * How long a streaming connection may stay idle before the simulator writes a
+   * `ConnectionStatus OK` keep-alive (not scaled by `timeScale`).
+   * @defaultValue 30_000
+   */
+  readonly keepAliveIntervalMs?: number;
+  /**
+   * Strict credentials: user name ⟶ password, for Basic and NTLM (names may be `DOMAIN\\user`).
+   * @defaultValue any Basic/NTLM user is accepted
+   */
+  readonly users?: Readonly<Record<string, string>>;
+  /**
+   * Checks a Bearer token: `true` accepts it as an application token (the mailbox then comes from
+   * `ExchangeImpersonation` or `X-AnchorMailbox`), a string accepts it as that user, `false` refuses.
+   * Setting it offers Bearer in `WWW-Authenticate`.
+   * @defaultValue Bearer is not offered
+   */
+  readonly verifyToken?: (token: string) => TokenVerdict | Promise<TokenVerdict>;
+  /**
+   * Schemes offered in `WWW-Authenticate` and accepted.
+   * @defaultValue `['Basic', 'NTLM']`, plus `'Bearer'` when `verifyToken` is set
+   */
+  readonly authSchemes?: readonly AuthScheme[];
+  /**
+   * Impersonation rights: caller ⟶ the SMTP addresses it may impersonate, or `'*'` for any.
+   * Callers not listed get `ErrorImpersonateUserDenied`.
+   * @defaultValue everyone may impersonate anyone
+   */
+  readonly impersonation?: Readonly<Record<string, readonly string[] | '*'>>;
+  /**
+   * Create a mailbox for every new user and impersonated address on first use. When `false`, only
+   * mailboxes named in `mailboxes` (or made by `deliver()`) exist; others get `ErrorNonExistentMailbox`.
+   * @defaultValue true
+   */
+  readonly autoCreateMailboxes?: boolean;
+  /** Mailboxes that exist from the start. @defaultValue none */
+  readonly mailboxes?: readonly string[];
+  /**
+   * Server affinity (Exchange 2013+): an anchored Subscribe (`X-AnchorMailbox` +
+   * `X-PreferServerAffinity: true`) sets `X-BackEndOverrideCookie`, and every later call about the
+   * subscription without that cookie gets `ErrorSubscriptionNotFound`.
+   * @defaultValue false
+   */
+  readonly affinity?: boolean;
+  /** Subscriptions one user may hold (EWSMaxSubscriptions) before `ErrorExceededSubscriptionCount`. @defaultValue 5000 */
+  readonly maxSubscriptionsPerUser?: number;
+  /**
+   * Open GetStreamingEvents connections per mailbox (HangingConnectionLimit) before
+   * `ErrorExceededConnectionCount`.
+   * @defaultValue 10
+   */
+  readonly maxStreamingConnectionsPerMailbox?: number;
+  /** Largest request body accepted; larger ones get HTTP 413. @defaultValue 1_048_576 */
+  readonly maxRequestBytes?: number;
+  /**
+   * An extra request validator, run after the simulator's own checks — typically a real XSD
+   * validator, so a client cannot drift from the schema. Returned messages make the request fail
+   * with `ErrorSchemaValidation`; `undefined` or `[]` means valid. A throwing validator fails the
+   * request with `ErrorInternalServerError`.
+   * @defaultValue none
+   */
+  readonly validateRequest?: (xml: string) => readonly string[] | undefined | Promise<readonly string[] | undefined>;
+  /**
+   * Identifies this simulator inside its watermarks, subscription ids and sync states, so that ids of
+   * one simulator are unknown to another (as on a different mailbox database).
+   * @defaultValue a per-process counter (1, 2, 3…)
+   */
+  readonly serverId?: number;
+  /** Diagnostics (requests, faults, push failures). @defaultValue silent */
+  readonly logger?: Logger;
+}
+
+/** Options with their defaults applied. */
+export interface ResolvedOptions {
+  readonly timeScale: number;
+  readonly keepAliveIntervalMs: number;
+  readonly users: Readonly<Record<string, string>> | undefined;
+  readonly verifyToken: EwsSimulatorOptions['verifyToken'];
+  readonly authSchemes: readonly AuthScheme[];
+  readonly impersonation: EwsSimulatorOptions['impersonation'];
+  readonly autoCreateMailboxes: boolean;
+  readonly mailboxes: readonly string[];
+  readonly affinity: boolean;
+  readonly maxSubscriptionsPerUser: number;
+  readonly maxStreamingConnectionsPerMailbox: number;
+  readonly maxRequestBytes: number;
+  readonly validateRequest: EwsSimulatorOptions['validateRequest'];
+  readonly serverId: number;
+  readonly logger: Logger;
+}
+
+let nextServerId = 1;
+
+function positive(name: string, value: number | undefined, fallback: number, integer: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new RangeError(`${name} must be a positive ${integer ? 'integer' : 'number'}`);
+  }
+  return value;
+}
+
+/** Applies defaults and validates; throws a `RangeError`/`TypeError` naming the bad option. */
+export function resolveOptions(options: EwsSimulatorOptions): ResolvedOptions {
+  const schemes = options.authSchemes ?? (['Basic', 'NTLM', ...(options.verifyToken ? ['Bearer' as const] : [])] as const);
+  for (const s of schemes) {
+    if (s !== 'Basic' && s !== 'NTLM' && s !== 'Bearer') throw new RangeError(`authSchemes: unknown scheme ${JSON.stringify(s)}`);
+  }
+  if (schemes.length === 0) throw new RangeError('authSchemes must not be empty');
+  if (schemes.includes('Bearer') && !options.verifyToken) throw new TypeError('authSchemes includes Bearer, so verifyToken is required');
+  const serverId = options.serverId ?? nextServerId++;
+  if (!Number.isInteger(serverId) || serverId < 0 || serverId > 0xffff) throw new RangeError('serverId must be an integer 0–65535');
+  return {
+    timeScale: positive('timeScale', options.timeScale, 1, false),
+    keepAliveIntervalMs: positive('keepAliveIntervalMs', options.keepAliveIntervalMs, 30_000, false),
+    users: options.users,
+    verifyToken: options.verifyToken,
+    authSchemes: schemes,
+    impersonation: options.impersonation,
+    autoCreateMailboxes: options.autoCreateMailboxes ?? true,
+    mailboxes: options.mailboxes ?? [],
+    affinity: options.affinity ?? false,
+    maxSubscriptionsPerUser: positive('maxSubscriptionsPerUser', options.maxSubscriptionsPerUser, 5000, true),
+    maxStreamingConnectionsPerMailbox: positive('maxStreamingConnectionsPerMailbox', options.maxStreamingConnectionsPerMailbox, 10, true),
+    maxRequestBytes: positive('maxRequestBytes', options.maxRequestBytes, 1_048_576, true),
+    validateRequest: options.validateRequest,
+    serverId,
+    logger: options.logger ?? silentLogger,
+  };
+}
