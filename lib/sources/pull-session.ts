@@ -1,0 +1,459 @@
+/**
+ * The engine of the pull and hybrid sources: one EWS pull subscription, polled with GetEvents from
+ * the last checkpointed watermark, one notification in flight at a time.
+ *
+ * Cycle: (load the checkpoint) → (Subscribe, from the watermark when there is one) → GetEvents →
+ * drop events already acknowledged in this run → emit → wait for the acknowledgement → checkpoint
+ * the last event's watermark (wire order; a StatusEvent's too) → `MoreEvents` ? again at once :
+ * wait for the poll interval or a {@link PullSession.wake} (the hybrid doorbell).
+ *
+ * Failures go through the same response-code table and back-off as streaming (`withRetry`): a lost
+ * or expired subscription is recreated from the last watermark, so nothing is lost; an invalid
+ * watermark is dropped (a fresh subscription from "now") and reported as a gap that may have lost
+ * events.
+ */
+import type { Agent } from 'node:http';
+import { checkpointKey, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsResponseError } from '../errors.js';
+import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
+import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest, buildUnsubscribeRequest } from '../ews/requests.js';
+import { envelopeError } from '../ews/response-errors.js';
+import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import type { NotificationEvent, PushNotification } from '../model.js';
+import { AckHandle, registerAck, type AckMode } from './ack.js';
+import { abortableDelay, planFor, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import type { DisconnectReason, SourceSignal } from './lifecycle.js';
+import type { ResolvedSourceOptions } from './options.js';
+
+/** What the session needs beyond the shared source options (validated by pull.ts/hybrid.ts). */
+export interface ResolvedPullOptions extends ResolvedSourceOptions {
+  readonly pollIntervalMs: number;
+  readonly subscriptionTimeoutMinutes: number;
+  readonly watermark: string | undefined;
+  readonly checkpoint: CheckpointStore;
+  readonly checkpointKey: string;
+  readonly ackMode: AckMode;
+  readonly emitStatusEvents: boolean;
+  /** Watermarks of acknowledged events remembered for de-duplication. */
+  readonly dedupeWindow: number;
+}
+
+/** The default number of acknowledged watermarks remembered for de-duplication. */
+export const DEFAULT_DEDUPE_WINDOW = 10_000;
+
+/** The key a source uses when none is given: mailbox (or basic-auth user), folders, event types. */
+export function defaultCheckpointKey(options: ResolvedSourceOptions): string {
+  const account = options.mailbox ?? (options.auth.type === 'basic' ? options.auth.username : undefined);
+  return checkpointKey({
+    ...(account === undefined ? {} : { mailbox: account }),
+    folders: options.folders.map((f) => (typeof f === 'string' ? f : 'id' in f ? { id: f.id } : `${f.distinguishedId}@${f.mailbox}`)),
+    subscribeToAllFolders: options.subscribeToAllFolders,
+    eventTypes: options.eventTypes,
+  });
+}
+
+/** The abort reason used when the consumer stops the source. */
+class SessionStopped extends Error {
+  constructor() {
+    super('The pull source was stopped');
+    this.name = 'SessionStopped';
+  }
+}
+
+interface OpenGap {
+  from: Date;
+  reason: DisconnectReason;
+  subscriptionKept: boolean;
+  eventsMayBeLost: boolean;
+}
+
+/** The last watermark in wire order: where the next GetEvents starts. */
+function lastWatermark(events: readonly NotificationEvent[]): string | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const watermark = events[i]?.watermark;
+    if (watermark !== undefined) return watermark;
+  }
+  return undefined;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof EwsBridgeError) return error.code;
+  return error instanceof Error ? error.name : typeof error;
+}
+
+/** One subscriber's pull subscription, watermark and retry state. */
+export class PullSession {
+  private readonly stopController = new AbortController();
+  private readonly agent: Agent;
+  private readonly endpoint: EwsEndpointOptions;
+  private loaded = false;
+  /** Where the next GetEvents (or Subscribe) starts: the last watermark of an acknowledged notification. */
+  private watermark: string | undefined;
+  /** The watermark known to be in the checkpoint store. */
+  private checkpointed: string | undefined;
+  /** When the stored checkpoint was written: the start of a gap if the server rejects its watermark. */
+  private checkpointAt: Date | undefined;
+  private subscriptionId: string | undefined;
+  private lostSubscriptionId: string | undefined;
+  /** Whether GetEvents has succeeded since the last (re)subscribe or failure. */
+  private connected = false;
+  private aliveAt: Date | undefined;
+  private gap: OpenGap | undefined;
+  /** Acknowledged event watermarks, oldest first (a Set keeps insertion order). */
+  private readonly seen = new Set<string>();
+  private running: Promise<void> | undefined;
+  /** A wake-up arrived while no wait was pending: the next wait returns at once. */
+  private woken = false;
+  private wakeWaiter: (() => void) | undefined;
+
+  constructor(
+    private readonly options: ResolvedPullOptions,
+    private readonly emit: (signal: SourceSignal) => void,
+  ) {
+    this.agent = options.createAgent?.() ?? createEwsAgent({ url: options.url });
+    this.endpoint = {
+      url: options.url,
+      auth: options.auth,
+      agent: this.agent,
+      logger: options.logger,
+      ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+      ...(options.cookies === undefined ? {} : { cookies: options.cookies }),
+      ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
+    };
+  }
+
+  private get stopSignal(): AbortSignal {
+    return this.stopController.signal;
+  }
+
+  /** Starts the loop; exactly one of the callbacks is called, unless {@link stop} comes first. */
+  start(onError: (error: unknown) => void, onComplete: () => void): void {
+    this.running = this.run().then(
+      () => {
+        if (!this.stopSignal.aborted) onComplete();
+      },
+      (error: unknown) => {
+        if (!this.stopSignal.aborted) onError(error);
+      },
+    );
+  }
+
+  /** Idempotent teardown: aborts everything now, then (in the background) unsubscribes and closes the pool. */
+  stop(): void {
+    if (this.stopSignal.aborted) return;
+    this.stopController.abort(new SessionStopped());
+    this.wakeWaiter?.();
+    void this.cleanUp();
+  }
+
+  /**
+   * Asks for a GetEvents now (the hybrid doorbell): ends the current poll wait, or — when a cycle is
+   * running — makes the next wait return at once, so a ring is never lost.
+   */
+  wake(): void {
+    if (this.wakeWaiter) this.wakeWaiter();
+    else this.woken = true;
+  }
+
+  private async cleanUp(): Promise<void> {
+    // Let the loop settle first, so no Subscribe can land after our Unsubscribe.
+    await this.running;
+    const subscriptionId = this.subscriptionId;
+    try {
+      if (subscriptionId !== undefined) {
+        const response = await postSoap(
+          {
+            soapAction: SOAP_ACTIONS.Unsubscribe,
+            envelope: buildUnsubscribeRequest({ subscriptionId, ...this.requestBase() }),
+          },
+          { ...this.endpoint, timeoutMs: this.options.unsubscribeTimeoutMs },
+        );
+        const error = envelopeError(response);
+        if (error) this.options.logger.debug('EWS Unsubscribe answered with an error', { subscriptionId, responseCode: error.responseCode });
+        else this.options.logger.debug('EWS Unsubscribe done', { subscriptionId });
+      }
+    } catch (error) {
+      this.options.logger.debug('EWS Unsubscribe failed (best effort)', { subscriptionId, error: describeError(error) });
+    } finally {
+      this.agent.destroy();
+    }
+  }
+
+  private requestBase(): { requestServerVersion: ResolvedSourceOptions['requestServerVersion']; impersonation?: NonNullable<ResolvedSourceOptions['impersonation']> } {
+    return {
+      requestServerVersion: this.options.requestServerVersion,
+      ...(this.options.impersonation ? { impersonation: this.options.impersonation } : {}),
+    };
+  }
+
+  private report(signal: SourceSignal): void {
+    if (!this.stopSignal.aborted) this.emit(signal);
+  }
+
+  /** Cycles forever; each successful cycle ends a failure streak, so the back-off resets. */
+  private async run(): Promise<void> {
+    while (!this.stopSignal.aborted) {
+      const more = await withRetry(() => this.cycle(), {
+        retry: this.options.retry,
+        signal: this.stopSignal,
+        plan: (error) => this.plan(error),
+        onRetry: (notice) => this.onRetry(notice),
+      });
+      if (!more) await this.waitForPoll();
+    }
+  }
+
+  /** Waits `pollIntervalMs`, or less when {@link wake} is called. */
+  private async waitForPoll(): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return;
+    }
+    const early = new AbortController();
+    this.wakeWaiter = () => early.abort();
+    const onStop = (): void => early.abort();
+    this.stopSignal.addEventListener('abort', onStop, { once: true });
+    try {
+      await abortableDelay(this.options.pollIntervalMs, early.signal).catch(() => undefined);
+    } finally {
+      this.wakeWaiter = undefined;
+      this.stopSignal.removeEventListener('abort', onStop);
+    }
+    this.stopSignal.throwIfAborted();
+  }
+
+  /**
+   * What a failure means here. Side effect: a lost subscription is forgotten (idempotently), so the
+   * next attempt subscribes anew — from the last watermark, unless the server rejected it.
+   */
+  private plan(error: unknown): FailurePlan {
+    if (this.stopSignal.aborted) return { kind: 'fatal', reason: 'connection-error' };
+    const plan = planFor(error);
+    if (plan.kind === 'resubscribe') {
+      const watermarkLost = error instanceof EwsResponseError && error.action === 'resubscribe-without-watermark';
+      this.forgetSubscription(plan.reason, watermarkLost);
+    }
+    // Pull has no connection to take; such a code can only be a server oddity: retry.
+    if (plan.kind === 'connection-taken') return { kind: 'retry', reason: 'server-error' };
+    if (this.connected && plan.kind !== 'fatal') {
+      this.connected = false;
+      const subscriptionId = this.subscriptionId ?? this.lostSubscriptionId ?? '';
+      this.report({ type: 'disconnected', subscriptionId, reason: plan.reason, ...(error instanceof EwsBridgeError ? { error } : {}), at: new Date() });
+    }
+    // A failure before the first success opens no gap: nothing was running yet.
+    if (plan.kind !== 'fatal' && this.aliveAt !== undefined) {
+      this.gap ??= { from: this.aliveAt, reason: plan.reason, subscriptionKept: true, eventsMayBeLost: false };
+    }
+    return plan;
+  }
+
+  private onRetry(notice: RetryNotice): void {
+    const error = notice.error;
+    if (!(error instanceof EwsBridgeError)) return;
+    this.options.logger.info('EWS pull attempt failed; retrying', {
+      reason: notice.plan.reason,
+      code: error.code,
+      delayMs: notice.delayMs,
+      attempt: notice.attempt,
+    });
+    this.report({
+      type: 'retrying',
+      reason: notice.plan.reason,
+      error,
+      attempt: notice.attempt,
+      delayMs: notice.delayMs,
+      serverRequested: notice.serverRequested,
+      at: new Date(),
+    });
+  }
+
+  private forgetSubscription(reason: DisconnectReason, watermarkLost: boolean): void {
+    if (this.subscriptionId !== undefined) {
+      this.lostSubscriptionId = this.subscriptionId;
+      this.subscriptionId = undefined;
+      const gap = (this.gap ??= { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false, eventsMayBeLost: false });
+      gap.subscriptionKept = false;
+      gap.reason = reason;
+    }
+    if (watermarkLost && this.watermark !== undefined) {
+      this.options.logger.warn('EWS rejected the watermark; resubscribing from now — events since it may be lost', {
+        checkpointKey: this.options.checkpointKey,
+      });
+      this.watermark = undefined;
+      // From the last moment our position was known good: the last healthy GetEvents of this run,
+      // else when the stored checkpoint was written.
+      const gap = (this.gap ??= { from: this.aliveAt ?? this.checkpointAt ?? new Date(), reason, subscriptionKept: false, eventsMayBeLost: true });
+      gap.subscriptionKept = false;
+      gap.eventsMayBeLost = true;
+      gap.reason = reason;
+    }
+  }
+
+  /** One cycle: returns the notification's `MoreEvents`. */
+  private async cycle(): Promise<boolean> {
+    if (!this.loaded) {
+      const stored = await this.options.checkpoint.get(this.options.checkpointKey);
+      this.watermark = stored?.watermark ?? this.options.watermark;
+      this.checkpointed = stored?.watermark;
+      this.checkpointAt = stored === undefined ? undefined : new Date(stored.updatedAt);
+      this.loaded = true;
+      this.options.logger.debug('EWS pull source starts', { resumed: stored?.watermark !== undefined, fromOption: stored === undefined && this.options.watermark !== undefined });
+    }
+    const subscriptionId = this.subscriptionId ?? (await this.subscribe());
+    const watermark = this.watermark as string;
+    // A fresh subscription's starting point (or a start watermark from the options): nothing
+    // precedes it, so it is stored at once and a restart resumes here rather than from "now" again.
+    if (watermark !== this.checkpointed) await this.checkpoint(watermark);
+    const notification = await this.getEvents(subscriptionId, watermark);
+    this.onHealthy(subscriptionId);
+    await this.handle(notification);
+    return notification.moreEvents;
+  }
+
+  private async call<M extends SubscribeMessage | GetEventsMessage>(request: SoapRequest, kind: M['kind']): Promise<M> {
+    const response = await postSoap(request, { ...this.endpoint, timeoutMs: this.options.requestTimeoutMs, signal: this.stopSignal });
+    const error = envelopeError(response);
+    if (error) throw error;
+    const body = response.body;
+    const message = body.type === 'response' ? body.messages[0] : undefined;
+    if (message?.kind !== kind) throw new EwsParseError(`The ${kind} response carried no ${kind} response message`);
+    return message as M;
+  }
+
+  private async subscribe(): Promise<string> {
+    const message = await this.call<SubscribeMessage>(
+      {
+        soapAction: SOAP_ACTIONS.Subscribe,
+        envelope: buildPullSubscribeRequest({
+          folders: this.options.folders,
+          subscribeToAllFolders: this.options.subscribeToAllFolders,
+          eventTypes: this.options.eventTypes,
+          timeoutMinutes: this.options.subscriptionTimeoutMinutes,
+          ...(this.watermark === undefined ? {} : { watermark: this.watermark }),
+          ...this.requestBase(),
+        }),
+      },
+      'Subscribe',
+    );
+    const subscriptionId = message.subscriptionId;
+    if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
+    if (this.watermark === undefined) {
+      if (message.watermark === undefined) throw new EwsConnectionError('The pull Subscribe response carried no Watermark');
+      this.watermark = message.watermark;
+    }
+    const at = new Date();
+    this.subscriptionId = subscriptionId;
+    this.aliveAt = at;
+    this.connected = false;
+    const previous = this.lostSubscriptionId;
+    this.lostSubscriptionId = undefined;
+    this.options.logger.info('EWS pull subscription created', { subscriptionId, replaces: previous });
+    this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
+    return subscriptionId;
+  }
+
+  private async getEvents(subscriptionId: string, watermark: string): Promise<PushNotification> {
+    const message = await this.call<GetEventsMessage>(
+      { soapAction: SOAP_ACTIONS.GetEvents, envelope: buildGetEventsRequest({ subscriptionId, watermark, ...this.requestBase() }) },
+      'GetEvents',
+    );
+    if (message.notification === undefined) throw new EwsParseError('The GetEvents response carried no Notification');
+    return message.notification;
+  }
+
+  /** GetEvents answered: the subscription works. Reports `connected` and closes an open gap. */
+  private onHealthy(subscriptionId: string): void {
+    const at = new Date();
+    this.aliveAt = at;
+    if (this.connected) return;
+    this.connected = true;
+    this.report({ type: 'connected', subscriptionId, at });
+    const gap = this.gap;
+    if (gap) {
+      this.gap = undefined;
+      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: gap.subscriptionKept, eventsMayBeLost: gap.eventsMayBeLost });
+    }
+  }
+
+  /** Emits the notification (minus already-acknowledged events), waits for its ack, checkpoints. */
+  private async handle(received: PushNotification): Promise<void> {
+    const next = lastWatermark(received.events);
+    // Status events are keep-alives, not something a consumer handles twice: never dropped.
+    const events = received.events.filter((e) => e.type === 'Status' || e.watermark === undefined || !this.seen.has(e.watermark));
+    if (events.length < received.events.length) {
+      this.options.logger.debug('dropped events already acknowledged', { count: received.events.length - events.length });
+    }
+    const statusOnly = events.every((e) => e.type === 'Status');
+    if (received.events.every((e) => e.type === 'Status')) {
+      this.report({ type: 'keep-alive', subscriptionId: received.subscriptionId, at: new Date() });
+    }
+    let handle: AckHandle | undefined;
+    if (events.length > 0 && (!statusOnly || this.options.emitStatusEvents)) {
+      const notification: PushNotification = {
+        ...received,
+        events,
+        ...(this.options.mailbox === undefined ? {} : { mailbox: this.options.mailbox }),
+      };
+      handle = await this.deliver(notification);
+    }
+    try {
+      if (next !== undefined && next !== this.checkpointed) await this.checkpoint(next);
+    } catch (error) {
+      // The watermark stays where it was: the retry fetches the same events again, and the ones
+      // just acknowledged are dropped as duplicates.
+      handle?.failed(error);
+      throw error;
+    }
+    handle?.written();
+  }
+
+  private async checkpoint(watermark: string): Promise<void> {
+    await this.options.checkpoint.set(this.options.checkpointKey, { watermark });
+    this.checkpointed = watermark;
+    this.watermark = watermark;
+  }
+
+  /** Emits one notification and resolves once the consumer has acknowledged it. */
+  private async deliver(notification: PushNotification): Promise<AckHandle> {
+    const handle = new AckHandle(this.options.ackMode, this.options.logger);
+    registerAck(notification, handle);
+    handle.delivering = true;
+    try {
+      this.report({ type: 'notification', notification });
+    } finally {
+      handle.delivering = false;
+    }
+    if (this.options.ackMode === 'auto' && !handle.deferred) void handle.ack();
+    if (!handle.acked) {
+      const stop = this.stopSignal;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          if (stop.aborted) {
+            reject(stop.reason);
+            return;
+          }
+          const onStop = (): void => reject(stop.reason);
+          stop.addEventListener('abort', onStop, { once: true });
+          void handle.done.then(() => {
+            stop.removeEventListener('abort', onStop);
+            resolve();
+          });
+        });
+      } catch (error) {
+        handle.failed(error);
+        throw error;
+      }
+    }
+    for (const event of notification.events) if (event.type !== 'Status' && event.watermark !== undefined) this.remember(event.watermark);
+    return handle;
+  }
+
+  private remember(watermark: string): void {
+    this.seen.add(watermark);
+    if (this.seen.size > this.options.dedupeWindow) {
+      const oldest = this.seen.values().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+  }
+}
