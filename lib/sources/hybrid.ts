@@ -1,0 +1,140 @@
+/**
+ * The hybrid source: pull's watermarks at streaming's latency. A streaming subscription on the same
+ * folders serves only as a doorbell: whenever it brings anything, the pull subscription calls
+ * GetEvents at once. Everything emitted comes from the pull side (watermarks, checkpoints,
+ * at-least-once, back-pressure — exactly as {@link pullNotifications}); a slow poll is the safety
+ * net for whatever the doorbell misses.
+ *
+ * @packageDocumentation
+ */
+import { Observable, type Subscription } from 'rxjs';
+import type { PushNotification } from '../model.js';
+import type { SourceSignal } from './lifecycle.js';
+import { intInRange, positiveMs } from './options.js';
+import { notificationsOf, resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
+import type { ResolvedPullOptions } from './pull-session.js';
+import { streamingSignals, type StreamingOptions } from './streaming.js';
+
+/** Options of {@link hybridNotifications} and {@link hybridSignals}. */
+export interface HybridOptions extends PullOptions {
+  /**
+   * The safety-net poll: GetEvents this long after the last one when the doorbell stays quiet.
+   * Bounds the delay of anything the doorbell misses. Default `60_000`.
+   */
+  readonly pollIntervalMs?: number;
+  /** The doorbell's GetStreamingEvents `ConnectionTimeout`, 1–30 minutes. Default `30`. */
+  readonly connectionTimeoutMinutes?: number;
+  /** The doorbell connection is replaced after this long without a byte. Default `90_000`. */
+  readonly heartbeatTimeoutMs?: number;
+  /**
+   * After the doorbell fails for good (a fatal error such as a taken connection or exhausted
+   * retries), the source keeps polling and opens a new doorbell after this long. Default `60_000`.
+   */
+  readonly doorbellRestartMs?: number;
+}
+
+interface ResolvedHybridOptions {
+  readonly pull: ResolvedPullOptions;
+  readonly doorbell: StreamingOptions;
+  readonly doorbellRestartMs: number;
+}
+
+function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
+  const pull = resolvePullOptions(options, { pollIntervalMs: 60_000 });
+  const connectionTimeoutMinutes = intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30);
+  const heartbeatTimeoutMs = positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000);
+  const doorbellRestartMs = positiveMs(options.doorbellRestartMs, 'doorbellRestartMs', 60_000);
+  // The doorbell watches exactly what the pull subscription watches. No `signal`: its life is
+  // tied to the hybrid subscriber's, torn down with it.
+  const doorbell: StreamingOptions = {
+    url: pull.url,
+    auth: pull.auth,
+    folders: pull.folders,
+    subscribeToAllFolders: pull.subscribeToAllFolders,
+    eventTypes: pull.eventTypes,
+    requestServerVersion: pull.requestServerVersion,
+    requestTimeoutMs: pull.requestTimeoutMs,
+    retry: pull.retry,
+    unsubscribeTimeoutMs: pull.unsubscribeTimeoutMs,
+    logger: pull.logger,
+    connectionTimeoutMinutes,
+    heartbeatTimeoutMs,
+    ...(pull.mailbox === undefined ? {} : { mailbox: pull.mailbox }),
+    ...(pull.headers === undefined ? {} : { headers: pull.headers }),
+    ...(pull.cookies === undefined ? {} : { cookies: pull.cookies }),
+    ...(pull.createAgent === undefined ? {} : { createAgent: pull.createAgent }),
+    ...(pull.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: pull.maxEnvelopeBytes }),
+  };
+  return { pull, doorbell, doorbellRestartMs };
+}
+
+/**
+ * Notifications and lifecycle signals of the hybrid source, in one ordered stream. The lifecycle
+ * signals are the pull subscription's (its gaps are the ones that matter: the doorbell's gaps only
+ * delay delivery until the next poll). See {@link hybridNotifications}.
+ *
+ * Invalid options error the Observable at once with a `TypeError`/`RangeError` naming the option.
+ */
+export function hybridSignals(options: HybridOptions): Observable<SourceSignal> {
+  let resolved: ResolvedHybridOptions;
+  try {
+    resolved = resolveHybridOptions(options);
+  } catch (error) {
+    return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
+  }
+  const { pull, doorbell, doorbellRestartMs } = resolved;
+  const logger = pull.logger;
+  return sessionSignals(pull, (session) => {
+    let ring: Subscription | undefined;
+    let restart: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const open = (): void => {
+      restart = undefined;
+      if (stopped) return;
+      ring = streamingSignals(doorbell).subscribe({
+        next: (signal) => {
+          // Anything new, or a doorbell back after a gap (it may have missed rings): fetch now.
+          if (signal.type === 'notification' || signal.type === 'connected') session.wake();
+          else if (signal.type === 'disconnected') logger.debug('hybrid doorbell disconnected; polling covers the gap', { reason: signal.reason });
+        },
+        error: (error: unknown) => {
+          logger.warn('hybrid doorbell failed; polling every pollIntervalMs until it is reopened', {
+            code: error instanceof Error && 'code' in error ? error.code : undefined,
+            reopenInMs: doorbellRestartMs,
+          });
+          if (!stopped) restart = setTimeout(open, doorbellRestartMs);
+        },
+      });
+    };
+    open();
+    return () => {
+      stopped = true;
+      clearTimeout(restart);
+      ring?.unsubscribe();
+    };
+  });
+}
+
+/**
+ * `hybridNotifications(options)`: a pull subscription rung by a streaming doorbell — streaming's
+ * latency with pull's watermarks, durable checkpoints and at-least-once delivery.
+ *
+ * - Per subscriber: one EWS pull subscription (the source of every notification, with everything
+ *   {@link pullNotifications} promises) and one streaming subscription on the same folders and
+ *   event types, whose notifications are not emitted: each one triggers an immediate GetEvents
+ *   (or one right after the current cycle, so a ring is never lost).
+ * - The doorbell reconnects and resubscribes on its own (the streaming source's lifecycle); when it
+ *   comes back after a gap, the source fetches at once. If it fails for good, the source keeps
+ *   polling every `pollIntervalMs` and opens a new doorbell after `doorbellRestartMs`.
+ * - Nothing is lost when the doorbell is cut: the pull subscription holds every event until a
+ *   poll fetches it.
+ * - Costs two subscriptions and one hanging connection per subscriber (it counts against
+ *   Exchange's per-mailbox streaming connection budget).
+ *
+ * Lifecycle signals (of the pull side) go to `options.onLifecycle`; {@link hybridSignals} has
+ * them in-stream.
+ */
+export function hybridNotifications(options: HybridOptions): Observable<PushNotification> {
+  const valid = typeof options === 'object' && options !== null;
+  return notificationsOf(hybridSignals(options), valid ? options.onLifecycle : undefined, valid ? options.logger : undefined);
+}
