@@ -9,9 +9,14 @@
  * linear in the input, nothing is re-scanned, and memory is bounded by the largest envelope
  * (enforced by `maxEnvelopeBytes`).
  *
- * Security: a `DOCTYPE` anywhere is refused ({@link EwsXmlForbiddenError}), so neither external
- * entities (XXE) nor entity expansion ("billion laughs") can happen; saxes itself never loads
- * anything external and knows only the five predefined entities.
+ * saxes reads the stream as one XML fragment, where an XML declaration is legal only at the very
+ * start; so the declarations that may precede each envelope are taken out (and checked) here
+ * before saxes sees them, with one `indexOf` per chunk.
+ *
+ * Security: a `DOCTYPE` anywhere is refused ({@link EwsXmlForbiddenError}; an HTML page's
+ * `<!DOCTYPE html>` before any envelope is reported as {@link EwsNotXmlError} instead), so neither
+ * external entities (XXE) nor entity expansion ("billion laughs") can happen; saxes itself never
+ * loads anything external and knows only the five predefined entities.
  *
  * @packageDocumentation
  */
@@ -130,7 +135,7 @@ export class EnvelopeParser {
   private declaration: string | undefined; // the declaration being read, if any
 
   // Size accounting. saxes positions index the text fed to saxes; bytes are UTF-8 lengths in
-  // the whole stream (including what was not fed: declarations, a byte-order mark).
+  // the whole stream (including the XML declarations, which saxes does not see).
   private saxChars = 0; // characters fed to saxes before `current`
   private streamBytes = 0; // bytes of the stream before `current` (after it, once fed)
   private current = ''; // the string saxes is reading now
@@ -187,13 +192,6 @@ export class EnvelopeParser {
     });
   }
 
-  /** Feeds text instead of bytes (used by {@link parseEnvelope} for string bodies). @internal */
-  writeText(text: string): EwsEnvelope[] {
-    this.assertUsable();
-    if (this.ended) throw new Error('EnvelopeParser.write() called after end()');
-    return this.run(() => this.accept(text));
-  }
-
   private assertUsable(): void {
     if (this.failure !== undefined) throw this.failure;
   }
@@ -222,15 +220,10 @@ export class EnvelopeParser {
         this.failIfPreviewComplete();
         return;
       case P_START: {
+        // (A leading byte-order mark never gets here: TextDecoder drops it.)
         let i = 0;
-        // A byte-order mark can only reach us through writeText(); TextDecoder drops it.
-        if (this.streamBytes === 0 && text.charCodeAt(0) === 0xfeff) {
-          this.skip(text.slice(0, 1));
-          i = 1;
-        }
-        const blankFrom = i;
         while (i < text.length && isXmlSpace(text.charCodeAt(i))) i++;
-        if (i > blankFrom) this.feed(text.slice(blankFrom, i));
+        if (i > 0) this.feed(text.slice(0, i));
         if (i === text.length) return;
         this.phase = P_SNIFF;
         this.sniffed = text.slice(i);
@@ -342,7 +335,7 @@ export class EnvelopeParser {
     return end + 2;
   }
 
-  /** Accounts for text that is not given to saxes (declarations, a byte-order mark). */
+  /** Accounts for text that is not given to saxes (XML declarations). */
   private skip(text: string): void {
     this.streamBytes += Buffer.byteLength(text, 'utf8');
   }
@@ -465,7 +458,8 @@ export class EnvelopeParser {
  */
 export function parseEnvelope(body: string | Uint8Array, options: EnvelopeParserOptions = {}): EwsEnvelope {
   const parser = new EnvelopeParser(options);
-  const envelopes = typeof body === 'string' ? parser.writeText(body) : parser.write(body);
+  // Strings go through the same byte path, so the size cap counts the same bytes either way.
+  const envelopes = parser.write(typeof body === 'string' ? Buffer.from(body, 'utf8') : body);
   if (parser.error !== undefined) throw parser.error;
   envelopes.push(...parser.end());
   const [first, ...rest] = envelopes;
