@@ -447,6 +447,15 @@ describe('namespaces decide, prefixes do not', () => {
     ]);
   });
 
+  it('accepts the GetEvents Notification in the types namespace as well', () => {
+    const body = fixture('getevents-status.xml')
+      .toString()
+      .replace('<m:Notification>', '<t:Notification>')
+      .replace('</m:Notification>', '</t:Notification>');
+    const [message] = messagesOf(parseEnvelope(body));
+    expect(message).toMatchObject({ kind: 'GetEvents', notification: { subscriptionId: 'pull-sub-7' } });
+  });
+
   it('ignores look-alike elements in a foreign namespace', () => {
     const body = streaming(
       '<m:Notifications><m:Notification><t:SubscriptionId>s1</t:SubscriptionId>' +
@@ -464,6 +473,60 @@ describe('namespaces decide, prefixes do not', () => {
       expect((err as Error).message).toContain(ns);
     }
     expect(thrown(() => parseEnvelope('<Envelope><Body/></Envelope>'))).toBeInstanceOf(EwsParseError);
+  });
+});
+
+describe('forward compatibility', () => {
+  it('ignores unknown header entries, unknown message parts and anything after the Body payload', () => {
+    const body =
+      `<s:Envelope xmlns:s="${SOAP}"><s:Header><x:Trace xmlns:x="urn:x">abc</x:Trace>` +
+      `<t:ServerVersionInfo xmlns:t="${T}" MajorVersion="15" Future="1"><t:Child/></t:ServerVersionInfo></s:Header>` +
+      `<s:Body><m:UnsubscribeResponse xmlns:m="${M}"><m:Extra>1</m:Extra><m:ResponseMessages>` +
+      `<m:UnsubscribeResponseMessage ResponseClass="Success" Future="x"><m:ResponseCode>NoError</m:ResponseCode>` +
+      `<m:FutureField><m:ResponseCode>ErrorNotMe</m:ResponseCode></m:FutureField></m:UnsubscribeResponseMessage>` +
+      `</m:ResponseMessages></m:UnsubscribeResponse><m:Trailer xmlns:m="${M}"/></s:Body><s:Extra/></s:Envelope>`;
+    expect(parseEnvelope(body)).toStrictEqual({
+      serverVersion: { majorVersion: 15 },
+      body: {
+        type: 'response',
+        operation: 'Unsubscribe',
+        messages: [{ kind: 'Unsubscribe', responseClass: 'Success', responseCode: 'NoError' }],
+      },
+    });
+  });
+
+  it('collects every MessageXml Value, and simple elements by local name', () => {
+    const body = streaming(
+      `<m:MessageXml><t:Value Name="BackOffMilliseconds"> 5000 </t:Value><t:Value Name="Policy">Default</t:Value>` +
+        `<t:SubscriptionId>sub-1</t:SubscriptionId><t:Value>no name</t:Value></m:MessageXml>`,
+    );
+    const [message] = messagesOf(parseEnvelope(body));
+    expect(message?.messageXml).toStrictEqual({
+      BackOffMilliseconds: '5000',
+      Policy: 'Default',
+      SubscriptionId: 'sub-1',
+      Value: 'no name',
+    });
+  });
+
+  it('reads a fault without detail', () => {
+    const body = `<s:Envelope xmlns:s="${SOAP}"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>Oops</faultstring></s:Fault></s:Body></s:Envelope>`;
+    expect(parseEnvelope(body).body).toStrictEqual({ type: 'fault', fault: { faultCode: 's:Server', faultString: 'Oops' } });
+  });
+
+  it('reads Notifications, ErrorSubscriptionIds and ConnectionStatus in one message', () => {
+    const body = streaming(
+      '<m:Notifications><m:Notification><t:SubscriptionId>a</t:SubscriptionId><t:StatusEvent/></m:Notification>' +
+        '<m:Notification><t:SubscriptionId>b</t:SubscriptionId><t:StatusEvent/></m:Notification></m:Notifications>' +
+        '<m:ErrorSubscriptionIds><m:SubscriptionId>c</m:SubscriptionId></m:ErrorSubscriptionIds>' +
+        '<m:ConnectionStatus>OK</m:ConnectionStatus>',
+    );
+    const [message] = messagesOf(parseEnvelope(body));
+    expect(message).toMatchObject({
+      notifications: [{ subscriptionId: 'a' }, { subscriptionId: 'b' }],
+      errorSubscriptionIds: ['c'],
+      connectionStatus: 'OK',
+    });
   });
 });
 

@@ -285,6 +285,8 @@ export class EnvelopeBuilder {
         break;
       case F_MESSAGE:
         if (uri === M_NS) next = this.openMessageChild(local);
+        // As in streaming Notifications, accept the Notification in either EWS namespace.
+        else if (uri === T_NS && local === 'Notification') next = this.openMessageChild(local);
         break;
       case F_NOTIFICATIONS:
         if (local === 'Notification' && (uri === M_NS || uri === T_NS)) next = this.startNotification();
