@@ -71,7 +71,16 @@ export const req = {
 export interface HttpAnswer {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
+  /** Header lines as received (name, value, name, value…), to see repeated headers separately. */
+  readonly rawHeaders: readonly string[];
   readonly body: string;
+}
+
+/** Every value of a (possibly repeated) header line, as received. */
+export function headerLines(answer: HttpAnswer, name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < answer.rawHeaders.length; i += 2) if (answer.rawHeaders[i]!.toLowerCase() === name.toLowerCase()) out.push(answer.rawHeaders[i + 1]!);
+  return out;
 }
 
 /** Options of {@link post}. */
@@ -96,7 +105,7 @@ export function post(url: string, body: string, options: PostOptions = {}): Prom
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString('utf8') }));
     });
     r.end(body);
   });
