@@ -189,20 +189,23 @@ export class EnvelopeParser {
     return this.run(() => {
       this.accept(this.decoder.decode());
       this.finish();
-    });
+    }, false);
   }
 
   private assertUsable(): void {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Runs one step; records a failure, returning what was completed before it (see class notes). */
-  private run(step: () => void): EwsEnvelope[] {
+  /**
+   * Runs one step and records a failure. From write(), envelopes completed before the failure are
+   * still returned and the error waits for the next call; end() has no next call, so it throws.
+   */
+  private run(step: () => void, deferError = true): EwsEnvelope[] {
     try {
       step();
     } catch (err) {
       this.failure = err instanceof Error ? err : new EwsParseError('Parsing failed', { cause: err });
-      if (this.out.length === 0) throw this.failure;
+      if (!deferError || this.out.length === 0) throw this.failure;
     }
     const out = this.out;
     this.out = [];
