@@ -481,7 +481,7 @@ describe('forward compatibility', () => {
     const body =
       `<s:Envelope xmlns:s="${SOAP}"><s:Header><x:Trace xmlns:x="urn:x">abc</x:Trace>` +
       `<t:ServerVersionInfo xmlns:t="${T}" MajorVersion="15" Future="1"><t:Child/></t:ServerVersionInfo></s:Header>` +
-      `<s:Body><m:UnsubscribeResponse xmlns:m="${M}"><m:Extra>1</m:Extra><m:ResponseMessages>` +
+      `<s:Body><m:SubscribeResponse xmlns:m="${M}"><m:Extra>1</m:Extra><m:ResponseMessages>` +
       `<m:UnsubscribeResponseMessage ResponseClass="Success" Future="x"><m:ResponseCode>NoError</m:ResponseCode>` +
       `<m:FutureField><m:ResponseCode>ErrorNotMe</m:ResponseCode></m:FutureField></m:UnsubscribeResponseMessage>` +
       `</m:ResponseMessages></m:UnsubscribeResponse><m:Trailer xmlns:m="${M}"/></s:Body><s:Extra/></s:Envelope>`;
@@ -600,7 +600,7 @@ describe('structural errors', () => {
       /Unknown SubscriptionStatus/,
     ],
     ['no envelope at all', '<!-- nothing -->', /holds no SOAP envelope/],
-    ['two envelopes', `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:UnsubscribeResponse xmlns:m="${M}"/></s:Body></s:Envelope>`.repeat(2), /Expected one SOAP envelope, found 2/],
+    ['two envelopes', `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:SubscribeResponse xmlns:m="${M}"/></s:Body></s:Envelope>`.repeat(2), /Expected one SOAP envelope, found 2/],
   ])('refuses %s with EwsParseError', (_name, body, message) => {
     const err = thrown(() => parseEnvelope(body));
     expect(err).toBeInstanceOf(EwsParseError);
@@ -609,7 +609,7 @@ describe('structural errors', () => {
 
   it('keeps the response code absent on the wire as NoError only for Success', () => {
     const body = (cls: string): string =>
-      `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:UnsubscribeResponse xmlns:m="${M}"><m:ResponseMessages>` +
+      `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:SubscribeResponse xmlns:m="${M}"><m:ResponseMessages>` +
       `<m:UnsubscribeResponseMessage ResponseClass="${cls}"/></m:ResponseMessages></m:UnsubscribeResponse></s:Body></s:Envelope>`;
     expect(messagesOf(parseEnvelope(body('Success')))[0]?.responseCode).toBe('NoError');
     expect(messagesOf(parseEnvelope(body('Error')))[0]?.responseCode).toBe('');
@@ -659,5 +659,20 @@ describe('EnvelopeParser API', () => {
     expect(parseEnvelope(bytes.toString('utf8'))).toStrictEqual(expected);
     expect(parseEnvelope(`\uFEFF${bytes.toString('utf8')}`)).toStrictEqual(expected);
     expect(parseEnvelope(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes]))).toStrictEqual(expected);
+  });
+});
+
+describe('leaf text trimming', () => {
+  it('trims only XML whitespace, keeping U+00A0 and U+3000 that belong to an id', () => {
+    const env = parseEnvelope(
+      `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>` +
+        `<m:SubscribeResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">` +
+        `<m:ResponseMessages><m:SubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>` +
+        `<m:SubscriptionId>\n \u00A0sub\u3000 \t</m:SubscriptionId></m:SubscribeResponseMessage></m:ResponseMessages>` +
+        `</m:SubscribeResponse></s:Body></s:Envelope>`,
+    );
+    expect(env.body.type).toBe('response');
+    const msg = env.body.type === 'response' ? env.body.messages[0] : undefined;
+    expect(msg?.kind === 'Subscribe' ? msg.subscriptionId : undefined).toBe('\u00A0sub\u3000');
   });
 });

@@ -179,6 +179,19 @@ function parseInteger(text: string): number | undefined {
   return Number(t);
 }
 
+/** Trims only XML's four whitespace characters: `String#trim` would also eat U+00A0, U+FEFF… from ids. */
+function trimXmlWhitespace(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isXmlSpace(text.charCodeAt(start))) start++;
+  while (end > start && isXmlSpace(text.charCodeAt(end - 1))) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+function isXmlSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 function isXmlWhitespace(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -788,7 +801,7 @@ export class EnvelopeBuilder {
       default:
         break;
     }
-    const text = raw.trim();
+    const text = trimXmlWhitespace(raw);
     switch (target) {
       case L_FAULT_CODE:
         (this.fault as FaultDraft).faultCode = text;
