@@ -481,7 +481,7 @@ describe('forward compatibility', () => {
     const body =
       `<s:Envelope xmlns:s="${SOAP}"><s:Header><x:Trace xmlns:x="urn:x">abc</x:Trace>` +
       `<t:ServerVersionInfo xmlns:t="${T}" MajorVersion="15" Future="1"><t:Child/></t:ServerVersionInfo></s:Header>` +
-      `<s:Body><m:SubscribeResponse xmlns:m="${M}"><m:Extra>1</m:Extra><m:ResponseMessages>` +
+      `<s:Body><m:UnsubscribeResponse xmlns:m="${M}"><m:Extra>1</m:Extra><m:ResponseMessages>` +
       `<m:UnsubscribeResponseMessage ResponseClass="Success" Future="x"><m:ResponseCode>NoError</m:ResponseCode>` +
       `<m:FutureField><m:ResponseCode>ErrorNotMe</m:ResponseCode></m:FutureField></m:UnsubscribeResponseMessage>` +
       `</m:ResponseMessages></m:UnsubscribeResponse><m:Trailer xmlns:m="${M}"/></s:Body><s:Extra/></s:Envelope>`;
@@ -609,7 +609,7 @@ describe('structural errors', () => {
 
   it('keeps the response code absent on the wire as NoError only for Success', () => {
     const body = (cls: string): string =>
-      `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:SubscribeResponse xmlns:m="${M}"><m:ResponseMessages>` +
+      `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:UnsubscribeResponse xmlns:m="${M}"><m:ResponseMessages>` +
       `<m:UnsubscribeResponseMessage ResponseClass="${cls}"/></m:ResponseMessages></m:UnsubscribeResponse></s:Body></s:Envelope>`;
     expect(messagesOf(parseEnvelope(body('Success')))[0]?.responseCode).toBe('NoError');
     expect(messagesOf(parseEnvelope(body('Error')))[0]?.responseCode).toBe('');
