@@ -600,7 +600,7 @@ describe('structural errors', () => {
       /Unknown SubscriptionStatus/,
     ],
     ['no envelope at all', '<!-- nothing -->', /holds no SOAP envelope/],
-    ['two envelopes', `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:SubscribeResponse xmlns:m="${M}"/></s:Body></s:Envelope>`.repeat(2), /Expected one SOAP envelope, found 2/],
+    ['two envelopes', `<s:Envelope xmlns:s="${SOAP}"><s:Body><m:UnsubscribeResponse xmlns:m="${M}"/></s:Body></s:Envelope>`.repeat(2), /Expected one SOAP envelope, found 2/],
   ])('refuses %s with EwsParseError', (_name, body, message) => {
     const err = thrown(() => parseEnvelope(body));
     expect(err).toBeInstanceOf(EwsParseError);
