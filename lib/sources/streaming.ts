@@ -189,7 +189,11 @@ class StreamingSession {
   private subscriptionId: string | undefined;
   /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
   private lostSubscriptionId: string | undefined;
-  /** Last moment the subscription was known to work: its creation, or its last healthy envelope. */
+  /**
+   * Last moment the server showed it had nothing more queued for us: the subscription's creation,
+   * or the arrival of a notification or keep-alive envelope (the server writes everything pending
+   * into each). A `Closed` envelope does not count: the server may still hold events then.
+   */
   private aliveAt: Date | undefined;
   private gap: OpenGap | undefined;
   private running: Promise<void> | undefined;
@@ -372,6 +376,7 @@ class StreamingSession {
     let opened = false;
     let healthy = false;
     let closedByServer = false;
+    let drained = false;
     let inStreamError: EwsResponseError | undefined;
 
     const onMessage = (message: GetStreamingEventsMessage, at: Date): boolean => {
@@ -392,6 +397,7 @@ class StreamingSession {
         this.report({ type: 'notification', notification: this.options.mailbox === undefined ? notification : { ...notification, mailbox: this.options.mailbox } });
       }
       if (message.connectionStatus === 'OK' && message.notifications.length === 0) this.report({ type: 'keep-alive', subscriptionId, at });
+      if (message.notifications.length > 0 || message.connectionStatus === 'OK') drained = true;
       if (message.connectionStatus === 'Closed') closedByServer = true;
       return true;
     };
@@ -420,6 +426,7 @@ class StreamingSession {
             const at = new Date();
             if (envelope.body.type !== 'response') return;
             let ok = true;
+            drained = false;
             for (const message of envelope.body.messages) {
               if (message.kind !== 'GetStreamingEvents') continue;
               if (!onMessage(message, at)) {
@@ -433,7 +440,7 @@ class StreamingSession {
               return;
             }
             healthy = true;
-            this.aliveAt = at;
+            if (drained) this.aliveAt = at;
           },
         },
       );
