@@ -229,7 +229,11 @@ export class PullSession {
    */
   private plan(error: unknown): FailurePlan {
     if (this.stopSignal.aborted) return { kind: 'fatal', reason: 'connection-error' };
-    const plan = planFor(error);
+    let plan = planFor(error);
+    const missed = error instanceof EwsResponseError && error.action === 'recover-missed';
+    // ErrorMissedNotificationEvents: the server dropped events but keeps the subscription; carry
+    // on from the same watermark, and say that something was lost.
+    if (missed) plan = { kind: 'retry', reason: 'missed-events' };
     if (plan.kind === 'resubscribe') {
       const watermarkLost = error instanceof EwsResponseError && error.action === 'resubscribe-without-watermark';
       this.forgetSubscription(plan.reason, watermarkLost);
@@ -244,6 +248,11 @@ export class PullSession {
     // A failure before the first success opens no gap: nothing was running yet.
     if (plan.kind !== 'fatal' && this.aliveAt !== undefined) {
       this.gap ??= { from: this.aliveAt, reason: plan.reason, subscriptionKept: true, eventsMayBeLost: false };
+    }
+    if (missed) {
+      const gap = (this.gap ??= { from: this.aliveAt ?? this.checkpointAt ?? new Date(), reason: 'missed-events', subscriptionKept: true, eventsMayBeLost: true });
+      gap.eventsMayBeLost = true;
+      gap.reason = 'missed-events';
     }
     return plan;
   }
