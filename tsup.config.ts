@@ -1,12 +1,31 @@
 import { readdirSync } from 'node:fs';
-import { defineConfig } from 'tsup';
+import { resolve, sep } from 'node:path';
+import { defineConfig, type Options } from 'tsup';
 
 // Every file directly under adapters/ is a public subpath: `ews-push-bridge/adapters/<name>`.
+// Subfolders (adapters/internal/) hold helpers and are bundled into the adapters that use them.
 const adapters = Object.fromEntries(
   readdirSync('adapters')
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
     .map((f) => [`adapters/${f.slice(0, -3)}`, `adapters/${f}`]),
 );
+
+// Adapters import the library only through lib/index.ts. In the build that import becomes the
+// package's own main entry (`ews-push-bridge`, resolved by Node's package self-reference), so an
+// adapter shares the main entry's modules instead of carrying a copy: deferAck's registry must be
+// the one the user's source registered in, and `instanceof EwsBridgeError` must hold across entries.
+const libIndex = resolve('lib/index.ts');
+const adaptersDir = resolve('adapters') + sep;
+const adaptersUseMainEntry: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'adapters-use-main-entry',
+  setup(build) {
+    build.onResolve({ filter: /\/lib\/index(\.js)?$/ }, (args) => {
+      if (!args.importer.startsWith(adaptersDir)) return undefined;
+      if (resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') !== libIndex) return undefined;
+      return { path: 'ews-push-bridge', external: true };
+    });
+  },
+};
 
 // One bundle per public entry point, in both module formats, so legacy CommonJS apps can
 // `require()` the package and modern ones can `import` it. p-retry is ESM-only, so it is
@@ -25,4 +44,5 @@ export default defineConfig({
   platform: 'node',
   noExternal: ['p-retry', 'is-network-error'],
   splitting: false,
+  esbuildPlugins: [adaptersUseMainEntry],
 });

@@ -1,0 +1,76 @@
+/**
+ * Validation and defaults of the push-callback options (shared by every adapter built on it).
+ * Errors name the option: `RangeError: statusFrequencyMinutes must be 1–1440`.
+ *
+ * @packageDocumentation
+ */
+import { silentLogger, type GapEvent, type Logger, type SourceLifecycleEvent } from '../../lib/index.js';
+import type { ErrorContext, PushCallbackOptions } from '../push-callback.js';
+import { EXCHANGE_RETRY_SCHEDULE_MS } from './retry-schedule.js';
+import { describeValue } from './source-input.js';
+
+/** {@link PushCallbackOptions} checked, with defaults applied. */
+export interface ResolvedPushCallbackOptions {
+  readonly statusFrequencyMs: number;
+  readonly statusFrequencyMinutes: number;
+  readonly retryScheduleMs: readonly number[];
+  readonly onError: ((error: unknown, context: ErrorContext) => void) | undefined;
+  readonly onGap: ((gap: GapEvent) => void | PromiseLike<void>) | undefined;
+  readonly onLifecycle: ((event: SourceLifecycleEvent) => void) | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly logger: Logger;
+}
+
+function optionalFunction<T>(value: T | undefined, name: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new TypeError(`${name} must be a function (got ${describeValue(value)})`);
+  return value;
+}
+
+/** A logger with the four methods, or a TypeError naming `name`. */
+export function resolveLogger(value: unknown, name = 'logger'): Logger {
+  if (value === undefined) return silentLogger;
+  const logger = value as Partial<Logger> | null;
+  if (
+    typeof logger !== 'object' ||
+    logger === null ||
+    typeof logger.debug !== 'function' ||
+    typeof logger.info !== 'function' ||
+    typeof logger.warn !== 'function' ||
+    typeof logger.error !== 'function'
+  ) {
+    throw new TypeError(`${name} must have debug, info, warn and error methods`);
+  }
+  return logger as Logger;
+}
+
+/**
+ * Checks the options and applies the documented defaults.
+ *
+ * @throws TypeError / RangeError naming the option.
+ */
+export function resolvePushCallbackOptions(options: PushCallbackOptions): ResolvedPushCallbackOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const minutes = options.statusFrequencyMinutes ?? 30;
+  if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
+    throw new RangeError(`statusFrequencyMinutes must be 1–1440 (got ${describeValue(minutes)})`);
+  }
+  const schedule = options.retryScheduleMs ?? EXCHANGE_RETRY_SCHEDULE_MS;
+  if (!Array.isArray(schedule) || schedule.length === 0) throw new TypeError('retryScheduleMs must be a non-empty array of milliseconds');
+  schedule.forEach((ms: unknown, i) => {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+      throw new RangeError(`retryScheduleMs[${i}] must be a positive finite number of milliseconds (got ${describeValue(ms)})`);
+    }
+  });
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return {
+    statusFrequencyMinutes: minutes,
+    statusFrequencyMs: minutes * 60_000,
+    retryScheduleMs: [...(schedule as readonly number[])],
+    onError: optionalFunction(options.onError, 'onError'),
+    onGap: optionalFunction(options.onGap, 'onGap'),
+    onLifecycle: optionalFunction(options.onLifecycle, 'onLifecycle'),
+    signal,
+    logger: resolveLogger(options.logger),
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * What an adapter consumes: any Observable of notifications or of source signals.
+ *
+ * @packageDocumentation
+ */
+import type { Subscribable } from 'rxjs';
+import type { PushNotification, SourceSignal } from '../../lib/index.js';
+
+/**
+ * A source of notifications: an RxJS `Observable` (or anything with the same `subscribe`), of
+ * `PushNotification`s (`streamingNotifications`, `pullNotifications` …) or of `SourceSignal`s
+ * (`streamingSignals`, `pullSignals`, `hybridSignals`).
+ */
+export type PushSource<T> = Subscribable<T>;
+
+/** Tells a lifecycle/notification signal from a bare notification (which has no `type`). */
+export function isSignal(value: PushNotification | SourceSignal): value is SourceSignal {
+  return typeof (value as { type?: unknown }).type === 'string';
+}
+
+/** A notification that carries nothing but StatusEvents (pull's idle GetEvents answer). */
+export function isStatusOnly(notification: PushNotification): boolean {
+  return notification.events.length > 0 && notification.events.every((e) => e.type === 'Status');
+}
+
+/** The watermark to resume from after `notification`: its last event's, when it has one. */
+export function lastWatermark(notification: PushNotification): string | undefined {
+  for (let i = notification.events.length - 1; i >= 0; i--) {
+    const watermark = notification.events[i]?.watermark;
+    if (watermark !== undefined) return watermark;
+  }
+  return undefined;
+}
+
+/** A short, credential-free description of a value for an error message. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  return value === null ? 'null' : typeof value === 'object' ? 'an object' : String(value);
+}
