@@ -212,6 +212,26 @@ describe('streaming faults', () => {
     stream.abort();
   });
 
+  it('coalesce-envelopes: several envelopes reach the client in one chunk', async () => {
+    sim = await EwsSimulator.start({ keepAliveIntervalMs: 60_000 });
+    const id = await streamingSub(sim);
+    const stream = openStream(sim.url, [id]);
+    await sleep(30);
+    sim.inject({ type: 'coalesce-envelopes', count: 3 });
+    const events = [sim.deliver(ALICE, { type: 'NewMail' })];
+    await sleep(20);
+    events.push(sim.deliver(ALICE, { type: 'NewMail' }));
+    await sleep(20);
+    expect(stream.envelopes).toHaveLength(0); // held until the group is complete
+    events.push(sim.deliver(ALICE, { type: 'NewMail' }));
+    await stream.waitFor((e) => e.length >= 3, 'three envelopes');
+    expect(stream.chunks).toHaveLength(1);
+    expect(stream.chunks[0]!.toString('utf8').match(/<Envelope /g)).toHaveLength(3);
+    expect(stream.messages.map((m) => sequenceOf(m.notifications[0]!.events[0]!))).toEqual(events.map((e) => e.seq));
+    expect(() => sim!.inject({ type: 'coalesce-envelopes', count: 1 })).toThrow(/count/);
+    stream.abort();
+  });
+
   it('http-503 on GetStreamingEvents refuses the connection', async () => {
     sim = await EwsSimulator.start();
     const id = await streamingSub(sim);

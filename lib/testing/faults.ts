@@ -6,8 +6,9 @@
  *   `times` of them (default 1), optionally only within `windowMs` of injection, only for some
  *   `operation`s and only for one `mailbox`. Faults that act on a response's bytes
  *   (`cut-mid-envelope`, `malformed-xml`, `silence`) hit the whole response of an ordinary call,
- *   and the **next envelope** written on a streaming connection (one already open, or opened later);
- *   every other call fault is decided when the request arrives.
+ *   and the **next envelope** written on a streaming connection (one already open, or opened later;
+ *   `coalesce-envelopes` only acts there); every other call fault is decided when the request
+ *   arrives.
  * - **Server actions** (`forget-subscriptions`, `missed-events`) happen at once, to the live
  *   subscriptions they select.
  */
@@ -41,6 +42,7 @@ export interface FaultScope {
  * | `malformed-xml` | a response (streaming: the next envelope) that is not well-formed: its closing `Envelope` tag is mangled |
  * | `html-error-page` | an IIS-style `text/html` error page with HTTP `status` (default 500) |
  * | `trickle` | the whole response written `bytesPerWrite` bytes at a time (default 1), `intervalMs` apart (default 1) |
+ * | `coalesce-envelopes` | (streaming) the next `count` envelopes (default 2) reach the socket in ONE write, so the client gets several envelopes in one chunk; the first is held until the others exist |
  * | `forget-subscriptions` | (server action) the server forgets the selected subscriptions: open streams get `ErrorSubscriptionNotFound` for them in-stream (and `Closed` when none is left), GetEvents/Unsubscribe answer `ErrorSubscriptionNotFound` |
  * | `missed-events` | (server action) the server drops every event it has not yet delivered to the selected subscriptions and says so: `ErrorMissedNotificationEvents` in-stream, on the next GetEvents, or as an Error-class push notification |
  */
@@ -53,6 +55,7 @@ export type FaultSpec =
   | ({ readonly type: 'malformed-xml' } & FaultScope)
   | ({ readonly type: 'html-error-page'; readonly status?: number } & FaultScope)
   | ({ readonly type: 'trickle'; readonly bytesPerWrite?: number; readonly intervalMs?: number } & FaultScope)
+  | ({ readonly type: 'coalesce-envelopes'; readonly count?: number } & FaultScope)
   | ServerAction;
 
 /** Faults that happen at once rather than to calls. */
@@ -64,9 +67,9 @@ export type ServerAction =
 export type CallFault = Exclude<FaultSpec, ServerAction>;
 
 /** Call faults that act on the bytes of a streaming envelope rather than on the request. */
-export type EnvelopeFault = Extract<CallFault, { type: 'cut-mid-envelope' | 'silence' | 'malformed-xml' }>;
+export type EnvelopeFault = Extract<CallFault, { type: 'cut-mid-envelope' | 'silence' | 'malformed-xml' | 'coalesce-envelopes' }>;
 
-const ENVELOPE_TYPES: ReadonlySet<string> = new Set(['cut-mid-envelope', 'silence', 'malformed-xml']);
+const ENVELOPE_TYPES: ReadonlySet<string> = new Set(['cut-mid-envelope', 'silence', 'malformed-xml', 'coalesce-envelopes']);
 
 /** Whether a fault is a server action. */
 export function isServerAction(fault: FaultSpec): fault is ServerAction {
@@ -87,6 +90,9 @@ export function validateFault(fault: FaultSpec): void {
   if (fault.type === 'trickle') {
     if (fault.bytesPerWrite !== undefined && !(fault.bytesPerWrite >= 1)) throw new RangeError('trickle: bytesPerWrite must be ≥ 1');
     nonNegative('intervalMs', fault.intervalMs);
+  }
+  if (fault.type === 'coalesce-envelopes' && fault.count !== undefined && !(Number.isInteger(fault.count) && fault.count >= 2)) {
+    throw new RangeError('coalesce-envelopes: count must be an integer ≥ 2');
   }
   if (fault.type === 'html-error-page' && fault.status !== undefined && !(fault.status >= 400 && fault.status <= 599)) {
     throw new RangeError('html-error-page: status must be 400–599');

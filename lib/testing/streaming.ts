@@ -4,7 +4,7 @@
  * errors with `ErrorSubscriptionIds`, and `ConnectionStatus Closed` at the requested timeout.
  */
 import type { ServerResponse } from 'node:http';
-import type { FaultBook } from './faults.js';
+import type { CallFault, FaultBook } from './faults.js';
 import type { Output } from './output.js';
 import { NO_ERROR, streamingEnvelope, streamingMessage, type WireNotification } from './response-writer.js';
 import type { Subscription } from './subscriptions.js';
@@ -27,6 +27,8 @@ export class StreamingConnection {
   private flushTimer: TimerHandle | undefined;
   private resumeTimer: TimerHandle | undefined;
   private closeDue = false;
+  /** Envelopes held back by a `coalesce-envelopes` fault until the group is complete. */
+  private held: { xml: string; remaining: number } | undefined;
   private gone = false;
 
   /** Settles when the response is gone (ended, cut, or closed by the client). */
@@ -157,6 +159,10 @@ export class StreamingConnection {
   }
 
   private end(): void {
+    if (this.held) {
+      this.out.write(this.held.xml);
+      this.held = undefined;
+    }
     for (const sub of this.subscriptions) if (sub.connection === this) sub.connection = undefined;
     this.subscriptions.clear();
     this.clearTimers();
@@ -212,8 +218,30 @@ export class StreamingConnection {
       return;
     }
     commit();
+    const xml = streamingEnvelope(messages);
+    if (fault?.type === 'coalesce-envelopes') {
+      this.held = { xml, remaining: (fault.count ?? 2) - 1 };
+      this.armKeepAlive();
+      return;
+    }
+    if (this.held) {
+      // Part of a coalesced group: written with the others in one socket write.
+      this.held.xml += xml;
+      if (--this.held.remaining > 0) {
+        this.armKeepAlive();
+        return;
+      }
+      const group = this.held.xml;
+      this.held = undefined;
+      this.write(group, fault);
+      return;
+    }
+    this.write(xml, fault);
+  }
+
+  private write(xml: string, fault: CallFault | undefined): void {
     const effect = fault?.type === 'cut-mid-envelope' ? 'cut' : fault?.type === 'malformed-xml' ? 'malformed' : undefined;
-    this.out.write(streamingEnvelope(messages), effect);
+    this.out.write(xml, effect);
     if (effect === 'cut') {
       // The socket dies once the half envelope is out; the subscriptions are free for a new connection.
       for (const sub of this.subscriptions) if (sub.connection === this) sub.connection = undefined;
