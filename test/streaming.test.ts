@@ -272,6 +272,35 @@ describe('streamingNotifications against EwsSimulator', () => {
     }
   });
 
+  it('hands lifecycle signals to onLifecycle in order with the notifications; a throwing listener is logged, not fatal', async () => {
+    const sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200 });
+    try {
+      const order: string[] = [];
+      const logged: string[] = [];
+      const logger = { debug() {}, info() {}, warn() {}, error: (message: string) => logged.push(message) };
+      const subscription = streamingNotifications({
+        url: sim.url,
+        auth: AUTH,
+        logger,
+        onLifecycle: (event) => {
+          // Keep-alives come on the simulator's clock; the order of the rest is what matters.
+          if (event.type !== 'keep-alive') order.push(event.type);
+          if (event.type === 'connected') throw new Error('listener bug');
+        },
+      }).subscribe({ next: (n) => order.push(`notification:${n.events.map((e) => sequenceOf(e)).join(',')}`) });
+      await waitFor(() => order.includes('connected'));
+      const seq = sim.deliver(MAILBOX, { type: 'NewMail' }).seq;
+      await waitFor(() => order.includes(`notification:${seq}`));
+      sim.forceClose();
+      await waitFor(() => order.filter((t) => t === 'connected').length === 2);
+      subscription.unsubscribe();
+      expect(order).toEqual(['subscribed', 'connected', `notification:${seq}`, 'disconnected', 'connected', 'gap']);
+      expect(logged).toEqual(['onLifecycle listener threw', 'onLifecycle listener threw']);
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('watches another mailbox through impersonation and labels its notifications', async () => {
     const h = await harness({ stream: { mailbox: 'bob@contoso.com', folders: ['inbox'], eventTypes: ['NewMail'] } });
     await h.until(() => h.count('connected') === 1, 'connected');
