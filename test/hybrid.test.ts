@@ -1,0 +1,199 @@
+/**
+ * The hybrid source against EwsSimulator: the doorbell makes a pull subscription answer at
+ * streaming speed; without the doorbell the safety-net poll still delivers everything. The strict
+ * latency comparison with pure streaming is bench/hybrid-latency.ts; here only a loose sanity bound.
+ */
+import { Subscription } from 'rxjs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryCheckpointStore } from '../lib/checkpoint/memory-store.js';
+import type { SubscribeRequest } from '../lib/testing/index.js';
+import { deferAck } from '../lib/sources/ack.js';
+import { hybridNotifications } from '../lib/sources/hybrid.js';
+import { streamingNotifications } from '../lib/sources/streaming.js';
+import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
+import { AUTH, MAILBOX, sleep, startPullHarness, type PullHarness, type PullHarnessOptions } from './helpers/pull-harness.js';
+
+const harnesses: PullHarness[] = [];
+async function harness(options: PullHarnessOptions = {}): Promise<PullHarness> {
+  const h = await startPullHarness({ kind: 'hybrid', ...options, source: { emitStatusEvents: false, pollIntervalMs: 60_000, ...options.source } });
+  harnesses.push(h);
+  return h;
+}
+afterEach(async () => {
+  await Promise.all(harnesses.splice(0).map((h) => h.stop()));
+});
+
+const kindOf = (h: PullHarness, kind: 'pull' | 'streaming') => h.requests('Subscribe').filter((r) => (r.request as SubscribeRequest | undefined)?.kind === kind);
+
+const median = (xs: readonly number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};
+
+function latencies(h: PullHarness): number[] {
+  return h.delivered.map((d) => (h.receivedAt.get(d.seq) ?? Infinity) - d.at);
+}
+
+/** Both halves are up: the pull subscription answered and the doorbell stream is open. */
+async function bothUp(h: PullHarness): Promise<void> {
+  await h.until(() => h.count('connected') >= 1 && h.sim.openStreamingConnections === 1, 'pull and doorbell up');
+}
+
+describe('hybridNotifications against EwsSimulator', () => {
+  it('rings: every event arrives long before the (60 s) safety-net poll, with pull watermarks, exactly once', async () => {
+    const store = new MemoryCheckpointStore();
+    const h = await harness({ source: { checkpoint: store, checkpointKey: 'k' } });
+    await bothUp(h);
+    for (let i = 0; i < 30; i++) {
+      h.deliver({ type: i % 4 === 3 ? 'Deleted' : 'NewMail' });
+      await sleep(i % 5 === 0 ? 30 : 3);
+    }
+    await h.allReceived(5_000);
+    expect(h.received).toEqual(h.delivered.map((d) => d.seq));
+    for (const n of h.notifications) for (const e of n.events) expect(e.watermark).toEqual(expect.any(String));
+    expect((await store.get('k'))?.watermark).toBe(h.delivered.at(-1)?.watermark);
+    expect(kindOf(h, 'pull')).toHaveLength(1);
+    expect(kindOf(h, 'streaming')).toHaveLength(1);
+    expect(Math.max(...latencies(h))).toBeLessThan(2_000);
+  });
+
+  it('latency sanity: its median is within a loose bound of pure streaming in the same run', async () => {
+    const sim = await EwsSimulator.start({ keepAliveIntervalMs: 1_000 });
+    const subscription = new Subscription();
+    try {
+      const seen = { streaming: new Map<number, number>(), hybrid: new Map<number, number>() };
+      const record = (map: Map<number, number>) => (n: { events: readonly Parameters<typeof sequenceOf>[0][] }) => {
+        const now = performance.now();
+        for (const e of n.events) {
+          const seq = sequenceOf(e);
+          if (seq !== undefined && !map.has(seq)) map.set(seq, now);
+        }
+      };
+      subscription.add(streamingNotifications({ url: sim.url, auth: AUTH }).subscribe(record(seen.streaming)));
+      subscription.add(hybridNotifications({ url: sim.url, auth: AUTH, emitStatusEvents: false }).subscribe(record(seen.hybrid)));
+      await vi.waitFor(() => expect(sim.openStreamingConnections).toBe(2), { timeout: 5_000 });
+      await sleep(100);
+      const made: { seq: number; at: number }[] = [];
+      for (let i = 0; i < 60; i++) {
+        const at = performance.now();
+        made.push({ seq: sim.deliver(MAILBOX, { type: 'NewMail' }).seq, at });
+        await sleep(15);
+      }
+      await vi.waitFor(() => expect(made.every((m) => seen.hybrid.has(m.seq) && seen.streaming.has(m.seq))).toBe(true), { timeout: 5_000 });
+      const streaming = median(made.map((m) => seen.streaming.get(m.seq)! - m.at));
+      const hybrid = median(made.map((m) => seen.hybrid.get(m.seq)! - m.at));
+      console.info(`latency medians: streaming ${streaming.toFixed(2)} ms, hybrid ${hybrid.toFixed(2)} ms`);
+      // Loose on purpose (shared CI cores): the strict 2× comparison is bench/hybrid-latency.ts.
+      expect(hybrid).toBeLessThan(streaming * 10 + 50);
+    } finally {
+      subscription.unsubscribe();
+      await sim.close();
+    }
+  });
+
+  it('doorbell cut mid-envelope: it reconnects, the pull side loses nothing', async () => {
+    const h = await harness({ source: { pollIntervalMs: 500 } });
+    await bothUp(h);
+    h.sim.inject({ type: 'cut-mid-envelope', operation: 'GetStreamingEvents' });
+    for (let i = 0; i < 10; i++) {
+      h.deliver();
+      await sleep(10);
+    }
+    await h.allReceived(5_000);
+    expect(h.received).toEqual(h.delivered.map((d) => d.seq));
+    await vi.waitFor(() => expect(h.requests('GetStreamingEvents').length).toBeGreaterThanOrEqual(2));
+  });
+
+  it('doorbell dead for good: the safety-net poll delivers everything; the doorbell comes back after doorbellRestartMs', async () => {
+    const h = await harness({ source: { pollIntervalMs: 250, doorbellRestartMs: 1_500 } });
+    await bothUp(h);
+    // Every new doorbell connection is refused with 401 (fatal for a streaming source).
+    h.sim.inject({ type: 'http-401', operation: 'GetStreamingEvents', times: Infinity });
+    h.sim.forceClose();
+    await vi.waitFor(() => expect(h.requests('GetStreamingEvents').some((r) => r.status === 401)).toBe(true));
+    const deadSince = h.delivered.length;
+    for (let i = 0; i < 8; i++) {
+      h.deliver();
+      await sleep(40);
+    }
+    await h.allReceived(5_000);
+    expect(h.received).toEqual(h.delivered.map((d) => d.seq));
+    // Without a doorbell, delivery waits for the poll (but never much longer than its interval).
+    const slow = latencies(h).slice(deadSince);
+    expect(Math.max(...slow)).toBeLessThan(250 + 500);
+    expect(h.error).toBeUndefined();
+
+    h.sim.clearFaults();
+    await vi.waitFor(() => expect(h.sim.openStreamingConnections).toBe(1), { timeout: 5_000 });
+    expect(kindOf(h, 'streaming').length).toBeGreaterThanOrEqual(2);
+    await sleep(300); // let a poll pass, so the next event can only be fast through the doorbell
+    h.deliver();
+    await h.allReceived(5_000);
+    expect(latencies(h).at(-1)).toBeLessThan(200);
+  });
+
+  it('both subscriptions forgotten by the server: resubscribes both, the pull side resumes from its watermark', async () => {
+    const h = await harness({ source: { pollIntervalMs: 300 } });
+    await bothUp(h);
+    h.deliver();
+    await h.allReceived();
+    h.sim.inject({ type: 'forget-subscriptions' });
+    h.deliver();
+    h.deliver();
+    await sleep(50);
+    h.deliver();
+    await h.allReceived(5_000);
+    expect(h.received).toEqual(h.delivered.map((d) => d.seq));
+    expect(kindOf(h, 'pull')).toHaveLength(2);
+    await vi.waitFor(() => expect(kindOf(h, 'streaming')).toHaveLength(2));
+    expect(h.lifecycle('gap')).toMatchObject([{ subscriptionKept: false, eventsMayBeLost: false }]);
+  });
+
+  it('ErrorServerBusy on GetEvents: the ring waits out BackOffMilliseconds, nothing lost', async () => {
+    const h = await harness();
+    await bothUp(h);
+    h.sim.inject({ type: 'server-busy', backOffMs: 300, operation: 'GetEvents' });
+    h.deliver();
+    await h.allReceived(5_000);
+    expect(h.lifecycle('retrying')[0]).toMatchObject({ delayMs: 300, serverRequested: true });
+    expect(latencies(h)[0]).toBeGreaterThanOrEqual(300);
+  });
+
+  it('keeps back-pressure: a ring during a slow handler does not start another GetEvents', async () => {
+    const h = await harness({ deferStart: true });
+    const acks: (() => Promise<void>)[] = [];
+    h.start({}, (n) => {
+      acks.push(deferAck(n));
+    });
+    await bothUp(h);
+    h.deliver();
+    await h.until(() => h.notifications.length === 1, 'first notification');
+    const calls = h.requests('GetEvents').length;
+    h.deliver();
+    h.deliver();
+    await sleep(200);
+    expect(h.requests('GetEvents')).toHaveLength(calls);
+    await acks[0]?.();
+    // The ring that came in meanwhile was kept: the next GetEvents follows at once.
+    await h.until(() => h.notifications.length === 2, 'second notification', 1_000);
+    await acks[1]?.();
+    expect(h.received).toEqual(h.delivered.map((d) => d.seq));
+  });
+
+  it('teardown: both subscriptions end and no connection stays open', async () => {
+    const h = await harness();
+    await bothUp(h);
+    h.subscription?.unsubscribe();
+    await vi.waitFor(() => expect(h.sim.openStreamingConnections).toBe(0));
+    await vi.waitFor(() => expect(h.sim.subscriptions).toHaveLength(0));
+    expect(h.requests('Unsubscribe').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('rejects invalid doorbell options naming the option', async () => {
+    const { firstValueFrom } = await import('rxjs');
+    const base = { url: 'http://127.0.0.1:1/EWS/Exchange.asmx' };
+    await expect(firstValueFrom(hybridNotifications({ ...base, connectionTimeoutMinutes: 31 }))).rejects.toThrow(/^connectionTimeoutMinutes must be 1–30$/);
+    await expect(firstValueFrom(hybridNotifications({ ...base, doorbellRestartMs: -1 }))).rejects.toThrow(/^doorbellRestartMs must be a positive number/);
+    await expect(firstValueFrom(hybridNotifications({ ...base, subscriptionTimeoutMinutes: 2000 }))).rejects.toThrow(/^subscriptionTimeoutMinutes must be 1–1440$/);
+  });
+});
