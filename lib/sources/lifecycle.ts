@@ -92,6 +92,9 @@ export interface RetryingEvent {
  *   existed) are not delivered (`eventsMayBeLost: true`).
  * - `reason: 'missed-events'`: the server said it dropped events (`eventsMayBeLost: true`); the
  *   window is our best bound: from the previous healthy traffic to that message.
+ * - Pull and hybrid sources resume from a watermark: a failed GetEvents or a replaced subscription
+ *   loses nothing (`eventsMayBeLost: false`, also with `subscriptionKept: false`); only a watermark
+ *   the server rejects (`ErrorInvalidWatermark`) or `missed-events` gives `eventsMayBeLost: true`.
  *
  * `from` and `to` are the client's clock at the moments it observed those things.
  */
