@@ -30,6 +30,8 @@ export interface Principal {
   /** User name as authenticated (Basic/NTLM), the user a token stands for, or `app` for an app token. */
   readonly user: string;
   readonly scheme: AuthScheme;
+  /** An application token (no user): it must name a mailbox through impersonation. */
+  readonly appOnly?: boolean;
 }
 
 /** The outcome of authenticating one request. */
@@ -178,7 +180,7 @@ export class Authenticator {
       return { ok: false };
     }
     if (verdict === false || verdict === '') return { ok: false };
-    return { ok: true, principal: { user: verdict === true ? 'app' : verdict, scheme: 'Bearer' } };
+    return { ok: true, principal: verdict === true ? { user: 'app', scheme: 'Bearer', appOnly: true } : { user: verdict, scheme: 'Bearer' } };
   }
 
   private ntlmStep(socket: Socket, value: string): AuthOutcome {

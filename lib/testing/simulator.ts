@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../logger.js';
+import { EVENT_TYPES } from '../model.js';
 import { Authenticator, type Principal } from './auth.js';
 import type { DeliveredEvent, SimulatedEvent } from './events.js';
 import { FaultBook, isServerAction, validateFault, type CallFault, type FaultSpec, type ServerAction } from './faults.js';
@@ -69,15 +70,13 @@ export interface RecordedRequest {
 type MutableRecord = { -readonly [K in keyof RecordedRequest]: RecordedRequest[K] };
 
 /** A SOAP fault to answer with (HTTP 500). */
-class SoapFault {
+class FaultAnswer {
   constructor(
     readonly code: string,
     readonly text: string,
     readonly detail: ReadonlyArray<readonly [string, string]> = [],
   ) {}
 }
-
-const EVENT_TYPES: ReadonlySet<string> = new Set(['NewMail', 'Created', 'Deleted', 'Modified', 'Moved', 'Copied', 'FreeBusyChanged']);
 
 /** The IIS-style HTML page a proxy or a broken front end returns. */
 function htmlErrorPage(status: number): string {
@@ -142,7 +141,10 @@ export class EwsSimulator {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
+    // Never let a socket-level error become an uncaught exception in the test process.
+    server.on('error', (err: Error) => this.log.error('EwsSimulator: server error', { error: err.message }));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      res.on('error', (err: Error) => this.log.debug('EwsSimulator: response error', { error: err.message }));
       this.handle(req, res).catch((err: unknown) => {
         this.log.error('EwsSimulator: request failed', { error: err instanceof Error ? err.message : String(err) });
         if (!res.headersSent) {
@@ -204,7 +206,7 @@ export class EwsSimulator {
    * @throws TypeError for an event the simulator cannot make sense of
    */
   deliver(mailbox: string, event: SimulatedEvent): DeliveredEvent {
-    if (!event || !EVENT_TYPES.has(event.type)) throw new TypeError(`deliver: unknown event type ${JSON.stringify(event?.type)}`);
+    if (!event || !(EVENT_TYPES as readonly string[]).includes(event.type)) throw new TypeError(`deliver: unknown event type ${JSON.stringify(event?.type)}`);
     if ((event.type === 'Moved' || event.type === 'Copied') && (typeof event.from !== 'string' || typeof event.to !== 'string')) {
       throw new TypeError(`deliver: a ${event.type} event needs 'from' and 'to' folders`);
     }
@@ -350,7 +352,7 @@ export class EwsSimulator {
     if (!read.ok) {
       record.operation = read.operation;
       if (read.kind === 'unsupported') {
-        this.sendFault(res, record, new SoapFault('ErrorInvalidRequest', `The request is invalid: ${read.violations.join(' ')}`));
+        this.sendFault(res, record, new FaultAnswer('ErrorInvalidRequest', `The request is invalid: ${read.violations.join(' ')}`));
       } else {
         this.sendSchemaFault(res, record, read.violations);
       }
@@ -364,7 +366,7 @@ export class EwsSimulator {
         problems = await this.options.validateRequest(body);
       } catch (err) {
         this.log.error('EwsSimulator: validateRequest threw', { error: err instanceof Error ? err.message : String(err) });
-        this.sendFault(res, record, new SoapFault('ErrorInternalServerError', 'An internal server error occurred. The operation failed.'));
+        this.sendFault(res, record, new FaultAnswer('ErrorInternalServerError', 'An internal server error occurred. The operation failed.'));
         return;
       }
       if (problems && problems.length > 0) {
@@ -374,8 +376,8 @@ export class EwsSimulator {
     }
     record.request = request;
 
-    const target = this.resolveMailbox(auth.principal, request, req);
-    if (target instanceof SoapFault) {
+    const target = this.resolveMailbox(auth.principal, request);
+    if (target instanceof FaultAnswer) {
       this.sendFault(res, record, target);
       return;
     }
@@ -462,7 +464,7 @@ export class EwsSimulator {
     out.end();
   }
 
-  private sendFault(res: ServerResponse, record: MutableRecord, fault: SoapFault): void {
+  private sendFault(res: ServerResponse, record: MutableRecord, fault: FaultAnswer): void {
     record.status = 500;
     this.write(res, 500, faultEnvelope(fault.code, fault.text, { detail: fault.detail }), undefined);
   }
@@ -472,7 +474,7 @@ export class EwsSimulator {
     this.sendFault(
       res,
       record,
-      new SoapFault('ErrorSchemaValidation', `The request failed schema validation: ${first}`, [
+      new FaultAnswer('ErrorSchemaValidation', `The request failed schema validation: ${first}`, [
         ['Line', '1'],
         ['Position', '1'],
         ['Violation', violations.join(' ')],
@@ -488,7 +490,7 @@ export class EwsSimulator {
   // ---------------------------------------------------------------------------------------------
   // Identity
 
-  private resolveMailbox(principal: Principal, request: EwsRequest, req: IncomingMessage): Mailbox | SoapFault {
+  private resolveMailbox(principal: Principal, request: EwsRequest): Mailbox | FaultAnswer {
     const impersonation = request.header.impersonation;
     let address: string;
     if (impersonation) {
@@ -497,16 +499,15 @@ export class EwsSimulator {
       if (rights) {
         const granted = Object.entries(rights).find(([caller]) => caller.toLowerCase() === principal.user.toLowerCase())?.[1];
         const allowed = granted === '*' || (granted !== undefined && granted.some((a) => a.toLowerCase() === address));
-        if (!allowed) return new SoapFault('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
+        if (!allowed) return new FaultAnswer('ErrorImpersonateUserDenied', 'The account does not have permission to impersonate the requested user.');
       }
-    } else if (principal.scheme === 'Bearer' && principal.user === 'app') {
-      void req;
-      return new SoapFault('ErrorInvalidExchangeImpersonationHeaderData', 'ExchangeImpersonation SOAP header must be present for this type of OAuth token.');
+    } else if (principal.appOnly) {
+      return new FaultAnswer('ErrorInvalidExchangeImpersonationHeaderData', 'ExchangeImpersonation SOAP header must be present for this type of OAuth token.');
     } else {
       address = principal.user.toLowerCase();
     }
     const mailbox = this.store.get(address, this.options.autoCreateMailboxes);
-    return mailbox ?? new SoapFault('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it.`);
+    return mailbox ?? new FaultAnswer('ErrorNonExistentMailbox', `The SMTP address has no mailbox associated with it.`);
   }
 
   private backendCookieOf(req: IncomingMessage): string | undefined {
