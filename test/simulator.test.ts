@@ -56,6 +56,7 @@ describe('EwsSimulator basics', () => {
     const [recorded] = sim.requests;
     expect(recorded).toMatchObject({ operation: 'Subscribe', user: 'alice@contoso.com', mailbox: 'alice@contoso.com', status: 200 });
     expect(recorded?.headers['content-type']).toMatch(/text\/xml/);
+    expect(recorded?.headers['authorization']).toBe('Basic [redacted]'); // never the credentials
     expect(recorded?.request).toMatchObject({ operation: 'Subscribe', kind: 'streaming', eventTypes: expect.arrayContaining(['NewMail']) });
   });
 });

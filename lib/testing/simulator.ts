@@ -3,7 +3,7 @@
  * real HTTP, real chunked streaming, real SOAP — with mailboxes you can make events happen in, and
  * the failures of production on demand.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import { EVENT_TYPES } from '../model.js';
@@ -51,7 +51,7 @@ export interface RecordedRequest {
   readonly at: Date;
   /** The operation (the SOAP body element's name), when the body could be read that far. */
   readonly operation: string | undefined;
-  /** HTTP request headers, lower-cased names. */
+  /** HTTP request headers, lower-cased names; the credentials in `authorization` are replaced by `[redacted]`. */
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
   /** The raw request body. */
   readonly body: string;
@@ -76,6 +76,17 @@ class FaultAnswer {
     readonly text: string,
     readonly detail: ReadonlyArray<readonly [string, string]> = [],
   ) {}
+}
+
+/**
+ * The request headers as recorded: the credential part of `Authorization` is replaced, so a test
+ * that prints `sim.requests` cannot leak a password or token (the scheme stays, for assertions).
+ */
+function redactCredentials(headers: IncomingHttpHeaders): Record<string, string | readonly string[] | undefined> {
+  const copy: Record<string, string | readonly string[] | undefined> = { ...headers };
+  const auth = headers.authorization;
+  if (auth !== undefined) copy['authorization'] = `${auth.split(' ')[0] ?? ''} [redacted]`;
+  return copy;
 }
 
 /** The IIS-style HTML page a proxy or a broken front end returns. */
@@ -330,7 +341,7 @@ export class EwsSimulator {
     const record: MutableRecord = {
       at: new Date(),
       operation: undefined,
-      headers: { ...req.headers },
+      headers: redactCredentials(req.headers),
       body,
       request: undefined,
       user: undefined,
