@@ -306,7 +306,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     seed: Number(seed),
     log: (line) => console.log(line),
   });
-  const { samples, ...summary } = result;
+  const { samples, trace: _trace, ...summary } = result;
   console.log(JSON.stringify(summary, null, 2));
   const handlesGrow = grows(samples.map((s) => s.handles), 6);
   const heapGrows = grows(samples.map((s) => s.heapUsedMb), 20);
