@@ -51,7 +51,9 @@ export interface PullOptions extends SourceOptions {
   /**
    * When a notification counts as done (see `deferAck`): `'auto'` when the subscriber's `next`
    * returns unless it called `deferAck(notification)` during it; `'manual'` only when the consumer
-   * calls the function `deferAck` returns. Default `'auto'`.
+   * calls the function `deferAck` returns — every emitted notification, status ones included, or
+   * the source waits forever (by design: it never skips an unacknowledged notification).
+   * Default `'auto'`.
    */
   readonly ackMode?: AckMode;
   /**
