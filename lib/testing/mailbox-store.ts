@@ -236,9 +236,9 @@ export class Mailbox {
     return this.newestItemIn(folderId) ?? { id: this.newItemId(), folderId, changeKey: encodeChangeKey(seq, 'item') };
   }
 
-  /** Index of the first event with `seq > afterSeq` (events are in seq order, seq = index + 1). */
-  eventsAfter(afterSeq: number): readonly DeliveredEvent[] {
-    return this.events.slice(Math.max(0, afterSeq));
+  /** The events after `afterSeq`, oldest first, without copying the log (events are in seq order, seq = index + 1). */
+  *eventsAfter(afterSeq: number): Generator<DeliveredEvent> {
+    for (let i = Math.max(0, afterSeq); i < this.events.length; i++) yield this.events[i]!;
   }
 }
 
