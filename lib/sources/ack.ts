@@ -97,7 +97,15 @@ export class AckHandle {
   }
 }
 
-const handles = new WeakMap<object, AckHandle>();
+/**
+ * The registry lives on `globalThis` under a registered symbol: each published entry point (the
+ * root, every adapter, their ESM and CommonJS builds) is bundled with its own copy of this module,
+ * and an adapter's `deferAck` must still find the handle a source registered.
+ */
+const REGISTRY = Symbol.for('ews-push-bridge.ack-handles');
+type Registry = WeakMap<object, Pick<AckHandle, 'defer'>>;
+const globalRegistry = globalThis as typeof globalThis & { [REGISTRY]?: Registry };
+const handles: Registry = (globalRegistry[REGISTRY] ??= new WeakMap());
 
 /** Registers the handle of a notification about to be emitted. */
 export function registerAck(notification: PushNotification, handle: AckHandle): void {

@@ -1,0 +1,44 @@
+/**
+ * deferAck across module copies: every published entry point bundles its own copy of the ack
+ * module, and an adapter's deferAck must find the handle a source (another copy) registered.
+ */
+import { describe, expect, it } from 'vitest';
+import type { PushNotification } from '../lib/model.js';
+import { silentLogger } from '../lib/logger.js';
+import { AckHandle, deferAck, registerAck } from '../lib/sources/ack.js';
+
+describe('deferAck', () => {
+  it('finds a handle registered by another copy of the module', async () => {
+    // A query string makes the bundler load a second, independent instance of the module.
+    const copy = (await import('../lib/sources/ack.js?second-copy')) as typeof import('../lib/sources/ack.js');
+    expect(copy.deferAck).not.toBe(deferAck);
+    const notification: PushNotification = { subscriptionId: 's', moreEvents: false, events: [] };
+    const handle = new copy.AckHandle('manual', silentLogger);
+    copy.registerAck(notification, handle);
+    const ack = deferAck(notification);
+    expect(handle.deferred).toBe(true);
+    void ack();
+    expect(handle.acked).toBe(true);
+    handle.written();
+    await expect(ack()).resolves.toBeUndefined();
+  });
+
+  it('ack resolves when written, rejects (handled) when the write failed, and is idempotent', async () => {
+    const n1: PushNotification = { subscriptionId: 's', moreEvents: false, events: [] };
+    const h1 = new AckHandle('manual', silentLogger);
+    registerAck(n1, h1);
+    const ack1 = deferAck(n1);
+    const first = ack1();
+    expect(ack1()).toBe(first);
+    h1.written();
+    await expect(first).resolves.toBeUndefined();
+
+    const n2: PushNotification = { subscriptionId: 's', moreEvents: false, events: [] };
+    const h2 = new AckHandle('manual', silentLogger);
+    registerAck(n2, h2);
+    h2.failed(new Error('disk full'));
+    // Never awaited by anyone: must not become an unhandled rejection (vitest fails the run if it does).
+    void deferAck(n2)();
+    await expect(deferAck(n2)()).rejects.toThrow('disk full');
+  });
+});
