@@ -5,12 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import type { PushNotification } from '../lib/model.js';
 import { silentLogger } from '../lib/logger.js';
+import type * as ackModule from '../lib/sources/ack.js';
 import { AckHandle, deferAck, registerAck } from '../lib/sources/ack.js';
 
 describe('deferAck', () => {
   it('finds a handle registered by another copy of the module', async () => {
     // A query string makes the bundler load a second, independent instance of the module.
-    const copy = (await import('../lib/sources/ack.js?second-copy')) as typeof import('../lib/sources/ack.js');
+    const copy = (await import('../lib/sources/ack.js?second-copy')) as typeof ackModule;
     expect(copy.deferAck).not.toBe(deferAck);
     const notification: PushNotification = { subscriptionId: 's', moreEvents: false, events: [] };
     const handle = new copy.AckHandle('manual', silentLogger);
