@@ -312,7 +312,7 @@ function readEventTypes(el: XmlElement, v: Violations): EventType[] {
   return types;
 }
 
-function readSubscribe(body: XmlElement, v: Violations): Omit<SubscribeRequest, never> | undefined {
+function readSubscribe(body: XmlElement, v: Violations): SubscribeRequest | undefined {
   const request = body.children[0];
   if (!request || body.children.length > 1) {
     const extra = body.children[1];
@@ -350,7 +350,7 @@ function readSubscribe(body: XmlElement, v: Violations): Omit<SubscribeRequest, 
   const frequencyEl = first('StatusFrequency');
   const urlEl = first('URL');
   const callerDataEl = first('CallerData');
-  const result: SubscribeRequest = {
+  return {
     operation: 'Subscribe',
     kind,
     folders: foldersEl ? readFolderIds(foldersEl, v) : [],
@@ -362,7 +362,6 @@ function readSubscribe(body: XmlElement, v: Violations): Omit<SubscribeRequest, 
     ...(urlEl ? { url: (noChildren(urlEl, v), urlEl.text.trim()) } : {}),
     ...(callerDataEl ? { callerData: (noChildren(callerDataEl, v), callerDataEl.text) } : {}),
   };
-  return result;
 }
 
 function readGetEvents(body: XmlElement, v: Violations): GetEventsRequest {

@@ -485,11 +485,8 @@ export class EwsSimulator {
     this.sendFault(
       res,
       record,
-      new FaultAnswer('ErrorSchemaValidation', `The request failed schema validation: ${first}`, [
-        ['Line', '1'],
-        ['Position', '1'],
-        ['Violation', violations.join(' ')],
-      ]),
+      // Exchange also writes e:Line and e:Position; the reader does not track positions, so they are left out.
+      new FaultAnswer('ErrorSchemaValidation', `The request failed schema validation: ${first}`, [['Violation', violations.join(' ')]]),
     );
   }
 

@@ -16,8 +16,6 @@ export interface XmlElement {
   readonly children: readonly XmlElement[];
   /** Concatenated character data directly inside this element. */
   readonly text: string;
-  /** 1-based line of the start tag, for error messages. */
-  readonly line: number;
 }
 
 /** Thrown when the input is not a well-formed XML document (or declares a DTD). */
@@ -35,7 +33,6 @@ interface Building {
   nsAttributes: Map<string, string>;
   children: XmlElement[];
   text: string;
-  line: number;
 }
 
 const XMLNS_URI = 'http://www.w3.org/2000/xmlns/';
@@ -45,7 +42,7 @@ const XMLNS_URI = 'http://www.w3.org/2000/xmlns/';
  * refusing them means no entity expansion can happen.
  */
 export function readXmlTree(xml: string): XmlElement {
-  const parser = new SaxesParser({ xmlns: true, position: true });
+  const parser = new SaxesParser({ xmlns: true, position: false });
   const stack: Building[] = [];
   let root: XmlElement | undefined;
   let failure: Error | undefined;
@@ -64,7 +61,7 @@ export function readXmlTree(xml: string): XmlElement {
       if (attr.uri === '') attributes.set(attr.local, attr.value);
       else nsAttributes.set(`{${attr.uri}}${attr.local}`, attr.value);
     }
-    stack.push({ ns: tag.uri, local: tag.local, attributes, nsAttributes, children: [], text: '', line: parser.line });
+    stack.push({ ns: tag.uri, local: tag.local, attributes, nsAttributes, children: [], text: '' });
   });
   parser.on('text', (text) => {
     const top = stack[stack.length - 1];
