@@ -117,10 +117,10 @@ describe('request-level faults', () => {
 
   it('windowMs: a fault affects every matching call within the window, then none', async () => {
     sim = await EwsSimulator.start();
-    sim.inject({ type: 'http-503', windowMs: 150 });
+    sim.inject({ type: 'http-503', windowMs: 400 });
     expect((await post(sim.url, envelope(req.subscribePull()))).status).toBe(503);
     expect((await post(sim.url, envelope(req.subscribePull()))).status).toBe(503);
-    await sleep(200);
+    await sleep(450);
     expect((await post(sim.url, envelope(req.subscribePull()))).status).toBe(200);
   });
 
