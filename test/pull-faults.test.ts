@@ -230,4 +230,45 @@ describe('pull source faults', () => {
     expect(debug).toHaveBeenCalledWith('dropped events already acknowledged', { count: 2 });
     expect(h.notifications.filter((n) => n.events.some((e) => e.type !== 'Status'))).toHaveLength(2);
   });
+  it('mini-soak: random faults for a few seconds — exactly once, no unhandled rejection, no handle left after teardown', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => {
+      rejections.push(reason);
+    };
+    process.on('unhandledRejection', onRejection);
+    const baseline = process.getActiveResourcesInfo().length;
+    try {
+      const h = await harness(pull({ pollIntervalMs: 10, retry: { minDelayMs: 5, maxDelayMs: 50 } }));
+      await h.until(() => h.count('connected') === 1, 'connected');
+      let seed = 7;
+      const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+      const faults = [
+        () => h.sim.inject({ type: 'server-busy', backOffMs: 20, operation: 'GetEvents' }),
+        () => h.sim.inject({ type: 'http-503', operation: 'GetEvents' }),
+        () => h.sim.inject({ type: 'cut-mid-envelope', operation: 'GetEvents' }),
+        () => h.sim.inject({ type: 'malformed-xml', operation: 'GetEvents' }),
+        () => h.sim.inject({ type: 'forget-subscriptions' }),
+        () => h.sim.inject({ type: 'http-503', operation: 'Subscribe' }),
+      ];
+      const until = Date.now() + 2_500;
+      while (Date.now() < until) {
+        h.deliver({ type: random() < 0.7 ? 'NewMail' : 'Modified' });
+        if (random() < 0.15) faults[Math.floor(random() * faults.length)]!();
+        await sleep(5 + random() * 10);
+      }
+      h.sim.clearFaults();
+      await h.allReceived(10_000);
+      expectExactlyOnce(h);
+      expect(h.error).toBeUndefined();
+      expect(h.count('retrying')).toBeGreaterThan(5);
+      h.subscription?.unsubscribe();
+      await h.until(() => h.sim.subscriptions.length === 0, 'unsubscribed');
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    expect(rejections).toEqual([]);
+    // The simulator of this test is still open (closed in afterEach): allow for its server handle.
+    await sleep(50);
+    expect(process.getActiveResourcesInfo().length).toBeLessThanOrEqual(baseline + 2);
+  });
 });
