@@ -135,6 +135,7 @@ describe('pushEvents with fake timers', () => {
     const errors: unknown[] = [];
     emitter.on('error', (error) => void errors.push(error));
     let calls = 0;
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- an async listener is what this test is about
     emitter.on('newMail', async () => {
       calls++;
       await Promise.resolve();
