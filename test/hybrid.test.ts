@@ -37,6 +37,8 @@ function latencies(h: PullHarness): number[] {
 /** Both halves are up: the pull subscription answered and the doorbell stream is open. */
 async function bothUp(h: PullHarness): Promise<void> {
   await h.until(() => h.count('connected') >= 1 && h.sim.openStreamingConnections === 1, 'pull and doorbell up');
+  // The doorbell's first connection rings once (to catch up); let that GetEvents finish.
+  await sleep(100);
 }
 
 describe('hybridNotifications against EwsSimulator', () => {
