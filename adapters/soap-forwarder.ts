@@ -39,6 +39,7 @@ import {
   EXCHANGE_VERSIONS,
   buildSendNotification,
   type ExchangeVersion,
+  type Logger,
   type PushNotification,
   type SourceSignal,
 } from '../lib/index.js';
@@ -69,8 +70,8 @@ export interface ListenerTlsOptions {
   readonly rejectUnauthorized?: boolean;
 }
 
-/** Options of {@link soapForwarder}: where the listener is, plus every {@link PushCallbackOptions} option. */
-export interface SoapForwarderOptions extends PushCallbackOptions {
+/** Where the legacy listener is and how to reach it: options of {@link createListenerPoster}. */
+export interface ListenerPosterOptions {
   /**
    * The legacy listener's URL (http or https) — what the app used to pass to Subscribe. Must not
    * contain credentials (`user:pass@`). Required.
@@ -89,7 +90,12 @@ export interface SoapForwarderOptions extends PushCallbackOptions {
   readonly tls?: ListenerTlsOptions;
   /** Largest answer accepted from the listener; a larger one is a failed post. Default `65_536`. */
   readonly maxResponseBytes?: number;
+  /** Where the poster logs (never the secret, never the URL's query). Default: silent. */
+  readonly logger?: Logger;
 }
+
+/** Options of {@link soapForwarder}: where the listener is, plus every {@link PushCallbackOptions} option. */
+export interface SoapForwarderOptions extends PushCallbackOptions, ListenerPosterOptions {}
 
 // RFC 9110 token and field-value rules: a name or value that could split or inject headers is refused.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -105,7 +111,7 @@ interface ResolvedForwarderOptions {
   readonly maxResponseBytes: number;
 }
 
-function resolveForwarderOptions(options: SoapForwarderOptions): ResolvedForwarderOptions {
+function resolveForwarderOptions(options: ListenerPosterOptions): ResolvedForwarderOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   if (options.url === undefined) throw new TypeError('url is required (the legacy listener’s URL)');
   let url: URL;
@@ -173,19 +179,26 @@ function hasWatermarks(notification: PushNotification): boolean {
   return notification.previousWatermark !== undefined || notification.events.some((e) => e.watermark !== undefined);
 }
 
+/** Posts notifications to one legacy listener: a {@link PushHandler} plus its connection pool. */
+export interface ListenerPoster {
+  /** POSTs the notification as a `SendNotification` and resolves with the listener's answer; rejects on a failed post. */
+  readonly post: PushHandler;
+  /** Closes the connection pool (posts in flight are cut). Idempotent. */
+  close(): void;
+}
+
 /**
- * Forwards a source's notifications to a legacy push listener as real `SendNotification` POSTs.
- * See the module documentation. Returns the same handle as `pushCallback`.
+ * The forwarder's POST on its own, to compose with `pushCallback` (e.g. to watch each answer):
+ * `pushCallback(source, poster.post, options)`, then `poster.close()` once `done` settled.
  *
- * @throws TypeError / RangeError naming the option, before subscribing to the source.
+ * @throws TypeError / RangeError naming the option.
  */
-export function soapForwarder(source: PushSource<PushNotification | SourceSignal>, options: SoapForwarderOptions): PushCallbackHandle {
+export function createListenerPoster(options: ListenerPosterOptions): ListenerPoster {
   const resolved = resolveForwarderOptions(options);
   const logger = resolveLogger(options.logger);
   const agent = createAgent(resolved);
   let warnedNoWatermarks = false;
-
-  const forward: PushHandler = (notification) => {
+  const post: PushHandler = (notification) => {
     if (!warnedNoWatermarks && !hasWatermarks(notification)) {
       warnedNoWatermarks = true;
       logger.warn(
@@ -202,15 +215,25 @@ export function soapForwarder(source: PushSource<PushNotification | SourceSignal
       maxResponseBytes: resolved.maxResponseBytes,
     });
   };
+  return { post, close: () => agent.destroy() };
+}
 
+/**
+ * Forwards a source's notifications to a legacy push listener as real `SendNotification` POSTs.
+ * See the module documentation. Returns the same handle as `pushCallback`.
+ *
+ * @throws TypeError / RangeError naming the option, before subscribing to the source.
+ */
+export function soapForwarder(source: PushSource<PushNotification | SourceSignal>, options: SoapForwarderOptions): PushCallbackHandle {
+  const poster = createListenerPoster(options);
   let handle: PushCallbackHandle;
   try {
-    handle = pushCallback(source, forward, options);
+    handle = pushCallback(source, poster.post, options);
   } catch (error) {
-    agent.destroy();
+    poster.close();
     throw error;
   }
-  const release = (): void => agent.destroy();
+  const release = (): void => poster.close();
   void handle.done.then(release, release);
   return handle;
 }
