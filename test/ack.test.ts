@@ -11,7 +11,9 @@ import { AckHandle, deferAck, registerAck } from '../lib/sources/ack.js';
 describe('deferAck', () => {
   it('finds a handle registered by another copy of the module', async () => {
     // A query string makes the bundler load a second, independent instance of the module.
-    const copy = (await import('../lib/sources/ack.js?second-copy')) as typeof ackModule;
+    // (A variable specifier: TypeScript does not resolve query strings.)
+    const specifier = '../lib/sources/ack.js?second-copy';
+    const copy = (await import(/* @vite-ignore */ specifier)) as typeof ackModule;
     expect(copy.deferAck).not.toBe(deferAck);
     const notification: PushNotification = { subscriptionId: 's', moreEvents: false, events: [] };
     const handle = new copy.AckHandle('manual', silentLogger);
