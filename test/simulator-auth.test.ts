@@ -3,6 +3,7 @@
  * socket, impersonation rights, mailbox creation, affinity (X-BackEndOverrideCookie) and limits.
  */
 import { Agent } from 'node:http';
+import ntlmClient from '@ewsjs/ntlm-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { basic, call, envelope, firstMessage, headerLines, impersonating, openStream, post, req } from './helpers/ews-http.js';
@@ -31,7 +32,7 @@ function type1(): string {
   return `NTLM ${b.toString('base64')}`;
 }
 
-/** A structurally valid NTLMv2-sized Type 3 message (the proof is not computed: see auth.ts). */
+/** A structurally valid NTLMv2-sized Type 3 message whose proof is garbage (refused when `users` is set). */
 function type3(user: string, domain = 'CONTOSO'): string {
   const payload = [Buffer.alloc(24, 1), Buffer.alloc(48, 2), Buffer.from(domain, 'utf16le'), Buffer.from(user, 'utf16le'), Buffer.from('WS01', 'utf16le')];
   const head = Buffer.alloc(64);
@@ -102,7 +103,9 @@ describe('NTLM handshake', () => {
     expect(t2.subarray(0, 8).equals(SIG)).toBe(true);
     expect(t2.readUInt32LE(8)).toBe(2);
     expect(t2.subarray(24, 32).length).toBe(8); // the server challenge
-    const done = await post(sim.url, envelope(req.subscribePull()), { auth: type3('alice'), agent });
+    // A real NTLMv2 answer: with `users` set, the simulator checks the proof against the password.
+    const answer = ntlmClient.createType3Message(ntlmClient.decodeType2Message(header), 'alice', 'pa55', 'WS01', 'CONTOSO');
+    const done = await post(sim.url, envelope(req.subscribePull()), { auth: answer, agent });
     expect(done.status).toBe(200);
     expect(sim.requests.at(-1)).toMatchObject({ user: 'CONTOSO\\alice' });
     // NTLM authenticates the connection: later requests on it need no header.

@@ -1,8 +1,11 @@
 /**
  * How the transport authenticates a request. Each {@link EwsAuth} becomes an {@link Authorizer}
- * that produces `Authorization` header values round by round, so schemes that need a
- * challenge/response (NTLM, issue 7) fit the same seam as one-shot schemes (Basic, Bearer).
+ * that produces `Authorization` header values round by round, so a challenge/response scheme
+ * (NTLM, in `ntlm.ts`) fits the same seam as one-shot schemes (Basic, Bearer).
  */
+import { ntlmAuthorizer, type NtlmAuth } from './ntlm.js';
+
+export type { NtlmAuth } from './ntlm.js';
 
 /** No `Authorization` header (the server authenticates otherwise, or not at all). */
 export interface NoAuth {
@@ -26,7 +29,7 @@ export interface BearerAuth {
 }
 
 /** The authentication settings accepted by the transport and the sources. */
-export type EwsAuth = NoAuth | BasicAuth | BearerAuth;
+export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth;
 
 /**
  * Produces `Authorization` header values for one request, round by round.
@@ -48,6 +51,12 @@ export interface Authorizer {
    * @param round - 1 for the first 401 of this request, 2 for the second, ….
    */
   challenge(wwwAuthenticate: readonly string[], round: number): Promise<string | undefined>;
+  /**
+   * Set by schemes that authenticate a connection rather than a request (NTLM). The transport then
+   * runs every request on a connection of its own, sends round 0 (the negotiation) without a body,
+   * and the connection that finished the handshake carries the request. Default `false`.
+   */
+  readonly connectionBound?: boolean;
 }
 
 const noneAuthorizer: Authorizer = {
@@ -119,7 +128,18 @@ function createAuthorizer(auth: EwsAuth): Authorizer {
       return basicAuthorizer(auth);
     case 'bearer':
       return bearerAuthorizer(auth);
+    case 'ntlm':
+      return ntlmAuthorizer(auth);
   }
+}
+
+/** Names travel inside NTLM messages: a control character in one can only be a mistake. */
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }
 
 /**
@@ -147,9 +167,18 @@ export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsA
       }
       return;
     }
-    case 'ntlm':
-      throw new TypeError(`${name}.type 'ntlm' is not supported yet; use 'basic', 'bearer' or 'none'`);
+    case 'ntlm': {
+      const { username, password, domain, workstation } = auth as { username?: unknown; password?: unknown; domain?: unknown; workstation?: unknown };
+      if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) throw new TypeError(`${name}.username must be a non-empty string`);
+      if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string`);
+      if (domain !== undefined) {
+        if (typeof domain !== 'string' || hasControlCharacter(domain)) throw new TypeError(`${name}.domain must be a string`);
+        if (username.includes('\\')) throw new TypeError(`${name}.username must not contain a domain (DOMAIN\\user) when ${name}.domain is set`);
+      }
+      if (workstation !== undefined && (typeof workstation !== 'string' || hasControlCharacter(workstation))) throw new TypeError(`${name}.workstation must be a string`);
+      return;
+    }
     default:
-      throw new TypeError(`${name}.type must be 'basic', 'bearer' or 'none'`);
+      throw new TypeError(`${name}.type must be 'basic', 'ntlm', 'bearer' or 'none'`);
   }
 }

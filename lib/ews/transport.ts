@@ -15,6 +15,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { authorizerFor, type EwsAuth } from './auth-header.js';
@@ -23,6 +24,7 @@ import { EnvelopeParser } from './parser.js';
 import { soapFaultError } from './response-errors.js';
 import { parseRetryAfter } from './retry-after.js';
 import { EwsStreamCutError } from './stream-cut-error.js';
+import { tlsAgentOptions, validateTlsOptions, type EwsTlsOptions } from './tls.js';
 
 /** One SOAP call: the `SOAPAction` and the envelope text (from the builders in `requests.ts`). */
 export interface SoapRequest {
@@ -61,7 +63,9 @@ export interface EwsEndpointOptions {
   readonly cookies?: CookieJar;
   /**
    * The connection pool. Pass one from {@link createEwsAgent} (and `destroy()` it when done) to own
-   * the sockets; TLS settings (`ca`, `rejectUnauthorized`) go on an `https.Agent` too.
+   * the sockets; TLS settings (`tls` of {@link createEwsAgent}) go on the agent too. With a
+   * connection-bound scheme (NTLM) each request runs on a one-socket agent of its own, made with
+   * this agent's options (so its TLS settings apply) and closed when the response has been read.
    * Default: a shared keep-alive agent per protocol.
    */
   readonly agent?: http.Agent;
@@ -115,8 +119,12 @@ export interface EwsAgentOptions {
   readonly url: string | URL;
   /** Most sockets at once to the host. Default `Infinity`. */
   readonly maxSockets?: number;
-  /** Private CA certificates to trust (https only), in addition to the system's. Default: none. */
+  /** Private CA certificates to trust (https only), in addition to Node's bundled roots. Same as `tls.ca`; give one or the other. Default: none. */
   readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /** TLS settings (https only): trusted CAs, certificate checking, client certificate. Default: Node's default trust, verification on. */
+  readonly tls?: EwsTlsOptions;
+  /** Receives the warning when `tls.rejectUnauthorized` is `false`. Default: silent. */
+  readonly logger?: Logger;
 }
 
 const DEFAULT_TIMEOUT_MS = 100_000;
@@ -139,14 +147,27 @@ export function createEwsAgent(options: EwsAgentOptions): http.Agent {
   if (!(maxSockets === Infinity || (Number.isInteger(maxSockets) && maxSockets >= 1))) {
     throw new RangeError('maxSockets must be a positive integer or Infinity');
   }
+  if (options.tls !== undefined) validateTlsOptions(options.tls, 'tls');
+  if (options.ca !== undefined && options.tls?.ca !== undefined) throw new TypeError('give ca or tls.ca, not both');
+  const tls: EwsTlsOptions | undefined = options.ca === undefined ? options.tls : { ...options.tls, ca: options.ca };
   if (url.protocol === 'https:') {
-    return new https.Agent({
-      keepAlive: true,
-      maxSockets,
-      ...(options.ca === undefined ? {} : { ca: options.ca as string | Buffer | (string | Buffer)[] }),
-    });
+    return new https.Agent({ keepAlive: true, maxSockets, ...tlsAgentOptions(tls, options.logger ?? silentLogger) });
   }
+  // Settings meant to protect a connection must not be dropped quietly on a plain-http one.
+  if (tls !== undefined) throw new TypeError('tls (and ca) apply only to an https url');
   return new http.Agent({ keepAlive: true, maxSockets });
+}
+
+/**
+ * A one-socket keep-alive agent with `base`'s options (TLS settings included), for a
+ * connection-bound handshake: every round of the handshake and the request itself then share one
+ * TCP connection.
+ */
+function pinnedAgent(url: URL, base: http.Agent | undefined): http.Agent {
+  // `options` holds what the agent was constructed with (public on https.Agent, present on both).
+  const inherited = (base as { options?: https.AgentOptions } | undefined)?.options ?? {};
+  const options = { ...inherited, keepAlive: true, maxSockets: 1, maxTotalSockets: 1, maxFreeSockets: 1 };
+  return url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
 }
 
 /**
@@ -195,7 +216,7 @@ export async function postSoap(request: SoapRequest, options: PostSoapOptions): 
   const call = new CallSignal(options.signal);
   call.deadline(timeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no complete answer within ${timeoutMs} ms`));
   try {
-    const res = await exchange(request, options, call.signal);
+    const res = await exchange(request, options, call);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw await errorForResponse(res, options, call.signal);
     const parser = newParser(options, status);
@@ -228,7 +249,7 @@ export async function openStream(request: SoapRequest, options: OpenStreamOption
   const call = new CallSignal(options.signal);
   call.deadline(responseTimeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no response within ${responseTimeoutMs} ms`));
   try {
-    const res = await exchange(request, options, call.signal);
+    const res = await exchange(request, options, call);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw await errorForResponse(res, options, call.signal);
     // From here on the heartbeat watchdog guards the connection, not the response deadline.
@@ -277,6 +298,7 @@ class CallSignal {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private readonly onOuterAbort: (() => void) | undefined;
+  private readonly cleanups: (() => void)[] = [];
 
   constructor(private readonly outer: AbortSignal | undefined) {
     if (outer) {
@@ -302,9 +324,15 @@ class CallSignal {
     this.timer = undefined;
   }
 
+  /** Runs `cleanup` when the call is over (success, failure or abort). */
+  onDispose(cleanup: () => void): void {
+    this.cleanups.push(cleanup);
+  }
+
   dispose(): void {
     this.clearDeadline();
     if (this.onOuterAbort) this.outer?.removeEventListener('abort', this.onOuterAbort);
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
   }
 }
 
@@ -328,29 +356,60 @@ function hasPartialEnvelope(parser: EnvelopeParser): boolean {
   }
 }
 
+// More rounds than any scheme needs (NTLM: negotiate, authenticate, one unauthenticated resend).
+const MAX_AUTH_ROUNDS = 4;
+
 /**
  * Sends the request, running the auth scheme's rounds on 401, and resolves with the first response
  * that is not an auth challenge we can answer.
+ *
+ * A connection-bound scheme (NTLM) gets a one-socket agent of its own for this call, closed when
+ * the call is disposed: the handshake and the request share one connection, and no other request
+ * can borrow that authenticated socket.
  */
-async function exchange(request: SoapRequest, options: EwsEndpointOptions, signal: AbortSignal): Promise<IncomingMessage> {
+async function exchange(request: SoapRequest, options: EwsEndpointOptions, call: CallSignal): Promise<IncomingMessage> {
+  const signal = call.signal;
   const url = endpointUrl(options.url);
   const logger = options.logger ?? silentLogger;
   const authorizer = authorizerFor(options.auth);
   const operation = operationOf(request.soapAction);
+  const bound = authorizer.connectionBound === true;
+  let agent = options.agent;
+  if (bound) {
+    const pinned = pinnedAgent(url, options.agent ?? (url.protocol === 'https:' ? sharedAgents.https : sharedAgents.http));
+    call.onDispose(() => pinned.destroy());
+    agent = pinned;
+  }
   let authorization: string | undefined;
   try {
     authorization = await authorizer.initial();
   } catch (error) {
     throw new EwsBridgeError('EWS_AUTH_FAILED', 'The auth token provider failed', { retriable: true, cause: error });
   }
-  for (let round = 1; ; round++) {
+  // The negotiation round of a connection-bound scheme carries no body: the server only answers
+  // it with its challenge, and the body goes once, with the authenticating round.
+  let withBody = !bound;
+  let handshakeSocket: Socket | undefined;
+  let switchedConnection = false;
+  for (let round = 1; round <= MAX_AUTH_ROUNDS; round++) {
     signal.throwIfAborted();
-    const res = await send(url, request, options, authorization, signal);
+    const res = await send(url, request, { ...options, ...(agent === undefined ? {} : { agent }) }, authorization, signal, withBody, (socket) => {
+      if (!bound) return;
+      handshakeSocket ??= socket;
+      if (socket !== handshakeSocket) switchedConnection = true;
+    });
     const status = res.statusCode ?? 0;
     logger.debug('EWS response', { operation, url: redact(url), status, round });
     const setCookie = res.headers['set-cookie'];
     if (options.cookies && setCookie && setCookie.length > 0) options.cookies.storeSetCookie(url, setCookie);
-    if (status !== 401) return res;
+    if (status !== 401) {
+      if (withBody) return res;
+      // The server did not ask for the handshake: send the real request, on the same connection.
+      await drain(res, signal);
+      withBody = true;
+      authorization = undefined;
+      continue;
+    }
     const challenges = wwwAuthenticate(res);
     // The body is drained (not dropped) so the keep-alive socket survives for a connection-bound handshake.
     await drain(res, signal);
@@ -358,11 +417,18 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, signa
     try {
       next = await authorizer.challenge(challenges, round);
     } catch (error) {
+      if (error instanceof EwsAuthError) throw switchedConnection ? connectionSwitched() : error;
       throw new EwsBridgeError('EWS_AUTH_FAILED', 'The auth token provider failed', { retriable: true, cause: error });
     }
-    if (next === undefined) throw new EwsAuthError(401);
+    if (next === undefined) throw switchedConnection ? connectionSwitched() : new EwsAuthError(401);
     authorization = next;
+    withBody = true;
   }
+  throw new EwsAuthError(401, `Authentication did not complete within ${MAX_AUTH_ROUNDS} rounds`);
+}
+
+function connectionSwitched(): EwsAuthError {
+  return new EwsAuthError(401, 'The server closed the connection in the middle of the NTLM handshake (a proxy or load balancer without connection affinity?)');
 }
 
 function wwwAuthenticate(res: IncomingMessage): string[] {
@@ -380,8 +446,10 @@ function send(
   options: EwsEndpointOptions,
   authorization: string | undefined,
   signal: AbortSignal,
+  withBody: boolean,
+  onSocket: (socket: Socket) => void,
 ): Promise<IncomingMessage> {
-  const body = Buffer.from(request.envelope, 'utf8');
+  const body = withBody ? Buffer.from(request.envelope, 'utf8') : Buffer.alloc(0);
   const soapAction = request.soapAction.startsWith('"') ? request.soapAction : `"${request.soapAction}"`;
   const headers: Record<string, string | number> = {
     'Content-Type': 'text/xml; charset=utf-8',
@@ -421,6 +489,7 @@ function send(
       reject(signal.reason);
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    req.once('socket', onSocket);
     req.once('response', (res) => {
       signal.removeEventListener('abort', onAbort);
       resolve(res);

@@ -62,6 +62,9 @@ function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
     ...(pull.mailbox === undefined ? {} : { mailbox: pull.mailbox }),
     ...(pull.headers === undefined ? {} : { headers: pull.headers }),
     ...(pull.cookies === undefined ? {} : { cookies: pull.cookies }),
+    affinity: pull.affinity,
+    ...(pull.anchorMailbox === undefined ? {} : { anchorMailbox: pull.anchorMailbox }),
+    ...(pull.tls === undefined ? {} : { tls: pull.tls }),
     ...(pull.createAgent === undefined ? {} : { createAgent: pull.createAgent }),
     ...(pull.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: pull.maxEnvelopeBytes }),
   };

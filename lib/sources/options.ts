@@ -5,6 +5,7 @@
 import type { Agent } from 'node:http';
 import { validateAuth, type EwsAuth } from '../ews/auth-header.js';
 import { EXCHANGE_VERSIONS, type FolderSpec, type ImpersonationTarget } from '../ews/requests.js';
+import { validateTlsOptions, type EwsTlsOptions } from '../ews/tls.js';
 import { endpointUrl, type CookieJar } from '../ews/transport.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { EVENT_TYPES, type EventType, type ExchangeVersion } from '../model.js';
@@ -14,7 +15,11 @@ import { DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions, type RetryOptions } f
 export interface SourceOptions {
   /** The EWS endpoint, e.g. `https://mail.contoso.com/EWS/Exchange.asmx`. Must not embed credentials. Required. */
   readonly url: string | URL;
-  /** Credentials: `{ type: 'basic', username, password }`, `{ type: 'bearer', token }` or `{ type: 'none' }`. Default `{ type: 'none' }`. */
+  /**
+   * Credentials: `{ type: 'ntlm', username, password, domain?, workstation? }`,
+   * `{ type: 'basic', username, password }`, `{ type: 'bearer', token }` or `{ type: 'none' }`.
+   * Default `{ type: 'none' }`.
+   */
   readonly auth?: EwsAuth;
   /**
    * The mailbox to watch through impersonation (SMTP address): sent as the `ExchangeImpersonation`
@@ -32,8 +37,29 @@ export interface SourceOptions {
   readonly requestServerVersion?: ExchangeVersion;
   /** Extra HTTP headers sent with every request. Default: none. */
   readonly headers?: Readonly<Record<string, string>>;
-  /** Cookie store for affinity cookies (`X-BackEndOverrideCookie`). Default: none. */
+  /** Cookie store: receives every cookie the server sets, and adds its cookies to every call. Default: none. */
   readonly cookies?: CookieJar;
+  /**
+   * Server affinity (Exchange 2013+): Subscribe sends `X-PreferServerAffinity: true` (with
+   * `X-AnchorMailbox`, see `anchorMailbox`), and the `X-BackEndOverrideCookie` its response sets
+   * goes, with both headers, on every later call of that subscription (GetEvents,
+   * GetStreamingEvents, Unsubscribe), so they all reach the mailbox server that holds it.
+   * Harmless on servers that ignore it. Default `true`.
+   */
+  readonly affinity?: boolean;
+  /**
+   * The `X-AnchorMailbox` sent with every call: the mailbox whose server handles the
+   * subscription. Several sources watching mailboxes of one affinity group (same Autodiscover
+   * `GroupingInformation`) should all give the group's first mailbox here. Default: `mailbox`;
+   * without either, no anchor is sent and the server routes by the authenticated account.
+   */
+  readonly anchorMailbox?: string;
+  /**
+   * TLS settings for an https `url`: extra trusted CAs (`ca`), certificate checking
+   * (`rejectUnauthorized`, which logs a warning when `false`), client certificate. Not with
+   * `createAgent` (put them on that agent). Default: Node's default trust, verification on.
+   */
+  readonly tls?: EwsTlsOptions;
   /**
    * Builds the connection pool for one subscriber (e.g. an `https.Agent` with a private `ca`). The
    * source destroys it when the subscriber goes away. Default: a keep-alive agent for `url`.
@@ -65,6 +91,9 @@ export interface ResolvedSourceOptions {
   readonly impersonation: ImpersonationTarget | undefined;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly cookies: CookieJar | undefined;
+  readonly affinity: boolean;
+  readonly anchorMailbox: string | undefined;
+  readonly tls: EwsTlsOptions | undefined;
   readonly createAgent: (() => Agent) | undefined;
   readonly requestTimeoutMs: number;
   readonly retry: ResolvedRetryOptions;
@@ -172,6 +201,18 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
     throw new TypeError('cookies must have cookieHeader and storeSetCookie methods');
   }
   if (options.createAgent !== undefined && typeof options.createAgent !== 'function') throw new TypeError('createAgent must be a function');
+  const affinity = options.affinity ?? true;
+  if (typeof affinity !== 'boolean') throw new TypeError('affinity must be a boolean');
+  const anchorMailbox = options.anchorMailbox ?? mailbox;
+  if (anchorMailbox !== undefined && (typeof anchorMailbox !== 'string' || anchorMailbox === '' || !HEADER_VALUE.test(anchorMailbox))) {
+    throw new TypeError('anchorMailbox must be a non-empty SMTP address without control characters');
+  }
+  const tls = options.tls;
+  if (tls !== undefined) {
+    validateTlsOptions(tls, 'tls');
+    if (options.createAgent !== undefined) throw new TypeError('give tls or createAgent, not both (put the TLS settings on your agent)');
+    if (url.protocol !== 'https:') throw new TypeError('tls applies only to an https url');
+  }
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   const maxEnvelopeBytes = options.maxEnvelopeBytes;
@@ -190,6 +231,9 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
     impersonation: mailbox === undefined ? undefined : { smtpAddress: mailbox },
     headers,
     cookies,
+    affinity,
+    anchorMailbox,
+    tls,
     createAgent: options.createAgent,
     requestTimeoutMs: positiveMs(options.requestTimeoutMs, 'requestTimeoutMs', 100_000),
     retry: resolveRetry(options.retry),

@@ -18,10 +18,12 @@ import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsResponseError } f
 import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest, buildUnsubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
-import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import type { SubscriptionAffinity } from '../ews/affinity.js';
+import { postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { NotificationEvent, PushNotification } from '../model.js';
 import { AckHandle, registerAck, type AckMode } from './ack.js';
 import { abortableDelay, planFor, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import { sourceEndpoint } from './endpoint.js';
 import type { DisconnectReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
 
@@ -43,7 +45,7 @@ export const DEFAULT_DEDUPE_WINDOW = 10_000;
 
 /** The key a source uses when none is given: mailbox (or basic-auth user), folders, event types. */
 export function defaultCheckpointKey(options: ResolvedSourceOptions): string {
-  const account = options.mailbox ?? (options.auth.type === 'basic' ? options.auth.username : undefined);
+  const account = options.mailbox ?? (options.auth.type === 'basic' || options.auth.type === 'ntlm' ? options.auth.username : undefined);
   return checkpointKey({
     ...(account === undefined ? {} : { mailbox: account }),
     folders: options.folders.map((f) => (typeof f === 'string' ? f : 'id' in f ? { id: f.id } : `${f.distinguishedId}@${f.mailbox}`)),
@@ -86,6 +88,7 @@ export class PullSession {
   private readonly stopController = new AbortController();
   private readonly agent: Agent;
   private readonly endpoint: EwsEndpointOptions;
+  private readonly affinity: SubscriptionAffinity | undefined;
   private loaded = false;
   /** Where the next GetEvents (or Subscribe) starts: the last watermark of an acknowledged notification. */
   private watermark: string | undefined;
@@ -110,17 +113,7 @@ export class PullSession {
     private readonly options: ResolvedPullOptions,
     private readonly emit: (signal: SourceSignal) => void,
   ) {
-    this.agent = options.createAgent?.() ?? createEwsAgent({ url: options.url });
-    this.endpoint = {
-      url: options.url,
-      auth: options.auth,
-      agent: this.agent,
-      logger: options.logger,
-      ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
-      ...(options.headers === undefined ? {} : { headers: options.headers }),
-      ...(options.cookies === undefined ? {} : { cookies: options.cookies }),
-      ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
-    };
+    ({ agent: this.agent, endpoint: this.endpoint, affinity: this.affinity } = sourceEndpoint(options));
   }
 
   private get stopSignal(): AbortSignal {
@@ -281,6 +274,8 @@ export class PullSession {
     if (this.subscriptionId !== undefined) {
       this.lostSubscriptionId = this.subscriptionId;
       this.subscriptionId = undefined;
+      // The server that held it is no longer where the next subscription must go.
+      this.affinity?.reset();
       const gap = (this.gap ??= { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false, eventsMayBeLost: false });
       gap.subscriptionKept = false;
       gap.reason = reason;

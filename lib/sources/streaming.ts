@@ -20,9 +20,11 @@ import {
   buildUnsubscribeRequest,
 } from '../ews/requests.js';
 import { envelopeError, responseMessageError } from '../ews/response-errors.js';
-import { createEwsAgent, openStream, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import type { SubscriptionAffinity } from '../ews/affinity.js';
+import { openStream, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { PushNotification } from '../model.js';
 import { planFor, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import { sourceEndpoint } from './endpoint.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 
@@ -186,6 +188,7 @@ class StreamingSession {
   private readonly stopController = new AbortController();
   private readonly agent: Agent;
   private readonly endpoint: EwsEndpointOptions;
+  private readonly affinity: SubscriptionAffinity | undefined;
   private subscriptionId: string | undefined;
   /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
   private lostSubscriptionId: string | undefined;
@@ -202,17 +205,7 @@ class StreamingSession {
     private readonly options: ResolvedStreamingOptions,
     private readonly emit: (signal: SourceSignal) => void,
   ) {
-    this.agent = options.createAgent?.() ?? createEwsAgent({ url: options.url });
-    this.endpoint = {
-      url: options.url,
-      auth: options.auth,
-      agent: this.agent,
-      logger: options.logger,
-      ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
-      ...(options.headers === undefined ? {} : { headers: options.headers }),
-      ...(options.cookies === undefined ? {} : { cookies: options.cookies }),
-      ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
-    };
+    ({ agent: this.agent, endpoint: this.endpoint, affinity: this.affinity } = sourceEndpoint(options));
   }
 
   private get stopSignal(): AbortSignal {
@@ -324,6 +317,8 @@ class StreamingSession {
     if (this.subscriptionId === undefined) return;
     this.lostSubscriptionId = this.subscriptionId;
     this.subscriptionId = undefined;
+    // The server that held it is no longer where the next subscription must go.
+    this.affinity?.reset();
     if (this.gap) {
       this.gap.subscriptionKept = false;
       this.gap.eventsMayBeLost = true;

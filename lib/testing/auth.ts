@@ -4,13 +4,17 @@
  * (Type 1 ⟶ 401 with a Type 2 challenge ⟶ Type 3), after which the socket stays authenticated.
  *
  * NTLM scope: the Type 3 message is checked structurally (signature, type, every security buffer
- * inside the message, an NT response of NTLM/NTLMv2 size) and must name a known user when `users`
- * is set; the NTLMv2 proof itself is not verified yet (the place for it is
- * {@link Authenticator.verifyNtlmProof}).
+ * inside the message, an NT response of NTLM/NTLMv2 size). With `users` set, it must name a known
+ * user and carry a valid NTLMv2 response: the NTProofStr is recomputed (HMAC-MD5 keyed by
+ * NTOWFv2, over the server challenge and the client's blob) from the configured password, as a
+ * domain controller at LmCompatibilityLevel 5 does; NTLMv1 responses are refused. Without `users`,
+ * any structurally valid Type 3 passes. MD4 (for the NT hash) comes from js-md4's pure-JavaScript
+ * path, since Node 20's OpenSSL 3 has no MD4 without the legacy provider.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import md4 from 'js-md4';
 
 /** Authentication schemes the simulator can offer. */
 export type AuthScheme = 'Basic' | 'NTLM' | 'Bearer';
@@ -115,6 +119,34 @@ export function parseNtlmAuthenticate(bytes: Buffer): NtlmAuthenticate | undefin
   return { domain: text(domain), user: userName, workstation: text(workstation), ntResponse: nt, lmResponse: lm, flags };
 }
 
+/** The NT hash of a password: MD4 over its UTF-16LE bytes (MS-NLMP NTOWFv1). */
+export function ntHash(password: string): Buffer {
+  return Buffer.from(md4.create().update(Buffer.from(password, 'utf16le')).digest());
+}
+
+/** MS-NLMP NTOWFv2: HMAC-MD5 keyed by the NT hash, over UTF-16LE(uppercase(user) + domain). */
+export function ntowfV2(password: string, user: string, domain: string): Buffer {
+  return createHmac('md5', ntHash(password))
+    .update(Buffer.from(user.toUpperCase() + domain, 'utf16le'))
+    .digest();
+}
+
+// NTProofStr (16) + blob header: RespType, HiRespType, reserved (6), timestamp (8), client challenge (8), reserved (4).
+const NTLMV2_MIN_RESPONSE_BYTES = 16 + 28;
+
+/**
+ * Checks an NTLMv2 response (`NTProofStr` ‖ blob) against a password: the proof must equal
+ * HMAC-MD5(NTOWFv2, server challenge ‖ blob).
+ */
+export function verifyNtlmV2Response(ntResponse: Buffer, serverChallenge: Buffer, password: string, user: string, domain: string): boolean {
+  if (ntResponse.length < NTLMV2_MIN_RESPONSE_BYTES) return false;
+  const proof = ntResponse.subarray(0, 16);
+  const blob = ntResponse.subarray(16);
+  if (blob[0] !== 0x01 || blob[1] !== 0x01) return false;
+  const expected = createHmac('md5', ntowfV2(password, user, domain)).update(serverChallenge).update(blob).digest();
+  return timingSafeEqual(expected, proof);
+}
+
 /** Authenticates requests; holds the per-socket NTLM state. */
 export class Authenticator {
   private readonly ntlm = new WeakMap<Socket, NtlmSocketState>();
@@ -205,11 +237,17 @@ export class Authenticator {
   }
 
   /**
-   * Where the NTLMv2 proof (`NTProofStr` = HMAC-MD5 over the challenge and blob, keyed by the
-   * user's NT hash) is to be checked against `users` — issue 7. Until then every structurally valid
-   * response passes, so NTLM here proves the handshake shape, not the password.
+   * Checks the Type 3 message's proof of the password. With `users` set: an NTLMv2 response
+   * computed from that user's configured password (user name and domain as the message gives
+   * them); NTLMv1 is refused. Without `users` every structurally valid response passes: the
+   * handshake shape is checked, not a password.
    */
-  protected verifyNtlmProof(_message: NtlmAuthenticate, _challenge: Buffer): boolean {
-    return true;
+  protected verifyNtlmProof(message: NtlmAuthenticate, challenge: Buffer): boolean {
+    const { users } = this.settings;
+    if (!users) return true;
+    const name = this.knownUser(message.user, message.domain);
+    const password = name === undefined ? undefined : users[name];
+    if (password === undefined) return false;
+    return verifyNtlmV2Response(message.ntResponse, challenge, password, message.user, message.domain);
   }
 }

@@ -1,0 +1,97 @@
+/**
+ * TLS settings for an https EWS endpoint: which certificate authorities to trust, whether to check
+ * the server's certificate at all, and a client certificate. Verification is on unless switched
+ * off explicitly, and switching it off is never silent: it logs a warning.
+ */
+import { rootCertificates, type SecureContextOptions } from 'node:tls';
+import type { Logger } from '../logger.js';
+
+/** PEM text or DER bytes, one or several. */
+export type TlsMaterial = string | Buffer | readonly (string | Buffer)[];
+
+/** TLS options for the connection to an https EWS endpoint. */
+export interface EwsTlsOptions {
+  /**
+   * Certificate authorities to trust in addition to Node's bundled public roots (PEM), e.g. the
+   * company's private CA that signed the Exchange certificate. Note: as with any `ca` in Node,
+   * `NODE_EXTRA_CA_CERTS` is then not consulted — put those certificates here too.
+   * Default: Node's default trust (its bundled roots, plus `NODE_EXTRA_CA_CERTS`, or the operating
+   * system's store when Node runs with `--use-openssl-ca`).
+   */
+  readonly ca?: TlsMaterial;
+  /**
+   * Check the server's certificate chain and name. `false` accepts any certificate, so anyone on
+   * the path can read the credentials: for a lab only, and it logs a warning.
+   * Default `true`.
+   */
+  readonly rejectUnauthorized?: boolean;
+  /** Client certificate chain (PEM), for endpoints that require client certificates. Default: none. */
+  readonly cert?: TlsMaterial;
+  /** The client certificate's private key (PEM). Default: none. */
+  readonly key?: TlsMaterial;
+  /** Client certificate and key as PKCS#12. Default: none. */
+  readonly pfx?: string | Buffer;
+  /** Passphrase of `key` or `pfx`. Default: none. */
+  readonly passphrase?: string;
+  /** Server name for SNI and certificate checking, when it differs from the URL's host. Default: the URL's host. */
+  readonly servername?: string;
+}
+
+/** The subset of `https.AgentOptions` built from {@link EwsTlsOptions}. */
+export type TlsAgentOptions = Pick<SecureContextOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase'> & {
+  rejectUnauthorized?: boolean;
+  servername?: string;
+};
+
+function isMaterial(value: unknown): boolean {
+  const one = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
+  return one(value) || (Array.isArray(value) && value.length > 0 && value.every(one));
+}
+
+/**
+ * Checks TLS options. Messages name the option, never its value (a key or passphrase).
+ *
+ * @param name - How the option is called in messages. Default `tls`.
+ * @throws TypeError
+ */
+export function validateTlsOptions(tls: unknown, name = 'tls'): asserts tls is EwsTlsOptions {
+  if (typeof tls !== 'object' || tls === null) throw new TypeError(`${name} must be an object`);
+  const t = tls as Record<string, unknown>;
+  for (const field of ['ca', 'cert', 'key'] as const) {
+    if (t[field] !== undefined && !isMaterial(t[field])) throw new TypeError(`${name}.${field} must be a string, a Buffer or a non-empty array of them`);
+  }
+  if (t['pfx'] !== undefined && !(typeof t['pfx'] === 'string' || Buffer.isBuffer(t['pfx']))) throw new TypeError(`${name}.pfx must be a string or a Buffer`);
+  if (t['passphrase'] !== undefined && typeof t['passphrase'] !== 'string') throw new TypeError(`${name}.passphrase must be a string`);
+  if (t['servername'] !== undefined && (typeof t['servername'] !== 'string' || t['servername'] === '')) throw new TypeError(`${name}.servername must be a non-empty string`);
+  if (t['rejectUnauthorized'] !== undefined && typeof t['rejectUnauthorized'] !== 'boolean') throw new TypeError(`${name}.rejectUnauthorized must be a boolean`);
+  if ((t['key'] === undefined) !== (t['cert'] === undefined)) throw new TypeError(`${name}.cert and ${name}.key must be given together`);
+}
+
+const warned = new WeakSet<Logger>();
+
+/**
+ * The `https.Agent` options for TLS settings. Warns (once per logger) when certificate checking is
+ * switched off.
+ */
+export function tlsAgentOptions(tls: EwsTlsOptions | undefined, logger: Logger): TlsAgentOptions {
+  if (tls === undefined) return {};
+  const options: TlsAgentOptions = {};
+  if (tls.ca !== undefined) {
+    // Node's `ca` replaces the default roots; keep the public ones trusted too, as documented.
+    const extra = Array.isArray(tls.ca) ? (tls.ca as readonly (string | Buffer)[]) : [tls.ca as string | Buffer];
+    options.ca = [...rootCertificates, ...extra];
+  }
+  if (tls.cert !== undefined) options.cert = tls.cert as string | Buffer | (string | Buffer)[];
+  if (tls.key !== undefined) options.key = tls.key as string | Buffer | (string | Buffer)[];
+  if (tls.pfx !== undefined) options.pfx = tls.pfx;
+  if (tls.passphrase !== undefined) options.passphrase = tls.passphrase;
+  if (tls.servername !== undefined) options.servername = tls.servername;
+  if (tls.rejectUnauthorized === false) {
+    options.rejectUnauthorized = false;
+    if (!warned.has(logger)) {
+      warned.add(logger);
+      logger.warn('TLS certificate verification is disabled (tls.rejectUnauthorized: false): anyone on the network path can impersonate the server and read the credentials');
+    }
+  }
+  return options;
+}

@@ -1,0 +1,39 @@
+/**
+ * How a source reaches EWS: its connection pool (with the TLS settings), and the endpoint options
+ * every call of its subscription shares — credentials, anchor mailbox, extra headers and the
+ * subscription's server affinity.
+ */
+import type { Agent } from 'node:http';
+import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
+import { createEwsAgent, type EwsEndpointOptions } from '../ews/transport.js';
+import type { ResolvedSourceOptions } from './options.js';
+
+/** What {@link sourceEndpoint} builds for one subscriber. */
+export interface SourceEndpoint {
+  /** The subscriber's own pool: the source destroys it at teardown. */
+  readonly agent: Agent;
+  /** Options for every call of the subscription (Subscribe, GetEvents, GetStreamingEvents, Unsubscribe). */
+  readonly endpoint: EwsEndpointOptions;
+  /** The subscription's affinity cookie, when `affinity` is on: reset it when the subscription is lost. */
+  readonly affinity: SubscriptionAffinity | undefined;
+}
+
+/** Builds the pool and the shared endpoint options of one subscriber. */
+export function sourceEndpoint(options: ResolvedSourceOptions): SourceEndpoint {
+  const agent =
+    options.createAgent?.() ?? createEwsAgent({ url: options.url, logger: options.logger, ...(options.tls === undefined ? {} : { tls: options.tls }) });
+  const affinity = options.affinity ? new SubscriptionAffinity(options.cookies) : undefined;
+  const headers = options.affinity ? { ...options.headers, ...AFFINITY_HEADERS } : options.headers;
+  const cookies = affinity ?? options.cookies;
+  const endpoint: EwsEndpointOptions = {
+    url: options.url,
+    auth: options.auth,
+    agent,
+    logger: options.logger,
+    ...(options.anchorMailbox === undefined ? {} : { mailbox: options.anchorMailbox }),
+    ...(headers === undefined ? {} : { headers }),
+    ...(cookies === undefined ? {} : { cookies }),
+    ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
+  };
+  return { agent, endpoint, affinity };
+}
