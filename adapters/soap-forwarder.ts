@@ -48,6 +48,8 @@ import { resolveLogger } from './internal/options.js';
 import { describeValue } from './internal/source-input.js';
 import { pushCallback, type PushCallbackHandle, type PushCallbackOptions, type PushHandler, type PushSource } from './push-callback.js';
 
+export type { PushCallbackEnd, PushCallbackHandle, ErrorContext, ErrorPhase } from './push-callback.js';
+
 /** A header the listener checks to know a post came from the bridge. */
 export interface SharedSecretHeader {
   /** Header name, e.g. `'X-Bridge-Secret'`. Required. */
