@@ -181,5 +181,12 @@ export function pushCallback(
   const resolved = resolvePushCallbackOptions(options);
   const engine = new DeliveryEngine(handler, resolved);
   engine.start(source);
-  return engine;
+  // A facade, so callers see the handle and nothing of the engine.
+  return Object.freeze({
+    close: () => engine.close(),
+    done: engine.done,
+    get closed() {
+      return engine.closed;
+    },
+  });
 }

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pushCallback, type PushCallbackHandle } from '../adapters/push-callback.js';
 import { MemoryCheckpointStore } from '../lib/checkpoint/memory-store.js';
 import type { PushNotification, SubscriptionStatus } from '../lib/model.js';
+import { hybridSignals } from '../lib/sources/hybrid.js';
 import { pullSignals } from '../lib/sources/pull.js';
 import { streamingSignals } from '../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
@@ -74,6 +75,24 @@ describe('push-callback against EwsSimulator', () => {
     await expect(bridge.done).resolves.toEqual({ reason: 'unsubscribed', subscriptionId });
     await until(() => sim.requests.some((r) => r.operation === 'Unsubscribe'), 'EWS Unsubscribe');
     await until(() => sim.subscriptions.length === 0, 'subscription removed');
+  });
+
+  it('works over the hybrid source too: every event once, in order, checkpointed after OK', async () => {
+    const sim = await simulator();
+    const store = new MemoryCheckpointStore();
+    const received: number[] = [];
+    const bridge = track(
+      pushCallback(hybridSignals({ url: sim.url, auth: AUTH, checkpoint: store, checkpointKey: 'h' }), (n) => {
+        received.push(...seqs(n));
+        return 'OK';
+      }),
+    );
+    await until(() => sim.subscriptions.some((s) => s.kind === 'streaming' && s.connected) && sim.subscriptions.some((s) => s.kind === 'pull'), 'doorbell and pull subscription');
+    const delivered = Array.from({ length: 12 }, (_, i) => sim.deliver(MAILBOX, { type: i % 2 ? 'Created' : 'NewMail' }));
+    await until(() => received.length >= delivered.length, 'every event');
+    expect(received).toEqual(delivered.map((d) => d.seq));
+    await until(async () => (await store.get('h'))?.watermark === delivered.at(-1)!.watermark, 'checkpoint at the last event');
+    await bridge.close();
   });
 
   it('with the pull source, checkpoints only after OK; an unanswered notification comes again in the next run', async () => {
