@@ -21,7 +21,7 @@ import { EwsSimulator, type RecordedRequest } from '../lib/testing/index.js';
 import { subscribeResponse } from './fixtures/ews-wire.js';
 import { ready, runSource, sleep, type SourceRun } from './helpers/auth-sources.js';
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const hex = (b: Uint8Array | readonly number[]): string => Buffer.from(b as Uint8Array).toString('hex');
 const utf16 = (s: string): Buffer => Buffer.from(s, 'utf16le');
 
 const MAILBOX = 'alice@contoso.com';
