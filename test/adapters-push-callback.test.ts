@@ -279,6 +279,24 @@ describe('pushCallback: serialization', () => {
     await bridge.close();
   });
 
+  it('delivers a large backlog in order, once each', async () => {
+    const src = manualSource();
+    const gate = deferred<SubscriptionStatus>();
+    const seen: string[] = [];
+    const bridge = pushCallback(src.source, async (n) => {
+      seen.push(n.events[0]?.type === 'NewMail' ? n.events[0].itemId!.id : '?');
+      if (seen.length === 1) return gate.promise;
+      return 'OK';
+    });
+    const sent = Array.from({ length: 5_000 }, () => notification('sub-1'));
+    for (const n of sent) src.notify(n);
+    await flush();
+    gate.resolve('OK');
+    for (let i = 0; i < 100 && seen.length < sent.length; i++) await vi.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual(sent.map((n) => (n.events[0]?.type === 'NewMail' ? n.events[0].itemId!.id : '')));
+    await bridge.close();
+  });
+
   it('does not call the handler inside the source’s next()', () => {
     const src = manualSource();
     const { calls, handler } = recorder();
