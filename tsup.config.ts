@@ -27,6 +27,28 @@ const adaptersUseMainEntry: NonNullable<Options['esbuildPlugins']>[number] = {
   },
 };
 
+// The CLI (lib/cli/) uses the library like any app, through the package's public entries, so the
+// bin stays small and shares their modules (and their deferAck registry and error classes).
+const cliDir = resolve('lib/cli') + sep;
+const publicEntryOf = new Map<string, string>([
+  [libIndex, 'ews-push-bridge'],
+  [resolve('lib/testing/index.ts'), 'ews-push-bridge/testing'],
+  ...Object.entries(adapters).map(([name, file]) => [resolve(file), `ews-push-bridge/${name}`] as const),
+]);
+const cliUsesPublicEntries: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'cli-uses-public-entries',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      if (!args.importer.startsWith(cliDir)) return undefined;
+      const target = resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts');
+      if (target.startsWith(cliDir)) return undefined;
+      const entry = publicEntryOf.get(target);
+      if (entry !== undefined) return { path: entry, external: true };
+      return { errors: [{ text: `lib/cli may import only the package's public entries, not ${args.path}` }] };
+    });
+  },
+};
+
 // One bundle per public entry point, in both module formats, so legacy CommonJS apps can
 // `require()` the package and modern ones can `import` it. p-retry is ESM-only, so it is
 // bundled in rather than left as an external `require()` that Node 20 may refuse.
@@ -35,6 +57,7 @@ export default defineConfig({
     index: 'lib/index.ts',
     'testing/index': 'lib/testing/index.ts',
     ...adapters,
+    cli: 'lib/cli/main.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -44,5 +67,5 @@ export default defineConfig({
   platform: 'node',
   noExternal: ['p-retry', 'is-network-error'],
   splitting: false,
-  esbuildPlugins: [adaptersUseMainEntry],
+  esbuildPlugins: [adaptersUseMainEntry, cliUsesPublicEntries],
 });

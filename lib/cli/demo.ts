@@ -1,0 +1,477 @@
+/**
+ * `ews-push-bridge demo`: the whole idea in one command, with no Exchange at hand. An embedded
+ * EwsSimulator plays Exchange, a legacy push listener plays the 2015 app, and the bridge holds one
+ * subscription per mailbox (streaming by default) and forwards every notification as a
+ * `SendNotification` POST. Mailbox events are produced at a steady rate while faults are injected
+ * on purpose; loss and latency are counted at the listener by the simulator's sequence numbers.
+ *
+ * @packageDocumentation
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { silentLogger, type SourceLifecycleEvent } from '../index.js';
+import { EwsSimulator, sequenceOf, type FaultSpec, type SimulatedEvent } from '../testing/index.js';
+import { startMailboxBridge, type MailboxBridge } from './bridge.js';
+import type { Mode } from './config-schema.js';
+import { DemoStats, type LatencySummary } from './demo-stats.js';
+import { startLegacyListener, type LegacyListener } from './legacy-listener.js';
+import { LiveRegion, count, duration, latencyText, plural, renderDemoView, wrap, type FaultView, type ViewStream } from './render.js';
+import { AgentTracker } from './sources.js';
+
+/** Largest `--events`. */
+export const MAX_DEMO_EVENTS = 50_000;
+
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  /** Mailbox events to produce, 1–50,000. Default `2_000`. */
+  readonly events?: number;
+  /** How the bridge watches the mailboxes. Default `'streaming'`. */
+  readonly mode?: Mode;
+  /** Inject the faults (a forced Closed, a cut socket, a server-busy). Default `true`. */
+  readonly faults?: boolean;
+  /** Print only a JSON summary (no live view). Default `false`. */
+  readonly json?: boolean;
+  /** Where the view and summary go. Required. */
+  readonly stdout: ViewStream;
+  /** Aborting it ends production early; the demo still shuts down cleanly and reports. Default: none. */
+  readonly signal?: AbortSignal;
+}
+
+/** A fault as reported in the summary. */
+export interface FaultReport {
+  readonly name: string;
+  readonly what: string;
+  /** Milliseconds after the start of the demo. */
+  readonly injectedAtMs: number | undefined;
+  /** From injection until the listener received the first event produced after it, in every mailbox it hit. */
+  readonly recoveredAfterMs: number | undefined;
+}
+
+/** The demo's result (what `--json` prints). */
+export interface DemoSummary {
+  readonly mode: Mode;
+  readonly mailboxes: readonly string[];
+  readonly produced: number;
+  readonly delivered: number;
+  readonly duplicates: number;
+  /** Produced but never received. */
+  readonly lost: number;
+  /** Lost events produced inside a gap the bridge reported with `eventsMayBeLost`. */
+  readonly lostInReportedGaps: number;
+  /** Lost events no reported gap accounts for (a bug if ever non-zero). */
+  readonly lostUnexplained: number;
+  /** From the mailbox event to the listener, every event. */
+  readonly latencyMs: LatencySummary;
+  /**
+   * The same, leaving out events produced while a fault was in effect in the mailboxes it hit:
+   * from just before its injection (events still queued at the server) to its recovery.
+   */
+  readonly steadyLatencyMs: LatencySummary;
+  readonly reconnects: number;
+  readonly gaps: number;
+  readonly gapsMayHaveLostEvents: number;
+  readonly faults: readonly FaultReport[];
+  /** EWS subscriptions still on the simulator after the bridge closed (0: every one was unsubscribed). */
+  readonly subscriptionsLeft: number;
+  /** Whether production was cut short by Ctrl+C. */
+  readonly interrupted: boolean;
+  readonly durationMs: number;
+  /** The numbers add up, nothing was lost outside a reported gap, and nothing at all with a watermark-keeping mode. */
+  readonly ok: boolean;
+}
+
+/**
+ * Events produced this shortly before a fault may still be queued at the server when it strikes
+ * (the simulator writes on its next tick), so they count as hit by it.
+ */
+const IN_FLIGHT_MS = 100;
+
+const SERVICE_ACCOUNT = 'svc-bridge@contoso.com';
+const MAILBOXES = ['alice@contoso.com', 'bob@contoso.com'] as const;
+const [ALICE, BOB] = MAILBOXES;
+
+/** A steady, varied mailbox: mostly new mail, some edits, moves, deletes and calendar items. */
+function eventFor(i: number): SimulatedEvent {
+  switch (i % 10) {
+    case 5:
+    case 6:
+      return { type: 'Modified', folder: 'inbox' };
+    case 7:
+      return { type: 'Moved', from: 'inbox', to: 'Archive' };
+    case 8:
+      return { type: 'Created', folder: 'calendar' };
+    case 9:
+      return { type: 'Deleted', folder: 'inbox' };
+    default:
+      return { type: 'NewMail', folder: 'inbox' };
+  }
+}
+
+interface PlannedFault {
+  readonly name: string;
+  readonly what: string;
+  /** Injected once this fraction of the events has been produced. */
+  readonly at: number;
+  readonly mailboxes: readonly string[];
+  readonly inject: (sim: EwsSimulator) => void;
+}
+
+interface FaultRun {
+  readonly plan: PlannedFault;
+  injectedAt: number | undefined;
+  /** Per mailbox: the last sequence number produced before injection. */
+  readonly after: Map<string, number>;
+  readonly waiting: Set<string>;
+  recoveredAt: number | undefined;
+}
+
+function planFaults(mode: Mode): PlannedFault[] {
+  const streamOp = mode === 'pull' ? 'GetEvents' : 'GetStreamingEvents';
+  const first: PlannedFault =
+    mode === 'pull'
+      ? {
+          name: 'lost subscription',
+          what: `the server forgot ${ALICE}'s subscription (pull has no stream to close)`,
+          at: 0.25,
+          mailboxes: [ALICE],
+          inject: (sim) => sim.inject({ type: 'forget-subscriptions', mailbox: ALICE }),
+        }
+      : {
+          name: 'forced Closed',
+          what: 'the server ended every stream with ConnectionStatus Closed',
+          at: 0.25,
+          mailboxes: [...MAILBOXES],
+          inject: (sim) => sim.forceClose(),
+        };
+  const busy: FaultSpec = { type: 'server-busy', backOffMs: 500, mailbox: BOB, operation: mode === 'streaming' ? 'GetStreamingEvents' : 'GetEvents' };
+  return [
+    first,
+    {
+      name: 'cut socket',
+      what: `${ALICE}'s ${mode === 'pull' ? 'GetEvents response' : 'stream'} was cut in the middle of an envelope`,
+      at: 0.5,
+      mailboxes: [ALICE],
+      inject: (sim) => sim.inject({ type: 'cut-mid-envelope', mailbox: ALICE, operation: streamOp }),
+    },
+    {
+      name: 'server-busy',
+      what:
+        mode === 'streaming'
+          ? `after a Closed, ${BOB}'s reconnect got ErrorServerBusy with BackOffMilliseconds 500`
+          : `${BOB}'s next GetEvents got ErrorServerBusy with BackOffMilliseconds 500`,
+      at: 0.75,
+      mailboxes: [BOB],
+      inject: (sim) => {
+        sim.inject(busy);
+        // A stream only makes a new request when it reconnects.
+        if (mode === 'streaming') sim.forceClose();
+      },
+    },
+  ];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs the demo and returns its summary (already printed to `options.stdout`). */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const target = options.events ?? 2_000;
+  if (!Number.isInteger(target) || target < 1 || target > MAX_DEMO_EVENTS) throw new RangeError(`events must be 1–${count(MAX_DEMO_EVENTS)}`);
+  const mode = options.mode ?? 'streaming';
+  const json = options.json ?? false;
+  const out = options.stdout;
+  const region = new LiveRegion(json ? { write: () => true } : out);
+  const width = region.width;
+
+  const t0 = performance.now();
+  const wallToPerf = (date: Date): number => date.getTime() - (Date.now() - performance.now());
+  const stats = new DemoStats(t0);
+  const recent: string[] = [];
+  const log = (text: string): void => {
+    const prefix = `${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s  `;
+    const lines = wrap(text, width - prefix.length, '').map((line, i) => `${i === 0 ? prefix : ' '.repeat(prefix.length)}${line}`);
+    recent.push(...lines);
+    recent.splice(0, Math.max(0, recent.length - 6));
+    for (const line of lines) region.log(line);
+  };
+
+  const faults: FaultRun[] = (options.faults ?? true ? planFaults(mode) : []).map((plan) => ({
+    plan,
+    injectedAt: undefined,
+    after: new Map(),
+    waiting: new Set(plan.mailboxes),
+    recoveredAt: undefined,
+  }));
+  let phase = 'starting the simulator, the legacy listener and the bridge';
+  let produced = 0;
+  const lastSeq = new Map<string, number>();
+  const connected = new Set<string>();
+  const subscriptionMailbox = new Map<string, string>();
+
+  const view = (): string[] =>
+    renderDemoView(
+      {
+        title: `ews-push-bridge demo · ${mode} · EwsSimulator → bridge → legacy listener`,
+        target,
+        produced,
+        delivered: stats.deliveredCount,
+        duplicates: stats.duplicates,
+        latency: stats.latency(),
+        reconnects: stats.reconnects,
+        gaps: stats.gaps.length,
+        gapsMayLose: stats.gaps.filter((g) => g.eventsMayBeLost).length,
+        faults: faults.map((f): FaultView => ({ name: f.plan.name, state: f.recoveredAt !== undefined ? 'recovered' : f.injectedAt !== undefined ? 'injected' : 'pending' })),
+        phase,
+        recent,
+      },
+      width,
+    );
+
+  const onReceived = (mailbox: string, seq: number, at: number): void => {
+    stats.receive(mailbox, seq, at);
+    for (const fault of faults) {
+      if (fault.injectedAt === undefined || fault.recoveredAt !== undefined || !fault.waiting.has(mailbox)) continue;
+      if (seq <= (fault.after.get(mailbox) ?? 0)) continue;
+      fault.waiting.delete(mailbox);
+      if (fault.waiting.size === 0) {
+        fault.recoveredAt = at;
+        log(`recovered from ${fault.plan.name}: events flow again after ${duration(at - fault.injectedAt)}`);
+      }
+    }
+  };
+
+  const onLifecycle = (mailbox: string, event: SourceLifecycleEvent): void => {
+    switch (event.type) {
+      case 'subscribed':
+        subscriptionMailbox.set(event.subscriptionId, mailbox);
+        if (event.previousSubscriptionId !== undefined) log(`${mailbox}: subscribed again (the server had lost the subscription)`);
+        return;
+      case 'connected':
+        if (!connected.has(mailbox)) {
+          connected.add(mailbox);
+          log(`${mailbox}: subscribed and connected`);
+        } else {
+          log(`${mailbox}: reconnected`);
+        }
+        return;
+      case 'disconnected':
+        stats.reconnects++;
+        log(`${mailbox}: connection ended (${event.reason}${event.error ? `, ${event.error.code}` : ''})`);
+        return;
+      case 'retrying':
+        log(`${mailbox}: ${event.error.message.split(':')[0]} — retry in ${duration(event.delayMs)}${event.serverRequested ? ', as the server asked' : ''}`);
+        return;
+      case 'gap':
+        stats.gap(mailbox, event, wallToPerf);
+        log(`${mailbox}: gap of ${duration(event.to.getTime() - event.from.getTime())} reported — ${event.eventsMayBeLost ? 'events may have been lost' : 'nothing lost'}`);
+        return;
+      default:
+        return;
+    }
+  };
+
+  let sim: EwsSimulator | undefined;
+  let listener: LegacyListener | undefined;
+  const bridges: MailboxBridge[] = [];
+  const tracker = new AgentTracker();
+  let ticker: NodeJS.Timeout | undefined;
+  let interrupted = false;
+  let subscriptionsLeft = -1;
+  let failure: unknown;
+  const stopRequested = (): boolean => {
+    if (options.signal?.aborted && !interrupted) {
+      interrupted = true;
+      log('interrupted: stopping early');
+    }
+    return interrupted || bridges.some((b) => b.state === 'failed');
+  };
+
+  try {
+    const password = randomBytes(18).toString('base64url');
+    sim = await EwsSimulator.start({ users: { [SERVICE_ACCOUNT]: password } });
+    const simulator = sim;
+    listener = await startLegacyListener({
+      onNotification: (notification, at) => {
+        const mailbox = subscriptionMailbox.get(notification.subscriptionId);
+        for (const event of notification.events) {
+          const seq = sequenceOf(event);
+          if (seq === undefined) continue;
+          if (mailbox === undefined) stats.unknown++;
+          else onReceived(mailbox, seq, at);
+        }
+      },
+    });
+    if (region.interactive) ticker = setInterval(() => region.update(view()), 100);
+    for (const mailbox of MAILBOXES) {
+      bridges.push(
+        startMailboxBridge({
+          source: {
+            mode,
+            url: simulator.url,
+            auth: { type: 'basic', username: SERVICE_ACCOUNT, password },
+            mailbox,
+            folders: [],
+            subscribeToAllFolders: true,
+            eventTypes: undefined,
+            // Pull polls briskly for the demo; hybrid's poll is only the safety net behind the doorbell.
+            pollIntervalMs: mode === 'pull' ? 200 : mode === 'hybrid' ? 2_000 : undefined,
+            logger: silentLogger,
+          },
+          listener: { url: listener.url },
+          statusFrequencyMinutes: 1,
+          tracker,
+          logger: silentLogger,
+          observer: { lifecycle: (event) => onLifecycle(mailbox, event) },
+        }),
+      );
+    }
+    log(`EwsSimulator at ${simulator.url}; legacy listener at ${listener.url}`);
+
+    // Start producing once every mailbox is subscribed, so the first events have somewhere to go.
+    const readyBy = performance.now() + 15_000;
+    while (connected.size < MAILBOXES.length && performance.now() < readyBy && !stopRequested()) await sleep(20);
+    if (connected.size < MAILBOXES.length && !stopRequested()) throw new Error('The bridge did not connect to the simulator within 15 s');
+
+    // At least 400 events per second, faster for big runs, so production takes at most 20 s.
+    const rate = Math.max(400, target / 20);
+    phase = `producing ${count(target)} events at ${count(rate)}/s into ${MAILBOXES.join(' and ')}`;
+    const start = performance.now();
+    let nextFault = 0;
+    while (produced < target && !stopRequested()) {
+      const due = Math.min(target, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+      while (produced < due) {
+        const mailbox = MAILBOXES[produced % MAILBOXES.length] ?? ALICE;
+        const at = performance.now();
+        const delivered = simulator.deliver(mailbox, eventFor(Math.floor(produced / MAILBOXES.length)));
+        stats.produce(mailbox, delivered.seq, at);
+        lastSeq.set(mailbox, delivered.seq);
+        produced++;
+        const fault = faults[nextFault];
+        if (fault && produced >= Math.ceil(fault.plan.at * target)) {
+          nextFault++;
+          for (const m of fault.plan.mailboxes) fault.after.set(m, lastSeq.get(m) ?? 0);
+          fault.injectedAt = performance.now();
+          log(`fault: ${fault.plan.name} — ${fault.plan.what}`);
+          fault.plan.inject(simulator);
+        }
+      }
+      await sleep(10);
+    }
+
+    phase = 'waiting for the last deliveries';
+    const producedAll = performance.now();
+    const quietMs = mode === 'streaming' ? 1_500 : mode === 'pull' ? 2_000 : 3_000;
+    const drainBy = producedAll + 20_000;
+    while (stats.missing > 0 && !stopRequested()) {
+      const now = performance.now();
+      if (now > drainBy || now - Math.max(stats.lastReceiptAt, producedAll) > quietMs) break;
+      await sleep(25);
+    }
+    const failed = bridges.find((b) => b.state === 'failed');
+    if (failed) failure = failed.fatalError;
+  } catch (error) {
+    failure = error;
+  } finally {
+    phase = 'closing the subscriptions (EWS Unsubscribe)';
+    await Promise.all(bridges.map((b) => b.close()));
+    await tracker.allDestroyed(7_000);
+    if (sim) subscriptionsLeft = sim.subscriptions.length;
+    phase = 'done';
+    if (ticker) clearInterval(ticker);
+    region.update(view());
+    region.finish();
+    await listener?.close();
+    await sim?.close();
+  }
+  if (failure !== undefined) throw failure;
+
+  const losses = stats.losses();
+  const gapsMayLose = stats.gaps.filter((g) => g.eventsMayBeLost).length;
+  const summary: DemoSummary = {
+    mode,
+    mailboxes: [...MAILBOXES],
+    produced: stats.producedCount,
+    delivered: stats.deliveredCount,
+    duplicates: stats.duplicates,
+    lost: losses.lost,
+    lostInReportedGaps: losses.inReportedGaps,
+    lostUnexplained: losses.unexplained,
+    latencyMs: roundLatency(stats.latency()),
+    steadyLatencyMs: roundLatency(
+      stats.latency((mailbox, producedAt) =>
+        faults.every(
+          (f) =>
+            f.injectedAt === undefined ||
+            !f.plan.mailboxes.includes(mailbox) ||
+            producedAt < f.injectedAt - IN_FLIGHT_MS ||
+            producedAt > (f.recoveredAt ?? Infinity),
+        ),
+      ),
+    ),
+    reconnects: stats.reconnects,
+    gaps: stats.gaps.length,
+    gapsMayHaveLostEvents: gapsMayLose,
+    faults: faults.map((f) => ({
+      name: f.plan.name,
+      what: f.plan.what,
+      injectedAtMs: f.injectedAt === undefined ? undefined : Math.round(f.injectedAt - t0),
+      recoveredAfterMs: f.recoveredAt === undefined || f.injectedAt === undefined ? undefined : Math.round(f.recoveredAt - f.injectedAt),
+    })),
+    subscriptionsLeft,
+    interrupted,
+    durationMs: Math.round(performance.now() - t0),
+    ok:
+      stats.unknown === 0 &&
+      losses.unexplained === 0 &&
+      (mode === 'streaming' || losses.lost === 0) &&
+      stats.producedCount === stats.deliveredCount + losses.lost &&
+      subscriptionsLeft === 0,
+  };
+  out.write(json ? `${JSON.stringify(summary, null, 2)}\n` : `\n${summaryText(summary, width).join('\n')}\n`);
+  return summary;
+}
+
+function roundLatency(l: LatencySummary): LatencySummary {
+  const r = (ms: number): number => Math.round(ms * 100) / 100;
+  return { p50: r(l.p50), p90: r(l.p90), p99: r(l.p99), max: r(l.max) };
+}
+
+/** The human summary, wrapped to `width`. */
+export function summaryText(s: DemoSummary, width: number): string[] {
+  const lines: string[] = [];
+  const para = (text: string): void => void lines.push(...wrap(text, width, '  '));
+  para(
+    `${plural(s.produced, 'event')} produced, ${count(s.delivered)} delivered, ${count(s.lost)} lost, ${plural(s.duplicates, 'duplicate')}, ` +
+      `p99 ${duration(s.latencyMs.p99)}, ${plural(s.reconnects, 'reconnect')} (${s.mode}, ${s.mailboxes.length} mailboxes).`,
+  );
+  para(
+    `Latency from the mailbox event to the legacy listener: ${latencyText(s.latencyMs)}` +
+      (s.faults.some((f) => f.injectedAtMs !== undefined) ? `; outside the fault recoveries: ${latencyText(s.steadyLatencyMs)}.` : '.'),
+  );
+  for (const f of s.faults) {
+    const outcome =
+      f.injectedAtMs === undefined ? 'not reached' : f.recoveredAfterMs === undefined ? 'no event arrived after it' : `events flowed again after ${duration(f.recoveredAfterMs)}`;
+    para(`Fault "${f.name}": ${f.what} — ${outcome}.`);
+  }
+  if (s.lostUnexplained > 0) {
+    para(`${plural(s.lostUnexplained, 'event was', 'events were')} lost outside any gap the bridge reported. That is a bug: please report it with this output.`);
+  } else if (s.lost > 0) {
+    para(
+      `The ${plural(s.lost, 'lost event')} ${s.lost === 1 ? 'was' : 'were'} all inside the ${plural(s.gapsMayHaveLostEvents, 'gap')} the bridge reported with "events may have been lost": ` +
+        'streaming events carry no watermark, so what the server wrote into a connection that was cut is gone. ' +
+        'Try "npm run demo -- --mode hybrid": the same faults, and it resumes from the watermark.',
+    );
+  } else if (s.mode === 'streaming') {
+    para('Nothing lost: every reconnect resumed the same subscription, which held its events meanwhile.');
+  } else {
+    para('Nothing lost: every recovery resumed from the last watermark the listener had acknowledged.');
+  }
+  para(
+    s.subscriptionsLeft === 0
+      ? 'On exit every EWS subscription was removed (Unsubscribe).'
+      : `On exit ${plural(s.subscriptionsLeft, 'EWS subscription was', 'EWS subscriptions were')} still on the server.`,
+  );
+  if (s.interrupted) para('Interrupted before every event was produced.');
+  return lines;
+}

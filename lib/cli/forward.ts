@@ -1,0 +1,232 @@
+/**
+ * `ews-push-bridge forward --config bridge.json`: the sidecar for a legacy push listener nobody may
+ * change. Holds one subscription per configured mailbox, POSTs every notification to the listener
+ * as Exchange's `SendNotification` would, checkpoints pull/hybrid watermarks only after the
+ * listener answered, serves `/metrics` and `/healthz`, and on SIGINT/SIGTERM closes every
+ * subscription (EWS Unsubscribe) after flushing the checkpoints.
+ *
+ * @packageDocumentation
+ */
+import { FileCheckpointStore, type CheckpointStore, type Logger } from '../index.js';
+import { startMailboxBridge, type MailboxBridge } from './bridge.js';
+import type { BridgeConfig } from './config.js';
+import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
+import { BridgeMetrics, startMetricsServer, type Health, type MetricsServer } from './metrics.js';
+import { AgentTracker } from './sources.js';
+
+/** Options of {@link runForward}. */
+export interface ForwardRunOptions {
+  /** Aborted on SIGINT/SIGTERM: the bridge closes gracefully. Required. */
+  readonly signal: AbortSignal;
+  /** Where the bridge logs. Required. */
+  readonly logger: Logger;
+  /** Longest wait for the EWS Unsubscribe calls at shutdown. Default `7_000` (the sources give each call 5 s). */
+  readonly unsubscribeWaitMs?: number;
+}
+
+/** A URL as it may be logged: no query, no fragment. */
+function shownUrl(value: string): string {
+  const url = new URL(value);
+  return `${url.origin}${url.pathname}`;
+}
+
+/** Resolves when `signal` aborts (immediately if it already has). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+function sleep(ms: number): { promise: Promise<void>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** `/healthz`: healthy while every mailbox is connected, or has been down for less than `unhealthyAfterMs`. */
+function healthOf(bridges: readonly MailboxBridge[], unhealthyAfterMs: number): Health {
+  const now = Date.now();
+  const mailboxes = bridges.map((b) => ({
+    mailbox: b.mailbox ?? null,
+    state: b.state,
+    sinceMs: now - b.stateSince,
+    ...(b.lastError ? { lastError: b.lastError.code } : {}),
+  }));
+  const healthy = bridges.every(
+    (b) => b.state === 'connected' || b.state === 'unsubscribed' || ((b.state === 'starting' || b.state === 'disconnected') && now - b.stateSince < unhealthyAfterMs),
+  );
+  return { healthy, details: { status: healthy ? 'ok' : 'unhealthy', mailboxes } };
+}
+
+/**
+ * Runs the bridge until `options.signal` aborts, a mailbox fails for good, or every listener
+ * answered Unsubscribe. Returns the exit code.
+ *
+ * Start-up: each mailbox must connect within `ews.startupTimeoutSeconds`, else the command fails
+ * with the last error's exit code (3 cannot authenticate, 4 cannot reach the server). After that,
+ * outages are retried without end (watch `/healthz`).
+ */
+export async function runForward(config: BridgeConfig, options: ForwardRunOptions): Promise<ExitCode> {
+  const { logger, signal } = options;
+  const endpoint = shownUrl(config.ews.url);
+  const metrics = new BridgeMetrics();
+  const tracker = new AgentTracker();
+  let checkpoint: CheckpointStore | undefined;
+  if (config.checkpointFile !== undefined) {
+    if (config.mode === 'streaming') {
+      logger.warn('checkpoint.file is not used in streaming mode (streaming events carry no watermark); use mode "pull" or "hybrid" to resume after a restart', {
+        file: config.checkpointFile,
+      });
+    } else {
+      checkpoint = new FileCheckpointStore({ path: config.checkpointFile, logger });
+    }
+  } else if (config.mode !== 'streaming') {
+    logger.warn('no checkpoint.file: after a restart the bridge starts from "now" and events that happened while it was down are not forwarded');
+  }
+
+  const bridges: MailboxBridge[] = [];
+  const stopAll = async (): Promise<boolean> => {
+    await Promise.all(bridges.map((b) => b.close()));
+    return tracker.allDestroyed(options.unsubscribeWaitMs ?? 7_000);
+  };
+
+  try {
+    for (const watched of config.mailboxes) {
+      const mailboxLabel = { mailbox: watched.mailbox ?? '' };
+      const bridge = startMailboxBridge({
+        source: {
+          mode: config.mode,
+          url: config.ews.url,
+          auth: config.ews.auth,
+          mailbox: watched.mailbox,
+          folders: watched.folders,
+          subscribeToAllFolders: watched.subscribeToAllFolders,
+          eventTypes: watched.eventTypes,
+          requestServerVersion: config.ews.requestServerVersion,
+          ca: config.ews.ca,
+          pollIntervalMs: config.pollIntervalMs,
+          checkpoint,
+          logger,
+        },
+        listener: {
+          url: config.listener.url,
+          ...(config.ews.requestServerVersion === undefined ? {} : { requestServerVersion: config.ews.requestServerVersion }),
+          ...(config.listener.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.listener.requestTimeoutMs }),
+          ...(config.listener.sharedSecret === undefined ? {} : { sharedSecret: config.listener.sharedSecret }),
+          ...(config.listener.ca === undefined ? {} : { tls: { ca: config.listener.ca } }),
+          logger,
+        },
+        statusFrequencyMinutes: config.listener.statusFrequencyMinutes,
+        tracker,
+        logger,
+        observer: {
+          lifecycle: (event) => {
+            switch (event.type) {
+              case 'connected':
+                metrics.connected.set(mailboxLabel, 1);
+                logger.info('connected', { mailbox: watched.mailbox, subscriptionId: event.subscriptionId });
+                return;
+              case 'disconnected':
+                metrics.connected.set(mailboxLabel, 0);
+                metrics.reconnects.inc(mailboxLabel);
+                logger.info('disconnected; reconnecting', { mailbox: watched.mailbox, reason: event.reason });
+                return;
+              case 'retrying':
+                metrics.connected.set(mailboxLabel, 0);
+                metrics.retries.inc({ ...mailboxLabel, reason: event.reason });
+                logger.warn('EWS attempt failed; retrying', { mailbox: watched.mailbox, reason: event.reason, code: event.error.code, delayMs: event.delayMs });
+                return;
+              case 'gap':
+                metrics.gaps.inc({ ...mailboxLabel, events_may_be_lost: String(event.eventsMayBeLost) });
+                return;
+              default:
+                return;
+            }
+          },
+          posted: (notification, durationMs) => {
+            metrics.notificationsDelivered.inc(mailboxLabel);
+            metrics.eventsDelivered.inc(mailboxLabel, notification.events.filter((e) => e.type !== 'Status').length);
+            metrics.postSeconds.observe(mailboxLabel, durationMs / 1000);
+          },
+          failed: () => metrics.listenerFailures.inc(mailboxLabel),
+        },
+      });
+      metrics.connected.set(mailboxLabel, 0);
+      bridges.push(bridge);
+    }
+  } catch (error) {
+    // A listener option the poster refused (after the config schema passed): a config problem.
+    await stopAll();
+    throw toCliError(error, endpoint);
+  }
+
+  logger.info(`forwarding ${bridges.length} mailbox${bridges.length === 1 ? '' : 'es'} (${config.mode})`, {
+    from: endpoint,
+    to: shownUrl(config.listener.url),
+    checkpoints: checkpoint ? config.checkpointFile : undefined,
+  });
+
+  let server: MetricsServer | undefined;
+  const metricsConfig = config.metrics;
+  if (metricsConfig !== undefined) {
+    try {
+      server = await startMetricsServer({
+        port: metricsConfig.port,
+        host: metricsConfig.host,
+        metrics: () => metrics.render(),
+        health: () => healthOf(bridges, metricsConfig.unhealthyAfterMs),
+      });
+      logger.info(`metrics on ${server.url}/metrics, health on ${server.url}/healthz`);
+    } catch (error) {
+      await stopAll();
+      throw new CliError(EXIT.usage, `${error instanceof Error ? error.message : String(error)}: change metrics.port`, { cause: error });
+    }
+  }
+
+  try {
+    return await supervise(bridges, config, signal, logger, endpoint);
+  } finally {
+    logger.info('stopping: closing subscriptions');
+    const unsubscribed = await stopAll();
+    if (!unsubscribed) logger.warn('some EWS Unsubscribe calls did not finish in time; the server drops those subscriptions when they expire');
+    await server?.close();
+    logger.info('stopped');
+  }
+}
+
+/** Waits for start-up, then for a stop signal or the end of the bridges. Returns the exit code. */
+async function supervise(bridges: readonly MailboxBridge[], config: BridgeConfig, signal: AbortSignal, logger: Logger, endpoint: string): Promise<ExitCode> {
+  const ended = Promise.all(bridges.map((b) => b.done.then(() => undefined, () => undefined)));
+  const firstFailure = Promise.race(bridges.map((b) => b.done.then(() => new Promise<never>(() => undefined), (error: unknown) => error)));
+  const stop = aborted(signal);
+
+  // Start-up: every mailbox connected, or one failed for good, or time is up.
+  const startup = sleep(config.ews.startupTimeoutMs);
+  try {
+    const first = await Promise.race([
+      Promise.all(bridges.map((b) => b.firstConnection)).then(() => ({ kind: 'connected' as const })),
+      firstFailure.then((error) => ({ kind: 'failed' as const, error })),
+      startup.promise.then(() => ({ kind: 'timeout' as const })),
+      stop.then(() => ({ kind: 'stopped' as const })),
+    ]);
+    if (first.kind === 'stopped') return EXIT.ok;
+    if (first.kind === 'failed') throw toCliError(first.error, endpoint);
+    if (first.kind === 'timeout') {
+      const late = bridges.find((b) => !b.connectedOnce && b.state !== 'unsubscribed');
+      const who = late?.mailbox ?? 'the account’s own mailbox';
+      if (late?.lastError) throw toCliError(late.lastError, endpoint);
+      throw new CliError(EXIT.unreachable, `No connection to ${endpoint} for ${who} within ${config.ews.startupTimeoutMs / 1000} s (ews.startupTimeoutSeconds).`);
+    }
+  } finally {
+    startup.cancel();
+  }
+  logger.info('all subscriptions connected');
+
+  const outcome = await Promise.race([
+    firstFailure.then((error) => ({ kind: 'failed' as const, error })),
+    ended.then(() => ({ kind: 'ended' as const })),
+    stop.then(() => ({ kind: 'stopped' as const })),
+  ]);
+  if (outcome.kind === 'failed') throw toCliError(outcome.error, endpoint);
+  if (outcome.kind === 'ended') logger.info('every listener answered Unsubscribe; nothing left to forward');
+  return EXIT.ok;
+}

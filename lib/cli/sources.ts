@@ -1,0 +1,113 @@
+/**
+ * The source behind every CLI command: streaming, pull or hybrid signals for one mailbox, built on
+ * connection pools the CLI owns, so that it can tell when a stopped source has finished its EWS
+ * Unsubscribe (the source destroys its pool only after that) before the process exits.
+ *
+ * @packageDocumentation
+ */
+import type { Agent } from 'node:http';
+import type { Observable } from 'rxjs';
+import {
+  createEwsAgent,
+  hybridSignals,
+  pullSignals,
+  streamingSignals,
+  type CheckpointStore,
+  type EventType,
+  type EwsAuth,
+  type ExchangeVersion,
+  type FolderRef,
+  type Logger,
+  type RetryOptions,
+  type SourceSignal,
+} from '../index.js';
+import type { Mode } from './config-schema.js';
+
+/** Everything a CLI source needs. */
+export interface CliSourceOptions {
+  readonly mode: Mode;
+  readonly url: string;
+  readonly auth: EwsAuth;
+  /** Impersonated mailbox; `undefined` for the account's own. */
+  readonly mailbox: string | undefined;
+  readonly folders: readonly FolderRef[];
+  readonly subscribeToAllFolders: boolean;
+  /** `undefined`: every event type. */
+  readonly eventTypes: readonly EventType[] | undefined;
+  readonly requestServerVersion?: ExchangeVersion | undefined;
+  /** Extra CA certificates for an https EWS endpoint. */
+  readonly ca?: Buffer | undefined;
+  /** Pull/hybrid poll interval; `undefined` for the library's default. */
+  readonly pollIntervalMs?: number | undefined;
+  /** Pull/hybrid position store; `undefined` keeps positions in memory. */
+  readonly checkpoint?: CheckpointStore | undefined;
+  /** Whether pull/hybrid idle answers (StatusEvents only) are emitted. Default: the library's (`true`). */
+  readonly emitStatusEvents?: boolean;
+  readonly retry?: RetryOptions;
+  readonly logger: Logger;
+}
+
+/** Knows the connection pools a source made and when they have all been destroyed. */
+export class AgentTracker {
+  private live = 0;
+  private waiters: (() => void)[] = [];
+
+  /** A pool for the source; its `destroy()` is counted. */
+  create(url: string, ca: Buffer | undefined): Agent {
+    const agent = createEwsAgent({ url, ...(ca === undefined ? {} : { ca }) });
+    const destroy = agent.destroy.bind(agent);
+    let destroyed = false;
+    this.live++;
+    agent.destroy = (): void => {
+      destroy();
+      if (destroyed) return;
+      destroyed = true;
+      this.live--;
+      if (this.live === 0) for (const wake of this.waiters.splice(0)) wake();
+    };
+    return agent;
+  }
+
+  /**
+   * Resolves `true` once every pool made so far is destroyed (the sources finished their
+   * Unsubscribe), or `false` after `timeoutMs`.
+   */
+  allDestroyed(timeoutMs: number): Promise<boolean> {
+    if (this.live === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(wake);
+    });
+  }
+}
+
+/** The signals Observable of a source in `options.mode`, its pools made by `tracker`. */
+export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracker): Observable<SourceSignal> {
+  const common = {
+    url: options.url,
+    auth: options.auth,
+    ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
+    folders: options.folders,
+    subscribeToAllFolders: options.subscribeToAllFolders,
+    ...(options.eventTypes === undefined ? {} : { eventTypes: options.eventTypes }),
+    ...(options.requestServerVersion === undefined ? {} : { requestServerVersion: options.requestServerVersion }),
+    ...(options.retry === undefined ? {} : { retry: options.retry }),
+    createAgent: () => tracker.create(options.url, options.ca),
+    logger: options.logger,
+  };
+  if (options.mode === 'streaming') return streamingSignals(common);
+  const pull = {
+    ...common,
+    ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+    ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
+    ...(options.emitStatusEvents === undefined ? {} : { emitStatusEvents: options.emitStatusEvents }),
+  };
+  return options.mode === 'pull' ? pullSignals(pull) : hybridSignals(pull);
+}
