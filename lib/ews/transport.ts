@@ -5,7 +5,12 @@
  * - {@link postSoap}: one request, one envelope back, or a typed error.
  * - {@link openStream}: a `GetStreamingEvents` response, delivering each envelope as it closes.
  *
- * Errors: HTTP 401/403 → `EwsAuthError` (after the auth scheme's one refresh); a SOAP fault →
+ * Authentication runs in rounds (`auth-header.ts`): Basic and Bearer send one header (Bearer
+ * refreshes once on a 401); NTLM, which authenticates a connection, runs each request on a
+ * one-socket agent of its own — negotiation without the body, then the authenticating round
+ * carrying it — and closes that socket with the call.
+ *
+ * Errors: HTTP 401/403 → `EwsAuthError` (after the auth scheme's rounds); a SOAP fault →
  * `EwsSoapFaultError` (with `backOffMs` from `BackOffMilliseconds`); any other non-2xx →
  * `EwsHttpError` (with `retryAfterMs` from `Retry-After`); a body that is not XML →
  * `EwsNotXmlError`; socket failures → `EwsConnectionError` (`EwsStreamCutError` once a response
