@@ -28,8 +28,10 @@ const adaptersUseMainEntry: NonNullable<Options['esbuildPlugins']>[number] = {
 };
 
 // The CLI (lib/cli/) uses the library like any app, through the package's public entries, so the
-// bin stays small and shares their modules (and their deferAck registry and error classes).
+// bin stays small and shares their modules (and their deferAck registry and error classes). The
+// demo bundles the 2015 example listener (examples/legacy-listener/) as its legacy app.
 const cliDir = resolve('lib/cli') + sep;
+const exampleListenerDir = resolve('examples/legacy-listener') + sep;
 const publicEntryOf = new Map<string, string>([
   [libIndex, 'ews-push-bridge'],
   [resolve('lib/testing/index.ts'), 'ews-push-bridge/testing'],
@@ -41,7 +43,7 @@ const cliUsesPublicEntries: NonNullable<Options['esbuildPlugins']>[number] = {
     build.onResolve({ filter: /^\.\.?\// }, (args) => {
       if (!args.importer.startsWith(cliDir)) return undefined;
       const target = resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts');
-      if (target.startsWith(cliDir)) return undefined;
+      if (target.startsWith(cliDir) || target.startsWith(exampleListenerDir)) return undefined;
       const entry = publicEntryOf.get(target);
       if (entry !== undefined) return { path: entry, external: true };
       return { errors: [{ text: `lib/cli may import only the package's public entries, not ${args.path}` }] };

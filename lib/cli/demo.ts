@@ -8,13 +8,16 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { silentLogger, type SourceLifecycleEvent } from '../index.js';
+import { Crm, type MailEvent } from '../../examples/legacy-listener/crm.js';
+import { startListener } from '../../examples/legacy-listener/listener-2015.js';
+import { silentLogger, type NotificationEvent, type SourceLifecycleEvent } from '../index.js';
 import { EwsSimulator, sequenceOf, type FaultSpec, type SimulatedEvent } from '../testing/index.js';
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { Mode } from './config-schema.js';
 import { DemoStats, type LatencySummary } from './demo-stats.js';
-import { startLegacyListener, type LegacyListener } from './legacy-listener.js';
 import { LiveRegion, count, duration, latencyText, plural, renderDemoView, wrap, type FaultView, type ViewStream } from './render.js';
 import { AgentTracker } from './sources.js';
 
@@ -170,6 +173,50 @@ function planFaults(mode: Mode): PlannedFault[] {
   ];
 }
 
+/** The example CRM, watched: the demo learns of every event the 2015 listener files, as it files it. */
+class WatchedCrm extends Crm {
+  constructor(private readonly onFiled: (event: MailEvent, at: number) => void) {
+    super();
+  }
+
+  override file(event: MailEvent): void {
+    super.file(event);
+    this.onFiled(event, performance.now());
+  }
+}
+
+/** The simulator's sequence number of a filed event, read back from its change key (see `sequenceOf`). */
+function sequenceOfFiled(event: MailEvent): number | undefined {
+  const id = { id: event.id, ...(event.changeKey === undefined ? {} : { changeKey: event.changeKey }) };
+  const wire: NotificationEvent = { type: 'Created', timeStamp: '', parentFolderId: { id: '' }, ...(event.kind === 'item' ? { itemId: id } : { folderId: id }) };
+  return sequenceOf(wire);
+}
+
+/** A running 2015 listener (examples/legacy-listener, unchanged). */
+interface DemoListener {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+async function startDemoListener(crm: Crm): Promise<DemoListener> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = startListener(crm, 0, '127.0.0.1', resolve);
+    s.once('error', reject);
+  });
+  // The 2015 code has no error handling; a request cut by a client must not crash the demo.
+  server.on('request', (req: IncomingMessage) => req.on('error', () => undefined));
+  server.on('error', () => undefined);
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/ExchangePush/Listener.asmx`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -272,7 +319,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   };
 
   let sim: EwsSimulator | undefined;
-  let listener: LegacyListener | undefined;
+  let listener: DemoListener | undefined;
   const bridges: MailboxBridge[] = [];
   const tracker = new AgentTracker();
   let ticker: NodeJS.Timeout | undefined;
@@ -291,17 +338,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const password = randomBytes(18).toString('base64url');
     sim = await EwsSimulator.start({ users: { [SERVICE_ACCOUNT]: password } });
     const simulator = sim;
-    listener = await startLegacyListener({
-      onNotification: (notification, at) => {
-        const mailbox = subscriptionMailbox.get(notification.subscriptionId);
-        for (const event of notification.events) {
-          const seq = sequenceOf(event);
-          if (seq === undefined) continue;
-          if (mailbox === undefined) stats.unknown++;
-          else onReceived(mailbox, seq, at);
-        }
-      },
-    });
+    listener = await startDemoListener(
+      new WatchedCrm((filed, at) => {
+        const seq = sequenceOfFiled(filed);
+        const mailbox = subscriptionMailbox.get(filed.subscriptionId);
+        if (seq === undefined || mailbox === undefined) stats.unknown++;
+        else onReceived(mailbox, seq, at);
+      }),
+    );
     if (region.interactive) ticker = setInterval(() => region.update(view()), 100);
     for (const mailbox of MAILBOXES) {
       bridges.push(
@@ -326,7 +370,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         }),
       );
     }
-    log(`EwsSimulator at ${simulator.url}; legacy listener at ${listener.url}`);
+    log(`EwsSimulator at ${simulator.url}; the 2015 push listener of examples/legacy-listener at ${listener.url}`);
 
     // Start producing once every mailbox is subscribed, so the first events have somewhere to go.
     const readyBy = performance.now() + 15_000;
