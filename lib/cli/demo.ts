@@ -485,10 +485,8 @@ function roundLatency(l: LatencySummary): LatencySummary {
 export function summaryText(s: DemoSummary, width: number): string[] {
   const lines: string[] = [];
   const para = (text: string): void => void lines.push(...wrap(text, width, '  '));
-  para(
-    `${plural(s.produced, 'event')} produced, ${count(s.delivered)} delivered, ${count(s.lost)} lost, ${plural(s.duplicates, 'duplicate')}, ` +
-      `p99 ${duration(s.latencyMs.p99)}, ${plural(s.reconnects, 'reconnect')} (${s.mode}, ${s.mailboxes.length} mailboxes).`,
-  );
+  para(`${plural(s.produced, 'event')} produced, ${count(s.delivered)} delivered, ${count(s.lost)} lost, p99 ${duration(s.latencyMs.p99)}, ${plural(s.reconnects, 'reconnect')}`);
+  para(`Mode ${s.mode}, ${s.mailboxes.length} mailboxes, ${plural(s.duplicates, 'duplicate')} delivered, ${plural(s.gaps, 'gap')} reported.`);
   para(
     `Latency from the mailbox event to the legacy listener: ${latencyText(s.latencyMs)}` +
       (s.faults.some((f) => f.injectedAtMs !== undefined) ? `; outside the fault recoveries: ${latencyText(s.steadyLatencyMs)}.` : '.'),
@@ -506,6 +504,8 @@ export function summaryText(s: DemoSummary, width: number): string[] {
         'streaming events carry no watermark, so what the server wrote into a connection that was cut is gone. ' +
         'Try "npm run demo -- --mode hybrid": the same faults, and it resumes from the watermark.',
     );
+  } else if (s.reconnects === 0) {
+    para('Nothing lost.');
   } else if (s.mode === 'streaming') {
     para('Nothing lost: every reconnect resumed the same subscription, which held its events meanwhile.');
   } else {

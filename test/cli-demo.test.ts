@@ -1,0 +1,93 @@
+/**
+ * `ews-push-bridge demo`, run as a user runs it (a child process, no flags but the ones under
+ * test): it ends by itself, and its summary adds up — every produced event is delivered or counted
+ * as lost, no loss outside a gap the bridge reported, none at all with watermarks, and every EWS
+ * subscription removed on exit.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DemoSummary } from '../lib/cli/demo.js';
+import { killAll, runCli } from './helpers/cli-process.js';
+
+afterEach(killAll);
+
+async function demoJson(...args: string[]): Promise<DemoSummary> {
+  const { code, stdout, stderr } = await runCli(['demo', '--json', ...args]);
+  expect(stderr).toBe('');
+  // Machine-readable output: no cursor control, nothing but the JSON document.
+  expect(stdout).not.toContain('\x1b');
+  const summary = JSON.parse(stdout) as DemoSummary;
+  expect(code, stdout).toBe(summary.ok ? 0 : 1);
+  return summary;
+}
+
+function checkAccounting(s: DemoSummary, events: number): void {
+  expect(s.produced).toBe(events);
+  expect(s.delivered + s.lost).toBe(s.produced);
+  expect(s.duplicates).toBe(0);
+  expect(s.lostUnexplained).toBe(0);
+  expect(s.lostInReportedGaps).toBe(s.lost);
+  expect(s.subscriptionsLeft).toBe(0);
+  expect(s.interrupted).toBe(false);
+  expect(s.latencyMs.p50).toBeGreaterThan(0);
+  expect(s.latencyMs.p50).toBeLessThanOrEqual(s.latencyMs.p99);
+  expect(s.latencyMs.p99).toBeLessThanOrEqual(s.latencyMs.max);
+  // Well under a minute (generous: two shared cores).
+  expect(s.durationMs).toBeLessThan(45_000);
+}
+
+describe('ews-push-bridge demo', () => {
+  it('streaming (the default): faults injected and recovered from, losses only inside reported gaps', async () => {
+    const s = await demoJson('--events', '800');
+    checkAccounting(s, 800);
+    expect(s.mode).toBe('streaming');
+    expect(s.ok).toBe(true);
+    expect(s.faults.map((f) => f.name)).toEqual(['forced Closed', 'cut socket', 'server-busy']);
+    for (const fault of s.faults) expect(fault.recoveredAfterMs, fault.name).toBeGreaterThanOrEqual(0);
+    // The server asked for 500 ms of back-off, and the bridge waited it.
+    expect(s.faults[2]?.recoveredAfterMs).toBeGreaterThanOrEqual(450);
+    // Closed ends both streams (2), the cut one (1), the Closed that exposes server-busy both again (2).
+    expect(s.reconnects).toBe(5);
+    // A cut socket may lose what was written into it; the bridge must have said so with a gap.
+    if (s.lost > 0) expect(s.gapsMayHaveLostEvents).toBeGreaterThanOrEqual(1);
+  });
+
+  it('hybrid: the same faults, nothing lost (pull resumes from the watermark)', async () => {
+    const s = await demoJson('--events', '800', '--mode', 'hybrid');
+    checkAccounting(s, 800);
+    expect(s.ok).toBe(true);
+    expect(s.lost).toBe(0);
+    expect(s.delivered).toBe(800);
+    for (const fault of s.faults) expect(fault.recoveredAfterMs, fault.name).toBeGreaterThanOrEqual(0);
+  });
+
+  it('pull: a lost subscription, a cut response and a server-busy, nothing lost', async () => {
+    const s = await demoJson('--events', '600', '--mode', 'pull');
+    checkAccounting(s, 600);
+    expect(s.ok).toBe(true);
+    expect(s.lost).toBe(0);
+    expect(s.faults.map((f) => f.name)).toEqual(['lost subscription', 'cut socket', 'server-busy']);
+  });
+
+  it('without a terminal: plain lines of at most 80 columns and the one-line summary', async () => {
+    const { code, stdout } = await runCli(['demo', '--events', '300', '--faults', 'off']);
+    expect(code).toBe(0);
+    expect(stdout).not.toContain('\x1b');
+    for (const line of stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
+    expect(stdout).toMatch(/^300 events produced, 300 delivered, 0 lost, p99 [\d.]+\u00a0ms, 0 reconnects$/m);
+    expect(stdout).toContain('Mode streaming, 2 mailboxes, 0 duplicates delivered, 0 gaps reported.');
+    expect(stdout).toContain('On exit every EWS subscription was removed (Unsubscribe).');
+  });
+
+  it('refuses bad flags with exit code 2 and the usage', async () => {
+    const bad = await runCli(['demo', '--events', 'lots']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--events must be a whole number 1–50,000 (got "lots")');
+    expect(bad.stderr).toContain('Usage: ews-push-bridge demo');
+    const unknown = await runCli(['demo', '--colour']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--colour'/);
+    const mode = await runCli(['demo', '--mode', 'push']);
+    expect(mode.code).toBe(2);
+    expect(mode.stderr).toContain('--mode must be one of streaming, pull, hybrid (got "push")');
+  });
+});
