@@ -220,6 +220,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], raw: unknown
       case 'invalid_type': {
         const value = valueAt(raw, path);
         if (value === undefined) lines.push(`${formatPath(path)}: is required`);
+        // A message the schema wrote itself says more than the generic one.
+        else if (!issue.message.startsWith('Invalid input')) lines.push(`${formatPath(path)}: ${issue.message}`);
         else if (issue.expected === 'int') lines.push(`${formatPath(path)}: must be a whole number (got ${shown(value)})`);
         else lines.push(`${formatPath(path)}: must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`} (got ${typeName(value)})`);
         break;
