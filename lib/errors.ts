@@ -133,10 +133,13 @@ export class EwsAuthError extends EwsBridgeError {
   }
 }
 
-/** The TCP/TLS connection failed or was cut. */
+/**
+ * The TCP/TLS connection failed or was cut. Retriable, except when the server's certificate was
+ * refused (expired, untrusted, wrong host name): waiting does not fix a certificate.
+ */
 export class EwsConnectionError extends EwsBridgeError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('EWS_CONNECTION_FAILED', message, { retriable: true, ...options });
+  constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
+    super('EWS_CONNECTION_FAILED', message, { retriable: options.retriable ?? true, cause: options.cause });
   }
 }
 

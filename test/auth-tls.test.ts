@@ -8,13 +8,14 @@
 import { connect, type Socket } from 'node:net';
 import { rootCertificates, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type https from 'node:https';
+import { firstValueFrom } from 'rxjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EwsBridgeError } from '../lib/errors.js';
 import { SOAP_ACTIONS, buildPullSubscribeRequest } from '../lib/ews/requests.js';
 import { createEwsAgent, postSoap } from '../lib/ews/transport.js';
 import type { Logger } from '../lib/logger.js';
 import { pullSignals } from '../lib/sources/pull.js';
-import { streamingSignals } from '../lib/sources/streaming.js';
+import { streamingNotifications, streamingSignals } from '../lib/sources/streaming.js';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { ready, runSource, sleep, SOURCE_KINDS, type SourceRun } from './helpers/auth-sources.js';
 import { makeTestPki, opensslAvailable, type TestPki } from './helpers/capture-listener.js';
@@ -110,6 +111,18 @@ describe.skipIf(!haveOpenssl)('TLS', () => {
     expect(error).toBeInstanceOf(EwsBridgeError);
     expect((error as EwsBridgeError).code).toBe('EWS_CONNECTION_FAILED');
     expect((error as Error).message).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT/);
+    // A refused certificate does not heal by waiting: sources must fail fast, not retry forever.
+    expect((error as EwsBridgeError).retriable).toBe(false);
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  it('a streaming source fails fast with the typed error when the certificate is refused', async () => {
+    const { sim, front } = await start();
+    const error = await firstValueFrom(
+      streamingNotifications({ url: front.url, auth: { type: 'basic', username: MAILBOX, password: PASSWORD }, requestTimeoutMs: 5_000 }),
+    ).catch((e: unknown) => e);
+    expect((error as EwsBridgeError).code).toBe('EWS_CONNECTION_FAILED');
+    expect((error as EwsBridgeError).retriable).toBe(false);
     expect(sim.requests).toHaveLength(0);
   });
 

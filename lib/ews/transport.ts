@@ -509,9 +509,26 @@ function send(
   });
 }
 
+/** OpenSSL/Node codes for a server certificate we refused: retrying cannot help, so they are fatal. */
+const CERTIFICATE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 function connectionError(url: URL, error: NodeJS.ErrnoException): EwsConnectionError {
   const what = error.code ?? error.message;
-  return new EwsConnectionError(`Connection to ${url.origin} failed (${what})`, { cause: error });
+  const certificate = error.code !== undefined && CERTIFICATE_ERROR_CODES.has(error.code);
+  const hint = certificate ? '; the server certificate was refused (see the `tls` option: `ca` for a private CA)' : '';
+  return new EwsConnectionError(`Connection to ${url.origin} failed (${what})${hint}`, { cause: error, retriable: !certificate });
 }
 
 /**
