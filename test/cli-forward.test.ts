@@ -1,0 +1,216 @@
+/**
+ * `ews-push-bridge forward` end to end: a config file → the CLI in a child process → EwsSimulator
+ * (in this process) → a legacy push listener (in this process). Checks every event arrives,
+ * `/metrics` (scraped and parsed) and `/healthz`, that SIGTERM removes the EWS subscriptions and
+ * leaves the checkpoint at the last delivered event, that a restart resumes from it, and the exit
+ * codes for bad credentials (3) and an unreachable server (4).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseEnvelope } from '../lib/ews/parser.js';
+import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
+import { startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
+import { killAll, spawnCli, type CliChild } from './helpers/cli-process.js';
+
+const USER = 'svc-bridge@contoso.com';
+const PASSWORD = 'forward-test-Pa55word';
+const ALICE = 'alice@contoso.com';
+const BOB = 'bob@contoso.com';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  killAll();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ews-cli-forward-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function simulator(): Promise<EwsSimulator> {
+  const sim = await EwsSimulator.start({ users: { [USER]: PASSWORD } });
+  cleanups.push(() => sim.close());
+  return sim;
+}
+
+async function listener(): Promise<CaptureListener> {
+  const l = await startCaptureListener();
+  cleanups.push(() => l.close());
+  return l;
+}
+
+function writeConfig(dir: string, config: Record<string, unknown>): string {
+  const file = join(dir, 'bridge.json');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+/** Sequence numbers per mailbox of every event the listener received, via the pull subscriptions' owners. */
+function received(l: CaptureListener, mailboxOf: ReadonlyMap<string, string>): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const post of l.posts) {
+    const body = parseEnvelope(post.body).body;
+    if (body.type !== 'response') continue;
+    for (const message of body.messages) {
+      if (message.kind !== 'SendNotification' || !message.notification) continue;
+      const mailbox = mailboxOf.get(message.notification.subscriptionId) ?? '?';
+      for (const event of message.notification.events) {
+        const seq = sequenceOf(event);
+        if (seq !== undefined) out.set(mailbox, [...(out.get(mailbox) ?? []), seq]);
+      }
+    }
+  }
+  return out;
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Prometheus text → `name{labels}` → value, checking every line's syntax on the way. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
+    if (meta) {
+      if (meta[1] === 'TYPE') types.set(meta[2]!, meta[3]!);
+      continue;
+    }
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$/.exec(line);
+    if (!sample) throw new Error(`not a Prometheus sample line: ${line}`);
+    const family = sample[1]!.replace(/_(bucket|sum|count)$/, '');
+    expect(types.has(sample[1]!) || types.get(family) === 'histogram', `TYPE of ${sample[1]}`).toBe(true);
+    samples.set(`${sample[1]}${sample[2] ?? ''}`, Number(sample[3]));
+  }
+  return samples;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function baseConfig(sim: EwsSimulator, l: CaptureListener): Record<string, unknown> {
+  return {
+    ews: { url: sim.url, auth: { type: 'basic', username: USER, passwordEnv: 'BRIDGE_TEST_PASSWORD' } },
+    mode: 'hybrid',
+    mailboxes: [ALICE, BOB],
+    folders: ['inbox'],
+    pollIntervalSeconds: 30,
+    listener: { url: l.url, statusFrequencyMinutes: 1 },
+    checkpoint: { file: 'state/checkpoints.json' },
+    metrics: { port: 0 },
+    log: { level: 'debug' },
+  };
+}
+
+async function startForward(file: string): Promise<{ child: CliChild; metricsUrl: string }> {
+  const child = spawnCli(['forward', '--config', file], { BRIDGE_TEST_PASSWORD: PASSWORD });
+  const [, metricsUrl] = await child.waitFor(/metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/);
+  await child.waitFor(/all subscriptions connected/);
+  return { child, metricsUrl: metricsUrl! };
+}
+
+describe('ews-push-bridge forward', () => {
+  it('forwards, serves /metrics and /healthz, and on SIGTERM unsubscribes and leaves the checkpoint at the last event; a restart resumes', async () => {
+    const sim = await simulator();
+    const l = await listener();
+    const dir = tempDir();
+    const file = writeConfig(dir, baseConfig(sim, l));
+
+    const { child, metricsUrl } = await startForward(file);
+    const mailboxOf = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
+    const aliceSeqs = [1, 2, 3, 4, 5].map(() => sim.deliver(ALICE, { type: 'NewMail' }).seq);
+    const bobSeqs = [1, 2, 3].map(() => sim.deliver(BOB, { type: 'NewMail' }).seq);
+    await until('every event at the listener', () => {
+      const got = received(l, mailboxOf);
+      return got.get(ALICE)?.length === 5 && got.get(BOB)?.length === 3;
+    });
+    expect(received(l, mailboxOf)).toEqual(new Map([[ALICE, aliceSeqs], [BOB, bobSeqs]]));
+
+    const metricsResponse = await fetch(`${metricsUrl}/metrics`);
+    expect(metricsResponse.status).toBe(200);
+    expect(metricsResponse.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const metrics = parsePrometheus(await metricsResponse.text());
+    expect(metrics.get(`ews_bridge_events_delivered_total{mailbox="${ALICE}"}`)).toBe(5);
+    expect(metrics.get(`ews_bridge_events_delivered_total{mailbox="${BOB}"}`)).toBe(3);
+    expect(metrics.get(`ews_bridge_connected{mailbox="${ALICE}"}`)).toBe(1);
+    expect(metrics.get(`ews_bridge_listener_failures_total{mailbox="${ALICE}"}`) ?? 0).toBe(0);
+    const posts = (metrics.get(`ews_bridge_listener_post_duration_seconds_count{mailbox="${ALICE}"}`) ?? 0) + (metrics.get(`ews_bridge_listener_post_duration_seconds_count{mailbox="${BOB}"}`) ?? 0);
+    expect(posts).toBe(l.posts.length);
+    expect(metrics.get(`ews_bridge_listener_post_duration_seconds_bucket{mailbox="${ALICE}",le="+Inf"}`)).toBe(
+      metrics.get(`ews_bridge_listener_post_duration_seconds_count{mailbox="${ALICE}"}`),
+    );
+    expect(metrics.get(`ews_bridge_listener_post_duration_seconds_sum{mailbox="${ALICE}"}`)).toBeGreaterThan(0);
+
+    const health = await fetch(`${metricsUrl}/healthz`);
+    expect(health.status).toBe(200);
+    const healthBody = (await health.json()) as { status: string; mailboxes: { mailbox: string; state: string }[] };
+    expect(healthBody.status).toBe('ok');
+    expect(healthBody.mailboxes.map((m) => [m.mailbox, m.state])).toEqual([[ALICE, 'connected'], [BOB, 'connected']]);
+
+    child.process.kill('SIGTERM');
+    expect(await child.exited(15_000)).toBe(0);
+    expect(child.stderr()).toMatch(/stopping: closing subscriptions[\s\S]*stopped/);
+    expect(child.stderr() + child.stdout()).not.toContain(PASSWORD);
+    // Hybrid: a pull subscription and a streaming doorbell per mailbox, each removed with EWS Unsubscribe.
+    const unsubscribes = sim.requests.filter((r) => r.operation === 'Unsubscribe');
+    expect(unsubscribes.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(sim.subscriptions).toEqual([]);
+    const checkpoints = JSON.parse(readFileSync(join(dir, 'state/checkpoints.json'), 'utf8')) as { checkpoints: Record<string, { watermark: string }> };
+    const keyOf = (mailbox: string): string => Object.keys(checkpoints.checkpoints).find((k) => k.includes(`mailbox=${encodeURIComponent(mailbox)}`))!;
+    expect(checkpoints.checkpoints[keyOf(ALICE)]?.watermark).toBe(sim.events(ALICE).at(-1)?.watermark);
+    expect(checkpoints.checkpoints[keyOf(BOB)]?.watermark).toBe(sim.events(BOB).at(-1)?.watermark);
+
+    // Mail that arrives while the bridge is down is forwarded when it comes back.
+    const whileDown = [sim.deliver(ALICE, { type: 'NewMail' }).seq, sim.deliver(ALICE, { type: 'Created', folder: 'inbox' }).seq];
+    const postsBefore = l.posts.length;
+    const again = await startForward(file);
+    const mailboxOf2 = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
+    await until('the events of the downtime', () => l.posts.length > postsBefore && (received(l, mailboxOf2).get(ALICE) ?? []).length === 2);
+    expect(received(l, mailboxOf2).get(ALICE)).toEqual(whileDown);
+    again.child.process.kill('SIGINT');
+    expect(await again.child.exited(15_000)).toBe(0);
+    expect(sim.subscriptions).toEqual([]);
+  });
+
+  it('exits 3 when the server refuses the credentials, without printing them', async () => {
+    const sim = await simulator();
+    const l = await listener();
+    const dir = tempDir();
+    const file = writeConfig(dir, { ...baseConfig(sim, l), metrics: undefined });
+    const child = spawnCli(['forward', '--config', file], { BRIDGE_TEST_PASSWORD: 'wrong-password-123' });
+    expect(await child.exited(20_000)).toBe(3);
+    expect(child.stderr()).toContain(`Cannot authenticate to ${sim.url}`);
+    expect(child.stderr()).not.toContain('wrong-password-123');
+    expect(l.posts).toEqual([]);
+  });
+
+  it('exits 4 when the server cannot be reached within ews.startupTimeoutSeconds', async () => {
+    const l = await listener();
+    const dir = tempDir();
+    const port = await freePort();
+    const file = writeConfig(dir, {
+      ews: { url: `http://127.0.0.1:${port}/EWS/Exchange.asmx`, auth: { type: 'none' }, startupTimeoutSeconds: 2 },
+      listener: { url: l.url },
+    });
+    const child = spawnCli(['forward', '--config', file]);
+    expect(await child.exited(20_000)).toBe(4);
+    expect(child.stderr()).toContain(`Cannot reach the EWS server at http://127.0.0.1:${port}/EWS/Exchange.asmx`);
+    expect(child.stderr()).toContain('ECONNREFUSED');
+  });
+});
