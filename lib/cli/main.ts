@@ -67,6 +67,7 @@ const TAIL_USAGE = `Usage: ews-push-bridge tail --url URL [options]
                         name is set, bearer when EWS_TOKEN is set, else none)
   --username NAME       user name (or EWS_USERNAME); NTLM domain: EWS_DOMAIN
   --password-file FILE  read the password from FILE (else EWS_PASSWORD)
+  --poll-interval S     pull/hybrid: seconds between polls (default 10 / 60)
   --json                JSON lines even on a terminal (default off a terminal)
   --limit N             stop after N events
   --connect-timeout S   seconds to get the first connection (default 30)
@@ -194,6 +195,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<ExitCode> {
       json: { type: 'boolean' },
       limit: { type: 'string' },
       'connect-timeout': { type: 'string' },
+      'poll-interval': { type: 'string' },
     },
     TAIL_USAGE,
   );
@@ -207,6 +209,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<ExitCode> {
   const folders = values.folder?.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   const limit = integer(values.limit, '--limit', 1, Number.MAX_SAFE_INTEGER, TAIL_USAGE);
   const connectTimeout = integer(values['connect-timeout'], '--connect-timeout', 1, 3600, TAIL_USAGE) ?? 30;
+  const pollInterval = integer(values['poll-interval'], '--poll-interval', 1, 3600, TAIL_USAGE);
   const stdoutIsTty = 'isTTY' in io.stdout && io.stdout.isTTY === true;
   return runTail({
     url,
@@ -218,6 +221,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<ExitCode> {
     eventTypes,
     json: values.json === true || !stdoutIsTty,
     ...(limit === undefined ? {} : { limit }),
+    ...(pollInterval === undefined ? {} : { pollIntervalMs: pollInterval * 1000 }),
     connectTimeoutMs: connectTimeout * 1000,
     stdout: io.stdout,
     logger: createCliLogger({ stream: io.stderr }),

@@ -23,6 +23,8 @@ export interface TailOptions {
   readonly eventTypes: readonly EventType[] | undefined;
   /** JSON lines (`true`) or readable lines (`false`). */
   readonly json: boolean;
+  /** Pull/hybrid: time between polls. Default: the library's (10 s pull, 60 s hybrid). */
+  readonly pollIntervalMs?: number;
   /** Stop after this many events (status events not counted). Default: run until stopped. */
   readonly limit?: number;
   /** The first connection must be up within this, else the command fails (exit 3/4). */
@@ -135,6 +137,7 @@ export async function runTail(options: TailOptions): Promise<ExitCode> {
         folders: options.folders,
         subscribeToAllFolders: options.subscribeToAllFolders,
         eventTypes: options.eventTypes,
+        pollIntervalMs: options.pollIntervalMs,
         // Pull's idle answers carry nothing to show.
         emitStatusEvents: false,
         logger,
