@@ -16,60 +16,19 @@
  */
 import { SaxesParser } from 'saxes';
 import { EnvelopeParser } from '../lib/ews/parser.js';
+import { chunksOf, streamingEnvelope } from './stream-fixture.js';
 
 const EVENTS = 10_000;
 const PER_NOTIFICATION = 50;
 const RUNS = Math.max(5, Number(process.argv[2] ?? 7) || 7);
 const WARMUP = 3;
 
-const SOAP = 'http://schemas.xmlsoap.org/soap/envelope/';
-const M = 'http://schemas.microsoft.com/exchange/services/2006/messages';
-const T = 'http://schemas.microsoft.com/exchange/services/2006/types';
-
-function id(kind: string, n: number): string {
-  // Exchange ids are ~150 base64 characters; the tail varies per object.
-  return `AAMkADg4MTg2OTVjLTY5NzItNDliYS05NjRjLWE1Y2NkYmJhNTU4MQBGAAAAAAAnT+v/XrekSJPJnfajaVp7BwB4AcCri66ATqtSWLqPBV/${kind}${n.toString(36).padStart(8, '0')}AAA=`;
-}
-
-function event(n: number): string {
-  const ts = `<t:TimeStamp>2024-03-05T09:${String(Math.floor(n / 60) % 60).padStart(2, '0')}:${String(n % 60).padStart(2, '0')}Z</t:TimeStamp>`;
-  const item = `<t:ItemId Id="${id('item', n)}" ChangeKey="CQAAABYAAAB4AcCri66ATqtSWLqPBV/jAAAMnbCE"/>`;
-  const parent = `<t:ParentFolderId Id="${id('fold', n % 7)}" ChangeKey="AQAAAA=="/>`;
-  switch (n % 5) {
-    case 0:
-      return `<t:NewMailEvent>${ts}${item}${parent}</t:NewMailEvent>`;
-    case 1:
-      return `<t:CreatedEvent>${ts}${item}${parent}</t:CreatedEvent>`;
-    case 2:
-      return `<t:ModifiedEvent>${ts}${item}${parent}</t:ModifiedEvent>`;
-    case 3:
-      return `<t:MovedEvent>${ts}${item}${parent}<t:OldItemId Id="${id('oldi', n)}" ChangeKey="CQAAAA=="/><t:OldParentFolderId Id="${id('fold', 99)}" ChangeKey="AQAAAA=="/></t:MovedEvent>`;
-    default:
-      return `<t:ModifiedEvent>${ts}<t:FolderId Id="${id('fold', n % 7)}" ChangeKey="AgAAAA=="/><t:ParentFolderId Id="${id('root', 0)}" ChangeKey="AQAAAA=="/><t:UnreadCount>${n % 100}</t:UnreadCount></t:ModifiedEvent>`;
-  }
-}
-
-function envelope(first: number): string {
-  let events = '';
-  for (let n = first; n < first + PER_NOTIFICATION; n++) events += event(n);
-  return (
-    `<Envelope xmlns="${SOAP}"><soap11:Header xmlns:soap11="${SOAP}"><ServerVersionInfo xmlns="${T}" MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" MinorBuildNumber="6" Version="V2017_07_11"/></soap11:Header>` +
-    `<soap11:Body xmlns:soap11="${SOAP}"><m:GetStreamingEventsResponse xmlns:t="${T}" xmlns:m="${M}"><m:ResponseMessages>` +
-    `<m:GetStreamingEventsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Notifications>` +
-    `<m:Notification><t:SubscriptionId>FwBleGNoMDMuYm9va2luZ2J1Zy5sb2NhbBAAAACRSuDZ7LUVRZRdTUGgj8dRTln61/P61ggQAAAAXGkYiHJpukmWTKXM27pVgQ==</t:SubscriptionId>` +
-    `${events}</m:Notification></m:Notifications></m:GetStreamingEventsResponseMessage></m:ResponseMessages>` +
-    `</m:GetStreamingEventsResponse></soap11:Body></Envelope>`
-  );
-}
-
 let text = '';
-for (let first = 0; first < EVENTS; first += PER_NOTIFICATION) text += `${envelope(first)}\r\n`;
+for (let first = 0; first < EVENTS; first += PER_NOTIFICATION) text += `${streamingEnvelope(first, PER_NOTIFICATION)}\r\n`;
 const bytes = Buffer.from(text, 'utf8');
 
 function chunks(size: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
-  return out;
+  return chunksOf(bytes, size);
 }
 
 /** Runs `fn` (which returns the number of events it saw) and checks the count. */

@@ -1,0 +1,64 @@
+/**
+ * Client (c), the floor: a bare `node:http` request whose body goes through a streaming TextDecoder
+ * into saxes (xmlns on, as our parser needs), with handlers that only count closing event elements —
+ * what any XML-parsing client pays for the same bytes on the same socket, with no dispatch at all.
+ * It subscribes and opens GetStreamingEvents with minimal hand-written requests.
+ */
+import http from 'node:http';
+import { SaxesParser } from 'saxes';
+import { Recorder, type ConsumeOptions, type ConsumeResult } from './recorder.js';
+import { T_NS } from './stream-fixture.js';
+
+const SUBSCRIBE_BODY =
+  `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="${T_NS}">` +
+  `<soap:Body><m:Subscribe><m:StreamingSubscriptionRequest><t:FolderIds><t:DistinguishedFolderId Id="inbox"/></t:FolderIds><t:EventTypes><t:EventType>NewMailEvent</t:EventType></t:EventTypes></m:StreamingSubscriptionRequest></m:Subscribe></soap:Body></soap:Envelope>`;
+
+function post(url: string, agent: http.Agent, body: string): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'Content-Type': 'text/xml; charset=utf-8' } }, resolve);
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Consumes one stream with bare saxes, counting events only. */
+export async function consumeSaxes(options: ConsumeOptions): Promise<ConsumeResult> {
+  const agent = new http.Agent({ keepAlive: true });
+  let response: http.IncomingMessage | undefined;
+  const recorder = new Recorder(options, () => {
+    response?.destroy();
+    agent.destroy();
+  });
+  try {
+    const subscribed = await post(options.url, agent, SUBSCRIBE_BODY);
+    const answer: Buffer[] = [];
+    for await (const chunk of subscribed) answer.push(chunk as Buffer);
+    const id = /SubscriptionId>([^<]+)</.exec(Buffer.concat(answer).toString('utf8'))?.[1] ?? '';
+    response = await post(
+      options.url,
+      agent,
+      SUBSCRIBE_BODY.replace(/<m:Subscribe>.*<\/m:Subscribe>/, `<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>${id}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>30</m:ConnectionTimeout></m:GetStreamingEvents>`),
+    );
+  } catch (error) {
+    recorder.finish('error', error);
+    return recorder.done;
+  }
+  const decoder = new TextDecoder('utf-8');
+  const sax = new SaxesParser({ xmlns: true, fragment: true });
+  let events = 0;
+  sax.on('closetag', (tag) => {
+    if (tag.uri === T_NS && tag.local.endsWith('Event')) events++;
+  });
+  sax.on('error', (error) => recorder.finish('error', error));
+  response.on('data', (chunk: Buffer) => {
+    sax.write(decoder.decode(chunk, { stream: true }));
+    if (events > recorder.count) {
+      // Counted per chunk, not per event: the floor has no per-event work but the parse.
+      recorder.addCount(events - recorder.count, recorder.arrived());
+      recorder.checkComplete();
+    }
+  });
+  response.on('end', () => recorder.finish('disconnected'));
+  response.on('error', (error) => recorder.finish('error', error));
+  return recorder.done;
+}

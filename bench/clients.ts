@@ -1,0 +1,28 @@
+/**
+ * The three ways the benches consume a GetStreamingEvents stream, loaded on demand so that a child
+ * process pays only for the client it runs (ews-javascript-api alone takes ~1.5 s to load):
+ *
+ * - `ours`: `streamingNotifications` (client-ours.ts);
+ * - `eja`: ews-javascript-api's StreamingSubscriptionConnection (client-eja.ts);
+ * - `saxes`: raw saxes on the same socket, counting only (client-saxes.ts).
+ *
+ * Each run ends when the expected number of events has arrived, when the client says its
+ * connection ended (the check then tells what was lost), or at `timeoutMs`.
+ */
+import type { ConsumeOptions, ConsumeResult } from './recorder.js';
+
+/** The client kinds, in the order the benches alternate them. */
+export const CLIENTS = ['ours', 'eja', 'saxes'] as const;
+export type ClientKind = (typeof CLIENTS)[number];
+
+/** Runs one client against `options.url` until the stream is done. */
+export async function consume(kind: ClientKind, options: ConsumeOptions): Promise<ConsumeResult> {
+  switch (kind) {
+    case 'ours':
+      return (await import('./client-ours.js')).consumeOurs(options);
+    case 'eja':
+      return (await import('./client-eja.js')).consumeEja(options);
+    case 'saxes':
+      return (await import('./client-saxes.js')).consumeSaxes(options);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * One client in its own process (forked by the benches with `--import tsx --expose-gc`): it gets a
+ * {@link ChildTask} over IPC, consumes one stream per pass, and reports each pass.
+ *
+ * Passes: `warmup` (result discarded: the JIT has seen the code path, as in any long-running
+ * process); `measured` (after two full GCs; the used heap is sampled at every notification callback
+ * and every 5 ms — a sample costs ~1 µs, well under 1 % of any run — and the heap outside the young
+ * generation every 5 ms; peaks above the post-GC baselines are reported); `latency` (the receive
+ * time of every event is returned).
+ */
+import v8 from 'node:v8';
+import { OrderChecker, checkCount, type OrderCheck } from './check.js';
+import { consume, type ClientKind } from './clients.js';
+
+/** One pass: what to do and how many events its stream carries. */
+export interface ChildPass {
+  readonly kind: 'warmup' | 'measured' | 'latency';
+  readonly expected: number;
+}
+
+/** What the parent sends. */
+export interface ChildTask {
+  readonly client: ClientKind;
+  readonly url: string;
+  readonly passes: readonly ChildPass[];
+  /** Per pass. */
+  readonly timeoutMs: number;
+}
+
+/** What the child reports per pass. */
+export interface PassReport {
+  readonly type: 'pass';
+  readonly pass: ChildPass['kind'];
+  readonly count: number;
+  readonly endedBy: string;
+  readonly error: string | undefined;
+  /** `process.hrtime.bigint()` of the last event, as a decimal string (the clock is system-wide). */
+  readonly lastEventNs: string;
+  readonly check: OrderCheck;
+  /**
+   * `measured` passes (bytes): heap used after GC before the pass; the peak growth of the whole
+   * used heap above it (young-generation garbage included, so it is bounded below by the nursery
+   * size V8 chose for the process); and the peak growth of the heap outside the young generation.
+   */
+  readonly heap: { readonly baseline: number; readonly peakGrowth: number; readonly retainedGrowth: number } | undefined;
+  /** `latency` passes: receive time of each event (ns). */
+  readonly times: Float64Array | undefined;
+}
+
+function gc(): void {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (!collect) throw new Error('run the child with --expose-gc');
+  collect();
+  collect();
+}
+
+/** Heap used outside the young generation: what survived at least one scavenge. */
+function retainedHeap(): number {
+  let used = 0;
+  for (const space of v8.getHeapSpaceStatistics()) {
+    if (space.space_name !== 'new_space' && space.space_name !== 'new_large_object_space') used += space.space_used_size;
+  }
+  return used;
+}
+
+/**
+ * Samples the whole used heap at every notification callback (cheap) and every 5 ms, and the
+ * retained heap (outside the young generation) every 5 ms.
+ */
+function heapSampler(): { sample: () => void; stop: () => { total: number; retained: number } } {
+  let total = 0;
+  let retained = 0;
+  const sample = (): void => {
+    const used = v8.getHeapStatistics().used_heap_size;
+    if (used > total) total = used;
+  };
+  const sampleBoth = (): void => {
+    sample();
+    const old = retainedHeap();
+    if (old > retained) retained = old;
+  };
+  const timer = setInterval(sampleBoth, 5);
+  return {
+    sample,
+    stop: () => {
+      clearInterval(timer);
+      sampleBoth();
+      return { total, retained };
+    },
+  };
+}
+
+async function run(task: ChildTask): Promise<void> {
+  for (const pass of task.passes) {
+    const checker = task.client === 'saxes' ? undefined : new OrderChecker(pass.expected);
+    let sampler: ReturnType<typeof heapSampler> | undefined;
+    let baseline = 0;
+    let retainedBaseline = 0;
+    if (pass.kind === 'measured') {
+      gc();
+      baseline = v8.getHeapStatistics().used_heap_size;
+      retainedBaseline = retainedHeap();
+      sampler = heapSampler();
+    }
+    const result = await consume(task.client, {
+      url: task.url,
+      expected: pass.expected,
+      recordTimes: pass.kind === 'latency',
+      ...(checker ? { onKey: (key: string) => checker.add(key) } : {}),
+      timeoutMs: task.timeoutMs,
+      ...(sampler ? { onCallback: sampler.sample } : {}),
+    });
+    const peaks = sampler?.stop();
+    const heap = peaks ? { baseline, peakGrowth: peaks.total - baseline, retainedGrowth: peaks.retained - retainedBaseline } : undefined;
+    const check = checker ? checker.result() : checkCount(result.count, pass.expected);
+    const report: PassReport = {
+      type: 'pass',
+      pass: pass.kind,
+      count: result.count,
+      endedBy: result.endedBy,
+      error: result.error,
+      lastEventNs: result.lastEventNs.toString(),
+      check,
+      heap,
+      times: result.times,
+    };
+    process.send?.(report);
+    // Let the teardown (Unsubscribe, socket close) finish before the next stream starts.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+process.once('message', (task: ChildTask) => {
+  // Exit explicitly: a client may keep sockets or timers alive after its teardown.
+  const exit = (message: object): void => {
+    process.send?.(message, () => process.exit(0));
+  };
+  run(task).then(
+    () => exit({ type: 'done' }),
+    (error: unknown) => exit({ type: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+});
