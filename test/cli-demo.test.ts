@@ -4,9 +4,13 @@
  * as lost, no loss outside a gap the bridge reported, none at all with watermarks, and every EWS
  * subscription removed on exit.
  */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoSummary } from '../lib/cli/demo.js';
-import { killAll, runCli } from './helpers/cli-process.js';
+import { ROOT, killAll, runCli } from './helpers/cli-process.js';
 
 afterEach(killAll);
 
@@ -89,5 +93,19 @@ describe('ews-push-bridge demo', () => {
     const mode = await runCli(['demo', '--mode', 'push']);
     expect(mode.code).toBe(2);
     expect(mode.stderr).toContain('--mode must be one of streaming, pull, hybrid (got "push")');
+  });
+});
+
+// `npm test` builds before running vitest: the published bin must run on its own, importing the
+// package's public entries by self-reference.
+describe.skipIf(!existsSync(join(ROOT, 'dist/cli.js')))('the built bin', () => {
+  it('is package.json\'s bin and runs the demo', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    expect(pkg.bin['ews-push-bridge']).toBe('./dist/cli.js');
+    expect(pkg.scripts['demo']).toBe('tsx lib/cli/main.ts demo');
+    expect(readFileSync(join(ROOT, 'dist/cli.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist/cli.js'), 'demo', '--json', '--events', '200', '--faults', 'off'], { cwd: ROOT });
+    const summary = JSON.parse(stdout) as DemoSummary;
+    expect([summary.produced, summary.delivered, summary.lost, summary.ok]).toEqual([200, 200, 0, true]);
   });
 });
