@@ -88,6 +88,8 @@ describe('forward configuration', () => {
     ['ews.auth', { type: 'basic', username: 'svc', passwordEnv: 'A', passwordFile: 'b' }, 'ews.auth.passwordFile: give either passwordEnv or passwordFile, not both'],
     ['ews.auth', { type: 'basic', username: 'svc', passwordEnv: 'not a name' }, 'ews.auth.passwordEnv: must be an environment variable name (letters, digits and _)'],
     ['ews.startupTimeoutSeconds', 0, 'ews.startupTimeoutSeconds: must be 1–3600 seconds'],
+    ['ews.anchorMailbox', 'group-1', 'ews.anchorMailbox: must be an SMTP address like alice@contoso.com'],
+    ['ews.caFile', 'missing-ca.pem', `ews.caFile: cannot read ${join(dir, 'missing-ca.pem')} (ENOENT)`],
     ['listener.statusFrequencyMinutes', 0, 'listener.statusFrequencyMinutes: must be 1–1440'],
     ['listener.statusFrequencyMinutes', 2.5, 'listener.statusFrequencyMinutes: must be a whole number of minutes, 1–1440'],
     ['listener.sharedSecret', { headerName: 'X Secret', valueEnv: 'S' }, 'listener.sharedSecret.headerName: must be an HTTP header name'],
@@ -98,6 +100,19 @@ describe('forward configuration', () => {
     ['log.level', 'verbose', 'log.level: must be one of "debug", "info", "warn", "error" (got "verbose")'],
   ])('%s = %j → %s', (path, value, message) => {
     expect(problems(withField(path, value))).toEqual([message]);
+  });
+
+  it('takes TLS and affinity settings for an https endpoint only', () => {
+    writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n');
+    const raw = withField('ews.caFile', 'ca.pem');
+    (raw['ews'] as Record<string, unknown>)['anchorMailbox'] = 'alice@contoso.com';
+    const config = resolveConfig(raw, join(dir, 'bridge.json'), { EWS_PASSWORD: SECRET });
+    expect(config.ews.ca?.toString()).toBe('-----BEGIN CERTIFICATE-----\n');
+    expect([config.ews.rejectUnauthorized, config.ews.anchorMailbox]).toEqual([true, 'alice@contoso.com']);
+    const plain = withField('ews.url', 'http://mail.contoso.com/EWS/Exchange.asmx');
+    (plain['ews'] as Record<string, unknown>)['rejectUnauthorized'] = false;
+    (plain['ews'] as Record<string, unknown>)['caFile'] = 'ca.pem';
+    expect(problems(plain)).toEqual(['ews.caFile: needs an https ews.url', 'ews.rejectUnauthorized: needs an https ews.url']);
   });
 
   it('refuses inline secrets with advice, without echoing them', () => {

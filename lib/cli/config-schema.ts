@@ -118,6 +118,8 @@ export const bridgeConfigSchema = z.strictObject({
     auth: authSchema,
     requestServerVersion: z.enum(EXCHANGE_VERSIONS as readonly [string, ...string[]]).optional(),
     caFile: filePath.optional(),
+    rejectUnauthorized: z.boolean().default(true),
+    anchorMailbox: smtpAddress.optional(),
     startupTimeoutSeconds: seconds(1, 3600).default(30),
   }),
   mode: z.enum(MODES).default('streaming'),

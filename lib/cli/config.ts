@@ -34,6 +34,10 @@ export interface BridgeConfig {
     readonly requestServerVersion: ExchangeVersion | undefined;
     /** Extra CA certificates (PEM) to trust for the EWS server. */
     readonly ca: Buffer | undefined;
+    /** Check the EWS server's certificate (`false` only for a lab; the library warns). */
+    readonly rejectUnauthorized: boolean;
+    /** `X-AnchorMailbox` for every mailbox (the affinity group's first); `undefined`: each mailbox anchors itself. */
+    readonly anchorMailbox: string | undefined;
     readonly startupTimeoutMs: number;
   };
   readonly mode: Mode;
@@ -181,6 +185,7 @@ export function resolveConfig(raw: unknown, path: string, env: Environment = pro
   const listenerCa = secrets.buffer(file.listener.caFile, ['listener', 'caFile']);
   if (file.listener.caFile !== undefined && !file.listener.url.startsWith('https:')) secrets.problems.push('listener.caFile: needs an https listener.url');
   if (file.ews.caFile !== undefined && !file.ews.url.startsWith('https:')) secrets.problems.push('ews.caFile: needs an https ews.url');
+  if (!file.ews.rejectUnauthorized && !file.ews.url.startsWith('https:')) secrets.problems.push('ews.rejectUnauthorized: needs an https ews.url');
   if (secrets.problems.length > 0) throw configError(absolute, secrets.problems);
 
   const mailboxes: WatchedMailbox[] = (file.mailboxes ?? [undefined]).map((entry) => {
@@ -206,6 +211,8 @@ export function resolveConfig(raw: unknown, path: string, env: Environment = pro
       auth,
       requestServerVersion: file.ews.requestServerVersion as ExchangeVersion | undefined,
       ca: ewsCa,
+      rejectUnauthorized: file.ews.rejectUnauthorized,
+      anchorMailbox: file.ews.anchorMailbox,
       startupTimeoutMs: file.ews.startupTimeoutSeconds * 1000,
     },
     mode: file.mode,

@@ -103,6 +103,8 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
           eventTypes: watched.eventTypes,
           requestServerVersion: config.ews.requestServerVersion,
           ca: config.ews.ca,
+          rejectUnauthorized: config.ews.rejectUnauthorized,
+          anchorMailbox: config.ews.anchorMailbox,
           pollIntervalMs: config.pollIntervalMs,
           checkpoint,
           logger,

@@ -67,6 +67,7 @@ const TAIL_USAGE = `Usage: ews-push-bridge tail --url URL [options]
                         name is set, bearer when EWS_TOKEN is set, else none)
   --username NAME       user name (or EWS_USERNAME); NTLM domain: EWS_DOMAIN
   --password-file FILE  read the password from FILE (else EWS_PASSWORD)
+  --ca-file FILE        PEM of a private CA that signed the server's certificate
   --poll-interval S     pull/hybrid: seconds between polls (default 10 / 60)
   --json                JSON lines even on a terminal (default off a terminal)
   --limit N             stop after N events
@@ -192,6 +193,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<ExitCode> {
       auth: { type: 'string' },
       username: { type: 'string' },
       'password-file': { type: 'string' },
+      'ca-file': { type: 'string' },
       json: { type: 'boolean' },
       limit: { type: 'string' },
       'connect-timeout': { type: 'string' },
@@ -211,6 +213,16 @@ async function tailCommand(args: string[], io: CliIo): Promise<ExitCode> {
   const connectTimeout = integer(values['connect-timeout'], '--connect-timeout', 1, 3600, TAIL_USAGE) ?? 30;
   const pollInterval = integer(values['poll-interval'], '--poll-interval', 1, 3600, TAIL_USAGE);
   const stdoutIsTty = 'isTTY' in io.stdout && io.stdout.isTTY === true;
+  const caFile = values['ca-file'];
+  let ca: Buffer | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(resolve(caFile));
+    } catch (error) {
+      const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : 'unreadable';
+      throw new CliError(EXIT.usage, `--ca-file: cannot read ${resolve(caFile)} (${code})`);
+    }
+  }
   return runTail({
     url,
     auth: tailAuth(values, io.env),
@@ -219,6 +231,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<ExitCode> {
     folders: folders ?? ['inbox'],
     subscribeToAllFolders: values['all-folders'] ?? false,
     eventTypes,
+    ...(ca === undefined ? {} : { ca }),
     json: values.json === true || !stdoutIsTty,
     ...(limit === undefined ? {} : { limit }),
     ...(pollInterval === undefined ? {} : { pollIntervalMs: pollInterval * 1000 }),

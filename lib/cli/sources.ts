@@ -14,6 +14,7 @@ import {
   streamingSignals,
   type CheckpointStore,
   type EventType,
+  type EwsTlsOptions,
   type EwsAuth,
   type ExchangeVersion,
   type FolderRef,
@@ -37,6 +38,10 @@ export interface CliSourceOptions {
   readonly requestServerVersion?: ExchangeVersion | undefined;
   /** Extra CA certificates for an https EWS endpoint. */
   readonly ca?: Buffer | undefined;
+  /** Check the server's certificate. Default `true`; `false` makes the library log a warning. */
+  readonly rejectUnauthorized?: boolean;
+  /** `X-AnchorMailbox` for an affinity group; `undefined`: the library's default (`mailbox`). */
+  readonly anchorMailbox?: string | undefined;
   /** Pull/hybrid poll interval; `undefined` for the library's default. */
   readonly pollIntervalMs?: number | undefined;
   /** Pull/hybrid position store; `undefined` keeps positions in memory. */
@@ -52,9 +57,9 @@ export class AgentTracker {
   private live = 0;
   private waiters: (() => void)[] = [];
 
-  /** A pool for the source; its `destroy()` is counted. */
-  create(url: string, ca: Buffer | undefined): Agent {
-    const agent = createEwsAgent({ url, ...(ca === undefined ? {} : { ca }) });
+  /** A pool for the source, with the source's TLS settings; its `destroy()` is counted. */
+  create(url: string, tls: EwsTlsOptions | undefined, logger: Logger): Agent {
+    const agent = createEwsAgent({ url, ...(tls === undefined ? {} : { tls }), logger });
     const destroy = agent.destroy.bind(agent);
     let destroyed = false;
     this.live++;
@@ -90,6 +95,10 @@ export class AgentTracker {
 
 /** The signals Observable of a source in `options.mode`, its pools made by `tracker`. */
 export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracker): Observable<SourceSignal> {
+  const tls: EwsTlsOptions | undefined =
+    options.ca === undefined && options.rejectUnauthorized !== false
+      ? undefined
+      : { ...(options.ca === undefined ? {} : { ca: options.ca }), ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) };
   const common = {
     url: options.url,
     auth: options.auth,
@@ -99,7 +108,8 @@ export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracke
     ...(options.eventTypes === undefined ? {} : { eventTypes: options.eventTypes }),
     ...(options.requestServerVersion === undefined ? {} : { requestServerVersion: options.requestServerVersion }),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
-    createAgent: () => tracker.create(options.url, options.ca),
+    ...(options.anchorMailbox === undefined ? {} : { anchorMailbox: options.anchorMailbox }),
+    createAgent: () => tracker.create(options.url, tls, options.logger),
     logger: options.logger,
   };
   if (options.mode === 'streaming') return streamingSignals(common);

@@ -21,6 +21,8 @@ export interface TailOptions {
   readonly folders: readonly FolderRef[];
   readonly subscribeToAllFolders: boolean;
   readonly eventTypes: readonly EventType[] | undefined;
+  /** Extra CA certificates (PEM) for an https endpoint. Default: system trust. */
+  readonly ca?: Buffer;
   /** JSON lines (`true`) or readable lines (`false`). */
   readonly json: boolean;
   /** Pull/hybrid: time between polls. Default: the library's (10 s pull, 60 s hybrid). */
@@ -138,6 +140,7 @@ export async function runTail(options: TailOptions): Promise<ExitCode> {
         subscribeToAllFolders: options.subscribeToAllFolders,
         eventTypes: options.eventTypes,
         pollIntervalMs: options.pollIntervalMs,
+        ca: options.ca,
         // Pull's idle answers carry nothing to show.
         emitStatusEvents: false,
         logger,
