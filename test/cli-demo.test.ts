@@ -51,6 +51,7 @@ describe('ews-push-bridge demo', () => {
     expect(s.faults[2]?.recoveredAfterMs).toBeGreaterThanOrEqual(450);
     // Closed ends both streams (2), the cut one (1), the Closed that exposes server-busy both again (2).
     expect(s.reconnects).toBe(5);
+    expect(s.doorbellReconnects).toBe(0);
     // A cut socket may lose what was written into it; the bridge must have said so with a gap.
     if (s.lost > 0) expect(s.gapsMayHaveLostEvents).toBeGreaterThanOrEqual(1);
   });
@@ -62,6 +63,9 @@ describe('ews-push-bridge demo', () => {
     expect(s.lost).toBe(0);
     expect(s.delivered).toBe(800);
     for (const fault of s.faults) expect(fault.recoveredAfterMs, fault.name).toBeGreaterThanOrEqual(0);
+    // The doorbell streams reopened after the Closed (2) and the cut (1); server-busy hit GetEvents.
+    expect(s.doorbellReconnects).toBe(3);
+    expect(s.reconnects).toBeGreaterThanOrEqual(4);
   });
 
   it('pull: a lost subscription, a cut response and a server-busy, nothing lost', async () => {

@@ -70,7 +70,13 @@ export interface DemoSummary {
    * from just before its injection (events still queued at the server) to its recovery.
    */
   readonly steadyLatencyMs: LatencySummary;
+  /** Connections that ended and were reopened, `doorbellReconnects` included. */
   readonly reconnects: number;
+  /**
+   * Hybrid only: reopened doorbell streams. The hybrid source reports only its pull side's
+   * lifecycle, so these are counted at the simulator (streams opened beyond the first per mailbox).
+   */
+  readonly doorbellReconnects: number;
   readonly gaps: number;
   readonly gapsMayHaveLostEvents: number;
   readonly faults: readonly FaultReport[];
@@ -265,7 +271,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         delivered: stats.deliveredCount,
         duplicates: stats.duplicates,
         latency: stats.latency(),
-        reconnects: stats.reconnects,
+        reconnects: stats.reconnects + doorbellReconnects(),
         gaps: stats.gaps.length,
         gapsMayLose: stats.gaps.filter((g) => g.eventsMayBeLost).length,
         faults: faults.map((f): FaultView => ({ name: f.plan.name, state: f.recoveredAt !== undefined ? 'recovered' : f.injectedAt !== undefined ? 'injected' : 'pending' })),
@@ -319,12 +325,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   };
 
   let sim: EwsSimulator | undefined;
+  const doorbellReconnects = (): number =>
+    mode !== 'hybrid' || sim === undefined
+      ? 0
+      : Math.max(0, sim.requests.filter((r) => r.operation === 'GetStreamingEvents' && r.status === 200).length - MAILBOXES.length);
   let listener: DemoListener | undefined;
   const bridges: MailboxBridge[] = [];
   const tracker = new AgentTracker();
   let ticker: NodeJS.Timeout | undefined;
   let interrupted = false;
   let subscriptionsLeft = -1;
+  let doorbells = 0;
   let failure: unknown;
   const stopRequested = (): boolean => {
     if (options.signal?.aborted && !interrupted) {
@@ -421,6 +432,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await Promise.all(bridges.map((b) => b.close()));
     await tracker.allDestroyed(7_000);
     if (sim) subscriptionsLeft = sim.subscriptions.length;
+    doorbells = doorbellReconnects();
     phase = 'done';
     if (ticker) clearInterval(ticker);
     region.update(view());
@@ -453,7 +465,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         ),
       ),
     ),
-    reconnects: stats.reconnects,
+    reconnects: stats.reconnects + doorbells,
+    doorbellReconnects: doorbells,
     gaps: stats.gaps.length,
     gapsMayHaveLostEvents: gapsMayLose,
     faults: faults.map((f) => ({
