@@ -8,15 +8,13 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Crm, type MailEvent } from '../../examples/legacy-listener/crm.js';
-import { startListener } from '../../examples/legacy-listener/listener-2015.js';
-import { silentLogger, type NotificationEvent, type SourceLifecycleEvent } from '../index.js';
-import { EwsSimulator, sequenceOf, type FaultSpec, type SimulatedEvent } from '../testing/index.js';
+import { silentLogger, type SourceLifecycleEvent } from '../index.js';
+import { EwsSimulator } from '../testing/index.js';
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { Mode } from './config-schema.js';
+import { startDemoListener, sequenceOfFiled, WatchedCrm, type DemoListener } from './demo-listener.js';
+import { ALICE, IN_FLIGHT_MS, MAILBOXES, SERVICE_ACCOUNT, eventFor, planFaults, type FaultRun } from './demo-scenario.js';
 import { DemoStats, type LatencySummary } from './demo-stats.js';
 import { LiveRegion, count, duration, latencyText, plural, renderDemoView, wrap, type FaultView, type ViewStream } from './render.js';
 import { AgentTracker } from './sources.js';
@@ -87,140 +85,6 @@ export interface DemoSummary {
   readonly durationMs: number;
   /** The numbers add up, nothing was lost outside a reported gap, and nothing at all with a watermark-keeping mode. */
   readonly ok: boolean;
-}
-
-/**
- * Events produced this shortly before a fault may still be queued at the server when it strikes
- * (the simulator writes on its next tick), so they count as hit by it.
- */
-const IN_FLIGHT_MS = 100;
-
-const SERVICE_ACCOUNT = 'svc-bridge@contoso.com';
-const MAILBOXES = ['alice@contoso.com', 'bob@contoso.com'] as const;
-const [ALICE, BOB] = MAILBOXES;
-
-/** A steady, varied mailbox: mostly new mail, some edits, moves, deletes and calendar items. */
-function eventFor(i: number): SimulatedEvent {
-  switch (i % 10) {
-    case 5:
-    case 6:
-      return { type: 'Modified', folder: 'inbox' };
-    case 7:
-      return { type: 'Moved', from: 'inbox', to: 'Archive' };
-    case 8:
-      return { type: 'Created', folder: 'calendar' };
-    case 9:
-      return { type: 'Deleted', folder: 'inbox' };
-    default:
-      return { type: 'NewMail', folder: 'inbox' };
-  }
-}
-
-interface PlannedFault {
-  readonly name: string;
-  readonly what: string;
-  /** Injected once this fraction of the events has been produced. */
-  readonly at: number;
-  readonly mailboxes: readonly string[];
-  readonly inject: (sim: EwsSimulator) => void;
-}
-
-interface FaultRun {
-  readonly plan: PlannedFault;
-  injectedAt: number | undefined;
-  /** Per mailbox: the last sequence number produced before injection. */
-  readonly after: Map<string, number>;
-  readonly waiting: Set<string>;
-  recoveredAt: number | undefined;
-}
-
-function planFaults(mode: Mode): PlannedFault[] {
-  const streamOp = mode === 'pull' ? 'GetEvents' : 'GetStreamingEvents';
-  const first: PlannedFault =
-    mode === 'pull'
-      ? {
-          name: 'lost subscription',
-          what: `the server forgot ${ALICE}'s subscription (pull has no stream to close)`,
-          at: 0.25,
-          mailboxes: [ALICE],
-          inject: (sim) => sim.inject({ type: 'forget-subscriptions', mailbox: ALICE }),
-        }
-      : {
-          name: 'forced Closed',
-          what: 'the server ended every stream with ConnectionStatus Closed',
-          at: 0.25,
-          mailboxes: [...MAILBOXES],
-          inject: (sim) => sim.forceClose(),
-        };
-  const busy: FaultSpec = { type: 'server-busy', backOffMs: 500, mailbox: BOB, operation: mode === 'streaming' ? 'GetStreamingEvents' : 'GetEvents' };
-  return [
-    first,
-    {
-      name: 'cut socket',
-      what: `${ALICE}'s ${mode === 'pull' ? 'GetEvents response' : 'stream'} was cut in the middle of an envelope`,
-      at: 0.5,
-      mailboxes: [ALICE],
-      inject: (sim) => sim.inject({ type: 'cut-mid-envelope', mailbox: ALICE, operation: streamOp }),
-    },
-    {
-      name: 'server-busy',
-      what:
-        mode === 'streaming'
-          ? `after a Closed, ${BOB}'s reconnect got ErrorServerBusy with BackOffMilliseconds 500`
-          : `${BOB}'s next GetEvents got ErrorServerBusy with BackOffMilliseconds 500`,
-      at: 0.75,
-      mailboxes: [BOB],
-      inject: (sim) => {
-        sim.inject(busy);
-        // A stream only makes a new request when it reconnects.
-        if (mode === 'streaming') sim.forceClose();
-      },
-    },
-  ];
-}
-
-/** The example CRM, watched: the demo learns of every event the 2015 listener files, as it files it. */
-class WatchedCrm extends Crm {
-  constructor(private readonly onFiled: (event: MailEvent, at: number) => void) {
-    super();
-  }
-
-  override file(event: MailEvent): void {
-    super.file(event);
-    this.onFiled(event, performance.now());
-  }
-}
-
-/** The simulator's sequence number of a filed event, read back from its change key (see `sequenceOf`). */
-function sequenceOfFiled(event: MailEvent): number | undefined {
-  const id = { id: event.id, ...(event.changeKey === undefined ? {} : { changeKey: event.changeKey }) };
-  const wire: NotificationEvent = { type: 'Created', timeStamp: '', parentFolderId: { id: '' }, ...(event.kind === 'item' ? { itemId: id } : { folderId: id }) };
-  return sequenceOf(wire);
-}
-
-/** A running 2015 listener (examples/legacy-listener, unchanged). */
-interface DemoListener {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-async function startDemoListener(crm: Crm): Promise<DemoListener> {
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = startListener(crm, 0, '127.0.0.1', resolve);
-    s.once('error', reject);
-  });
-  // The 2015 code has no error handling; a request cut by a client must not crash the demo.
-  server.on('request', (req: IncomingMessage) => req.on('error', () => undefined));
-  server.on('error', () => undefined);
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/ExchangePush/Listener.asmx`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
 
 function sleep(ms: number): Promise<void> {
