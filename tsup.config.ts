@@ -53,21 +53,30 @@ const cliUsesPublicEntries: NonNullable<Options['esbuildPlugins']>[number] = {
 
 // One bundle per public entry point, in both module formats, so legacy CommonJS apps can
 // `require()` the package and modern ones can `import` it. p-retry is ESM-only, so it is
-// bundled in rather than left as an external `require()` that Node 20 may refuse.
-export default defineConfig({
-  entry: {
-    index: 'lib/index.ts',
-    'testing/index': 'lib/testing/index.ts',
-    ...adapters,
-    cli: 'lib/cli/main.ts',
-  },
-  format: ['esm', 'cjs'],
+// bundled in rather than left as an external `require()` that Node 20 may refuse. zod and yaml
+// serve only the CLI's config file: bundled into the bin, so library users do not install them.
+const shared: Options = {
   dts: true,
   sourcemap: true,
-  clean: true,
+  // `npm run build` empties dist/ first: two configs cleaning in parallel would race.
+  clean: false,
   target: 'node20',
   platform: 'node',
-  noExternal: ['p-retry', 'is-network-error'],
+  noExternal: ['p-retry', 'is-network-error', 'zod', 'yaml'],
   splitting: false,
   esbuildPlugins: [adaptersUseMainEntry, cliUsesPublicEntries],
-});
+};
+
+export default defineConfig([
+  {
+    ...shared,
+    entry: {
+      index: 'lib/index.ts',
+      'testing/index': 'lib/testing/index.ts',
+      ...adapters,
+    },
+    format: ['esm', 'cjs'],
+  },
+  // The bin is CommonJS only: the bundled yaml is CommonJS and needs a real `require`.
+  { ...shared, entry: { cli: 'lib/cli/main.ts' }, format: ['cjs'], dts: false },
+]);

@@ -76,7 +76,7 @@ describe('forward configuration', () => {
       'mailboxes[1]: must be an SMTP address like alice@contoso.com',
       'eventTypes[1]: must be one of "Copied", "Created", "Deleted", "Modified", "Moved", "NewMail", "FreeBusyChanged" (got "Received")',
       'listener: is required',
-      'listner: unknown field (check the spelling; see docs-snippets/cli.md)',
+      'listner: unknown field (check the spelling; see the README, "Configuration reference")',
     ]);
   });
 

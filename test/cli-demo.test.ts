@@ -102,13 +102,13 @@ describe('ews-push-bridge demo', () => {
 
 // `npm test` builds before running vitest: the published bin must run on its own, importing the
 // package's public entries by self-reference.
-describe.skipIf(!existsSync(join(ROOT, 'dist/cli.js')))('the built bin', () => {
+describe.skipIf(!existsSync(join(ROOT, 'dist/cli.cjs')))('the built bin', () => {
   it('is package.json\'s bin and runs the demo', async () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
-    expect(pkg.bin['ews-push-bridge']).toBe('./dist/cli.js');
+    expect(pkg.bin['ews-push-bridge']).toBe('./dist/cli.cjs');
     expect(pkg.scripts['demo']).toBe('tsx lib/cli/main.ts demo');
-    expect(readFileSync(join(ROOT, 'dist/cli.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
-    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist/cli.js'), 'demo', '--json', '--events', '200', '--faults', 'off'], { cwd: ROOT });
+    expect(readFileSync(join(ROOT, 'dist/cli.cjs'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist/cli.cjs'), 'demo', '--json', '--events', '200', '--faults', 'off'], { cwd: ROOT });
     const summary = JSON.parse(stdout) as DemoSummary;
     expect([summary.produced, summary.delivered, summary.lost, summary.ok]).toEqual([200, 200, 0, true]);
   });

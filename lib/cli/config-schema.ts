@@ -216,7 +216,7 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], raw: unknown
       case 'unrecognized_keys':
         for (const key of issue.keys) {
           const advice = INLINE_SECRETS[key];
-          lines.push(`${formatPath([...path, key])}: ${advice ?? 'unknown field (check the spelling; see docs-snippets/cli.md)'}`);
+          lines.push(`${formatPath([...path, key])}: ${advice ?? 'unknown field (check the spelling; see the README, "Configuration reference")'}`);
         }
         break;
       case 'invalid_type': {

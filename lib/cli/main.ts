@@ -46,7 +46,7 @@ const DEMO_USAGE = `Usage: ews-push-bridge demo [options]
 const FORWARD_USAGE = `Usage: ews-push-bridge forward --config FILE [--check]
 
   --config FILE     the bridge configuration (JSON, or YAML for .yaml/.yml);
-                    see docs-snippets/cli.md and examples/bridge.json
+                    see the README, "Configuration reference" and examples/bridge.json
   --check           validate the file and read its secrets, then exit
   -h, --help        this help
 
