@@ -31,17 +31,18 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
-import type {
-  GapEvent,
-  MovedOrCopiedEvent,
-  NotificationEvent,
-  ObjectChangedEvent,
-  PushNotification,
-  SourceLifecycleEvent,
-  SourceSignal,
-  StatusEvent,
+import {
+  resolveLogger,
+  type GapEvent,
+  type MovedOrCopiedEvent,
+  type NotificationEvent,
+  type ObjectChangedEvent,
+  type PushNotification,
+  type SourceLifecycleEvent,
+  type SourceSignal,
+  type StatusEvent,
 } from '../lib/index.js';
-import { resolveLogger, resolvePushCallbackOptions } from './internal/options.js';
+import { resolvePushCallbackOptions } from './internal/options.js';
 import {
   pushCallback,
   type DeliveryContext,

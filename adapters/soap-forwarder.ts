@@ -38,13 +38,13 @@ import https from 'node:https';
 import {
   EXCHANGE_VERSIONS,
   buildSendNotification,
+  resolveLogger,
   type ExchangeVersion,
   type Logger,
   type PushNotification,
   type SourceSignal,
 } from '../lib/index.js';
 import { postToListener, redactUrl } from './internal/listener-post.js';
-import { resolveLogger } from './internal/options.js';
 import { describeValue } from './internal/source-input.js';
 import { pushCallback, type PushCallbackHandle, type PushCallbackOptions, type PushHandler, type PushSource } from './push-callback.js';
 

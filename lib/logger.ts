@@ -16,3 +16,23 @@ export const silentLogger: Logger = {
   warn() {},
   error() {},
 };
+
+/**
+ * Checks a `logger` option: `undefined` gives {@link silentLogger}; anything without the four
+ * methods is a TypeError naming the option.
+ */
+export function resolveLogger(value: unknown, name = 'logger'): Logger {
+  if (value === undefined) return silentLogger;
+  const logger = value as Partial<Logger> | null;
+  if (
+    typeof logger !== 'object' ||
+    logger === null ||
+    typeof logger.debug !== 'function' ||
+    typeof logger.info !== 'function' ||
+    typeof logger.warn !== 'function' ||
+    typeof logger.error !== 'function'
+  ) {
+    throw new TypeError(`${name} must have debug, info, warn and error methods`);
+  }
+  return logger as Logger;
+}

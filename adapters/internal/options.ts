@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { silentLogger, type GapEvent, type Logger, type SourceLifecycleEvent } from '../../lib/index.js';
+import { resolveLogger, type GapEvent, type Logger, type SourceLifecycleEvent } from '../../lib/index.js';
 import type { ErrorContext, PushCallbackOptions } from '../push-callback.js';
 import { EXCHANGE_RETRY_SCHEDULE_MS } from './retry-schedule.js';
 import { describeValue } from './source-input.js';
@@ -24,23 +24,6 @@ export interface ResolvedPushCallbackOptions {
 function optionalFunction<T>(value: T | undefined, name: string): T | undefined {
   if (value !== undefined && typeof value !== 'function') throw new TypeError(`${name} must be a function (got ${describeValue(value)})`);
   return value;
-}
-
-/** A logger with the four methods, or a TypeError naming `name`. */
-export function resolveLogger(value: unknown, name = 'logger'): Logger {
-  if (value === undefined) return silentLogger;
-  const logger = value as Partial<Logger> | null;
-  if (
-    typeof logger !== 'object' ||
-    logger === null ||
-    typeof logger.debug !== 'function' ||
-    typeof logger.info !== 'function' ||
-    typeof logger.warn !== 'function' ||
-    typeof logger.error !== 'function'
-  ) {
-    throw new TypeError(`${name} must have debug, info, warn and error methods`);
-  }
-  return logger as Logger;
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 import pRetry from 'p-retry';
 import { EwsBridgeError, EwsHttpError, EwsResponseError } from '../errors.js';
-import type { DisconnectReason } from './lifecycle.js';
+import type { Logger } from '../logger.js';
+import type { DisconnectReason, RetryingEvent } from './lifecycle.js';
 
 /** How a source retries after failures. Every field is optional. */
 export interface RetryOptions {
@@ -101,6 +102,30 @@ export function planFor(error: unknown): FailurePlan {
   }
 }
 
+
+/**
+ * The `retrying` lifecycle signal for a failed attempt, logged at info level; `undefined` for an
+ * error that is not ours (such an error is fatal and never retried).
+ */
+export function retryingSignal(notice: RetryNotice, logger: Logger, source: 'streaming' | 'pull'): RetryingEvent | undefined {
+  const error = notice.error;
+  if (!(error instanceof EwsBridgeError)) return undefined;
+  logger.info(`EWS ${source} attempt failed; retrying`, {
+    reason: notice.plan.reason,
+    code: error.code,
+    delayMs: notice.delayMs,
+    attempt: notice.attempt,
+  });
+  return {
+    type: 'retrying',
+    reason: notice.plan.reason,
+    error,
+    attempt: notice.attempt,
+    delayMs: notice.delayMs,
+    serverRequested: notice.serverRequested,
+    at: new Date(),
+  };
+}
 
 /** What {@link withRetry} announces before each wait. */
 export interface RetryNotice {

@@ -11,7 +11,8 @@ import { Observable, type Subscription } from 'rxjs';
 import type { PushNotification } from '../model.js';
 import type { SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs } from './options.js';
-import { notificationsOf, resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
+import { notificationsOf } from './notifications-of.js';
+import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
 import type { ResolvedPullOptions } from './pull-session.js';
 import { streamingSignals, type StreamingOptions } from './streaming.js';
 

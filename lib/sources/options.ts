@@ -7,7 +7,7 @@ import { validateAuth, type EwsAuth } from '../ews/auth-header.js';
 import { EXCHANGE_VERSIONS, type FolderSpec, type ImpersonationTarget } from '../ews/requests.js';
 import { validateTlsOptions, type EwsTlsOptions } from '../ews/tls.js';
 import { endpointUrl, type CookieJar } from '../ews/transport.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { resolveLogger, type Logger } from '../logger.js';
 import { EVENT_TYPES, type EventType, type ExchangeVersion } from '../model.js';
 import { DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
 
@@ -140,22 +140,6 @@ function resolveRetry(value: unknown): ResolvedRetryOptions {
   }
   const maxElapsedMs = positiveMs(r.maxElapsedMs, 'retry.maxElapsedMs', DEFAULT_RETRY_OPTIONS.maxElapsedMs, { allowInfinity: true });
   return { minDelayMs, maxDelayMs, factor, jitter, maxAttempts, maxElapsedMs };
-}
-
-function resolveLogger(value: unknown): Logger {
-  if (value === undefined) return silentLogger;
-  const logger = value as Partial<Logger> | null;
-  if (
-    typeof logger !== 'object' ||
-    logger === null ||
-    typeof logger.debug !== 'function' ||
-    typeof logger.info !== 'function' ||
-    typeof logger.warn !== 'function' ||
-    typeof logger.error !== 'function'
-  ) {
-    throw new TypeError('logger must have debug, info, warn and error methods');
-  }
-  return logger as Logger;
 }
 
 // RFC 9110 field values: no control characters (CR/LF would split headers).

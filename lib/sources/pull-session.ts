@@ -22,7 +22,7 @@ import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { NotificationEvent, PushNotification } from '../model.js';
 import { AckHandle, registerAck, type AckMode } from './ack.js';
-import { abortableDelay, planFor, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import { abortableDelay, planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import { sourceEndpoint } from './endpoint.js';
 import type { DisconnectReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
@@ -251,24 +251,10 @@ export class PullSession {
   }
 
   private onRetry(notice: RetryNotice): void {
-    const error = notice.error;
-    if (!(error instanceof EwsBridgeError)) return;
-    this.options.logger.info('EWS pull attempt failed; retrying', {
-      reason: notice.plan.reason,
-      code: error.code,
-      delayMs: notice.delayMs,
-      attempt: notice.attempt,
-    });
-    this.report({
-      type: 'retrying',
-      reason: notice.plan.reason,
-      error,
-      attempt: notice.attempt,
-      delayMs: notice.delayMs,
-      serverRequested: notice.serverRequested,
-      at: new Date(),
-    });
+    const signal = retryingSignal(notice, this.options.logger, 'pull');
+    if (signal) this.report(signal);
   }
+
 
   private forgetSubscription(reason: DisconnectReason, watermarkLost: boolean): void {
     if (this.subscriptionId !== undefined) {

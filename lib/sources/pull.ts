@@ -9,11 +9,11 @@ import { Observable } from 'rxjs';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { MemoryCheckpointStore } from '../checkpoint/memory-store.js';
 import { buildPullSubscribeRequest } from '../ews/requests.js';
-import type { Logger } from '../logger.js';
 import type { PushNotification } from '../model.js';
 import type { AckMode } from './ack.js';
 import type { LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+import { notificationsOf } from './notifications-of.js';
 import { DEFAULT_DEDUPE_WINDOW, PullSession, defaultCheckpointKey, type ResolvedPullOptions } from './pull-session.js';
 
 /** Options of {@link pullNotifications} and {@link pullSignals} (and, with more, of the hybrid source). */
@@ -158,36 +158,6 @@ export function sessionSignals(
   });
 }
 
-/**
- * Splits a signal stream into notifications (emitted) and lifecycle signals (handed to `listener`).
- * Notifications pass through synchronously and as the same objects, so `deferAck` keeps working.
- *
- * @internal
- */
-export function notificationsOf(
-  signals: Observable<SourceSignal>,
-  listener: LifecycleListener | undefined,
-  logger: Logger | undefined,
-): Observable<PushNotification> {
-  return new Observable<PushNotification>((subscriber) =>
-    signals.subscribe({
-      next: (signal) => {
-        if (signal.type === 'notification') {
-          subscriber.next(signal.notification);
-          return;
-        }
-        if (!listener) return;
-        try {
-          listener(signal);
-        } catch (error) {
-          logger?.error('onLifecycle listener threw', { error, signal: signal.type });
-        }
-      },
-      error: (error: unknown) => subscriber.error(error),
-      complete: () => subscriber.complete(),
-    }),
-  );
-}
 
 function optionsField<K extends keyof PullOptions>(options: PullOptions, key: K): PullOptions[K] | undefined {
   return typeof options === 'object' && options !== null ? options[key] : undefined;

@@ -23,8 +23,9 @@ import { envelopeError, responseMessageError } from '../ews/response-errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { openStream, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { PushNotification } from '../model.js';
-import { planFor, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import { planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import { sourceEndpoint } from './endpoint.js';
+import { notificationsOf } from './notifications-of.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 
@@ -142,27 +143,8 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
  * Lifecycle signals go to `options.onLifecycle`; {@link streamingSignals} has them in-stream.
  */
 export function streamingNotifications(options: StreamingOptions): Observable<PushNotification> {
-  const signals = streamingSignals(options);
-  const listener = typeof options === 'object' && options !== null ? options.onLifecycle : undefined;
-  const logger = typeof options === 'object' && options !== null ? options.logger : undefined;
-  return new Observable<PushNotification>((subscriber) =>
-    signals.subscribe({
-      next: (signal) => {
-        if (signal.type === 'notification') {
-          subscriber.next(signal.notification);
-          return;
-        }
-        if (!listener) return;
-        try {
-          listener(signal);
-        } catch (error) {
-          logger?.error('onLifecycle listener threw', { error, signal: signal.type });
-        }
-      },
-      error: (error: unknown) => subscriber.error(error),
-      complete: () => subscriber.complete(),
-    }),
-  );
+  const valid = typeof options === 'object' && options !== null;
+  return notificationsOf(streamingSignals(options), valid ? options.onLifecycle : undefined, valid ? options.logger : undefined);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,24 +276,10 @@ class StreamingSession {
   }
 
   private onRetry(notice: RetryNotice): void {
-    const error = notice.error;
-    if (!(error instanceof EwsBridgeError)) return;
-    this.options.logger.info('EWS streaming attempt failed; retrying', {
-      reason: notice.plan.reason,
-      code: error.code,
-      delayMs: notice.delayMs,
-      attempt: notice.attempt,
-    });
-    this.report({
-      type: 'retrying',
-      reason: notice.plan.reason,
-      error,
-      attempt: notice.attempt,
-      delayMs: notice.delayMs,
-      serverRequested: notice.serverRequested,
-      at: new Date(),
-    });
+    const signal = retryingSignal(notice, this.options.logger, 'streaming');
+    if (signal) this.report(signal);
   }
+
 
   private forgetSubscription(reason: DisconnectReason): void {
     if (this.subscriptionId === undefined) return;
