@@ -105,6 +105,8 @@ export class PullSession {
   /** Acknowledged event watermarks, oldest first (a Set keeps insertion order). */
   private readonly seen = new Set<string>();
   private running: Promise<void> | undefined;
+  /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
+  private pendingSubscribe: Promise<string> | undefined;
   /** A wake-up arrived while no wait was pending: the next wait returns at once. */
   private woken = false;
   private wakeWaiter: (() => void) | undefined;
@@ -152,6 +154,7 @@ export class PullSession {
   private async cleanUp(): Promise<void> {
     // Let the loop settle first, so no Subscribe can land after our Unsubscribe.
     await this.running;
+    await this.pendingSubscribe?.catch(() => undefined);
     const subscriptionId = this.subscriptionId;
     try {
       if (subscriptionId !== undefined) {
@@ -301,8 +304,9 @@ export class PullSession {
     return notification.moreEvents;
   }
 
-  private async call<M extends SubscribeMessage | GetEventsMessage>(request: SoapRequest, kind: M['kind']): Promise<M> {
-    const response = await postSoap(request, { ...this.endpoint, timeoutMs: this.options.requestTimeoutMs, signal: this.stopSignal });
+  private async call<M extends SubscribeMessage | GetEventsMessage>(request: SoapRequest, kind: M['kind'], abortable = true): Promise<M> {
+    const signal = abortable ? this.stopSignal : undefined;
+    const response = await postSoap(request, { ...this.endpoint, timeoutMs: this.options.requestTimeoutMs, ...(signal ? { signal } : {}) });
     const error = envelopeError(response);
     if (error) throw error;
     const body = response.body;
@@ -311,7 +315,15 @@ export class PullSession {
     return message as M;
   }
 
-  private async subscribe(): Promise<string> {
+  private subscribe(): Promise<string> {
+    const pending = this.createSubscription();
+    this.pendingSubscribe = pending;
+    return pending;
+  }
+
+  private async createSubscription(): Promise<string> {
+    // Not aborted by stop(): once the request is out the server may have created the subscription,
+    // and only its id lets cleanUp() remove it. requestTimeoutMs bounds it instead.
     const message = await this.call<SubscribeMessage>(
       {
         soapAction: SOAP_ACTIONS.Subscribe,
@@ -325,9 +337,14 @@ export class PullSession {
         }),
       },
       'Subscribe',
+      false,
     );
     const subscriptionId = message.subscriptionId;
     if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
+    if (this.stopSignal.aborted) {
+      this.subscriptionId = subscriptionId;
+      throw this.stopSignal.reason;
+    }
     if (this.watermark === undefined) {
       if (message.watermark === undefined) throw new EwsConnectionError('The pull Subscribe response carried no Watermark');
       this.watermark = message.watermark;

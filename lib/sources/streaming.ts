@@ -182,6 +182,8 @@ class StreamingSession {
   private aliveAt: Date | undefined;
   private gap: OpenGap | undefined;
   private running: Promise<void> | undefined;
+  /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
+  private pendingSubscribe: Promise<string> | undefined;
 
   constructor(
     private readonly options: ResolvedStreamingOptions,
@@ -213,8 +215,9 @@ class StreamingSession {
   }
 
   private async cleanUp(): Promise<void> {
-    // Let the loop settle first, so no Subscribe can land after our Unsubscribe.
+    // Let the loop and any Subscribe in flight settle first, so no Subscribe lands after our Unsubscribe.
     await this.running;
+    await this.pendingSubscribe?.catch(() => undefined);
     const subscriptionId = this.subscriptionId;
     try {
       if (subscriptionId !== undefined) {
@@ -296,12 +299,16 @@ class StreamingSession {
     }
   }
 
-  private async subscribe(): Promise<string> {
-    const response = await postSoap(this.options.subscribeRequest, {
-      ...this.endpoint,
-      timeoutMs: this.options.requestTimeoutMs,
-      signal: this.stopSignal,
-    });
+  private subscribe(): Promise<string> {
+    const pending = this.createSubscription();
+    this.pendingSubscribe = pending;
+    return pending;
+  }
+
+  private async createSubscription(): Promise<string> {
+    // Not aborted by stop(): once the request is out the server may have created the subscription,
+    // and only its id lets cleanUp() remove it. requestTimeoutMs bounds it instead.
+    const response = await postSoap(this.options.subscribeRequest, { ...this.endpoint, timeoutMs: this.options.requestTimeoutMs });
     const error = envelopeError(response);
     if (error) throw error;
     const body = response.body;
@@ -310,6 +317,7 @@ class StreamingSession {
     if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
     const at = new Date();
     this.subscriptionId = subscriptionId;
+    if (this.stopSignal.aborted) throw this.stopSignal.reason;
     this.aliveAt = at;
     const previous = this.lostSubscriptionId;
     this.lostSubscriptionId = undefined;
