@@ -5,6 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ChildPass } from './stream-child.js';
 
 /** Options of {@link runChild}. */
 export interface RunChildOptions<Report> {
@@ -72,4 +73,18 @@ export function runChild<Report extends { type: string }>(options: RunChildOptio
       resolve({ reports, failure: failure === undefined ? undefined : `${failure}\n--- child output (tail) ---\n${tail}`, warnings });
     });
   });
+}
+
+/**
+ * The passes of a measured child: `warmups` warm-up streams, then the measured one. The GC and heap
+ * baseline come right after the first warm-up (client code loaded, one-time set-up done), not right
+ * before the measured stream: a forced full GC lets V8 drop what its optimised code learnt about
+ * the objects of the previous stream (they are all dead then), and the next stream runs 30–300 %
+ * slower while the code re-optimises — for every client, and never in a process that is busy.
+ */
+export function warmThenMeasure(warmups: number, warmupEvents: number, events: number): ChildPass[] {
+  const warm: ChildPass = { kind: 'warmup', expected: warmupEvents };
+  const passes: ChildPass[] = Array.from({ length: Math.max(2, warmups) }, () => warm);
+  passes.splice(1, 0, { kind: 'gc', expected: 0 });
+  return [...passes, { kind: 'measured', expected: events }];
 }

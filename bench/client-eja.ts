@@ -8,7 +8,8 @@ import * as ews from 'ews-javascript-api';
 import { BENCH_PASSWORD, BENCH_USER, Recorder, type ConsumeOptions, type ConsumeResult } from './recorder.js';
 import { eventKeyOf } from './stream-fixture.js';
 
-function ejaKey(event: ews.NotificationEvent): string {
+/** The in-order check's key of one ews-javascript-api event. */
+export function ejaKey(event: ews.NotificationEvent): string {
   // A chunk boundary next to whitespace makes it parse `<t:ItemIdId="…"` (it trims every chunk):
   // the event arrives with an empty ItemId, so its identity is gone.
   if (event instanceof ews.ItemEvent) {

@@ -6,7 +6,8 @@ import { streamingNotifications } from '../lib/sources/streaming.js';
 import { BENCH_PASSWORD, BENCH_USER, Recorder, type ConsumeOptions, type ConsumeResult } from './recorder.js';
 import { eventKeyOf } from './stream-fixture.js';
 
-function keyOf(event: NotificationEvent): string | undefined {
+/** The in-order check's key of one of our events (none for status events). */
+export function keyOf(event: NotificationEvent): string | undefined {
   if (event.type === 'Status') return undefined;
   const id = event.itemId?.id ?? event.folderId?.id ?? '';
   return eventKeyOf(id, 'unreadCount' in event ? event.unreadCount : undefined);

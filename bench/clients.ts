@@ -4,16 +4,19 @@
  *
  * - `ours`: `streamingNotifications` (client-ours.ts);
  * - `eja`: ews-javascript-api's StreamingSubscriptionConnection (client-eja.ts);
- * - `saxes`: raw saxes on the same socket, counting only (client-saxes.ts).
+ * - `saxes`: raw saxes on the same socket, counting only (client-saxes.ts);
+ * - `ours-pull`, `eja-pull`: `pullNotifications` and ews-javascript-api's PullSubscription (client-pull.ts).
  *
  * Each run ends when the expected number of events has arrived, when the client says its
  * connection ended (the check then tells what was lost), or at `timeoutMs`.
  */
 import type { ConsumeOptions, ConsumeResult } from './recorder.js';
 
-/** The client kinds, in the order the benches alternate them. */
+/** The streaming client kinds, in the order the benches alternate them. */
 export const CLIENTS = ['ours', 'eja', 'saxes'] as const;
-export type ClientKind = (typeof CLIENTS)[number];
+/** The pull client kinds (client-pull.ts). */
+export const PULL_CLIENTS = ['ours-pull', 'eja-pull'] as const;
+export type ClientKind = (typeof CLIENTS)[number] | (typeof PULL_CLIENTS)[number];
 
 /** Runs one client against `options.url` until the stream is done. */
 export async function consume(kind: ClientKind, options: ConsumeOptions): Promise<ConsumeResult> {
@@ -24,5 +27,9 @@ export async function consume(kind: ClientKind, options: ConsumeOptions): Promis
       return (await import('./client-eja.js')).consumeEja(options);
     case 'saxes':
       return (await import('./client-saxes.js')).consumeSaxes(options);
+    case 'ours-pull':
+      return (await import('./client-pull.js')).consumePullOurs(options);
+    case 'eja-pull':
+      return (await import('./client-pull.js')).consumePullEja(options);
   }
 }

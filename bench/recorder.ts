@@ -73,6 +73,7 @@ export class Recorder {
 
   /** Counts `n` events that arrived together without recording keys. */
   addCount(n: number, at: bigint): void {
+    if (this.times) this.times.fill(Number(at), Math.min(this.count, this.times.length), Math.min(this.count + n, this.times.length));
     this.count += n;
     this.lastEventNs = at;
   }

@@ -3,18 +3,20 @@
  * {@link ChildTask} over IPC, consumes one stream per pass, and reports each pass.
  *
  * Passes: `warmup` (result discarded: the JIT has seen the code path, as in any long-running
- * process); `measured` (after two full GCs; the used heap is sampled at every notification callback
- * and every 5 ms — a sample costs ~1 µs, well under 1 % of any run — and the heap outside the young
- * generation every 5 ms; peaks above the post-GC baselines are reported); `latency` (the receive
- * time of every event is returned).
+ * process); `gc` (two full GCs, then the heap baselines are read; no stream); `measured` (the used
+ * heap is sampled at every notification callback and every 5 ms — a sample costs ~1 µs, well under
+ * 1 % of any run — and the heap outside the young generation every 5 ms; peaks above the last `gc`
+ * pass's baselines are reported); `latency` (the receive time of every event is returned).
+ *
+ * Put warm-ups between `gc` and `measured` (see `warmThenMeasure` in child-runner.ts).
  */
 import v8 from 'node:v8';
 import { OrderChecker, checkCount, type OrderCheck } from './check.js';
 import { consume, type ClientKind } from './clients.js';
 
-/** One pass: what to do and how many events its stream carries. */
+/** One pass: what to do and how many events its stream carries (`gc` consumes no stream). */
 export interface ChildPass {
-  readonly kind: 'warmup' | 'measured' | 'latency';
+  readonly kind: 'warmup' | 'gc' | 'measured' | 'latency';
   readonly expected: number;
 }
 
@@ -30,7 +32,7 @@ export interface ChildTask {
 /** What the child reports per pass. */
 export interface PassReport {
   readonly type: 'pass';
-  readonly pass: ChildPass['kind'];
+  readonly pass: Exclude<ChildPass['kind'], 'gc'>;
   readonly count: number;
   readonly endedBy: string;
   readonly error: string | undefined;
@@ -91,27 +93,32 @@ function heapSampler(): { sample: () => void; stop: () => { total: number; retai
 }
 
 async function run(task: ChildTask): Promise<void> {
+  let baseline: { total: number; retained: number } | undefined;
   for (const pass of task.passes) {
-    const checker = task.client === 'saxes' ? undefined : new OrderChecker(pass.expected);
-    let sampler: ReturnType<typeof heapSampler> | undefined;
-    let baseline = 0;
-    let retainedBaseline = 0;
-    if (pass.kind === 'measured') {
+    if (pass.kind === 'gc') {
       gc();
-      baseline = v8.getHeapStatistics().used_heap_size;
-      retainedBaseline = retainedHeap();
-      sampler = heapSampler();
+      baseline = { total: v8.getHeapStatistics().used_heap_size, retained: retainedHeap() };
+      continue;
     }
+    const checker = task.client === 'saxes' ? undefined : new OrderChecker(pass.expected);
+    if (pass.kind === 'measured' && baseline === undefined) {
+      gc();
+      baseline = { total: v8.getHeapStatistics().used_heap_size, retained: retainedHeap() };
+    }
+    const sampler = pass.kind === 'measured' ? heapSampler() : undefined;
     const result = await consume(task.client, {
       url: task.url,
       expected: pass.expected,
       recordTimes: pass.kind === 'latency',
-      ...(checker ? { onKey: (key: string) => checker.add(key) } : {}),
       timeoutMs: task.timeoutMs,
+      ...(checker ? { onKey: (key: string) => checker.add(key) } : {}),
       ...(sampler ? { onCallback: sampler.sample } : {}),
     });
     const peaks = sampler?.stop();
-    const heap = peaks ? { baseline, peakGrowth: peaks.total - baseline, retainedGrowth: peaks.retained - retainedBaseline } : undefined;
+    const heap =
+      peaks && baseline
+        ? { baseline: baseline.total, peakGrowth: peaks.total - baseline.total, retainedGrowth: peaks.retained - baseline.retained }
+        : undefined;
     const check = checker ? checker.result() : checkCount(result.count, pass.expected);
     const report: PassReport = {
       type: 'pass',

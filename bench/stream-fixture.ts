@@ -21,9 +21,18 @@ export function objectId(kind: string, n: number): string {
   return `AAMkADg4MTg2OTVjLTY5NzItNDliYS05NjRjLWE1Y2NkYmJhNTU4MQBGAAAAAAAnT+v/XrekSJPJnfajaVp7BwB4AcCri66ATqtSWLqPBV/${kind}${n.toString(36).padStart(8, '0')}AAA=`;
 }
 
+const WATERMARK_HEAD = 'AQAAAEqj6NxpBeZEsRwALnUFXqE';
+
 /** The watermark written after event `n` in GetEvents pages. */
 export function watermarkOf(n: number): string {
-  return `AQAAAEqj6NxpBeZEsRwALnUFXqE${n.toString(36).padStart(8, '0')}AAAAAAA=`;
+  return `${WATERMARK_HEAD}${n.toString(36).padStart(8, '0')}AAAAAAA=`;
+}
+
+/** The event a {@link watermarkOf} watermark follows, or `undefined` for any other string. */
+export function eventOfWatermark(watermark: string): number | undefined {
+  if (!watermark.startsWith(WATERMARK_HEAD) || watermark.length !== WATERMARK_HEAD.length + 16) return undefined;
+  const n = parseInt(watermark.slice(WATERMARK_HEAD.length, WATERMARK_HEAD.length + 8), 36);
+  return Number.isNaN(n) ? undefined : n;
 }
 
 /**

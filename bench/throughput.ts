@@ -11,15 +11,15 @@
  * (one TCP segment's payload) or 64 KiB, all written at once so the server is never the bottleneck.
  * Every client runs in a fresh child process per run (so no run inherits another's heap or JIT
  * state); in each run the three clients take turns, in an order rotated per run. A child first
- * consumes a 1,000-event warm-up stream of the same shape, then (after two full GCs) the measured
- * 10,000-event stream. Time = from the server starting the measured response to the client's last
+ * consumes five 3,000-event warm-up streams of the same shape (two full GCs and the heap baseline
+ * come after the first), then the measured 10,000-event stream. Time = from the server starting the measured response to the client's last
  * event callback (`process.hrtime`, a system-wide monotonic clock); rate = distinct events
  * delivered / time. Medians over the runs. Every run checks every event arrived once, in order;
  * (a) or (c) losing anything fails the bench; (b)'s losses, reordering and corrupted events are
  * counted and reported.
  */
 import { pathToFileURL } from 'node:url';
-import { runChild } from './child-runner.js';
+import { runChild, warmThenMeasure } from './child-runner.js';
 import { CLIENTS, type ClientKind } from './clients.js';
 import { RawEwsServer, holdOpen } from './raw-server.js';
 import { fixed, int, median, mib, table } from './stats.js';
@@ -28,7 +28,7 @@ import { chunksOf, streamingResponseText } from './stream-fixture.js';
 
 const EVENTS = 10_000;
 const WARMUP_EVENTS = 3_000;
-const WARMUP_PASSES = 3;
+const WARMUP_PASSES = 5;
 const NOTIFICATION_SIZES = [1, 50, 500] as const;
 const CHUNK_SIZES = [64 * 1024, 1460] as const;
 
@@ -69,6 +69,8 @@ export interface ThroughputOptions {
   readonly notificationSizes?: readonly number[];
   /** HTTP chunk sizes to measure, bytes. Default `[65536, 1460]`. */
   readonly chunkSizes?: readonly number[];
+  /** Warm-up streams (3,000 events each) every child consumes before the measured one (≥ 2). Default `5`. */
+  readonly warmups?: number;
   /** Progress lines. Default: none. */
   readonly log?: (line: string) => void;
 }
@@ -80,6 +82,7 @@ function chunkLabel(bytes: number): string {
 /** Runs every configuration; throws when (a) or (c) loses an event or crashes. */
 export async function runThroughput(options: ThroughputOptions = {}): Promise<ThroughputConfig[]> {
   const runs = Math.max(5, options.runs ?? 5);
+  const warmups = options.warmups ?? WARMUP_PASSES;
   const log = options.log ?? (() => undefined);
   const server = await RawEwsServer.start();
   const results: ThroughputConfig[] = [];
@@ -110,21 +113,18 @@ export async function runThroughput(options: ThroughputOptions = {}): Promise<Th
           const order = CLIENTS.map((_, i) => CLIENTS[(i + run - 1) % CLIENTS.length] as ClientKind);
           for (const client of order) {
             queue.length = 0;
-            for (let i = 0; i < WARMUP_PASSES; i++) queue.push(bursts.warm);
+            for (let i = 0; i < Math.max(2, warmups); i++) queue.push(bursts.warm);
             queue.push(bursts.full);
             started.length = 0;
             const task: ChildTask = {
               client,
               url: server.url,
-              passes: [
-                ...Array.from({ length: WARMUP_PASSES }, () => ({ kind: 'warmup' as const, expected: WARMUP_EVENTS })),
-                { kind: 'measured' as const, expected: EVENTS },
-              ],
+              passes: warmThenMeasure(warmups, WARMUP_EVENTS, EVENTS),
               timeoutMs: 60_000,
             };
             const outcome = await runChild<PassReport>({ script: 'stream-child.ts', task, timeoutMs: 180_000 });
             const measured = outcome.reports.find((r) => r.pass === 'measured');
-            const t0 = started[WARMUP_PASSES];
+            const t0 = started[Math.max(2, warmups)];
             const result = toRun(client, run, measured, t0, outcome.failure, outcome.warnings);
             if (client !== 'eja' && (outcome.failure !== undefined || !measured?.check.ok)) {
               throw new Error(
@@ -256,8 +256,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 5);
   const notificationSizes = listArg('sizes');
   const chunkSizes = listArg('chunks');
+  const warmups = listArg('warmups')?.[0];
   const results = await runThroughput({
     runs,
+    ...(warmups === undefined ? {} : { warmups }),
     ...(notificationSizes ? { notificationSizes } : {}),
     ...(chunkSizes ? { chunkSizes } : {}),
     log: (line) => console.log(line),
