@@ -80,14 +80,16 @@ export async function runPull(options: PullBenchOptions = {}): Promise<PullRun[]
           script: 'stream-child.ts',
           task,
           timeoutMs: 300_000,
-          // The start of the measured pass is the last START the server saw before its report.
-          onReport: () => {
+          // The timed pass began at the last START the server saw before the pass's report.
+          onReport: (report) => {
+            if (report.pass !== 'timed') return;
             measuredStart = started;
             calls = server.served.GetEvents - callsBefore;
           },
         });
-        const report = outcome.reports.find((r) => r.pass === 'measured');
-        const result = toRun(client, report, measuredStart, calls, outcome.failure);
+        const report = outcome.reports.find((r) => r.pass === 'timed');
+        const memory = outcome.reports.find((r) => r.pass === 'memory');
+        const result = toRun(client, report, memory, measuredStart, calls, outcome.failure);
         if (client === 'ours-pull' && result.problem !== undefined) throw new Error(`(a) pull failed in run ${run}: ${result.problem}`);
         results.push(result);
         log(`  run ${run} ${client.padEnd(9)} ${result.problem ?? `${int(result.eventsPerSecond)} events/s, ${int(result.roundTripsPerSecond)} GetEvents/s`}`);
@@ -99,7 +101,14 @@ export async function runPull(options: PullBenchOptions = {}): Promise<PullRun[]
   return results;
 }
 
-function toRun(client: PullRun['client'], report: PassReport | undefined, t0: bigint | undefined, calls: number, failure: string | undefined): PullRun {
+function toRun(
+  client: PullRun['client'],
+  report: PassReport | undefined,
+  memory: PassReport | undefined,
+  t0: bigint | undefined,
+  calls: number,
+  failure: string | undefined,
+): PullRun {
   if (!report || t0 === undefined) {
     return { client, eventsPerSecond: 0, roundTripsPerSecond: 0, delivered: 0, outOfOrder: 0, duplicates: 0, heapGrowthBytes: NaN, problem: (failure ?? 'no report').split('\n')[0] };
   }
@@ -112,7 +121,7 @@ function toRun(client: PullRun['client'], report: PassReport | undefined, t0: bi
     delivered: c.delivered,
     outOfOrder: c.outOfOrder,
     duplicates: c.duplicates,
-    heapGrowthBytes: report.heap?.peakGrowth ?? NaN,
+    heapGrowthBytes: memory?.heap?.peakGrowth ?? NaN,
     // (b)'s reordering and duplicates are findings, reported in the table; losses are not.
     problem:
       c.lost > 0 || c.foreign > 0 || (client === 'ours-pull' && !c.ok)

@@ -75,7 +75,7 @@ for (const config of throughput) {
   const delivered = medianOf(config, 'eja', (r) => r.delivered);
   targetRows.push([
     `heap growth (a) ≤ ¼ (b), ${shape}`,
-    `${mib(ha)} vs ${mib(hb)} MiB = ${fixed(ha / hb)} (outside the young generation: ${mib(ka)} vs ${mib(kb)} = ${fixed(ka / kb)})` +
+    `${mib(ha)} vs ${mib(hb)} MiB = ${fixed(ha / hb)} (old + large objects: ${mib(ka)} vs ${mib(kb)} = ${fixed(ka / kb)})` +
       (delivered < 9_000 ? `; (b) handled only ${int(delivered)} events` : ''),
     verdict(ha <= hb / 4),
   ]);

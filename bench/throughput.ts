@@ -11,10 +11,11 @@
  * (one TCP segment's payload) or 64 KiB, all written at once so the server is never the bottleneck.
  * Every client runs in a fresh child process per run (so no run inherits another's heap or JIT
  * state); in each run the three clients take turns, in an order rotated per run. A child first
- * consumes five 3,000-event warm-up streams of the same shape (two full GCs and the heap baseline
- * come after the first), then the measured 10,000-event stream. Time = from the server starting the measured response to the client's last
- * event callback (`process.hrtime`, a system-wide monotonic clock); rate = distinct events
- * delivered / time. Medians over the runs. Every run checks every event arrived once, in order;
+ * consumes five 3,000-event warm-up streams of the same shape, then the timed 10,000-event stream,
+ * then — after two full GCs — the same stream again with the heap sampled (stream-child.ts).
+ * Time = from the server starting the timed response to the client's last event callback
+ * (`process.hrtime`, a system-wide monotonic clock); rate = distinct events delivered / time.
+ * Medians over the runs. Every run checks every event arrived once, in order;
  * (a) or (c) losing anything fails the bench; (b)'s losses, reordering and corrupted events are
  * counted and reported.
  */
@@ -45,7 +46,7 @@ export interface ThroughputRun {
   /** Events whose ids did not survive (b)'s parsing, or keys not in the stream. */
   readonly unrecognised: number;
   readonly heapGrowthBytes: number;
-  /** Peak growth of the heap outside the young generation. */
+  /** Peak growth of the old-space and large-object heap (what survived the young generation). */
   readonly retainedGrowthBytes: number;
   readonly endedBy: string;
   /** Set when the child crashed or was killed (the run then counts as delivering nothing). */
@@ -69,7 +70,7 @@ export interface ThroughputOptions {
   readonly notificationSizes?: readonly number[];
   /** HTTP chunk sizes to measure, bytes. Default `[65536, 1460]`. */
   readonly chunkSizes?: readonly number[];
-  /** Warm-up streams (3,000 events each) every child consumes before the measured one (≥ 2). Default `5`. */
+  /** Warm-up streams (3,000 events each) every child consumes before the measured ones. Default `5`. */
   readonly warmups?: number;
   /** Progress lines. Default: none. */
   readonly log?: (line: string) => void;
@@ -113,8 +114,8 @@ export async function runThroughput(options: ThroughputOptions = {}): Promise<Th
           const order = CLIENTS.map((_, i) => CLIENTS[(i + run - 1) % CLIENTS.length] as ClientKind);
           for (const client of order) {
             queue.length = 0;
-            for (let i = 0; i < Math.max(2, warmups); i++) queue.push(bursts.warm);
-            queue.push(bursts.full);
+            for (let i = 0; i < warmups; i++) queue.push(bursts.warm);
+            queue.push(bursts.full, bursts.full);
             started.length = 0;
             const task: ChildTask = {
               client,
@@ -123,13 +124,15 @@ export async function runThroughput(options: ThroughputOptions = {}): Promise<Th
               timeoutMs: 60_000,
             };
             const outcome = await runChild<PassReport>({ script: 'stream-child.ts', task, timeoutMs: 180_000 });
-            const measured = outcome.reports.find((r) => r.pass === 'measured');
-            const t0 = started[Math.max(2, warmups)];
-            const result = toRun(client, run, measured, t0, outcome.failure, outcome.warnings);
-            if (client !== 'eja' && (outcome.failure !== undefined || !measured?.check.ok)) {
+            const measured = outcome.reports.find((r) => r.pass === 'timed');
+            const memory = outcome.reports.find((r) => r.pass === 'memory');
+            const t0 = started[warmups];
+            const result = toRun(client, run, measured, memory, t0, outcome.failure, outcome.warnings);
+            const failed = [measured, memory].find((r) => !r?.check.ok);
+            if (client !== 'eja' && (outcome.failure !== undefined || failed !== undefined)) {
               throw new Error(
-                `${client} failed on ${label}, run ${run}: ${outcome.failure ?? JSON.stringify(measured?.check)}` +
-                  (measured?.error ? ` (${measured.error})` : ''),
+                `${client} failed on ${label}, run ${run}: ${outcome.failure ?? JSON.stringify(failed?.check)}` +
+                  (failed?.error ? ` (${failed.error})` : ''),
               );
             }
             configRuns.push(result);
@@ -152,6 +155,7 @@ function toRun(
   client: ClientKind,
   run: number,
   report: PassReport | undefined,
+  memory: PassReport | undefined,
   t0: bigint | undefined,
   failure: string | undefined,
   warnings: number,
@@ -185,8 +189,8 @@ function toRun(
     duplicates: report.check.duplicates,
     outOfOrder: report.check.outOfOrder,
     unrecognised: report.check.foreign,
-    heapGrowthBytes: report.heap?.peakGrowth ?? NaN,
-    retainedGrowthBytes: report.heap?.retainedGrowth ?? NaN,
+    heapGrowthBytes: memory?.heap?.peakGrowth ?? NaN,
+    retainedGrowthBytes: memory?.heap?.retainedGrowth ?? NaN,
     endedBy: report.endedBy + (report.error ? ` (${report.error})` : ''),
     crash: undefined,
     warnings,
@@ -237,10 +241,10 @@ export function throughputTables(results: readonly ThroughputConfig[]): string {
     table(['events/notification', 'chunks', '(a) lost', '(b) lost', '(b) out of order', '(b) corrupted ids', '(b) crashed runs'], lossRows),
     '',
     'Peak heap growth during the 10,000-event stream, MiB (median; above the post-GC baseline). "Used heap"',
-    'includes young-generation garbage; "outside the young generation" is what survived a scavenge:',
+    'includes young-generation garbage; "old + large objects" is what survived the young generation:',
     '',
     table(
-      ['events/notification', 'chunks', 'used heap (a)', '(b)', '(c)', '(a)/(b)', 'outside young gen (a)', '(b)', '(c)', '(a)/(b)'],
+      ['events/notification', 'chunks', 'used heap (a)', '(b)', '(c)', '(a)/(b)', 'old + large objects (a)', '(b)', '(c)', '(a)/(b)'],
       heapRows,
     ),
   ].join('\n');
