@@ -91,6 +91,7 @@ export async function runPull(options: PullBenchOptions = {}): Promise<PullRun[]
         const memory = outcome.reports.find((r) => r.pass === 'memory');
         const result = toRun(client, report, memory, measuredStart, calls, outcome.failure);
         if (client === 'ours-pull' && result.problem !== undefined) throw new Error(`(a) pull failed in run ${run}: ${result.problem}`);
+        if (client === 'ours-pull' && !memory?.check.ok) throw new Error(`(a) pull failed its heap pass in run ${run}: ${JSON.stringify(memory?.check)}`);
         results.push(result);
         log(`  run ${run} ${client.padEnd(9)} ${result.problem ?? `${int(result.eventsPerSecond)} events/s, ${int(result.roundTripsPerSecond)} GetEvents/s`}`);
       }

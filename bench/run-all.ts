@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every side-by-side bench in turn, then the targets of issue 9 checked against
- * the results, as Markdown ready for BENCHMARKS.md. Takes about 8–10 minutes on a 2-core machine.
+ * the results, as Markdown ready for BENCHMARKS.md. Takes 6–7 minutes on a quiet 2-core machine.
  *
  * Run: `npm run bench` (or `npx tsx bench/run-all.ts [runs=5]`). The exit code is 1 when a bench
  * fails (a client of ours lost an event, or could not run); missed targets are reported, not fatal.

@@ -128,12 +128,10 @@ export async function runThroughput(options: ThroughputOptions = {}): Promise<Th
             const memory = outcome.reports.find((r) => r.pass === 'memory');
             const t0 = started[warmups];
             const result = toRun(client, run, measured, memory, t0, outcome.failure, outcome.warnings);
-            const failed = [measured, memory].find((r) => !r?.check.ok);
+            const failed = !measured || !memory ? 'a pass did not report' : [measured, memory].find((r) => !r.check.ok);
             if (client !== 'eja' && (outcome.failure !== undefined || failed !== undefined)) {
-              throw new Error(
-                `${client} failed on ${label}, run ${run}: ${outcome.failure ?? JSON.stringify(failed?.check)}` +
-                  (failed?.error ? ` (${failed.error})` : ''),
-              );
+              const detail = typeof failed === 'string' ? failed : `${JSON.stringify(failed?.check)}${failed?.error ? ` (${failed.error})` : ''}`;
+              throw new Error(`${client} failed on ${label}, run ${run}: ${outcome.failure ?? detail}`);
             }
             configRuns.push(result);
             log(
