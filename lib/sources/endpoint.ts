@@ -4,8 +4,11 @@
  * subscription's server affinity.
  */
 import type { Agent } from 'node:http';
+import { EwsBridgeError } from '../errors.js';
 import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
-import { createEwsAgent, type EwsEndpointOptions } from '../ews/transport.js';
+import { SOAP_ACTIONS, buildUnsubscribeRequest } from '../ews/requests.js';
+import { envelopeError } from '../ews/response-errors.js';
+import { createEwsAgent, postSoap, type EwsEndpointOptions } from '../ews/transport.js';
 import type { ResolvedSourceOptions } from './options.js';
 
 /** What {@link sourceEndpoint} builds for one subscriber. */
@@ -36,4 +39,33 @@ export function sourceEndpoint(options: ResolvedSourceOptions): SourceEndpoint {
     ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
   };
   return { agent, endpoint, affinity };
+}
+
+/**
+ * A source's last act: a best-effort EWS Unsubscribe of `subscriptionId` (when there is one),
+ * bounded by `unsubscribeTimeoutMs`, then the pool is destroyed. Never throws: a failure is only
+ * logged, since the subscription expires on the server by itself.
+ */
+export async function unsubscribeAndClose(
+  subscriptionId: string | undefined,
+  { agent, endpoint }: SourceEndpoint,
+  options: ResolvedSourceOptions,
+): Promise<void> {
+  try {
+    if (subscriptionId === undefined) return;
+    const envelope = buildUnsubscribeRequest({
+      subscriptionId,
+      requestServerVersion: options.requestServerVersion,
+      ...(options.impersonation ? { impersonation: options.impersonation } : {}),
+    });
+    const response = await postSoap({ soapAction: SOAP_ACTIONS.Unsubscribe, envelope }, { ...endpoint, timeoutMs: options.unsubscribeTimeoutMs });
+    const error = envelopeError(response);
+    if (error) options.logger.debug('EWS Unsubscribe answered with an error', { subscriptionId, responseCode: error.responseCode });
+    else options.logger.debug('EWS Unsubscribe done', { subscriptionId });
+  } catch (error) {
+    const code = error instanceof EwsBridgeError ? error.code : error instanceof Error ? error.name : typeof error;
+    options.logger.debug('EWS Unsubscribe failed (best effort)', { subscriptionId, error: code });
+  } finally {
+    agent.destroy();
+  }
 }

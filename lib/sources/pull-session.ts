@@ -16,14 +16,14 @@ import type { Agent } from 'node:http';
 import { checkpointKey, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsResponseError } from '../errors.js';
 import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
-import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest, buildUnsubscribeRequest } from '../ews/requests.js';
+import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { NotificationEvent, PushNotification } from '../model.js';
 import { AckHandle, registerAck, type AckMode } from './ack.js';
 import { abortableDelay, planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
-import { sourceEndpoint } from './endpoint.js';
+import { sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import type { DisconnectReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
 
@@ -78,10 +78,6 @@ function lastWatermark(events: readonly NotificationEvent[]): string | undefined
   return undefined;
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof EwsBridgeError) return error.code;
-  return error instanceof Error ? error.name : typeof error;
-}
 
 /** One subscriber's pull subscription, watermark and retry state. */
 export class PullSession {
@@ -155,25 +151,7 @@ export class PullSession {
     // Let the loop settle first, so no Subscribe can land after our Unsubscribe.
     await this.running;
     await this.pendingSubscribe?.catch(() => undefined);
-    const subscriptionId = this.subscriptionId;
-    try {
-      if (subscriptionId !== undefined) {
-        const response = await postSoap(
-          {
-            soapAction: SOAP_ACTIONS.Unsubscribe,
-            envelope: buildUnsubscribeRequest({ subscriptionId, ...this.requestBase() }),
-          },
-          { ...this.endpoint, timeoutMs: this.options.unsubscribeTimeoutMs },
-        );
-        const error = envelopeError(response);
-        if (error) this.options.logger.debug('EWS Unsubscribe answered with an error', { subscriptionId, responseCode: error.responseCode });
-        else this.options.logger.debug('EWS Unsubscribe done', { subscriptionId });
-      }
-    } catch (error) {
-      this.options.logger.debug('EWS Unsubscribe failed (best effort)', { subscriptionId, error: describeError(error) });
-    } finally {
-      this.agent.destroy();
-    }
+    await unsubscribeAndClose(this.subscriptionId, { agent: this.agent, endpoint: this.endpoint, affinity: this.affinity }, this.options);
   }
 
   private requestBase(): { requestServerVersion: ResolvedSourceOptions['requestServerVersion']; impersonation?: NonNullable<ResolvedSourceOptions['impersonation']> } {

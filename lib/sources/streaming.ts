@@ -17,14 +17,13 @@ import {
   SOAP_ACTIONS,
   buildGetStreamingEventsRequest,
   buildStreamingSubscribeRequest,
-  buildUnsubscribeRequest,
 } from '../ews/requests.js';
 import { envelopeError, responseMessageError } from '../ews/response-errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { openStream, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { PushNotification } from '../model.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
-import { sourceEndpoint } from './endpoint.js';
+import { sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { notificationsOf } from './notifications-of.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
@@ -218,29 +217,7 @@ class StreamingSession {
     // Let the loop and any Subscribe in flight settle first, so no Subscribe lands after our Unsubscribe.
     await this.running;
     await this.pendingSubscribe?.catch(() => undefined);
-    const subscriptionId = this.subscriptionId;
-    try {
-      if (subscriptionId !== undefined) {
-        const response = await postSoap(
-          {
-            soapAction: SOAP_ACTIONS.Unsubscribe,
-            envelope: buildUnsubscribeRequest({
-              subscriptionId,
-              requestServerVersion: this.options.requestServerVersion,
-              ...(this.options.impersonation ? { impersonation: this.options.impersonation } : {}),
-            }),
-          },
-          { ...this.endpoint, timeoutMs: this.options.unsubscribeTimeoutMs },
-        );
-        const error = envelopeError(response);
-        if (error) this.options.logger.debug('EWS Unsubscribe answered with an error', { subscriptionId, responseCode: error.responseCode });
-        else this.options.logger.debug('EWS Unsubscribe done', { subscriptionId });
-      }
-    } catch (error) {
-      this.options.logger.debug('EWS Unsubscribe failed (best effort)', { subscriptionId, error: describeError(error) });
-    } finally {
-      this.agent.destroy();
-    }
+    await unsubscribeAndClose(this.subscriptionId, { agent: this.agent, endpoint: this.endpoint, affinity: this.affinity }, this.options);
   }
 
   private finalError(error: unknown): unknown {
@@ -453,7 +430,3 @@ class StreamingSession {
   }
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof EwsBridgeError) return error.code;
-  return error instanceof Error ? error.name : typeof error;
-}
