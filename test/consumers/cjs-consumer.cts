@@ -1,6 +1,9 @@
 // Type-checked by test/package-exports.test.ts as a CommonJS consumer of the built package.
 import bridge = require('ews-push-bridge');
+import callback = require('ews-push-bridge/adapters/push-callback');
+import testing = require('ews-push-bridge/testing');
 
 const n: bridge.PushNotification = { subscriptionId: 's', moreEvents: false, events: [{ type: 'Status' }] };
 const e: bridge.EwsHttpError = new bridge.EwsHttpError(503);
-export const checked: [string, boolean] = [n.subscriptionId, e.retriable];
+const handler: callback.PushHandler = () => 'OK';
+export const checked: [string, boolean, unknown, unknown] = [n.subscriptionId, e.retriable, handler, testing.sequenceOf];

@@ -1,7 +1,20 @@
 // Type-checked by test/package-exports.test.ts as an ES module consumer of the built package.
-import { EwsHttpError, type PushNotification } from 'ews-push-bridge';
-import type {} from 'ews-push-bridge/testing';
+import { EwsHttpError, streamingSignals, type PushNotification } from 'ews-push-bridge';
+import { pushCallback, type PushHandler } from 'ews-push-bridge/adapters/push-callback';
+import { soapForwarder } from 'ews-push-bridge/adapters/soap-forwarder';
+import { pushEvents } from 'ews-push-bridge/adapters/event-emitter';
+import { EwsSimulator, sequenceOf } from 'ews-push-bridge/testing';
 
 const n: PushNotification = { subscriptionId: 's', moreEvents: false, events: [{ type: 'Status' }] };
 const e: EwsHttpError = new EwsHttpError(503);
-export const checked: [string, boolean] = [n.subscriptionId, e.retriable];
+const handler: PushHandler = (notification) => (notification.events.length > 0 ? 'OK' : 'Unsubscribe');
+export const checked: [string, boolean, unknown, unknown, unknown, unknown, unknown, unknown] = [
+  n.subscriptionId,
+  e.retriable,
+  handler,
+  pushCallback,
+  soapForwarder,
+  pushEvents,
+  streamingSignals,
+  [EwsSimulator.start, sequenceOf],
+];
