@@ -18,6 +18,7 @@ import {
 import { escapeAttribute, escapeText } from '../lib/ews/xml.js';
 import { EWS_NS, SHARED_DIR, schemaAvailable, schemaSkipReason, validateSoapBody } from './helpers/schema.js';
 import { childNames, find, findAll, parseXmlTree, type XmlNode } from './helpers/xml-tree.js';
+import { thrown } from './helpers/parser-fixtures.js';
 
 const HOSTILE = `a<b&c>"d'e]]>f\tg\nh\ri &amp; 😀`;
 
@@ -379,14 +380,9 @@ describe('argument validation names the option', () => {
     ['options missing', () => buildUnsubscribeRequest(undefined as never), /^options must be an object/, TypeError],
   ];
   it.each(cases)('%s', (_label, call, message, type) => {
-    let thrown: unknown;
-    try {
-      call();
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(type);
-    expect((thrown as Error).message).toMatch(message);
+    const error = thrown(call);
+    expect(error).toBeInstanceOf(type);
+    expect((error as Error).message).toMatch(message);
   });
 
   it('never echoes a URL (it may carry credentials)', () => {

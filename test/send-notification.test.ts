@@ -12,6 +12,7 @@ import {
 import { parseEnvelope } from '../lib/ews/parser.js';
 import { EWS_NS, schemaAvailable, schemaSkipReason, validateSoapBody } from './helpers/schema.js';
 import { childNames, find, findAll, parseXmlTree } from './helpers/xml-tree.js';
+import { thrown } from './helpers/parser-fixtures.js';
 
 const TS = '2024-05-01T10:20:30Z';
 const item: Id = { id: 'AAMkADEzItem=', changeKey: 'CQAAABYAAAC' };
@@ -267,14 +268,9 @@ describe('SendNotification argument validation names the field', () => {
     ['result status', () => buildSendNotificationResult('Ok' as never), /^status must be 'OK' or 'Unsubscribe'/, RangeError],
   ];
   it.each(cases)('%s', (_label, call, message, type) => {
-    let thrown: unknown;
-    try {
-      call();
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(type);
-    expect((thrown as Error).message).toMatch(message);
+    const error = thrown(call);
+    expect(error).toBeInstanceOf(type);
+    expect((error as Error).message).toMatch(message);
   });
 });
 
