@@ -134,6 +134,23 @@ export class EwsAuthError extends EwsBridgeError {
 }
 
 /**
+ * The bearer token function (`auth: { type: 'bearer', token: () => … }`) threw, rejected or
+ * resolved to something that is not a token. Same `code` as a refused credential
+ * (`EWS_AUTH_FAILED`), no HTTP status: nothing was sent.
+ *
+ * Not retriable — a broken credential source does not heal by waiting, and a source must not
+ * retry it forever — unless the function signalled a transient failure: it threw an error whose
+ * `retriable` is `true`, or a network error (its `code`, or one in its `cause` chain, is a socket
+ * or DNS failure such as `ECONNRESET`, `ETIMEDOUT`, `EAI_AGAIN`, or it is a `TimeoutError`).
+ * The message never contains the token; the function's own error is the `cause`.
+ */
+export class EwsTokenProviderError extends EwsBridgeError {
+  constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
+    super('EWS_AUTH_FAILED', message, options);
+  }
+}
+
+/**
  * The TCP/TLS connection failed or was cut. Retriable, except when the server's certificate was
  * refused (expired, untrusted, wrong host name): waiting does not fix a certificate.
  */

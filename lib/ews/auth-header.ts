@@ -3,6 +3,7 @@
  * that produces `Authorization` header values round by round, so a challenge/response scheme
  * (NTLM, in `ntlm.ts`) fits the same seam as one-shot schemes (Basic, Bearer).
  */
+import { EwsTokenProviderError } from '../errors.js';
 import { ntlmAuthorizer, type NtlmAuth } from './ntlm.js';
 
 export type { NtlmAuth } from './ntlm.js';
@@ -22,6 +23,12 @@ export interface BasicAuth {
 /**
  * OAuth bearer token. With a function, the token is fetched on first use and cached; after an
  * HTTP 401 the function is called once more and the request retried once before failing.
+ *
+ * A function that throws or rejects fails the call with `EwsTokenProviderError`
+ * (`EWS_AUTH_FAILED`), which is not retriable: a source stops instead of retrying a broken
+ * credential source forever. To say "try again later" (the token endpoint is briefly down), throw
+ * an error whose `retriable` is `true`; network errors (`ECONNRESET`, `ETIMEDOUT`, `EAI_AGAIN`, …,
+ * also as the `cause` of a `fetch failed`) and `TimeoutError`s count as transient on their own.
  */
 export interface BearerAuth {
   readonly type: 'bearer';
@@ -84,10 +91,17 @@ function bearerAuthorizer(auth: BearerAuth): Authorizer {
   const fetchToken = (): Promise<string> => {
     const pending = Promise.resolve()
       .then(source)
-      .then((token) => {
-        if (typeof token !== 'string' || token === '') throw new TypeError('auth.token() must resolve to a non-empty string');
-        return token;
-      });
+      .then(
+        (token) => {
+          if (typeof token !== 'string' || token === '') {
+            throw new EwsTokenProviderError('The bearer token function (auth.token) did not resolve to a non-empty string', { retriable: false });
+          }
+          return token;
+        },
+        (error: unknown) => {
+          throw tokenProviderError(error);
+        },
+      );
     cached = pending;
     // A failed fetch must not be cached: the next request asks again.
     pending.catch(() => {
@@ -99,6 +113,72 @@ function bearerAuthorizer(auth: BearerAuth): Authorizer {
     initial: async () => `Bearer ${await (cached ?? fetchToken())}`,
     challenge: async (_wwwAuthenticate, round) => (round === 1 ? `Bearer ${await fetchToken()}` : undefined),
   };
+}
+
+/**
+ * Socket and DNS failures (Node's and undici's codes) that say "the token endpoint could not be
+ * reached right now". `ENOTFOUND` is left out on purpose: a host name that does not exist is a
+ * configuration mistake far more often than an outage.
+ */
+const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+
+/** How deep a `cause` chain is searched (`fetch failed` → undici's error → the socket's). */
+const MAX_CAUSE_DEPTH = 4;
+
+function fieldOf(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/** Whether a token function's failure says it is worth trying again later. */
+function isTransientProviderFailure(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && typeof current === 'object' && current !== null; depth++) {
+    if (fieldOf(current, 'retriable') === true) return true;
+    // An explicit "no" (e.g. one of our own non-retriable errors) is not overridden by its cause.
+    if (fieldOf(current, 'retriable') === false) return false;
+    const code = fieldOf(current, 'code');
+    if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return true;
+    if (fieldOf(current, 'name') === 'TimeoutError') return true;
+    current = fieldOf(current, 'cause');
+  }
+  return false;
+}
+
+/** A system-style code (`ENOENT`, `ECONNRESET`) is safe to quote; anything else could be a secret. */
+const QUOTABLE_CODE = /^[A-Z][A-Z0-9_]{1,39}$/;
+
+/**
+ * The typed error for a failed bearer token function: retriable only when the function signalled a
+ * transient failure. The message quotes at most the failure's system code, never its text (which
+ * the function's author controls and might contain the token); the failure itself is the `cause`.
+ *
+ * @internal
+ */
+export function tokenProviderError(error: unknown): EwsTokenProviderError {
+  if (error instanceof EwsTokenProviderError) return error;
+  const code = fieldOf(error, 'code');
+  const quoted = typeof code === 'string' && QUOTABLE_CODE.test(code) ? ` (${code})` : '';
+  const retriable = isTransientProviderFailure(error);
+  return new EwsTokenProviderError(
+    `The bearer token function (auth.token) failed${quoted}; ${retriable ? 'a transient failure, will be retried' : 'not retried: fix the credential source'}`,
+    { retriable, cause: error },
+  );
 }
 
 const authorizers = new WeakMap<EwsAuth, Authorizer>();

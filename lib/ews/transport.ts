@@ -23,7 +23,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { authorizerFor, type EwsAuth } from './auth-header.js';
+import { authorizerFor, tokenProviderError, type EwsAuth } from './auth-header.js';
 import type { EwsEnvelope } from './messages.js';
 import { EnvelopeParser } from './parser.js';
 import { soapFaultError } from './response-errors.js';
@@ -389,7 +389,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
   try {
     authorization = await authorizer.initial();
   } catch (error) {
-    throw new EwsBridgeError('EWS_AUTH_FAILED', 'The auth token provider failed', { retriable: true, cause: error });
+    throw tokenProviderError(error);
   }
   // The negotiation round of a connection-bound scheme carries no body: the server only answers
   // it with its challenge, and the body goes once, with the authenticating round.
@@ -423,7 +423,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
       next = await authorizer.challenge(challenges, round);
     } catch (error) {
       if (error instanceof EwsAuthError) throw switchedConnection ? connectionSwitched() : error;
-      throw new EwsBridgeError('EWS_AUTH_FAILED', 'The auth token provider failed', { retriable: true, cause: error });
+      throw tokenProviderError(error);
     }
     if (next === undefined) throw switchedConnection ? connectionSwitched() : new EwsAuthError(401);
     authorization = next;
