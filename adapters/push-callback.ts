@@ -8,6 +8,8 @@
  * - a handler that throws, rejects or answers anything else is retried with the same notification
  *   on Exchange's schedule (30 s, 1, 2, 4 … minutes) until the next retry would pass
  *   StatusFrequency; then the adapter ends with an `EwsListenerError`;
+ * - at most `maxBacklogNotifications` notifications are held for a handler that falls behind a
+ *   streaming source; one more ends the adapter with an `EwsListenerBacklogError`;
  * - a StatusEvent comes every `statusFrequencyMinutes` of idleness, for watchdogs;
  * - pull/hybrid watermarks are checkpointed only after the handler answered.
  *
@@ -101,9 +103,21 @@ export interface PushCallbackOptions {
    */
   readonly retryScheduleMs?: readonly number[];
   /**
+   * How many notifications the adapter may hold — received from the source and not yet answered by
+   * the handler, the one being retried included — an integer ≥ 1, or `Infinity` for no bound.
+   * A pull or hybrid source waits for each answer, so it never holds more than one; a streaming
+   * source cannot be slowed down, so while the handler keeps failing (or is slower than the
+   * mailbox) its notifications pile up here. When one more arrives at the bound, the adapter ends
+   * the subscription, as Exchange ends a push subscription whose listener does not keep up:
+   * `done` rejects with `EwsListenerBacklogError` (`heldNotifications`: how many were never
+   * answered), also reported to `onError` as fatal, and the source is unsubscribed. Nothing is
+   * dropped silently. Default `10_000`.
+   */
+  readonly maxBacklogNotifications?: number;
+  /**
    * Receives every error: each failed delivery (with `retryInMs` when it will be retried), a
-   * throwing `onGap`/`onLifecycle`, the source's error, and the final `EwsListenerError`
-   * (`fatal: true`). A throwing `onError` is logged. Default: the errors go to `logger.error`
+   * throwing `onGap`/`onLifecycle`, the source's error, and the final `EwsListenerError` or
+   * `EwsListenerBacklogError` (`fatal: true`). A throwing `onError` is logged. Default: the errors go to `logger.error`
    * (silent unless you pass a logger) — the fatal one also rejects `done`.
    */
   readonly onError?: (error: unknown, context: ErrorContext) => void;
@@ -148,7 +162,8 @@ export interface PushCallbackHandle {
   close(): Promise<void>;
   /**
    * Settles when the adapter has ended: resolves with how it ended, or rejects with the error that
-   * ended it (`EwsListenerError` after the retries ran out, or the source's error). Safe to ignore:
+   * ended it (`EwsListenerError` after the retries ran out, `EwsListenerBacklogError` when
+   * `maxBacklogNotifications` was reached, or the source's error). Safe to ignore:
    * a rejection no one awaits is not reported as unhandled (the error also went to `onError`).
    */
   readonly done: Promise<PushCallbackEnd>;

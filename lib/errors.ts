@@ -184,6 +184,24 @@ export class EwsListenerError extends EwsBridgeError {
 }
 
 /**
+ * A push adapter's handler (or legacy listener) fell so far behind a source that cannot be slowed
+ * down (streaming) that its backlog reached `maxBacklogNotifications`: the adapter ended the
+ * subscription, as Exchange ends a push subscription whose listener does not keep up, instead of
+ * holding notifications in memory without limit. Not retriable.
+ */
+export class EwsListenerBacklogError extends EwsListenerError {
+  /** Notifications received and never answered when the adapter ended, the one that did not fit included. */
+  readonly heldNotifications: number;
+  /** The bound that was reached. */
+  readonly maxBacklogNotifications: number;
+  constructor(heldNotifications: number, maxBacklogNotifications: number, message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.heldNotifications = heldNotifications;
+    this.maxBacklogNotifications = maxBacklogNotifications;
+  }
+}
+
+/**
  * Another GetStreamingEvents connection took over our streaming subscription
  * (`ErrorNewEventStreamConnectionOpened`): someone else is using it.
  */

@@ -12,6 +12,7 @@
  */
 import type { Unsubscribable } from 'rxjs';
 import {
+  EwsListenerBacklogError,
   EwsListenerError,
   deferAck,
   type AckFunction,
@@ -129,6 +130,8 @@ export class DeliveryEngine implements PushCallbackHandle {
   /** Checkpoint writes in progress, awaited before the source is unsubscribed. */
   private readonly pendingAcks = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
+  /** Source notifications received and not yet finished (answered, skipped or given up), across lanes. */
+  private held = 0;
   private readonly onAbort = (): void => void this.close();
 
   constructor(
@@ -188,6 +191,11 @@ export class DeliveryEngine implements PushCallbackHandle {
   }
 
   private onNotification(notification: PushNotification, ack: AckFunction): void {
+    if (this.held >= this.options.maxBacklogNotifications) {
+      this.backlogFull(notification);
+      return;
+    }
+    this.held++;
     const lane = this.laneFor(notification.subscriptionId, notification.mailbox);
     lane.connected = true;
     if (notification.mailbox !== undefined) lane.mailbox = notification.mailbox;
@@ -242,6 +250,31 @@ export class DeliveryEngine implements PushCallbackHandle {
         return;
       }
     }
+  }
+
+  /**
+   * A source that does not wait for answers (streaming) outran the handler by the whole backlog.
+   * Holding more would let memory grow without bound; dropping would lose mail silently. Exchange,
+   * in the same place, ends the push subscription: so do we, saying how much was never answered.
+   * The notification that did not fit is not acknowledged, so a pull/hybrid source (which cannot
+   * get here in practice) would deliver it again on the next run.
+   */
+  private backlogFull(notification: PushNotification): void {
+    const max = this.options.maxBacklogNotifications;
+    const heldNotifications = this.held + 1;
+    const error = new EwsListenerBacklogError(
+      heldNotifications,
+      max,
+      `The push handler fell behind by maxBacklogNotifications (${max}); the subscription was ended as Exchange ends a push ` +
+        `subscription whose listener does not keep up. ${heldNotifications} notifications received were never answered.`,
+    );
+    this.options.logger.warn('push adapter: backlog full; ending the subscription', {
+      subscriptionId: notification.subscriptionId,
+      heldNotifications,
+      maxBacklogNotifications: max,
+    });
+    this.report(error, { phase: 'handler', fatal: true, subscriptionId: notification.subscriptionId });
+    void this.end({ error });
   }
 
   private onSourceError(error: unknown): void {
@@ -299,6 +332,7 @@ export class DeliveryEngine implements PushCallbackHandle {
         const item = lane.queue.shift();
         if (!item) break;
         const step = item.kind === 'gap' ? await this.deliverGap(item.gap) : await this.deliver(lane, item);
+        if (item.kind === 'notification' && !item.synthesized) this.held--;
         if (step === 'stop') break;
       }
     } catch (error) {

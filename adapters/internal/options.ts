@@ -9,11 +9,15 @@ import type { ErrorContext, PushCallbackOptions } from '../push-callback.js';
 import { EXCHANGE_RETRY_SCHEDULE_MS } from './retry-schedule.js';
 import { describeValue } from './source-input.js';
 
+/** Default of {@link PushCallbackOptions.maxBacklogNotifications}. */
+export const DEFAULT_MAX_BACKLOG_NOTIFICATIONS = 10_000;
+
 /** {@link PushCallbackOptions} checked, with defaults applied. */
 export interface ResolvedPushCallbackOptions {
   readonly statusFrequencyMs: number;
   readonly statusFrequencyMinutes: number;
   readonly retryScheduleMs: readonly number[];
+  readonly maxBacklogNotifications: number;
   readonly onError: ((error: unknown, context: ErrorContext) => void) | undefined;
   readonly onGap: ((gap: GapEvent) => void | PromiseLike<void>) | undefined;
   readonly onLifecycle: ((event: SourceLifecycleEvent) => void) | undefined;
@@ -44,12 +48,17 @@ export function resolvePushCallbackOptions(options: PushCallbackOptions): Resolv
       throw new RangeError(`retryScheduleMs[${i}] must be a positive finite number of milliseconds (got ${describeValue(ms)})`);
     }
   });
+  const maxBacklog = options.maxBacklogNotifications ?? DEFAULT_MAX_BACKLOG_NOTIFICATIONS;
+  if (typeof maxBacklog !== 'number' || !(maxBacklog === Infinity || (Number.isInteger(maxBacklog) && maxBacklog >= 1))) {
+    throw new RangeError(`maxBacklogNotifications must be an integer ≥ 1, or Infinity (got ${describeValue(maxBacklog)})`);
+  }
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   return {
     statusFrequencyMinutes: minutes,
     statusFrequencyMs: minutes * 60_000,
     retryScheduleMs: [...(schedule as readonly number[])],
+    maxBacklogNotifications: maxBacklog,
     onError: optionalFunction(options.onError, 'onError'),
     onGap: optionalFunction(options.onGap, 'onGap'),
     onLifecycle: optionalFunction(options.onLifecycle, 'onLifecycle'),
