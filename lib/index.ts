@@ -41,3 +41,9 @@ export { streamingNotifications, streamingSignals, type StreamingOptions } from 
 export { pullNotifications, pullSignals, type PullOptions } from './sources/pull.js';
 export { hybridNotifications, hybridSignals, type HybridOptions } from './sources/hybrid.js';
 export { deferAck, type AckFunction, type AckMode } from './sources/ack.js';
+export {
+  StreamingGroup,
+  type StreamingGroupOptions,
+  type StreamingGroupMemberOptions,
+  type StreamingGroupStats,
+} from './sources/streaming-group.js';

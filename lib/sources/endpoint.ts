@@ -42,17 +42,15 @@ export function sourceEndpoint(options: ResolvedSourceOptions): SourceEndpoint {
 }
 
 /**
- * A source's last act: a best-effort EWS Unsubscribe of `subscriptionId` (when there is one),
- * bounded by `unsubscribeTimeoutMs`, then the pool is destroyed. Never throws: a failure is only
- * logged, since the subscription expires on the server by itself.
+ * A best-effort EWS Unsubscribe of `subscriptionId`, bounded by `unsubscribeTimeoutMs`. Never
+ * throws: a failure is only logged, since the subscription expires on the server by itself.
  */
-export async function unsubscribeAndClose(
-  subscriptionId: string | undefined,
-  { agent, endpoint }: SourceEndpoint,
-  options: ResolvedSourceOptions,
+export async function unsubscribeQuietly(
+  subscriptionId: string,
+  endpoint: EwsEndpointOptions,
+  options: Pick<ResolvedSourceOptions, 'requestServerVersion' | 'impersonation' | 'unsubscribeTimeoutMs' | 'logger'>,
 ): Promise<void> {
   try {
-    if (subscriptionId === undefined) return;
     const envelope = buildUnsubscribeRequest({
       subscriptionId,
       requestServerVersion: options.requestServerVersion,
@@ -65,6 +63,20 @@ export async function unsubscribeAndClose(
   } catch (error) {
     const code = error instanceof EwsBridgeError ? error.code : error instanceof Error ? error.name : typeof error;
     options.logger.debug('EWS Unsubscribe failed (best effort)', { subscriptionId, error: code });
+  }
+}
+
+/**
+ * A source's last act: a best-effort EWS Unsubscribe of `subscriptionId` (when there is one), then
+ * the pool is destroyed. Never throws.
+ */
+export async function unsubscribeAndClose(
+  subscriptionId: string | undefined,
+  { agent, endpoint }: SourceEndpoint,
+  options: ResolvedSourceOptions,
+): Promise<void> {
+  try {
+    if (subscriptionId !== undefined) await unsubscribeQuietly(subscriptionId, endpoint, options);
   } finally {
     agent.destroy();
   }

@@ -1,0 +1,226 @@
+/**
+ * One subscriber of a {@link StreamingGroup}: its EWS subscription, what it has been told
+ * (connected or not, the open gap), and the notifications it must hold back while its subscription
+ * moves from one connection to the next.
+ *
+ * @internal
+ */
+import type { EwsBridgeError } from '../errors.js';
+import type { SoapRequest } from '../ews/transport.js';
+import type { ImpersonationTarget } from '../ews/requests.js';
+import type { PushNotification } from '../model.js';
+import type { DisconnectReason, SourceSignal } from './lifecycle.js';
+
+/** The subscriber's side of the Observable. */
+export interface MemberSink {
+  next(signal: SourceSignal): void;
+  error(error: unknown): void;
+  complete(): void;
+}
+
+/** What one member subscribes to. */
+export interface MemberScope {
+  /** The impersonated mailbox, set on every notification. */
+  readonly mailbox: string | undefined;
+  readonly impersonation: ImpersonationTarget | undefined;
+  /** The member's Subscribe request, built (and so checked) before any I/O. */
+  readonly subscribeRequest: SoapRequest;
+}
+
+/** A window in which the member may have missed events, reported when it closes. */
+interface OpenGap {
+  from: Date;
+  reason: DisconnectReason;
+  subscriptionKept: boolean;
+  eventsMayBeLost: boolean;
+}
+
+/**
+ * A physical GetStreamingEvents response as a member sees it: whether it is still running.
+ *
+ * @internal
+ */
+export interface StreamRef {
+  readonly finished: boolean;
+}
+
+/** @internal */
+export class GroupMember {
+  private readonly stopController = new AbortController();
+  subscriptionId: string | undefined;
+  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
+  private lostSubscriptionId: string | undefined;
+  /** Last moment the server showed it had nothing more queued for this subscription. */
+  aliveAt: Date | undefined;
+  private gap: OpenGap | undefined;
+  private connected = false;
+  /** The stream that carries the subscription now (or will, once it opens). */
+  stream: StreamRef | undefined;
+  /**
+   * Older streams that carried the subscription and may still deliver its last events: until each
+   * has released it, notifications from {@link stream} wait in {@link held}, so wire order holds.
+   */
+  readonly draining = new Set<StreamRef>();
+  private held: PushNotification[] = [];
+  /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
+  pendingSubscribe: Promise<unknown> | undefined;
+
+  constructor(
+    readonly scope: MemberScope,
+    private readonly sink: MemberSink,
+  ) {}
+
+  /** Aborted when the member leaves (its subscriber unsubscribed, errored or completed). */
+  get stopSignal(): AbortSignal {
+    return this.stopController.signal;
+  }
+
+  get stopped(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** Marks the member gone; nothing more reaches its subscriber. Idempotent. */
+  stop(): void {
+    if (!this.stopped) this.stopController.abort(new Error('The group member left'));
+  }
+
+  report(signal: SourceSignal): void {
+    if (!this.stopped) this.sink.next(signal);
+  }
+
+  /** Errors the subscriber (once) and stops the member. */
+  fail(error: unknown): void {
+    if (this.stopped) return;
+    this.stop();
+    this.sink.error(error);
+  }
+
+  /** Completes the subscriber (once) and stops the member. */
+  complete(): void {
+    if (this.stopped) return;
+    this.stop();
+    this.sink.complete();
+  }
+
+  /** A new subscription exists: say so, and close a gap left by a lost one. */
+  subscribed(subscriptionId: string, at: Date): void {
+    this.subscriptionId = subscriptionId;
+    this.aliveAt = at;
+    const previous = this.lostSubscriptionId;
+    this.lostSubscriptionId = undefined;
+    this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
+    const gap = this.gap;
+    if (gap && !gap.subscriptionKept) {
+      this.gap = undefined;
+      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: false, eventsMayBeLost: true });
+    }
+  }
+
+  /** The server lost the subscription: the next one starts a gap with events lost. Idempotent. */
+  forgetSubscription(reason: DisconnectReason): void {
+    if (this.subscriptionId === undefined) return;
+    this.lostSubscriptionId = this.subscriptionId;
+    this.subscriptionId = undefined;
+    this.stream = undefined;
+    this.releaseAll();
+    if (this.connected) {
+      this.connected = false;
+      this.report({ type: 'disconnected', subscriptionId: this.lostSubscriptionId, reason, at: new Date() });
+    }
+    if (this.gap) {
+      this.gap.subscriptionKept = false;
+      this.gap.eventsMayBeLost = true;
+      this.gap.reason = reason;
+    } else {
+      this.gap = { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false, eventsMayBeLost: true };
+    }
+  }
+
+  /** The member's stream opened. A member moved from one open stream to the next hears nothing. */
+  connectedNow(at: Date): void {
+    const subscriptionId = this.subscriptionId;
+    if (this.connected || subscriptionId === undefined) return;
+    this.connected = true;
+    this.report({ type: 'connected', subscriptionId, at });
+    const gap = this.gap;
+    if (gap?.subscriptionKept) {
+      this.gap = undefined;
+      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: gap.eventsMayBeLost });
+    }
+  }
+
+  /** The member's stream ended; `clean` when the server finished it properly (nothing can be lost). */
+  disconnected(reason: DisconnectReason, clean: boolean, error: EwsBridgeError | undefined, at: Date): void {
+    const subscriptionId = this.subscriptionId;
+    if (subscriptionId === undefined) return;
+    if (this.connected) {
+      this.connected = false;
+      this.report({ type: 'disconnected', subscriptionId, reason, ...(error ? { error } : {}), at });
+    }
+    if (this.gap) {
+      if (!clean) this.gap.eventsMayBeLost = true;
+    } else {
+      this.gap = { from: this.aliveAt ?? at, reason, subscriptionKept: true, eventsMayBeLost: !clean };
+    }
+  }
+
+  /** A keep-alive or a notification showed the server has nothing more queued. */
+  alive(at: Date, keepAlive: boolean): void {
+    this.aliveAt = at;
+    if (keepAlive && this.subscriptionId !== undefined && this.connected) this.report({ type: 'keep-alive', subscriptionId: this.subscriptionId, at });
+  }
+
+  /** The server said it dropped events but kept the subscription. */
+  missedEvents(at: Date): void {
+    if (this.subscriptionId === undefined) return;
+    this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
+  }
+
+  /** A notification for this member's subscription arrived on `from`. */
+  deliver(notification: PushNotification, from: StreamRef): void {
+    const value = this.scope.mailbox === undefined ? notification : { ...notification, mailbox: this.scope.mailbox };
+    // Events on the new stream happened after those still in flight on older ones.
+    if (from === this.stream && this.draining.size > 0) {
+      this.held.push(value);
+      return;
+    }
+    this.report({ type: 'notification', notification: value });
+  }
+
+  /** Moves the subscription to `next`; the stream it leaves drains first if still running. */
+  moveTo(next: StreamRef): void {
+    const previous = this.stream;
+    if (previous === next) return;
+    if (previous && !previous.finished) this.draining.add(previous);
+    this.stream = next;
+  }
+
+  /** `stream` lost the subscription to someone else: it has nothing left to drain for us. */
+  detachFrom(stream: StreamRef): void {
+    if (this.stream === stream) this.stream = undefined;
+  }
+
+  /**
+   * `stream` will carry nothing more of this subscription: the server moved it (a clean release),
+   * or the stream ended. When it ended uncleanly, envelopes it swallowed may have held events.
+   */
+  release(stream: StreamRef, clean: boolean): void {
+    if (!this.draining.delete(stream)) return;
+    if (!clean && this.subscriptionId !== undefined) {
+      const at = new Date();
+      this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
+    }
+    if (this.draining.size === 0) this.flushHeld();
+  }
+
+  private releaseAll(): void {
+    this.draining.clear();
+    this.flushHeld();
+  }
+
+  private flushHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const notification of held) this.report({ type: 'notification', notification });
+  }
+}

@@ -1,0 +1,473 @@
+/**
+ * Many streaming subscriptions on few connections: what a service that watches hundreds of
+ * mailboxes needs. Exchange allows 3 (2013) to 10 (2016+) streaming connections per mailbox and
+ * up to 200 subscriptions per GetStreamingEvents, and Microsoft's guidance is to group mailboxes
+ * that share a mailbox server behind one anchor mailbox. A `StreamingGroup` is one such group.
+ *
+ * @packageDocumentation
+ */
+import type { Agent } from 'node:http';
+import { Observable } from 'rxjs';
+import { EwsConnectionError } from '../errors.js';
+import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
+import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
+import { envelopeError } from '../ews/response-errors.js';
+import { createEwsAgent, postSoap, type EwsEndpointOptions } from '../ews/transport.js';
+import type { EventType, PushNotification } from '../model.js';
+import type { FolderSpec } from '../ews/requests.js';
+import { planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
+import { unsubscribeQuietly } from './endpoint.js';
+import { GroupConnection, type ConnectionHost, type ConnectionSettings } from './group-connection.js';
+import { GroupMember, type MemberScope } from './group-member.js';
+import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
+import { Limiter } from './limiter.js';
+import { notificationsOf } from './notifications-of.js';
+import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+
+/** Options of a {@link StreamingGroup}: where the mailboxes are and how the group's connections behave. */
+export interface StreamingGroupOptions extends Omit<SourceOptions, 'mailbox' | 'folders' | 'subscribeToAllFolders' | 'eventTypes'> {
+  /**
+   * The group's anchor: sent as `X-AnchorMailbox` on every call, and impersonated by
+   * GetStreamingEvents when members watch other mailboxes. Give the first mailbox of an affinity
+   * group (mailboxes with the same Autodiscover `GroupingInformation`). Default: the `mailbox` of
+   * the first member that joins.
+   */
+  readonly anchorMailbox?: string;
+  /** Subscriptions per GetStreamingEvents connection, 1–200. Default `200` (the EWS maximum). */
+  readonly maxSubscriptionsPerConnection?: number;
+  /**
+   * How long membership changes are collected before a connection is opened or replaced: members
+   * that join within it share one new response. Default `100`.
+   */
+  readonly regroupDelayMs?: number;
+  /** Subscribe requests in flight at once (the server throttles bursts). Default `8`. */
+  readonly maxConcurrentSubscribes?: number;
+  /** Minutes the server keeps one GetStreamingEvents response open (then reopened at once), 1–30. Default `30`. */
+  readonly connectionTimeoutMinutes?: number;
+  /** A response that carries no byte for this long is declared dead and replaced. Default `90_000`. */
+  readonly heartbeatTimeoutMs?: number;
+  /**
+   * When another client opens a stream for one of the group's subscriptions
+   * (`ErrorNewEventStreamConnectionOpened`): `'error'` errors that member's Observable with
+   * `EwsConnectionTakenError`; `'reconnect'` reports a disconnect and takes it back with the next
+   * response. Default `'error'`.
+   */
+  readonly onConnectionTaken?: 'error' | 'reconnect';
+  /** Closing: aborting it is {@link StreamingGroup.close}. Default: none. */
+  readonly signal?: AbortSignal;
+}
+
+/** What one member of a {@link StreamingGroup} watches. */
+export interface StreamingGroupMemberOptions {
+  /**
+   * The mailbox to watch through impersonation (SMTP address), set as `mailbox` on every
+   * notification. In one group either every member gives one or none does. Default: none (the
+   * authenticated account's own mailbox).
+   */
+  readonly mailbox?: string;
+  /** Folders to watch. Default `['inbox']` (ignored with `subscribeToAllFolders`). */
+  readonly folders?: readonly FolderSpec[];
+  /** Watch every folder of the mailbox. Default `false`. */
+  readonly subscribeToAllFolders?: boolean;
+  /** Event types to receive. Default: all. */
+  readonly eventTypes?: readonly EventType[];
+  /** Stops this member: its Observable completes and its subscription is removed. Default: none. */
+  readonly signal?: AbortSignal;
+  /** Lifecycle signals of {@link StreamingGroup.notifications} (see `streamingNotifications`). Default: none. */
+  readonly onLifecycle?: LifecycleListener;
+}
+
+/** What a {@link StreamingGroup} holds right now. */
+export interface StreamingGroupStats {
+  /** Members whose subscription exists on the server. */
+  readonly subscriptions: number;
+  /** Members, subscribed or still subscribing. */
+  readonly members: number;
+  /** Logical connections (each up to `maxSubscriptionsPerConnection` subscriptions). */
+  readonly connections: number;
+  /** Open GetStreamingEvents responses (briefly one more per connection while membership changes). */
+  readonly streams: number;
+}
+
+interface ResolvedGroupOptions extends ConnectionSettings {
+  readonly source: ResolvedSourceOptions;
+  readonly maxSubscriptionsPerConnection: number;
+  readonly maxConcurrentSubscribes: number;
+}
+
+function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  for (const member of ['mailbox', 'folders', 'subscribeToAllFolders', 'eventTypes'] as const) {
+    if (member in options) throw new TypeError(`${member} is a member option: give it to group.notifications() / group.signals()`);
+  }
+  const source = resolveSourceOptions(options);
+  const onConnectionTaken = options.onConnectionTaken ?? 'error';
+  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') throw new RangeError("onConnectionTaken must be 'error' or 'reconnect'");
+  const regroupDelayMs = options.regroupDelayMs ?? 100;
+  if (typeof regroupDelayMs !== 'number' || !Number.isFinite(regroupDelayMs) || regroupDelayMs < 0) {
+    throw new RangeError('regroupDelayMs must be a finite number of milliseconds ≥ 0');
+  }
+  return {
+    source,
+    connectionTimeoutMinutes: intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30),
+    heartbeatTimeoutMs: positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000),
+    requestTimeoutMs: source.requestTimeoutMs,
+    requestServerVersion: source.requestServerVersion,
+    onConnectionTaken,
+    regroupDelayMs,
+    retry: source.retry,
+    logger: source.logger,
+    maxSubscriptionsPerConnection: intInRange(options.maxSubscriptionsPerConnection, 'maxSubscriptionsPerConnection', 200, 1, 200),
+    maxConcurrentSubscribes: intInRange(options.maxConcurrentSubscribes, 'maxConcurrentSubscribes', 8, 1, 1000),
+  };
+}
+
+/** A member's options checked (with the group's rules), and its Subscribe request built. */
+function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMemberOptions): MemberScope & { readonly signal: AbortSignal | undefined } {
+  if (typeof options !== 'object' || options === null) throw new TypeError('member options must be an object');
+  // The shared validator names the option exactly as the single-subscription sources do.
+  const checked = resolveSourceOptions({
+    url: group.source.url,
+    ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
+    ...(options.folders === undefined ? {} : { folders: options.folders }),
+    ...(options.subscribeToAllFolders === undefined ? {} : { subscribeToAllFolders: options.subscribeToAllFolders }),
+    ...(options.eventTypes === undefined ? {} : { eventTypes: options.eventTypes }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
+  const subscribeRequest = {
+    soapAction: SOAP_ACTIONS.Subscribe,
+    envelope: buildStreamingSubscribeRequest({
+      folders: checked.folders,
+      subscribeToAllFolders: checked.subscribeToAllFolders,
+      eventTypes: checked.eventTypes,
+      requestServerVersion: group.requestServerVersion,
+      ...(checked.impersonation ? { impersonation: checked.impersonation } : {}),
+    }),
+  };
+  return { mailbox: checked.mailbox, impersonation: checked.impersonation, subscribeRequest, signal: checked.signal };
+}
+
+/**
+ * A group of streaming subscriptions that share GetStreamingEvents connections: up to
+ * `maxSubscriptionsPerConnection` (200) subscriptions per connection, demultiplexed by
+ * `SubscriptionId` to one cold Observable per member.
+ *
+ * ```ts
+ * const group = new StreamingGroup({ url, auth, anchorMailbox: 'room-001@contoso.com' });
+ * for (const mailbox of mailboxes) group.notifications({ mailbox }).subscribe(handle);
+ * // …
+ * await group.close(); // completes every member, unsubscribes, closes the connections
+ * ```
+ *
+ * Each member behaves like `streamingNotifications` (same signals, same gap accounting, same
+ * errors), with these group rules:
+ *
+ * - All members share one endpoint, credentials, pool and affinity: one `X-AnchorMailbox`, one
+ *   `X-BackEndOverrideCookie`. Put mailboxes of different mailbox servers (Autodiscover
+ *   `GroupingInformation`) in different groups.
+ * - Joining or leaving never loses an event of another member: a connection whose membership grows
+ *   opens its new response before it lets the old one go, and keeps delivering from the old one
+ *   until the server has handed each subscription over. A member that leaves is unsubscribed; its
+ *   connection carries on.
+ * - A failure of a whole connection (cut, silence, 5xx, throttling) is retried with back-off and
+ *   reported to each member on it; an error naming some subscriptions concerns only those members
+ *   (resubscribed, or errored when fatal).
+ *
+ * Throws `TypeError`/`RangeError` naming the option when `options` are invalid.
+ */
+export class StreamingGroup {
+  private readonly options: ResolvedGroupOptions;
+  private readonly limiter: Limiter;
+  private readonly members = new Set<GroupMember>();
+  private readonly bySubscription = new Map<string, GroupMember>();
+  private readonly connections = new Set<GroupConnection>();
+  private readonly cleanups = new Set<Promise<void>>();
+  private link: { agent: Agent; endpoint: EwsEndpointOptions; affinity: SubscriptionAffinity | undefined; anchor: string | undefined } | undefined;
+  /** Whether members use impersonation, fixed by the first member. */
+  private impersonating: boolean | undefined;
+  private state: 'open' | 'closing' | 'destroyed' = 'open';
+  private readonly onAbort = (): void => void this.close();
+  /** What the connections see of the group. */
+  private readonly host: ConnectionHost;
+
+  constructor(options: StreamingGroupOptions) {
+    this.options = resolveGroupOptions(options);
+    this.host = {
+      settings: this.options,
+      endpoint: () => this.requireLink().endpoint,
+      streamImpersonation: () => {
+        const anchor = this.link?.anchor;
+        return this.impersonating === true && anchor !== undefined ? { smtpAddress: anchor } : undefined;
+      },
+      memberOf: (subscriptionId) => this.bySubscription.get(subscriptionId),
+      lost: (member, reason, backOff) => this.lost(member, reason, backOff),
+      failMember: (member, error) => this.failMember(member, error),
+      emptied: (connection) => {
+        this.connections.delete(connection);
+      },
+    };
+    this.limiter = new Limiter(this.options.maxConcurrentSubscribes);
+    const signal = this.options.source.signal;
+    if (signal?.aborted) this.state = 'closing';
+    else signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Whether `close()` or `destroy()` was called (or the group's `signal` aborted). */
+  get closed(): boolean {
+    return this.state !== 'open';
+  }
+
+  /** Counts of what the group holds now. */
+  stats(): StreamingGroupStats {
+    let streams = 0;
+    for (const connection of this.connections) streams += connection.streamCount;
+    return { subscriptions: this.bySubscription.size, members: this.members.size, connections: this.connections.size, streams };
+  }
+
+  /**
+   * One member's notifications and lifecycle signals, in order (like `streamingSignals`). Cold:
+   * each subscriber is its own member with its own EWS subscription. Unsubscribing removes the
+   * subscription; the member's connection carries on for the others. Invalid member options error
+   * the Observable at once; on a closed group it completes at once.
+   */
+  signals(member: StreamingGroupMemberOptions = {}): Observable<SourceSignal> {
+    let scope: ReturnType<typeof resolveMember>;
+    try {
+      scope = resolveMember(this.options, member);
+    } catch (error) {
+      return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
+    }
+    return new Observable<SourceSignal>((subscriber) => {
+      if (this.closed || scope.signal?.aborted) {
+        subscriber.complete();
+        return undefined;
+      }
+      const impersonating = scope.impersonation !== undefined;
+      if (this.impersonating !== undefined && this.impersonating !== impersonating) {
+        subscriber.error(new TypeError('mailbox: in one StreamingGroup either every member gives a mailbox (impersonation) or none does'));
+        return undefined;
+      }
+      this.impersonating = impersonating;
+      const joined = new GroupMember(scope, {
+        next: (signal) => subscriber.next(signal),
+        error: (error) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      const onAbort = (): void => joined.complete();
+      scope.signal?.addEventListener('abort', onAbort, { once: true });
+      this.join(joined);
+      return () => {
+        scope.signal?.removeEventListener('abort', onAbort);
+        this.leave(joined);
+      };
+    });
+  }
+
+  /**
+   * One member's notifications (like `streamingNotifications`); lifecycle signals go to
+   * `member.onLifecycle`.
+   */
+  notifications(member: StreamingGroupMemberOptions = {}): Observable<PushNotification> {
+    const valid = typeof member === 'object' && member !== null;
+    return notificationsOf(this.signals(member), valid ? member.onLifecycle : undefined, this.options.logger);
+  }
+
+  /**
+   * Graceful end: completes every member's Observable, unsubscribes every subscription (bounded by
+   * `unsubscribeTimeoutMs` each, at most `maxConcurrentSubscribes` at once), closes the connections
+   * and the pool. Idempotent; resolves when all of it is done. Never rejects.
+   */
+  async close(): Promise<void> {
+    if (this.state === 'open') this.state = 'closing';
+    this.options.source.signal?.removeEventListener('abort', this.onAbort);
+    for (const connection of this.connections) connection.stop();
+    for (const member of [...this.members]) member.complete();
+    await this.settled();
+  }
+
+  /**
+   * Abrupt end: closes every connection now and completes every member, without EWS Unsubscribe
+   * (the server expires the subscriptions itself). Idempotent.
+   */
+  destroy(): void {
+    this.state = 'destroyed';
+    this.options.source.signal?.removeEventListener('abort', this.onAbort);
+    for (const connection of this.connections) connection.stop();
+    for (const member of [...this.members]) member.complete();
+    this.link?.agent.destroy();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async settled(): Promise<void> {
+    while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
+    await Promise.all([...this.connections].map((connection) => connection.stopped()));
+    this.link?.agent.destroy();
+  }
+
+  private requireLink(): NonNullable<StreamingGroup['link']> {
+    if (!this.link) throw new Error('StreamingGroup: no member has joined yet');
+    return this.link;
+  }
+
+  /** The pool, endpoint options and affinity, made when the first member joins (it may name the anchor). */
+  private endpointFor(member: GroupMember): NonNullable<StreamingGroup['link']> {
+    if (this.link) return this.link;
+    const source = this.options.source;
+    const anchor = source.anchorMailbox ?? member.scope.mailbox;
+    const agent =
+      source.createAgent?.() ?? createEwsAgent({ url: source.url, logger: source.logger, ...(source.tls === undefined ? {} : { tls: source.tls }) });
+    const affinity = source.affinity ? new SubscriptionAffinity(source.cookies) : undefined;
+    const headers = source.affinity ? { ...source.headers, ...AFFINITY_HEADERS } : source.headers;
+    const cookies = affinity ?? source.cookies;
+    const endpoint: EwsEndpointOptions = {
+      url: source.url,
+      auth: source.auth,
+      agent,
+      logger: source.logger,
+      ...(anchor === undefined ? {} : { mailbox: anchor }),
+      ...(headers === undefined ? {} : { headers }),
+      ...(cookies === undefined ? {} : { cookies }),
+      ...(source.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: source.maxEnvelopeBytes }),
+    };
+    this.link = { agent, endpoint, affinity, anchor };
+    return this.link;
+  }
+
+  private join(member: GroupMember): void {
+    this.members.add(member);
+    this.endpointFor(member);
+    this.subscribe(member, false);
+  }
+
+  private leave(member: GroupMember): void {
+    member.stop();
+    if (!this.members.delete(member)) return;
+    this.detach(member);
+    if (this.state === 'destroyed') return;
+    const cleanup = this.unsubscribe(member).finally(() => this.cleanups.delete(cleanup));
+    this.cleanups.add(cleanup);
+  }
+
+  private async unsubscribe(member: GroupMember): Promise<void> {
+    // A Subscribe still in flight may yet create a subscription: wait for it, then remove it.
+    await member.pendingSubscribe?.catch(() => undefined);
+    const subscriptionId = member.subscriptionId;
+    const link = this.link;
+    if (subscriptionId === undefined || link === undefined || this.state === 'destroyed') return;
+    this.bySubscription.delete(subscriptionId);
+    await this.limiter
+      .run(() =>
+        unsubscribeQuietly(subscriptionId, link.endpoint, {
+          requestServerVersion: this.options.requestServerVersion,
+          impersonation: member.scope.impersonation,
+          unsubscribeTimeoutMs: this.options.source.unsubscribeTimeoutMs,
+          logger: this.options.logger,
+        }),
+      )
+      .catch(() => undefined);
+  }
+
+  /** Takes a member off its connection. Its id stays known until its Unsubscribe (see unsubscribe()). */
+  private detach(member: GroupMember): void {
+    for (const connection of this.connections) connection.remove(member);
+  }
+
+  /** Subscribes a member (with retry), then places it on a connection with room. */
+  private subscribe(member: GroupMember, backOffFirst: boolean): void {
+    let first = backOffFirst;
+    withRetry(
+      async () => {
+        if (first) {
+          first = false;
+          // A subscription the server just lost for a reason that may repeat: don't hammer it.
+          throw new EwsConnectionError('Resubscribing after a lost subscription');
+        }
+        return this.limiter.run(() => this.createSubscription(member), member.stopSignal);
+      },
+      {
+        retry: this.options.retry,
+        signal: member.stopSignal,
+        plan: (error) => this.subscribePlan(error),
+        onRetry: (notice) => {
+          const signal = retryingSignal(notice, this.options.logger, 'streaming');
+          if (signal) member.report(signal);
+        },
+      },
+    ).then(
+      (subscriptionId) => this.place(member, subscriptionId),
+      (error: unknown) => {
+        if (!member.stopped && !this.closed) this.failMember(member, error);
+      },
+    );
+  }
+
+  private subscribePlan(error: unknown): FailurePlan {
+    if (this.closed) return { kind: 'fatal', reason: 'connection-error' };
+    const plan = planFor(error);
+    // A Subscribe that "lost its subscription" can only mean a transient server state: retry.
+    if (plan.kind === 'resubscribe' || plan.kind === 'connection-taken') return { kind: 'retry', reason: plan.reason };
+    return plan;
+  }
+
+  private createSubscription(member: GroupMember): Promise<string> {
+    const pending = this.postSubscribe(member);
+    member.pendingSubscribe = pending;
+    return pending;
+  }
+
+  private async postSubscribe(member: GroupMember): Promise<string> {
+    const link = this.endpointFor(member);
+    // Not aborted by the member leaving: once sent, only the id lets leave() remove it.
+    const response = await postSoap(member.scope.subscribeRequest, { ...link.endpoint, timeoutMs: this.options.requestTimeoutMs });
+    const error = envelopeError(response);
+    if (error) throw error;
+    const body = response.body;
+    const message = body.type === 'response' ? body.messages[0] : undefined;
+    const subscriptionId = message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
+    if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
+    const at = new Date();
+    if (member.stopped) {
+      member.subscriptionId = subscriptionId;
+      throw member.stopSignal.reason;
+    }
+    this.bySubscription.set(subscriptionId, member);
+    this.options.logger.info('EWS streaming group subscription created', { subscriptionId });
+    member.subscribed(subscriptionId, at);
+    return subscriptionId;
+  }
+
+  private place(member: GroupMember, subscriptionId: string): void {
+    if (member.stopped || member.subscriptionId !== subscriptionId) return;
+    let target: GroupConnection | undefined;
+    for (const connection of this.connections) {
+      if (connection.members.size < this.options.maxSubscriptionsPerConnection) {
+        target = connection;
+        break;
+      }
+    }
+    if (!target) {
+      target = new GroupConnection(this.host);
+      this.connections.add(target);
+    }
+    target.add(member);
+  }
+
+  private failMember(member: GroupMember, error: unknown): void {
+    this.detach(member);
+    member.fail(error);
+  }
+
+  private lost(member: GroupMember, reason: DisconnectReason, backOff: boolean): void {
+    if (member.stopped) return;
+    for (const connection of this.connections) connection.remove(member);
+    if (member.subscriptionId !== undefined) this.bySubscription.delete(member.subscriptionId);
+    member.forgetSubscription(reason);
+    // When no subscription of the group is left, the server that held them is no longer where the
+    // next ones must go.
+    if (this.bySubscription.size === 0) this.link?.affinity?.reset();
+    this.subscribe(member, backOff);
+  }
+
+}

@@ -1,0 +1,139 @@
+/**
+ * A StreamingGroup with many members running against an EwsSimulator, recording each member's
+ * signals and received sequence numbers, with the same completeness check as the single-source
+ * harness (every delivered event arrives once and in order, unless made inside a reported lossy gap).
+ */
+import type { Subscription } from 'rxjs';
+import { expect } from 'vitest';
+import type { GapEvent, SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifecycle.js';
+import { StreamingGroup, type StreamingGroupMemberOptions, type StreamingGroupOptions } from '../../lib/sources/streaming-group.js';
+import { EwsSimulator, sequenceOf, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
+
+export const SERVICE = { type: 'basic', username: 'svc@contoso.com', password: 'correct horse' } as const;
+
+/** One member: a mailbox watched through impersonation. */
+export interface MemberRecord {
+  readonly mailbox: string;
+  readonly signals: SourceSignal[];
+  readonly received: number[];
+  readonly delivered: { seq: number; at: number }[];
+  error: unknown;
+  completed: boolean;
+  subscription: Subscription;
+  lifecycle(type?: SourceLifecycleEvent['type']): SourceLifecycleEvent[];
+}
+
+export interface GroupHarness {
+  readonly sim: EwsSimulator;
+  readonly group: StreamingGroup;
+  readonly members: MemberRecord[];
+  /** Adds a member watching `mailbox`. */
+  join(mailbox: string, options?: Partial<StreamingGroupMemberOptions>): MemberRecord;
+  deliver(member: MemberRecord, event?: SimulatedEvent): number;
+  until(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** Waits until each member received everything delivered to it so far. */
+  allReceived(members?: readonly MemberRecord[], timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const mailboxOf = (i: number): string => `room-${String(i).padStart(3, '0')}@contoso.com`;
+
+export async function startGroupHarness(
+  options: { sim?: EwsSimulatorOptions; group?: Partial<StreamingGroupOptions> } = {},
+): Promise<GroupHarness> {
+  const sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200, ...options.sim });
+  const group = new StreamingGroup({
+    url: sim.url,
+    auth: SERVICE,
+    heartbeatTimeoutMs: 5_000,
+    regroupDelayMs: 20,
+    retry: { minDelayMs: 20, maxDelayMs: 200 },
+    ...options.group,
+  });
+  const h: GroupHarness = {
+    sim,
+    group,
+    members: [],
+    join(mailbox, memberOptions = {}) {
+      const record: MemberRecord = {
+        mailbox,
+        signals: [],
+        received: [],
+        delivered: [],
+        error: undefined,
+        completed: false,
+        subscription: undefined as unknown as Subscription,
+        lifecycle(type) {
+          return record.signals.filter((s): s is SourceLifecycleEvent => s.type !== 'notification' && (type === undefined || s.type === type));
+        },
+      };
+      record.subscription = group.signals({ mailbox, ...memberOptions }).subscribe({
+        next: (signal) => {
+          record.signals.push(signal);
+          if (signal.type !== 'notification') return;
+          expect(signal.notification.mailbox).toBe(mailbox);
+          for (const event of signal.notification.events) {
+            const seq = sequenceOf(event);
+            if (seq !== undefined) record.received.push(seq);
+          }
+        },
+        error: (error: unknown) => {
+          record.error = error;
+        },
+        complete: () => {
+          record.completed = true;
+        },
+      });
+      h.members.push(record);
+      return record;
+    },
+    deliver(member, event = { type: 'NewMail' }) {
+      const at = Date.now();
+      const d = sim.deliver(member.mailbox, event);
+      member.delivered.push({ seq: d.seq, at });
+      return d.seq;
+    },
+    async until(predicate, what, timeoutMs = 10_000) {
+      const started = Date.now();
+      while (!predicate()) {
+        if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(group.stats())}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    async allReceived(members = h.members, timeoutMs) {
+      await h.until(
+        () => members.every((m) => m.delivered.every((d) => m.received.includes(d.seq))),
+        'every member to receive its events',
+        timeoutMs,
+      );
+    },
+    async stop() {
+      await group.close();
+      await sim.close();
+    },
+  };
+  return h;
+}
+
+/** Every member connected (its first `connected` signal). */
+export function allConnected(h: GroupHarness, members: readonly MemberRecord[] = h.members): boolean {
+  return members.every((m) => m.lifecycle('connected').length > 0);
+}
+
+/**
+ * No duplicates, wire order, and every delivered event received unless made inside a reported
+ * lossy gap of that member. Returns the sequence numbers legitimately lost.
+ */
+export function expectMemberComplete(member: MemberRecord): number[] {
+  expect(new Set(member.received).size, `${member.mailbox}: no duplicates`).toBe(member.received.length);
+  expect([...member.received].sort((a, b) => a - b), `${member.mailbox}: wire order`).toEqual(member.received);
+  const lossy = (member.lifecycle('gap') as GapEvent[]).filter((g) => g.eventsMayBeLost);
+  const lost: number[] = [];
+  for (const { seq, at } of member.delivered) {
+    if (member.received.includes(seq)) continue;
+    const covered = lossy.some((g) => g.from.getTime() <= at && at <= g.to.getTime());
+    expect(covered, `${member.mailbox}: event ${seq} lost outside every reported gap`).toBe(true);
+    lost.push(seq);
+  }
+  return lost;
+}
