@@ -140,6 +140,31 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
               case 'gap':
                 metrics.gaps.inc({ ...mailboxLabel, events_may_be_lost: String(event.eventsMayBeLost) });
                 return;
+              case 'doorbell':
+                // Hybrid's fast path: counted apart, so the pull side's series keep their meaning.
+                switch (event.event.type) {
+                  case 'connected':
+                    metrics.doorbellConnected.set(mailboxLabel, 1);
+                    return;
+                  case 'disconnected':
+                    metrics.doorbellConnected.set(mailboxLabel, 0);
+                    metrics.doorbellReconnects.inc(mailboxLabel);
+                    logger.info('doorbell disconnected; reconnecting (polling covers the gap)', { mailbox: watched.mailbox, reason: event.event.reason });
+                    return;
+                  case 'retrying':
+                    metrics.doorbellConnected.set(mailboxLabel, 0);
+                    return;
+                  case 'failed':
+                    metrics.doorbellConnected.set(mailboxLabel, 0);
+                    logger.warn('doorbell failed; polling only until it is reopened', {
+                      mailbox: watched.mailbox,
+                      code: 'code' in event.event.error ? event.event.error.code : undefined,
+                      reopenInMs: event.event.restartInMs,
+                    });
+                    return;
+                  default:
+                    return;
+                }
               default:
                 return;
             }
@@ -153,6 +178,7 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
         },
       });
       metrics.connected.set(mailboxLabel, 0);
+      if (config.mode === 'hybrid') metrics.doorbellConnected.set(mailboxLabel, 0);
       bridges.push(bridge);
     }
   } catch (error) {

@@ -118,6 +118,11 @@ export class BridgeMetrics {
   readonly reconnects = new Counter('ews_bridge_reconnects_total', 'EWS connections that ended and were reopened (streaming connections, or pull recoveries).');
   readonly retries = new Counter('ews_bridge_retries_total', 'Failed EWS attempts that were retried, by reason.');
   readonly connected = new Gauge('ews_bridge_connected', '1 while the mailbox subscription is connected, else 0.');
+  readonly doorbellReconnects = new Counter(
+    'ews_bridge_doorbell_reconnects_total',
+    'Hybrid mode: streaming doorbell connections that ended and were reopened (the fast path was down meanwhile; the pull side loses nothing).',
+  );
+  readonly doorbellConnected = new Gauge('ews_bridge_doorbell_connected', 'Hybrid mode: 1 while the streaming doorbell (the fast path) is connected, else 0.');
   readonly postSeconds = new Histogram(
     'ews_bridge_listener_post_duration_seconds',
     'Time the legacy listener took to answer a SendNotification post (handler latency).',
@@ -126,7 +131,18 @@ export class BridgeMetrics {
 
   /** The Prometheus text exposition of every metric. */
   render(): string {
-    const all: Metric[] = [this.eventsDelivered, this.notificationsDelivered, this.listenerFailures, this.gaps, this.reconnects, this.retries, this.connected, this.postSeconds];
+    const all: Metric[] = [
+      this.eventsDelivered,
+      this.notificationsDelivered,
+      this.listenerFailures,
+      this.gaps,
+      this.reconnects,
+      this.retries,
+      this.connected,
+      this.doorbellReconnects,
+      this.doorbellConnected,
+      this.postSeconds,
+    ];
     return `${all.flatMap((m) => m.render()).join('\n')}\n`;
   }
 }

@@ -75,7 +75,10 @@ function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
 /**
  * Notifications and lifecycle signals of the hybrid source, in one ordered stream. The lifecycle
  * signals are the pull subscription's (its gaps are the ones that matter: the doorbell's gaps only
- * delay delivery until the next poll). See {@link hybridNotifications}.
+ * delay delivery until the next poll), plus the doorbell's own, each wrapped in a
+ * `{ type: 'doorbell', event }` signal (`DoorbellEvent`): its subscribed, connected, keep-alive,
+ * disconnected, retrying and gap signals, and `failed` when it gives up until `doorbellRestartMs`.
+ * See {@link hybridNotifications}.
  *
  * Invalid options error the Observable at once with a `TypeError`/`RangeError` naming the option.
  */
@@ -88,7 +91,7 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
   }
   const { pull, doorbell, doorbellRestartMs } = resolved;
   const logger = pull.logger;
-  return sessionSignals(pull, (session) => {
+  return sessionSignals(pull, (session, report) => {
     let ring: Subscription | undefined;
     let restart: NodeJS.Timeout | undefined;
     let stopped = false;
@@ -97,8 +100,19 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
       if (stopped) return;
       ring = streamingSignals(doorbell).subscribe({
         next: (signal) => {
-          // Anything new, or a doorbell back after a gap (it may have missed rings): fetch now.
-          if (signal.type === 'notification' || signal.type === 'connected') session.wake();
+          if (stopped) return;
+          if (signal.type === 'notification') {
+            // Anything new: fetch now. The doorbell's notifications are never emitted.
+            session.wake();
+            return;
+          }
+          // A streaming source has no doorbell of its own; the type allows it, nothing emits it.
+          if (signal.type === 'doorbell') return;
+          // Wrapped, so consumers that track the pull side by `type` never mistake the doorbell's
+          // subscription or connection for it.
+          report({ type: 'doorbell', event: signal });
+          // A doorbell back after a gap may have missed rings: fetch now.
+          if (signal.type === 'connected') session.wake();
           else if (signal.type === 'disconnected') logger.debug('hybrid doorbell disconnected; polling covers the gap', { reason: signal.reason });
         },
         error: (error: unknown) => {
@@ -106,7 +120,10 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
             code: error instanceof Error && 'code' in error ? error.code : undefined,
             reopenInMs: doorbellRestartMs,
           });
-          if (!stopped) restart = setTimeout(open, doorbellRestartMs);
+          if (stopped) return;
+          restart = setTimeout(open, doorbellRestartMs);
+          const failure = error instanceof Error ? error : new Error(`The doorbell failed with a non-Error value (${typeof error})`);
+          report({ type: 'doorbell', event: { type: 'failed', error: failure, restartInMs: doorbellRestartMs, at: new Date() } });
         },
       });
     };
@@ -127,16 +144,17 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
  *   {@link pullNotifications} promises) and one streaming subscription on the same folders and
  *   event types, whose notifications are not emitted: each one triggers an immediate GetEvents
  *   (or one right after the current cycle, so a ring is never lost).
- * - The doorbell reconnects and resubscribes on its own (the streaming source's lifecycle); when it
- *   comes back after a gap, the source fetches at once. If it fails for good, the source keeps
+ * - The doorbell reconnects and resubscribes on its own (the streaming source's lifecycle, reported
+ *   as `doorbell` signals); when it comes back after a gap, the source fetches at once. If it fails for good, the source keeps
  *   polling every `pollIntervalMs` and opens a new doorbell after `doorbellRestartMs`.
  * - Nothing is lost when the doorbell is cut: the pull subscription holds every event until a
  *   poll fetches it.
  * - Costs two subscriptions and one hanging connection per subscriber (it counts against
  *   Exchange's per-mailbox streaming connection budget).
  *
- * Lifecycle signals (of the pull side) go to `options.onLifecycle`; {@link hybridSignals} has
- * them in-stream.
+ * Lifecycle signals go to `options.onLifecycle`: the pull side's as usual, the doorbell's wrapped
+ * as `{ type: 'doorbell', event }` (see {@link hybridSignals}), so an outage of the fast path is
+ * visible; {@link hybridSignals} has them in-stream.
  */
 export function hybridNotifications(options: HybridOptions): Observable<PushNotification> {
   const valid = typeof options === 'object' && options !== null;

@@ -109,8 +109,34 @@ export interface GapEvent {
   readonly eventsMayBeLost: boolean;
 }
 
-/** Every lifecycle signal a source emits. */
-export type SourceLifecycleEvent = SubscribedEvent | ConnectedEvent | KeepAliveEvent | DisconnectedEvent | RetryingEvent | GapEvent;
+/**
+ * The hybrid source's doorbell gave up (a fatal error such as a taken connection or a refused
+ * credential, or its retries ran out). The source keeps polling every `pollIntervalMs` and opens a
+ * new doorbell after `restartInMs` (`doorbellRestartMs`).
+ */
+export interface DoorbellFailedEvent {
+  readonly type: 'failed';
+  readonly error: Error;
+  readonly restartInMs: number;
+  readonly at: Date;
+}
+
+/**
+ * Hybrid source only: a lifecycle signal of its streaming **doorbell**, the fast path. Every signal
+ * the doorbell's streaming source emits comes wrapped in one of these (plus `failed` when it gives
+ * up), so a consumer can see that the fast path is down while the pull side — whose signals a
+ * hybrid source reports as usual, unwrapped — is fine. A doorbell outage loses nothing (the pull
+ * subscription holds every event until a poll fetches it); it only makes delivery wait for the
+ * safety-net poll. Consumers that look only at the other `type`s are unaffected.
+ */
+export interface DoorbellEvent {
+  readonly type: 'doorbell';
+  /** What happened to the doorbell: its streaming source's own signal, or `failed`. */
+  readonly event: SubscribedEvent | ConnectedEvent | KeepAliveEvent | DisconnectedEvent | RetryingEvent | GapEvent | DoorbellFailedEvent;
+}
+
+/** Every lifecycle signal a source emits (`doorbell` only from the hybrid source). */
+export type SourceLifecycleEvent = SubscribedEvent | ConnectedEvent | KeepAliveEvent | DisconnectedEvent | RetryingEvent | GapEvent | DoorbellEvent;
 
 /** A notification, as a signal among lifecycle signals. */
 export interface NotificationSignal {
