@@ -131,7 +131,8 @@ export interface PushCallbackOptions {
   readonly onGap?: (gap: GapEvent) => void | PromiseLike<void>;
   /**
    * Called synchronously with every lifecycle signal of the source (subscribed, connected,
-   * keep-alive, disconnected, retrying, gap) as it arrives. Default: none.
+   * keep-alive, disconnected, retrying, gap; from a hybrid source also its doorbell's, wrapped as
+   * `{ type: 'doorbell', event }`, which the adapter itself ignores) as it arrives. Default: none.
    */
   readonly onLifecycle?: (event: SourceLifecycleEvent) => void;
   /** Aborting it closes the adapter gracefully, like {@link PushCallbackHandle.close}. Default: none. */
