@@ -2,8 +2,10 @@
  * Holds many idle streaming subscriptions in one process and reports what they cost (forked by
  * bench/idle-memory.ts with `--import tsx --expose-gc`). Task over IPC: {@link IdleTask}.
  *
- * - `ours`: one `streamingNotifications` subscriber per subscription — today each has its own
+ * - `ours`: one `streamingNotifications` subscriber per subscription — each has its own
  *   GetStreamingEvents connection (and connection pool), so N subscriptions hold N connections;
+ * - `group`: one `StreamingGroup` with a member per subscription, 200 subscriptions per
+ *   connection (the EWS maximum), so 1,000 subscriptions hold 5 connections;
  * - `eja`: ews-javascript-api as its users spread subscriptions: `connections`
  *   StreamingSubscriptionConnections, each carrying an equal share of the subscriptions (EWS allows
  *   up to 200 per GetStreamingEvents).
@@ -12,10 +14,11 @@
  * stream is open and has been idle for `settleMs`.
  */
 import v8 from 'node:v8';
+import { shipped } from './shipped.js';
 
 /** What the parent sends. */
 export interface IdleTask {
-  readonly client: 'ours' | 'eja';
+  readonly client: 'ours' | 'group' | 'eja';
   readonly url: string;
   readonly subscriptions: number;
   /** `eja` only: connections to spread the subscriptions over. */
@@ -59,7 +62,7 @@ function sample(): MemorySample {
 const settle = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function holdOurs(task: IdleTask): Promise<number> {
-  const { streamingNotifications } = await import('../lib/sources/streaming.js');
+  const { streamingNotifications } = await shipped();
   const { BENCH_PASSWORD, BENCH_USER } = await import('./recorder.js');
   let connected = 0;
   await new Promise<void>((resolve, reject) => {
@@ -76,6 +79,33 @@ async function holdOurs(task: IdleTask): Promise<number> {
     }
   });
   return task.subscriptions;
+}
+
+async function holdGroup(task: IdleTask): Promise<number> {
+  const { StreamingGroup } = await shipped();
+  const { BENCH_PASSWORD, BENCH_USER } = await import('./recorder.js');
+  const group = new StreamingGroup({
+    url: task.url,
+    auth: { type: 'basic', username: BENCH_USER, password: BENCH_PASSWORD },
+    retry: { maxAttempts: 1 },
+    // The bench server does not hand subscriptions over between responses
+    // (ErrorNewEventStreamConnectionOpened), so let every connection open once, full.
+    regroupDelayMs: 1_000,
+  });
+  let connected = 0;
+  await new Promise<void>((resolve, reject) => {
+    for (let i = 0; i < task.subscriptions; i++) {
+      group
+        .notifications({
+          folders: ['inbox'],
+          onLifecycle: (signal) => {
+            if (signal.type === 'connected' && ++connected === task.subscriptions) resolve();
+          },
+        })
+        .subscribe({ error: reject });
+    }
+  });
+  return group.stats().streams;
 }
 
 async function holdEja(task: IdleTask): Promise<number> {
@@ -112,11 +142,11 @@ async function holdEja(task: IdleTask): Promise<number> {
 process.once('message', (task: IdleTask) => {
   const run = async (): Promise<IdleReport> => {
     // Load the client's code first, so the baseline holds it and only subscriptions are counted.
-    if (task.client === 'ours') await import('../lib/sources/streaming.js');
-    else await import('ews-javascript-api');
+    if (task.client === 'eja') await import('ews-javascript-api');
+    else await shipped();
     const before = sample();
     const started = performance.now();
-    const connections = task.client === 'ours' ? await holdOurs(task) : await holdEja(task);
+    const connections = task.client === 'ours' ? await holdOurs(task) : task.client === 'group' ? await holdGroup(task) : await holdEja(task);
     const openMs = performance.now() - started;
     await settle(task.settleMs);
     const after = sample();

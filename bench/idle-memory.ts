@@ -3,9 +3,10 @@
  * each client in its own child process (bench/idle-child.ts); RSS and used heap after full GCs,
  * before and after, divided by the number of subscriptions.
  *
- * (a) `streamingNotifications` opens one GetStreamingEvents connection per subscriber today, so its
- * 1,000 subscriptions hold 1,000 connections; (b) ews-javascript-api carries them on 5
- * StreamingSubscriptionConnections of 200 subscriptions each (the EWS maximum per connection).
+ * (a) a `StreamingGroup` carries them on 5 GetStreamingEvents connections of 200 subscriptions each
+ * (the EWS maximum per connection), as (b) ews-javascript-api does with 5
+ * StreamingSubscriptionConnections; (a1) `streamingNotifications`, one connection per subscriber,
+ * is measured too (1,000 subscriptions on 1,000 connections).
  *
  * Run: `npx tsx bench/idle-memory.ts [subscriptions=1000]` (part of `npm run bench`).
  */
@@ -31,7 +32,7 @@ export async function runIdleMemory(options: IdleMemoryOptions = {}): Promise<Id
   const connections = options.connections ?? 5;
   const log = options.log ?? (() => undefined);
   const reports: IdleReport[] = [];
-  for (const client of ['ours', 'eja'] as const) {
+  for (const client of ['group', 'eja', 'ours'] as const) {
     // A fresh server per client, so neither inherits the other's open streams.
     const server = await RawEwsServer.start({ uniqueSubscriptionIds: true });
     try {
@@ -66,7 +67,7 @@ export function idleTable(reports: readonly IdleReport[]): string {
       const rss = r.after.rss - r.before.rss;
       const heap = r.after.heapUsed - r.before.heapUsed;
       return [
-        r.client === 'ours' ? '(a) streamingNotifications' : '(b) ews-javascript-api',
+        r.client === 'group' ? '(a) StreamingGroup' : r.client === 'ours' ? '(a1) streamingNotifications' : '(b) ews-javascript-api',
         int(r.subscriptions),
         int(r.connections),
         kib(rss / r.subscriptions),

@@ -346,7 +346,7 @@ export class GroupConnection {
   /** Closes a draining response once none of its members waits for it. */
   private releaseIfDrained(stream: GroupStream): void {
     if (!stream.draining || stream.finished) return;
-    const waiting = stream.members.some((member) => this.members.has(member) && member.draining.has(stream));
+    const waiting = stream.members.some((member) => this.members.has(member) && member.drains(stream));
     if (!waiting) stream.abort(new Released('Every subscription moved to the newer response'));
   }
 

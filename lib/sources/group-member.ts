@@ -23,8 +23,11 @@ export interface MemberScope {
   /** The impersonated mailbox, set on every notification. */
   readonly mailbox: string | undefined;
   readonly impersonation: ImpersonationTarget | undefined;
-  /** The member's Subscribe request, built (and so checked) before any I/O. */
-  readonly subscribeRequest: SoapRequest;
+  /**
+   * The member's Subscribe request. Built (and so checked) once before any I/O, then again for each
+   * Subscribe, so a thousand idle members don't each hold a kilobyte of XML.
+   */
+  subscribeRequest(): SoapRequest;
 }
 
 /** A window in which the member may have missed events, reported when it closes. */
@@ -46,7 +49,9 @@ export interface StreamRef {
 
 /** @internal */
 export class GroupMember {
-  private readonly stopController = new AbortController();
+  /** Made only while something waits on it (a Subscribe and its retries): idle members hold none. */
+  private stopController: AbortController | undefined;
+  private isStopped = false;
   subscriptionId: string | undefined;
   /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
   private lostSubscriptionId: string | undefined;
@@ -60,8 +65,8 @@ export class GroupMember {
    * Older streams that carried the subscription and may still deliver its last events: until each
    * has released it, notifications from {@link stream} wait in {@link held}, so wire order holds.
    */
-  readonly draining = new Set<StreamRef>();
-  private held: PushNotification[] = [];
+  private draining: Set<StreamRef> | undefined;
+  private held: PushNotification[] | undefined;
   /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
   pendingSubscribe: Promise<unknown> | undefined;
 
@@ -72,16 +77,30 @@ export class GroupMember {
 
   /** Aborted when the member leaves (its subscriber unsubscribed, errored or completed). */
   get stopSignal(): AbortSignal {
+    this.stopController ??= new AbortController();
+    if (this.isStopped && !this.stopController.signal.aborted) this.stopController.abort(new Error('The group member left'));
     return this.stopController.signal;
   }
 
+  /** Drops the stop signal once nothing waits on it (it is made again when needed). */
+  releaseStopSignal(): void {
+    if (!this.isStopped) this.stopController = undefined;
+  }
+
   get stopped(): boolean {
-    return this.stopController.signal.aborted;
+    return this.isStopped;
   }
 
   /** Marks the member gone; nothing more reaches its subscriber. Idempotent. */
   stop(): void {
-    if (!this.stopped) this.stopController.abort(new Error('The group member left'));
+    if (this.isStopped) return;
+    this.isStopped = true;
+    this.stopController?.abort(new Error('The group member left'));
+  }
+
+  /** Whether the subscription still waits for `stream` to hand it over. */
+  drains(stream: StreamRef): boolean {
+    return this.draining?.has(stream) ?? false;
   }
 
   report(signal: SourceSignal): void {
@@ -180,8 +199,8 @@ export class GroupMember {
   deliver(notification: PushNotification, from: StreamRef): void {
     const value = this.scope.mailbox === undefined ? notification : { ...notification, mailbox: this.scope.mailbox };
     // Events on the new stream happened after those still in flight on older ones.
-    if (from === this.stream && this.draining.size > 0) {
-      this.held.push(value);
+    if (from === this.stream && this.draining !== undefined) {
+      (this.held ??= []).push(value);
       return;
     }
     this.report({ type: 'notification', notification: value });
@@ -191,7 +210,7 @@ export class GroupMember {
   moveTo(next: StreamRef): void {
     const previous = this.stream;
     if (previous === next) return;
-    if (previous && !previous.finished) this.draining.add(previous);
+    if (previous && !previous.finished) (this.draining ??= new Set()).add(previous);
     this.stream = next;
   }
 
@@ -205,7 +224,7 @@ export class GroupMember {
    * or the stream ended. When it ended uncleanly, envelopes it swallowed may have held events.
    */
   release(stream: StreamRef, clean: boolean): void {
-    if (!this.draining.delete(stream)) return;
+    if (!this.draining?.delete(stream)) return;
     if (!clean && this.subscriptionId !== undefined) {
       const at = new Date();
       this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
@@ -214,13 +233,13 @@ export class GroupMember {
   }
 
   private releaseAll(): void {
-    this.draining.clear();
     this.flushHeld();
   }
 
   private flushHeld(): void {
+    this.draining = undefined;
     const held = this.held;
-    this.held = [];
-    for (const notification of held) this.report({ type: 'notification', notification });
+    this.held = undefined;
+    for (const notification of held ?? []) this.report({ type: 'notification', notification });
   }
 }

@@ -12,7 +12,7 @@ import { EwsConnectionError } from '../errors.js';
 import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
-import { createEwsAgent, postSoap, type EwsEndpointOptions } from '../ews/transport.js';
+import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { EventType, PushNotification } from '../model.js';
 import type { FolderSpec } from '../ews/requests.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
@@ -135,17 +135,20 @@ function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMembe
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
-  const subscribeRequest = {
+  const { folders, subscribeToAllFolders, eventTypes, impersonation } = checked;
+  const subscribeRequest = (): SoapRequest => ({
     soapAction: SOAP_ACTIONS.Subscribe,
     envelope: buildStreamingSubscribeRequest({
-      folders: checked.folders,
-      subscribeToAllFolders: checked.subscribeToAllFolders,
-      eventTypes: checked.eventTypes,
+      folders,
+      subscribeToAllFolders,
+      eventTypes,
       requestServerVersion: group.requestServerVersion,
-      ...(checked.impersonation ? { impersonation: checked.impersonation } : {}),
+      ...(impersonation ? { impersonation } : {}),
     }),
-  };
-  return { mailbox: checked.mailbox, impersonation: checked.impersonation, subscribeRequest, signal: checked.signal };
+  });
+  // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
+  subscribeRequest();
+  return { mailbox: checked.mailbox, impersonation, subscribeRequest, signal: checked.signal };
 }
 
 /**
@@ -396,7 +399,10 @@ export class StreamingGroup {
         },
       },
     ).then(
-      (subscriptionId) => this.place(member, subscriptionId),
+      (subscriptionId) => {
+        member.releaseStopSignal();
+        this.place(member, subscriptionId);
+      },
       (error: unknown) => {
         if (!member.stopped && !this.closed) this.failMember(member, error);
       },
@@ -420,7 +426,7 @@ export class StreamingGroup {
   private async postSubscribe(member: GroupMember): Promise<string> {
     const link = this.endpointFor(member);
     // Not aborted by the member leaving: once sent, only the id lets leave() remove it.
-    const response = await postSoap(member.scope.subscribeRequest, { ...link.endpoint, timeoutMs: this.options.requestTimeoutMs });
+    const response = await postSoap(member.scope.subscribeRequest(), { ...link.endpoint, timeoutMs: this.options.requestTimeoutMs });
     const error = envelopeError(response);
     if (error) throw error;
     const body = response.body;
