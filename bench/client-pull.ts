@@ -9,13 +9,15 @@
  * earlier and repeats events.
  */
 import * as ews from 'ews-javascript-api';
-import { pullNotifications } from '../lib/sources/pull.js';
+import { shipped } from './shipped.js';
 import { ejaKey } from './client-eja.js';
 import { keyOf } from './client-ours.js';
 import { BENCH_PASSWORD, BENCH_USER, Recorder, type ConsumeOptions, type ConsumeResult } from './recorder.js';
 
 /** Consumes a pull subscription's events with `pullNotifications`. */
-export function consumePullOurs(options: ConsumeOptions): Promise<ConsumeResult> {
+export async function consumePullOurs(options: ConsumeOptions): Promise<ConsumeResult> {
+  // The built bundle, as users run it (see shipped.ts).
+  const { pullNotifications } = await shipped();
   const controller = new AbortController();
   const recorder = new Recorder(options, () => controller.abort());
   pullNotifications({
