@@ -17,19 +17,20 @@ describe.skipIf(!built)('package exports (built output)', () => {
   it('imports from an ES module consumer', () => {
     const out = run(
       `import * as m from 'ews-push-bridge'; import * as t from 'ews-push-bridge/testing';
-       console.log(typeof m.EwsBridgeError, typeof m.responseCodeInfo, typeof t)`,
+       console.log(typeof m.EwsBridgeError, typeof m.responseCodeInfo, typeof m.StreamingGroup, typeof t)`,
       'module',
     );
-    expect(out).toBe('function function object');
+    expect(out).toBe('function function function object');
   });
 
   it('requires from a CommonJS consumer', () => {
     const out = run(
       `const m = require('ews-push-bridge'); const t = require('ews-push-bridge/testing');
-       const e = new m.EwsHttpError(503); console.log(e instanceof m.EwsBridgeError, e.code, e.retriable, typeof t)`,
+       const e = new m.EwsHttpError(503); const g = new m.StreamingGroup({ url: 'http://127.0.0.1:1/EWS/Exchange.asmx' });
+       console.log(e instanceof m.EwsBridgeError, e.code, e.retriable, typeof t, g.stats().connections); g.destroy()`,
       'commonjs',
     );
-    expect(out).toBe('true EWS_HTTP_ERROR true object');
+    expect(out).toBe('true EWS_HTTP_ERROR true object 0');
   });
 
   it('resolves its types for ESM and CommonJS TypeScript consumers (module Node16)', () => {

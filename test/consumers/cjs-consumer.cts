@@ -6,4 +6,6 @@ import testing = require('ews-push-bridge/testing');
 const n: bridge.PushNotification = { subscriptionId: 's', moreEvents: false, events: [{ type: 'Status' }] };
 const e: bridge.EwsHttpError = new bridge.EwsHttpError(503);
 const handler: callback.PushHandler = () => 'OK';
-export const checked: [string, boolean, unknown, unknown] = [n.subscriptionId, e.retriable, handler, testing.sequenceOf];
+const group: bridge.StreamingGroup = new bridge.StreamingGroup({ url: 'http://127.0.0.1:1/EWS/Exchange.asmx', maxSubscriptionsPerConnection: 200 });
+const stats: bridge.StreamingGroupStats = group.stats();
+export const checked: [string, boolean, unknown, unknown, number] = [n.subscriptionId, e.retriable, handler, testing.sequenceOf, stats.connections];
