@@ -1,8 +1,9 @@
 /**
  * StreamingGroup under churn: members join and leave at random while mail arrives and the server
  * fails in every way it can (cut streams, silence, throttling, Closed, lost subscriptions, missed
- * events). CHURN_SEEDS=1,2,3 runs other seeds; CHURN_LOG=1 prints what each run did. Every member must receive each of its events once and in wire order, except events
+ * events). Every member must receive each of its events once and in wire order, except events
  * made inside a gap it was told might have lost events; and the group must end with nothing left.
+ * `CHURN_SEEDS=1,2,3` runs other seeds; `CHURN_LOG=1` prints what each run did.
  */
 import { describe, expect, it } from 'vitest';
 import type { FaultSpec } from '../lib/testing/index.js';
