@@ -10,7 +10,6 @@
  *
  * @packageDocumentation
  */
-import type { SaxesTagNS } from 'saxes';
 import { EwsParseError } from '../errors.js';
 import type { Id, NotificationEvent, PushNotification, SubscriptionStatus } from '../model.js';
 import type {
@@ -155,11 +154,18 @@ interface FaultDraft {
   messageXml: Record<string, string> | undefined;
 }
 
-function attr(tag: SaxesTagNS, name: string): string | undefined {
-  return tag.attributes[name]?.value;
+/** A start tag as saxes reads it: its qualified name and its attributes by qualified name. */
+export interface StartTag {
+  readonly name: string;
+  readonly attributes: Readonly<Record<string, string>>;
 }
 
-function readId(tag: SaxesTagNS): Id {
+/** An unprefixed attribute (unprefixed attributes are in no namespace, which is where EWS puts them). */
+function attr(tag: StartTag, name: string): string | undefined {
+  return tag.attributes[name];
+}
+
+function readId(tag: StartTag): Id {
   const id = attr(tag, 'Id');
   if (id === undefined) throw new EwsParseError(`<${tag.name}> has no Id attribute`);
   const changeKey = attr(tag, 'ChangeKey');
@@ -257,16 +263,17 @@ export class EnvelopeBuilder {
     return this.frames.length + this.skipDepth;
   }
 
-  /** A start tag. At depth 0 the caller has checked that it is a SOAP `Envelope`. */
-  openTag(tag: SaxesTagNS): void {
+  /**
+   * A start tag, with its resolved namespace URI (`''` = none) and local name. At depth 0 the
+   * caller has checked that it is a SOAP `Envelope`.
+   */
+  openTag(uri: string, local: string, tag: StartTag): void {
     if (this.skipDepth > 0) {
       this.skipDepth++;
       return;
     }
     const frames = this.frames;
     const parent = frames.length === 0 ? 0 : (frames[frames.length - 1] as number);
-    const uri = tag.uri;
-    const local = tag.local;
     let next = 0;
     switch (parent) {
       case 0:
@@ -474,7 +481,7 @@ export class EnvelopeBuilder {
 
   // --- response messages ----------------------------------------------------------------------
 
-  private startMessage(local: string, tag: SaxesTagNS): void {
+  private startMessage(local: string, tag: StartTag): void {
     const responseClass = attr(tag, 'ResponseClass');
     if (responseClass !== 'Success' && responseClass !== 'Warning' && responseClass !== 'Error') {
       throw new EwsParseError(
@@ -629,7 +636,7 @@ export class EnvelopeBuilder {
     return F_NOTIFICATION;
   }
 
-  private openNotificationChild(local: string, tag: SaxesTagNS): number {
+  private openNotificationChild(local: string, tag: StartTag): number {
     switch (local) {
       case 'SubscriptionId':
         return this.startLeaf(L_N_SUBSCRIPTION_ID, local);
@@ -672,7 +679,7 @@ export class EnvelopeBuilder {
     this.msg?.notifications.push(n);
   }
 
-  private openEventChild(local: string, tag: SaxesTagNS): number {
+  private openEventChild(local: string, tag: StartTag): number {
     const which = EVENT_ID_ELEMENTS[local];
     if (which !== undefined) {
       const id = readId(tag);
@@ -875,7 +882,7 @@ export class EnvelopeBuilder {
   }
 }
 
-function readServerVersion(tag: SaxesTagNS): ServerVersionInfo {
+function readServerVersion(tag: StartTag): ServerVersionInfo {
   const v: {
     majorVersion?: number;
     minorVersion?: number;

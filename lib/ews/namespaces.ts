@@ -1,0 +1,222 @@
+/**
+ * XML Namespaces 1.0 resolution for `parser.ts`, which runs saxes without its namespace mode.
+ *
+ * Why not saxes's own: in namespace mode saxes gives every element a fresh scope object, splits
+ * every element and attribute name into prefix and local part (allocating both), resolves every
+ * prefix by walking the scopes of all open elements, and builds a `Set` per element with
+ * attributes to find duplicates. An EWS stream declares its namespaces a handful of times per
+ * envelope and uses three prefixes, so here declarations are kept in one table with an undo log
+ * (work only where a declaration is), the common attributes (`Id`, `ChangeKey`) cost one
+ * `indexOf`, and element names are split once and remembered.
+ *
+ * The rules are the ones saxes enforces in namespace mode, with its error messages: undeclared
+ * prefixes, `xmlns:p=""` (undeclaring is XML 1.1 only), the reserved `xml`/`xmlns` prefixes and
+ * namespaces, `xmlns` as an element prefix, element and attribute names with an empty part or two
+ * colons, and two attributes with the same namespace and local name. Not checked: a colon in a
+ * processing-instruction target (such a PI is ignored like any other; a check would need one more
+ * saxes handler, see parser.ts) — and an entity name with a colon is still refused, as an
+ * undefined entity.
+ *
+ * @packageDocumentation
+ */
+
+const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
+const XMLNS_NAMESPACE = 'http://www.w3.org/2000/xmlns/';
+
+/** Reports a well-formedness error (saxes's `fail`, so the message carries the position). */
+export type FailFn = (message: string) => void;
+
+/** An element or attribute name split at its colon. */
+interface QName {
+  readonly prefix: string;
+  readonly local: string;
+}
+
+/** An element name split at its colon, with its namespace as resolved under {@link NamespaceScopes.version}. */
+interface ElementName extends QName {
+  uri: string;
+  version: number;
+}
+
+/** Distinct element names remembered; an EWS stream uses a few dozen. */
+const MAX_CACHED_NAMES = 512;
+
+/**
+ * The namespace scopes of the open elements. Feed it every attribute of a start tag
+ * ({@link attribute}), then the tag itself ({@link open}), and every end tag ({@link close}).
+ */
+export class NamespaceScopes {
+  /** Element depth: open elements. */
+  private depth = 0;
+  /** Bindings in force (`''` = the default namespace; absent = unbound). */
+  private readonly bindings = new Map<string, string>([
+    ['xml', XML_NAMESPACE],
+    ['xmlns', XMLNS_NAMESPACE],
+  ]);
+  // Undo log of the declarations in force, innermost last: the depth of the declaring element, the
+  // prefix and what it was bound to before.
+  private readonly undoDepth: number[] = [];
+  private readonly undoPrefix: string[] = [];
+  private readonly undoUri: (string | undefined)[] = [];
+
+  // The start tag being read: its declarations and its prefixed (non-`xmlns`) attributes.
+  private readonly declPrefix: string[] = [];
+  private readonly declUri: string[] = [];
+  private readonly prefixedNames: string[] = [];
+
+  /**
+   * Element names already split, so the stream's few dozen names are split once; each keeps its
+   * namespace until a declaration comes into or goes out of scope (which bumps `version`).
+   */
+  private readonly names = new Map<string, ElementName>();
+  private version = 0;
+
+  /** Namespace URI of the element last passed to {@link open} (`''` = none). */
+  uri = '';
+  /** Local name of the element last passed to {@link open}. */
+  local = '';
+
+  constructor(private readonly fail: FailFn) {}
+
+  /** One attribute of the start tag being read, as saxes reads it. */
+  attribute(name: string, value: string): void {
+    const colon = name.indexOf(':');
+    if (colon < 0) {
+      if (name === 'xmlns') {
+        const uri = trimLikeSaxes(value);
+        this.checkPair('', uri);
+        this.declPrefix.push('');
+        this.declUri.push(uri);
+      }
+      return;
+    }
+    const { prefix, local } = this.split(name, colon);
+    if (prefix === 'xmlns') {
+      const uri = trimLikeSaxes(value);
+      if (uri === '') this.fail('invalid attempt to undefine prefix in XML 1.0');
+      this.checkPair(local, uri);
+      this.declPrefix.push(local);
+      this.declUri.push(uri);
+    } else {
+      this.prefixedNames.push(name);
+    }
+  }
+
+  /** A start tag whose attributes were all passed in; sets {@link uri} and {@link local}. */
+  open(name: string): void {
+    const depth = ++this.depth;
+    if (this.declPrefix.length > 0) this.declare(depth);
+    let q = this.names.get(name);
+    if (q === undefined) {
+      const colon = name.indexOf(':');
+      const { prefix, local } = colon < 0 ? { prefix: '', local: name } : this.split(name, colon);
+      q = { prefix, local, uri: '', version: -1 };
+      if (this.names.size < MAX_CACHED_NAMES) this.names.set(name, q);
+    }
+    this.local = q.local;
+    if (q.version === this.version) {
+      this.uri = q.uri;
+    } else {
+      this.uri = this.resolveElement(q.prefix);
+      // (An unbound prefix never gets here: the parser's error handler throws from `fail`.)
+      q.uri = this.uri;
+      q.version = this.version;
+    }
+    if (this.prefixedNames.length > 0) this.checkPrefixedAttributes();
+  }
+
+  private resolveElement(prefix: string): string {
+    if (prefix === '') return this.bindings.get('') ?? '';
+    if (prefix === 'xmlns') this.fail('tags may not have "xmlns" as prefix.');
+    const uri = this.bindings.get(prefix);
+    if (uri === undefined || uri === '') {
+      this.fail(`unbound namespace prefix: ${JSON.stringify(prefix)}.`);
+      return prefix;
+    }
+    return uri;
+  }
+
+  /** An end tag: the declarations of the element it closes go out of scope. */
+  close(): void {
+    const depth = this.depth--;
+    const undoDepth = this.undoDepth;
+    let n = undoDepth.length;
+    // Most elements declare nothing: leave the log (and the arrays' lengths) alone.
+    if (n === 0 || (undoDepth[n - 1] as number) < depth) return;
+    while (n > 0 && (undoDepth[n - 1] as number) >= depth) {
+      n--;
+      const prefix = this.undoPrefix[n] as string;
+      const before = this.undoUri[n];
+      if (before === undefined) this.bindings.delete(prefix);
+      else this.bindings.set(prefix, before);
+    }
+    undoDepth.length = n;
+    this.undoPrefix.length = n;
+    this.undoUri.length = n;
+    this.version++;
+  }
+
+  private declare(depth: number): void {
+    const count = this.declPrefix.length;
+    for (let i = 0; i < count; i++) {
+      const prefix = this.declPrefix[i] as string;
+      this.undoDepth.push(depth);
+      this.undoPrefix.push(prefix);
+      this.undoUri.push(this.bindings.get(prefix));
+      this.bindings.set(prefix, this.declUri[i] as string);
+    }
+    this.declPrefix.length = 0;
+    this.declUri.length = 0;
+    this.version++;
+  }
+
+  /** Unprefixed attributes are in no namespace (never the default one), so only these can clash. */
+  private checkPrefixedAttributes(): void {
+    const names = this.prefixedNames;
+    const seen = names.length > 1 ? new Set<string>() : undefined;
+    for (const name of names) {
+      const { prefix, local } = this.split(name, name.indexOf(':'));
+      let uri = this.bindings.get(prefix);
+      if (uri === undefined || uri === '') {
+        this.fail(`unbound namespace prefix: ${JSON.stringify(prefix)}.`);
+        uri = prefix;
+      }
+      if (seen !== undefined) {
+        const expanded = `{${uri}}${local}`;
+        if (seen.has(expanded)) this.fail(`duplicate attribute: ${expanded}.`);
+        seen.add(expanded);
+      }
+    }
+    names.length = 0;
+  }
+
+  private split(name: string, colon: number): QName {
+    const prefix = name.slice(0, colon);
+    const local = name.slice(colon + 1);
+    if (prefix === '' || local === '' || local.includes(':')) this.fail(`malformed name: ${name}.`);
+    return { prefix, local };
+  }
+
+  /** The reserved prefixes and namespaces (Namespaces in XML 1.0, section 3). */
+  private checkPair(prefix: string, uri: string): void {
+    if (prefix === 'xml' && uri !== XML_NAMESPACE) this.fail(`xml prefix must be bound to ${XML_NAMESPACE}.`);
+    if (prefix === 'xmlns' && uri !== XMLNS_NAMESPACE) this.fail(`xmlns prefix must be bound to ${XMLNS_NAMESPACE}.`);
+    if (uri === XMLNS_NAMESPACE) {
+      this.fail(
+        prefix === ''
+          ? `the default namespace may not be set to ${uri}.`
+          : `may not assign a prefix (even "xmlns") to the URI ${XMLNS_NAMESPACE}.`,
+      );
+    } else if (uri === XML_NAMESPACE && prefix !== 'xml') {
+      this.fail(prefix === '' ? `the default namespace may not be set to ${uri}.` : 'may not assign the xml namespace to another prefix.');
+    }
+  }
+}
+
+/**
+ * What saxes's namespace mode applies to a declaration's value (`String#trim`, which also removes
+ * non-XML spaces such as U+00A0: kept identical so that the same documents resolve the same).
+ */
+function trimLikeSaxes(value: string): string {
+  return value.trim();
+}
