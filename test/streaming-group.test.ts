@@ -218,6 +218,28 @@ describe('StreamingGroup', () => {
     expect(b!.error).toBeUndefined();
   });
 
+  it("with onConnectionTaken 'reconnect' a taken subscription is reported and taken back", async () => {
+    const h = await harness({ group: { onConnectionTaken: 'reconnect' } });
+    const [a, b] = joinMany(h, 2);
+    await h.until(() => allConnected(h), 'connected');
+    const aId = (a!.lifecycle('subscribed')[0] as SubscribedEvent).subscriptionId;
+    const thief = new AbortController();
+    const stolen = openStream(
+      { soapAction: SOAP_ACTIONS.GetStreamingEvents, envelope: buildGetStreamingEventsRequest({ subscriptionIds: [aId], connectionTimeoutMinutes: 1 }) },
+      { url: h.sim.url, auth: SERVICE, signal: thief.signal, onEnvelope: () => undefined },
+    ).catch(() => undefined);
+    await h.until(() => a!.lifecycle('connected').length === 2, 'a taken back');
+    expect(a!.lifecycle('disconnected')[0]).toMatchObject({ reason: 'connection-taken' });
+    expect(a!.lifecycle('gap')[0]).toMatchObject({ subscriptionKept: true, eventsMayBeLost: true });
+    expect(a!.error).toBeUndefined();
+    thief.abort();
+    await stolen;
+    h.deliver(a!);
+    h.deliver(b!);
+    await h.allReceived();
+    expect(b!.lifecycle('disconnected')).toEqual([]);
+  });
+
   it('a member the server refuses (impersonation denied) errors alone', async () => {
     const h = await harness({ sim: { impersonation: { [SERVICE.username]: [mailboxOf(0), mailboxOf(1)] } } });
     const [a, b, denied] = [h.join(mailboxOf(0)), h.join(mailboxOf(1)), h.join('ceo@contoso.com')];
