@@ -27,6 +27,16 @@ function requests(h: GroupHarness, operation: string) {
   return h.sim.requests.filter((r) => r.operation === operation);
 }
 
+/** Another client opens a stream for `subscriptionId` (the server moves it there). */
+function steal(h: GroupHarness, subscriptionId: string): { thief: AbortController; stolen: Promise<unknown> } {
+  const thief = new AbortController();
+  const stolen = openStream(
+    { soapAction: SOAP_ACTIONS.GetStreamingEvents, envelope: buildGetStreamingEventsRequest({ subscriptionIds: [subscriptionId], connectionTimeoutMinutes: 1 }) },
+    { url: h.sim.url, auth: SERVICE, signal: thief.signal, onEnvelope: () => undefined },
+  ).catch(() => undefined);
+  return { thief, stolen };
+}
+
 function joinMany(h: GroupHarness, count: number, from = 0): MemberRecord[] {
   return Array.from({ length: count }, (_, i) => h.join(mailboxOf(from + i)));
 }
@@ -203,11 +213,7 @@ describe('StreamingGroup', () => {
     const [a, b] = joinMany(h, 2);
     await h.until(() => allConnected(h), 'connected');
     const aId = (a!.lifecycle('subscribed')[0] as SubscribedEvent).subscriptionId;
-    const thief = new AbortController();
-    const stolen = openStream(
-      { soapAction: SOAP_ACTIONS.GetStreamingEvents, envelope: buildGetStreamingEventsRequest({ subscriptionIds: [aId], connectionTimeoutMinutes: 1 }) },
-      { url: h.sim.url, auth: SERVICE, signal: thief.signal, onEnvelope: () => undefined },
-    ).catch(() => undefined);
+    const { thief, stolen } = steal(h, aId);
     await h.until(() => a!.error !== undefined, 'a errored');
     expect(a!.error).toBeInstanceOf(EwsConnectionTakenError);
     expect((a!.error as EwsConnectionTakenError).subscriptionIds).toEqual([aId]);
@@ -223,11 +229,7 @@ describe('StreamingGroup', () => {
     const [a, b] = joinMany(h, 2);
     await h.until(() => allConnected(h), 'connected');
     const aId = (a!.lifecycle('subscribed')[0] as SubscribedEvent).subscriptionId;
-    const thief = new AbortController();
-    const stolen = openStream(
-      { soapAction: SOAP_ACTIONS.GetStreamingEvents, envelope: buildGetStreamingEventsRequest({ subscriptionIds: [aId], connectionTimeoutMinutes: 1 }) },
-      { url: h.sim.url, auth: SERVICE, signal: thief.signal, onEnvelope: () => undefined },
-    ).catch(() => undefined);
+    const { thief, stolen } = steal(h, aId);
     await h.until(() => a!.lifecycle('connected').length === 2, 'a taken back');
     expect(a!.lifecycle('disconnected')[0]).toMatchObject({ reason: 'connection-taken' });
     expect(a!.lifecycle('gap')[0]).toMatchObject({ subscriptionKept: true, eventsMayBeLost: true });

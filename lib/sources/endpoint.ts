@@ -4,11 +4,11 @@
  * subscription's server affinity.
  */
 import type { Agent } from 'node:http';
-import { EwsBridgeError } from '../errors.js';
+import { EwsBridgeError, EwsConnectionError } from '../errors.js';
 import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildUnsubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
-import { createEwsAgent, postSoap, type EwsEndpointOptions } from '../ews/transport.js';
+import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { ResolvedSourceOptions } from './options.js';
 
 /** What {@link sourceEndpoint} builds for one subscriber. */
@@ -39,6 +39,22 @@ export function sourceEndpoint(options: ResolvedSourceOptions): SourceEndpoint {
     ...(options.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: options.maxEnvelopeBytes }),
   };
   return { agent, endpoint, affinity };
+}
+
+/**
+ * Sends a streaming Subscribe and returns the new subscription's id; typed errors for an EWS error
+ * or an answer without an id. Not abortable on purpose: once the request is out the server may have
+ * created the subscription, and only its id lets teardown remove it (`timeoutMs` bounds it).
+ */
+export async function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, timeoutMs: number): Promise<string> {
+  const response = await postSoap(request, { ...endpoint, timeoutMs });
+  const error = envelopeError(response);
+  if (error) throw error;
+  const body = response.body;
+  const message = body.type === 'response' ? body.messages[0] : undefined;
+  const subscriptionId = message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
+  if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
+  return subscriptionId;
 }
 
 /**

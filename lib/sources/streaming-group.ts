@@ -9,14 +9,13 @@
 import type { Agent } from 'node:http';
 import { Observable } from 'rxjs';
 import { EwsConnectionError } from '../errors.js';
-import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
+import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
-import { envelopeError } from '../ews/response-errors.js';
-import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
 import type { EventType, PushNotification } from '../model.js';
 import type { FolderSpec } from '../ews/requests.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
-import { unsubscribeQuietly } from './endpoint.js';
+import { postStreamingSubscribe, sourceEndpoint, unsubscribeQuietly } from './endpoint.js';
 import { GroupConnection, type ConnectionHost, type ConnectionSettings } from './group-connection.js';
 import { GroupMember, type MemberScope } from './group-member.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
@@ -319,21 +318,7 @@ export class StreamingGroup {
     if (this.link) return this.link;
     const source = this.options.source;
     const anchor = source.anchorMailbox ?? member.scope.mailbox;
-    const agent =
-      source.createAgent?.() ?? createEwsAgent({ url: source.url, logger: source.logger, ...(source.tls === undefined ? {} : { tls: source.tls }) });
-    const affinity = source.affinity ? new SubscriptionAffinity(source.cookies) : undefined;
-    const headers = source.affinity ? { ...source.headers, ...AFFINITY_HEADERS } : source.headers;
-    const cookies = affinity ?? source.cookies;
-    const endpoint: EwsEndpointOptions = {
-      url: source.url,
-      auth: source.auth,
-      agent,
-      logger: source.logger,
-      ...(anchor === undefined ? {} : { mailbox: anchor }),
-      ...(headers === undefined ? {} : { headers }),
-      ...(cookies === undefined ? {} : { cookies }),
-      ...(source.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: source.maxEnvelopeBytes }),
-    };
+    const { agent, endpoint, affinity } = sourceEndpoint({ ...source, anchorMailbox: anchor });
     this.link = { agent, endpoint, affinity, anchor };
     return this.link;
   }
@@ -426,13 +411,7 @@ export class StreamingGroup {
   private async postSubscribe(member: GroupMember): Promise<string> {
     const link = this.endpointFor(member);
     // Not aborted by the member leaving: once sent, only the id lets leave() remove it.
-    const response = await postSoap(member.scope.subscribeRequest(), { ...link.endpoint, timeoutMs: this.options.requestTimeoutMs });
-    const error = envelopeError(response);
-    if (error) throw error;
-    const body = response.body;
-    const message = body.type === 'response' ? body.messages[0] : undefined;
-    const subscriptionId = message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
-    if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
+    const subscriptionId = await postStreamingSubscribe(member.scope.subscribeRequest(), link.endpoint, this.options.requestTimeoutMs);
     const at = new Date();
     if (member.stopped) {
       member.subscriptionId = subscriptionId;

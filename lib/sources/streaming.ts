@@ -18,12 +18,12 @@ import {
   buildGetStreamingEventsRequest,
   buildStreamingSubscribeRequest,
 } from '../ews/requests.js';
-import { envelopeError, responseMessageError } from '../ews/response-errors.js';
+import { responseMessageError } from '../ews/response-errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
-import { openStream, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import { openStream, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { PushNotification } from '../model.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
-import { sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
+import { postStreamingSubscribe, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { notificationsOf } from './notifications-of.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
@@ -285,13 +285,7 @@ class StreamingSession {
   private async createSubscription(): Promise<string> {
     // Not aborted by stop(): once the request is out the server may have created the subscription,
     // and only its id lets cleanUp() remove it. requestTimeoutMs bounds it instead.
-    const response = await postSoap(this.options.subscribeRequest, { ...this.endpoint, timeoutMs: this.options.requestTimeoutMs });
-    const error = envelopeError(response);
-    if (error) throw error;
-    const body = response.body;
-    const message = body.type === 'response' ? body.messages[0] : undefined;
-    const subscriptionId = message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
-    if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
+    const subscriptionId = await postStreamingSubscribe(this.options.subscribeRequest, this.endpoint, this.options.requestTimeoutMs);
     const at = new Date();
     this.subscriptionId = subscriptionId;
     if (this.stopSignal.aborted) throw this.stopSignal.reason;

@@ -7,7 +7,8 @@ import type { Subscription } from 'rxjs';
 import { expect } from 'vitest';
 import type { GapEvent, SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifecycle.js';
 import { StreamingGroup, type StreamingGroupMemberOptions, type StreamingGroupOptions } from '../../lib/sources/streaming-group.js';
-import { EwsSimulator, sequenceOf, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
+import { EwsSimulator, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
+import { expectReceivedExceptLossyGaps, recordInto } from './streaming-harness.js';
 
 export const SERVICE = { type: 'basic', username: 'svc@contoso.com', password: 'correct horse' } as const;
 
@@ -67,23 +68,9 @@ export async function startGroupHarness(
           return record.signals.filter((s): s is SourceLifecycleEvent => s.type !== 'notification' && (type === undefined || s.type === type));
         },
       };
-      record.subscription = group.signals({ mailbox, ...memberOptions }).subscribe({
-        next: (signal) => {
-          record.signals.push(signal);
-          if (signal.type !== 'notification') return;
-          expect(signal.notification.mailbox).toBe(mailbox);
-          for (const event of signal.notification.events) {
-            const seq = sequenceOf(event);
-            if (seq !== undefined) record.received.push(seq);
-          }
-        },
-        error: (error: unknown) => {
-          record.error = error;
-        },
-        complete: () => {
-          record.completed = true;
-        },
-      });
+      record.subscription = group
+        .signals({ mailbox, ...memberOptions })
+        .subscribe(recordInto(record, (notification) => expect(notification.mailbox).toBe(mailbox)));
       h.members.push(record);
       return record;
     },
@@ -125,15 +112,5 @@ export function allConnected(h: GroupHarness, members: readonly MemberRecord[] =
  * lossy gap of that member. Returns the sequence numbers legitimately lost.
  */
 export function expectMemberComplete(member: MemberRecord): number[] {
-  expect(new Set(member.received).size, `${member.mailbox}: no duplicates`).toBe(member.received.length);
-  expect([...member.received].sort((a, b) => a - b), `${member.mailbox}: wire order`).toEqual(member.received);
-  const lossy = (member.lifecycle('gap') as GapEvent[]).filter((g) => g.eventsMayBeLost);
-  const lost: number[] = [];
-  for (const { seq, at } of member.delivered) {
-    if (member.received.includes(seq)) continue;
-    const covered = lossy.some((g) => g.from.getTime() <= at && at <= g.to.getTime());
-    expect(covered, `${member.mailbox}: event ${seq} lost outside every reported gap`).toBe(true);
-    lost.push(seq);
-  }
-  return lost;
+  return expectReceivedExceptLossyGaps(member.received, member.delivered, member.lifecycle('gap') as GapEvent[], `${member.mailbox}: `);
 }

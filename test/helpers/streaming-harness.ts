@@ -4,8 +4,9 @@
  * time they were made), and a completeness check built on the simulator's per-mailbox sequence
  * numbers.
  */
-import type { Subscription } from 'rxjs';
+import type { Observer, Subscription } from 'rxjs';
 import { expect } from 'vitest';
+import type { PushNotification } from '../../lib/model.js';
 import type { GapEvent, SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifecycle.js';
 import { streamingSignals, type StreamingOptions } from '../../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
@@ -82,24 +83,40 @@ export async function startHarness(
     heartbeatTimeoutMs: 5_000,
     retry: { minDelayMs: 20, maxDelayMs: 200 },
     ...options.stream,
-  }).subscribe({
+  }).subscribe(recordInto(h));
+  return h;
+}
+
+/** What {@link recordInto} fills in. */
+export interface SignalRecord {
+  readonly signals: SourceSignal[];
+  readonly received: number[];
+  error: unknown;
+  completed: boolean;
+}
+
+/**
+ * An observer that keeps every signal, the simulator sequence number of every event received (in
+ * arrival order), the error and completion; `check` sees each notification first.
+ */
+export function recordInto(record: SignalRecord, check?: (notification: PushNotification) => void): Partial<Observer<SourceSignal>> {
+  return {
     next: (signal) => {
-      h.signals.push(signal);
-      if (signal.type === 'notification') {
-        for (const event of signal.notification.events) {
-          const seq = sequenceOf(event);
-          if (seq !== undefined) h.received.push(seq);
-        }
+      record.signals.push(signal);
+      if (signal.type !== 'notification') return;
+      check?.(signal.notification);
+      for (const event of signal.notification.events) {
+        const seq = sequenceOf(event);
+        if (seq !== undefined) record.received.push(seq);
       }
     },
     error: (error: unknown) => {
-      h.error = error;
+      record.error = error;
     },
     complete: () => {
-      h.completed = true;
+      record.completed = true;
     },
-  });
-  return h;
+  };
 }
 
 /**
@@ -107,16 +124,25 @@ export async function startHarness(
  * unless it was made inside a reported gap window that says events may be lost.
  * Returns the sequence numbers that were (legitimately) lost.
  */
-export function expectCompleteExceptReportedGaps(h: Harness): number[] {
-  expect(new Set(h.received).size, 'no duplicates').toBe(h.received.length);
-  expect([...h.received].sort((a, b) => a - b), 'wire order').toEqual(h.received);
-  const gaps = h.lifecycle('gap') as GapEvent[];
+export function expectCompleteExceptReportedGaps(h: Harness, label = ''): number[] {
+  return expectReceivedExceptLossyGaps(h.received, h.delivered, h.lifecycle('gap') as GapEvent[], label);
+}
+
+/** {@link expectCompleteExceptReportedGaps} on its parts. Returns the sequence numbers lost. */
+export function expectReceivedExceptLossyGaps(
+  received: readonly number[],
+  delivered: readonly { seq: number; at: number }[],
+  gaps: readonly GapEvent[],
+  label = '',
+): number[] {
+  expect(new Set(received).size, `${label}no duplicates`).toBe(received.length);
+  expect([...received].sort((a, b) => a - b), `${label}wire order`).toEqual(received);
   const lossy = gaps.filter((g) => g.eventsMayBeLost);
   const lost: number[] = [];
-  for (const { seq, at } of h.delivered) {
-    if (h.received.includes(seq)) continue;
+  for (const { seq, at } of delivered) {
+    if (received.includes(seq)) continue;
     const covered = lossy.some((g) => g.from.getTime() <= at && at <= g.to.getTime());
-    expect(covered, `event ${seq} (made at ${at}) was lost outside every reported gap: ${JSON.stringify(lossy)}`).toBe(true);
+    expect(covered, `${label}event ${seq} (made at ${at}) was lost outside every reported gap: ${JSON.stringify(lossy)}`).toBe(true);
     lost.push(seq);
   }
   return lost;
