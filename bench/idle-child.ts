@@ -43,6 +43,8 @@ export interface MemorySample {
   readonly heapUsed: number;
   readonly external: number;
   readonly tcpHandles: number;
+  /** Heap V8 has committed (used + young-generation room + fragmentation). */
+  readonly heapCommitted: number;
 }
 
 function sample(): MemorySample {
@@ -56,6 +58,7 @@ function sample(): MemorySample {
     heapUsed: v8.getHeapStatistics().used_heap_size,
     external: m.external,
     tcpHandles: process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length,
+    heapCommitted: v8.getHeapStatistics().total_heap_size,
   };
 }
 

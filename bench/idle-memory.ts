@@ -8,7 +8,8 @@
  * StreamingSubscriptionConnections; (a1) `streamingNotifications`, one connection per subscriber,
  * is measured too (1,000 subscriptions on 1,000 connections).
  *
- * Run: `npx tsx bench/idle-memory.ts [subscriptions=1000]` (part of `npm run bench`).
+ * Run: `npx tsx bench/idle-memory.ts [subscriptions=1000]` (part of `npm run bench`; `npm run build`
+ * first, the clients load dist/). `IDLE_RAW=1` also prints every reading, committed heap included.
  */
 import { pathToFileURL } from 'node:url';
 import { runChild } from './child-runner.js';
@@ -84,5 +85,6 @@ export function idleTable(reports: readonly IdleReport[]): string {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const subscriptions = Number(process.argv[2] ?? 1000) || 1000;
   const reports = await runIdleMemory({ subscriptions, log: (line) => console.log(line) });
+  if (process.env.IDLE_RAW) console.log(JSON.stringify(reports, null, 1));
   console.log(`\n${idleTable(reports)}`);
 }
