@@ -188,6 +188,29 @@ describe('ews-push-bridge forward', () => {
     expect(sim.subscriptions).toEqual([]);
   });
 
+  it('streaming mode puts several mailboxes on one shared GetStreamingEvents connection and unsubscribes each on SIGTERM', async () => {
+    const sim = await simulator();
+    const l = await listener();
+    const dir = tempDir();
+    const carol = 'carol@contoso.com';
+    const config = { ...baseConfig(sim, l), mode: 'streaming', mailboxes: [ALICE, BOB, carol] };
+    delete (config as { checkpoint?: unknown }).checkpoint;
+    const { child, metricsUrl } = await startForward(writeConfig(dir, config));
+    expect(child.stderr() + child.stdout()).toMatch(/forwarding 3 mailboxes \(streaming, on shared connections\)/);
+    expect(sim.openStreamingConnections).toBe(1);
+    const mailboxOf = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
+    const sent = new Map([ALICE, BOB, carol].map((m) => [m, [1, 2].map(() => sim.deliver(m, { type: 'NewMail' }).seq)] as const));
+    await until('every event at the listener', () => [...sent].every(([m, seqs]) => received(l, mailboxOf).get(m)?.length === seqs.length));
+    expect(received(l, mailboxOf)).toEqual(sent);
+    const metrics = parsePrometheus(await (await fetch(`${metricsUrl}/metrics`)).text());
+    for (const m of [ALICE, BOB, carol]) expect(metrics.get(`ews_bridge_connected{mailbox="${m}"}`)).toBe(1);
+
+    child.process.kill('SIGTERM');
+    expect(await child.exited(15_000)).toBe(0);
+    expect(sim.requests.filter((r) => r.operation === 'Unsubscribe').map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(sim.subscriptions).toEqual([]);
+  });
+
   it('exits 3 when the server refuses the credentials, without printing them', async () => {
     const sim = await simulator();
     const l = await listener();

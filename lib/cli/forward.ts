@@ -7,12 +7,12 @@
  *
  * @packageDocumentation
  */
-import { FileCheckpointStore, type CheckpointStore, type Logger } from '../index.js';
+import { FileCheckpointStore, StreamingGroup, type CheckpointStore, type Logger } from '../index.js';
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { BridgeConfig } from './config.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
 import { BridgeMetrics, startMetricsServer, type Health, type MetricsServer } from './metrics.js';
-import { AgentTracker } from './sources.js';
+import { AgentTracker, cliTls } from './sources.js';
 
 /** Options of {@link runForward}. */
 export interface ForwardRunOptions {
@@ -83,9 +83,17 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
     logger.warn('no checkpoint.file: after a restart the bridge starts from "now" and events that happened while it was down are not forwarded');
   }
 
+  // Several impersonated mailboxes in streaming mode share GetStreamingEvents connections (up to
+  // 200 subscriptions each) instead of holding one each.
+  const grouped = config.mode === 'streaming' && config.mailboxes.length > 1 && config.mailboxes.every((m) => m.mailbox !== undefined);
+  const group = grouped ? newGroup(config, tracker, logger) : undefined;
+
   const bridges: MailboxBridge[] = [];
   const stopAll = async (): Promise<boolean> => {
     await Promise.all(bridges.map((b) => b.close()));
+    // The members' Unsubscribes went out through the group; closing it waits for them, then
+    // destroys its pool.
+    await group?.close();
     return tracker.allDestroyed(options.unsubscribeWaitMs ?? 7_000);
   };
 
@@ -108,6 +116,7 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
           pollIntervalMs: config.pollIntervalMs,
           checkpoint,
           logger,
+          group,
         },
         listener: {
           url: config.listener.url,
@@ -187,7 +196,7 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
     throw toCliError(error, endpoint);
   }
 
-  logger.info(`forwarding ${bridges.length} mailbox${bridges.length === 1 ? '' : 'es'} (${config.mode})`, {
+  logger.info(`forwarding ${bridges.length} mailbox${bridges.length === 1 ? '' : 'es'} (${config.mode}${group ? ', on shared connections' : ''})`, {
     from: endpoint,
     to: shownUrl(config.listener.url),
     checkpoints: checkpoint ? config.checkpointFile : undefined,
@@ -257,4 +266,17 @@ async function supervise(bridges: readonly MailboxBridge[], config: BridgeConfig
   if (outcome.kind === 'failed') throw toCliError(outcome.error, endpoint);
   if (outcome.kind === 'ended') logger.info('every listener answered Unsubscribe; nothing left to forward');
   return EXIT.ok;
+}
+
+/** The StreamingGroup of a streaming `forward` over several impersonated mailboxes. */
+function newGroup(config: BridgeConfig, tracker: AgentTracker, logger: Logger): StreamingGroup {
+  const tls = cliTls(config.ews);
+  return new StreamingGroup({
+    url: config.ews.url,
+    auth: config.ews.auth,
+    ...(config.ews.requestServerVersion === undefined ? {} : { requestServerVersion: config.ews.requestServerVersion }),
+    ...(config.ews.anchorMailbox === undefined ? {} : { anchorMailbox: config.ews.anchorMailbox }),
+    createAgent: () => tracker.create(config.ews.url, tls, logger),
+    logger,
+  });
 }

@@ -12,6 +12,7 @@ import {
   hybridSignals,
   pullSignals,
   streamingSignals,
+  type StreamingGroup,
   type CheckpointStore,
   type EventType,
   type EwsTlsOptions,
@@ -50,6 +51,18 @@ export interface CliSourceOptions {
   readonly emitStatusEvents?: boolean;
   readonly retry?: RetryOptions;
   readonly logger: Logger;
+  /**
+   * Streaming mode only: the group whose shared connections carry this mailbox's subscription
+   * (`forward` with several impersonated mailboxes). Default: a connection of its own.
+   */
+  readonly group?: StreamingGroup | undefined;
+}
+
+/** The TLS settings of a CLI source, `undefined` for Node's defaults. */
+export function cliTls(options: Pick<CliSourceOptions, 'ca' | 'rejectUnauthorized'>): EwsTlsOptions | undefined {
+  return options.ca === undefined && options.rejectUnauthorized !== false
+    ? undefined
+    : { ...(options.ca === undefined ? {} : { ca: options.ca }), ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) };
 }
 
 /** Knows the connection pools a source made and when they have all been destroyed. */
@@ -95,10 +108,15 @@ export class AgentTracker {
 
 /** The signals Observable of a source in `options.mode`, its pools made by `tracker`. */
 export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracker): Observable<SourceSignal> {
-  const tls: EwsTlsOptions | undefined =
-    options.ca === undefined && options.rejectUnauthorized !== false
-      ? undefined
-      : { ...(options.ca === undefined ? {} : { ca: options.ca }), ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) };
+  if (options.mode === 'streaming' && options.group !== undefined) {
+    return options.group.signals({
+      ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
+      folders: options.folders,
+      subscribeToAllFolders: options.subscribeToAllFolders,
+      ...(options.eventTypes === undefined ? {} : { eventTypes: options.eventTypes }),
+    });
+  }
+  const tls = cliTls(options);
   const common = {
     url: options.url,
     auth: options.auth,
