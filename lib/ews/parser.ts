@@ -67,6 +67,16 @@ const MAX_DECLARATION_CHARS = 1024;
 const XML_DECLARATION =
   /^<\?xml\s+version\s*=\s*(?:"1\.[0-9]+"|'1\.[0-9]+')(?:\s+encoding\s*=\s*(?:"([A-Za-z][\w.-]*)"|'([A-Za-z][\w.-]*)'))?(?:\s+standalone\s*=\s*(?:"(?:yes|no)"|'(?:yes|no)'))?\s*\?>$/;
 
+/**
+ * Index of the first `<?xml` in `s` at or after `from`, or -1. V8 finds a short pattern by
+ * scanning for its first character: `<` opens every tag, `?` is rare, so look for `?xml`.
+ */
+function declarationStart(s: string, from: number): number {
+  let at = s.indexOf('?xml', from + 1);
+  while (at >= 0 && s.charCodeAt(at - 1) !== 0x3c /* < */) at = s.indexOf('?xml', at + 1);
+  return at < 0 ? -1 : at - 1;
+}
+
 /** Length of a proper prefix of `<?xml` (or all of it) ending `s` at or after `from`. */
 function partialDeclarationStart(s: string, from: number): number {
   for (let keep = Math.min(5, s.length - from); keep > 0; keep--) {
@@ -226,7 +236,8 @@ export class EnvelopeParser {
 
   private accept(text: string): void {
     if (text.length === 0) return;
-    if (this.head.length < PREVIEW_CHARS) this.head += text.slice(0, PREVIEW_CHARS - this.head.length);
+    // The preview is only ever shown before the first envelope (see enterNotXml's callers).
+    if (!this.sawEnvelope && this.head.length < PREVIEW_CHARS) this.head += text.slice(0, PREVIEW_CHARS - this.head.length);
     switch (this.phase) {
       case P_XML:
         this.scan(text);
@@ -294,7 +305,7 @@ export class EnvelopeParser {
         from = this.scanDeclaration(s, from);
         continue;
       }
-      const at = s.indexOf('<?xml', from);
+      const at = declarationStart(s, from);
       if (at < 0) {
         const keep = partialDeclarationStart(s, from);
         this.feed(s.slice(from, s.length - keep));
@@ -366,6 +377,9 @@ export class EnvelopeParser {
       if (err !== NOT_XML_SIGNAL) throw err;
       this.enterNotXml();
       return;
+    } finally {
+      // Not kept between chunks: the text is a slice of the whole decoded chunk and would pin it.
+      this.current = '';
     }
     this.saxChars += text.length;
     this.streamBytes += Buffer.byteLength(text, 'utf8');
@@ -424,7 +438,11 @@ export class EnvelopeParser {
             (uri === '' ? ' without a namespace' : ` in namespace ${uri}`),
         );
       }
-      this.sawEnvelope = true;
+      if (!this.sawEnvelope) {
+        this.sawEnvelope = true;
+        // A slice of the first chunk, which it would keep alive as long as the connection lasts.
+        this.head = '';
+      }
     }
     this.builder.openTag(uri, local, tag);
   }
