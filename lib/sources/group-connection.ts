@@ -78,8 +78,13 @@ class GroupStream implements StreamRef {
   inStreamError: EwsResponseError | undefined;
   drainTimer: NodeJS.Timeout | undefined;
   done!: Promise<void>;
+  /** Settles once the response has started (the server took the request) or the stream ended. */
+  readonly started: Promise<void>;
+  markStarted!: () => void;
 
-  constructor(readonly members: readonly GroupMember[]) {}
+  constructor(readonly members: readonly GroupMember[]) {
+    this.started = new Promise<void>((resolve) => (this.markStarted = resolve));
+  }
 
   abort(reason: Error): void {
     this.controller.abort(reason);
@@ -216,7 +221,10 @@ export class GroupConnection {
     let stream = this.open();
     for (;;) {
       if (!(await this.reopenOrEnd(stream))) break;
-      if (this.members.size === 0) break;
+      // The server must have taken this request before the next one goes out: taken in the other
+      // order, the older response would take the subscriptions back from the newer one.
+      await stream.started;
+      if (stream.finished || this.members.size === 0) break;
       stream.draining = true;
       stream = this.open();
       for (const other of this.streams) if (other !== stream && other.draining) this.releaseIfDrained(other);
@@ -324,6 +332,7 @@ export class GroupConnection {
 
   private ended(stream: GroupStream, onStop: () => void, clean: boolean): void {
     stream.finished = true;
+    stream.markStarted();
     clearTimeout(stream.drainTimer);
     this.stopSignal.removeEventListener('abort', onStop);
     this.streams.delete(stream);
@@ -332,6 +341,7 @@ export class GroupConnection {
 
   private opened(stream: GroupStream): void {
     stream.opened = true;
+    stream.markStarted();
     const at = new Date();
     this.settings.logger.info('EWS streaming group connection open', { subscriptions: stream.members.length });
     for (const member of stream.members) if (member.stream === stream && this.members.has(member)) member.connectedNow(at);

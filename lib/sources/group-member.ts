@@ -10,6 +10,7 @@ import type { SoapRequest } from '../ews/transport.js';
 import type { ImpersonationTarget } from '../ews/requests.js';
 import type { PushNotification } from '../model.js';
 import type { DisconnectReason, SourceSignal } from './lifecycle.js';
+import { StreamingGap } from './streaming-gap.js';
 
 /** The subscriber's side of the Observable. */
 export interface MemberSink {
@@ -28,14 +29,6 @@ export interface MemberScope {
    * Subscribe, so a thousand idle members don't each hold a kilobyte of XML.
    */
   subscribeRequest(): SoapRequest;
-}
-
-/** A window in which the member may have missed events, reported when it closes. */
-interface OpenGap {
-  from: Date;
-  reason: DisconnectReason;
-  subscriptionKept: boolean;
-  eventsMayBeLost: boolean;
 }
 
 /**
@@ -57,7 +50,7 @@ export class GroupMember {
   private lostSubscriptionId: string | undefined;
   /** Last moment the server showed it had nothing more queued for this subscription. */
   aliveAt: Date | undefined;
-  private gap: OpenGap | undefined;
+  private readonly gap = new StreamingGap();
   private connected = false;
   /** The stream that carries the subscription now (or will, once it opens). */
   stream: StreamRef | undefined;
@@ -128,11 +121,8 @@ export class GroupMember {
     const previous = this.lostSubscriptionId;
     this.lostSubscriptionId = undefined;
     this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
-    const gap = this.gap;
-    if (gap && !gap.subscriptionKept) {
-      this.gap = undefined;
-      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: false, eventsMayBeLost: true });
-    }
+    const gap = this.gap.closeOnSubscribed(subscriptionId, at);
+    if (gap) this.report(gap);
   }
 
   /** The server lost the subscription: the next one starts a gap with events lost. Idempotent. */
@@ -146,13 +136,7 @@ export class GroupMember {
       this.connected = false;
       this.report({ type: 'disconnected', subscriptionId: this.lostSubscriptionId, reason, at: new Date() });
     }
-    if (this.gap) {
-      this.gap.subscriptionKept = false;
-      this.gap.eventsMayBeLost = true;
-      this.gap.reason = reason;
-    } else {
-      this.gap = { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false, eventsMayBeLost: true };
-    }
+    this.gap.lost(reason, this.aliveAt ?? new Date());
   }
 
   /** The member's stream opened. A member moved from one open stream to the next hears nothing. */
@@ -161,11 +145,8 @@ export class GroupMember {
     if (this.connected || subscriptionId === undefined) return;
     this.connected = true;
     this.report({ type: 'connected', subscriptionId, at });
-    const gap = this.gap;
-    if (gap?.subscriptionKept) {
-      this.gap = undefined;
-      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: gap.eventsMayBeLost });
-    }
+    const gap = this.gap.closeOnConnected(subscriptionId, at);
+    if (gap) this.report(gap);
   }
 
   /** The member's stream ended; `clean` when the server finished it properly (nothing can be lost). */
@@ -176,11 +157,7 @@ export class GroupMember {
       this.connected = false;
       this.report({ type: 'disconnected', subscriptionId, reason, ...(error ? { error } : {}), at });
     }
-    if (this.gap) {
-      if (!clean) this.gap.eventsMayBeLost = true;
-    } else {
-      this.gap = { from: this.aliveAt ?? at, reason, subscriptionKept: true, eventsMayBeLost: !clean };
-    }
+    this.gap.disconnected(reason, clean, this.aliveAt ?? at, true);
   }
 
   /** A keep-alive or a notification showed the server has nothing more queued. */

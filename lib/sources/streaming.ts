@@ -25,6 +25,7 @@ import type { PushNotification } from '../model.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { notificationsOf } from './notifications-of.js';
+import { StreamingGap } from './streaming-gap.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 
@@ -156,13 +157,6 @@ class SessionStopped extends Error {
   }
 }
 
-interface OpenGap {
-  from: Date;
-  reason: DisconnectReason;
-  subscriptionKept: boolean;
-  /** Whether the connection that ended may have taken written-but-unread envelopes with it. */
-  eventsMayBeLost: boolean;
-}
 
 /** One subscriber's subscription, connection and retry state. */
 class StreamingSession {
@@ -179,7 +173,7 @@ class StreamingSession {
    * into each). A `Closed` envelope does not count: the server may still hold events then.
    */
   private aliveAt: Date | undefined;
-  private gap: OpenGap | undefined;
+  private readonly gap = new StreamingGap();
   private running: Promise<void> | undefined;
   /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
   private pendingSubscribe: Promise<string> | undefined;
@@ -267,13 +261,7 @@ class StreamingSession {
     this.subscriptionId = undefined;
     // The server that held it is no longer where the next subscription must go.
     this.affinity?.reset();
-    if (this.gap) {
-      this.gap.subscriptionKept = false;
-      this.gap.eventsMayBeLost = true;
-      this.gap.reason = reason;
-    } else {
-      this.gap = { from: this.aliveAt ?? new Date(), reason, subscriptionKept: false, eventsMayBeLost: true };
-    }
+    this.gap.lost(reason, this.aliveAt ?? new Date());
   }
 
   private subscribe(): Promise<string> {
@@ -294,13 +282,10 @@ class StreamingSession {
     this.lostSubscriptionId = undefined;
     this.options.logger.info('EWS streaming subscription created', { subscriptionId, replaces: previous });
     this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
-    const gap = this.gap;
-    if (gap && !gap.subscriptionKept) {
-      // Events between the old subscription's last sign of life and now went nowhere; from now on
-      // the new subscription queues them until we connect.
-      this.gap = undefined;
-      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: false, eventsMayBeLost: true });
-    }
+    // Events between the old subscription's last sign of life and now went nowhere; from now on
+    // the new subscription queues them until we connect.
+    const gap = this.gap.closeOnSubscribed(subscriptionId, at);
+    if (gap) this.report(gap);
     return subscriptionId;
   }
 
@@ -406,21 +391,15 @@ class StreamingSession {
     const at = new Date();
     this.options.logger.info('EWS streaming connection open', { subscriptionId });
     this.report({ type: 'connected', subscriptionId, at });
-    const gap = this.gap;
-    if (gap?.subscriptionKept) {
-      this.gap = undefined;
-      this.report({ type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: gap.eventsMayBeLost });
-    }
+    const gap = this.gap.closeOnConnected(subscriptionId, at);
+    if (gap) this.report(gap);
   }
 
   private onDisconnected(subscriptionId: string, reason: DisconnectReason, error: EwsBridgeError | undefined): void {
     const at = new Date();
     this.options.logger.info('EWS streaming connection ended', { subscriptionId, reason, code: error?.code });
     this.report({ type: 'disconnected', subscriptionId, reason, ...(error ? { error } : {}), at });
-    // Only a response that ended properly proves every envelope the server wrote reached us: a cut
-    // or dead socket may have swallowed some, and the server counts them as delivered.
-    const clean = reason === 'closed' || reason === 'ended';
-    this.gap ??= { from: this.aliveAt ?? at, reason, subscriptionKept: this.subscriptionId !== undefined, eventsMayBeLost: !clean };
+    this.gap.disconnected(reason, reason === 'closed' || reason === 'ended', this.aliveAt ?? at, this.subscriptionId !== undefined);
   }
 }
 

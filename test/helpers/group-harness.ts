@@ -83,7 +83,7 @@ export async function startGroupHarness(
     async until(predicate, what, timeoutMs = 10_000) {
       const started = Date.now();
       while (!predicate()) {
-        if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(group.stats())}`);
+        if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(group.stats())}; ${lagging(h)}`);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     },
@@ -100,6 +100,15 @@ export async function startGroupHarness(
     },
   };
   return h;
+}
+
+/** The members still waiting for an event or a connection, with their last signals: a timeout's diagnosis. */
+function lagging(h: GroupHarness): string {
+  const behind = h.members.filter((m) => !m.completed && (m.lifecycle('connected').length === 0 || m.delivered.some((d) => !m.received.includes(d.seq))));
+  return behind
+    .slice(0, 5)
+    .map((m) => `${m.mailbox} error=${String(m.error)} last=${m.lifecycle().slice(-6).map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`)
+    .join(' | ');
 }
 
 /** Every member connected (its first `connected` signal). */
