@@ -555,6 +555,35 @@ export class EnvelopeBuilder {
   private endMessage(): void {
     const d = this.msg as MessageDraft;
     this.msg = undefined;
+    if (
+      d.kind === K_GET_STREAMING_EVENTS &&
+      d.messageText === undefined &&
+      d.messageXml === undefined &&
+      d.descriptiveLinkKey === undefined
+    ) {
+      // The message of every streamed envelope: built in one go (same keys, same order as below).
+      const responseClass = d.responseClass;
+      const responseCode = d.responseCode ?? (responseClass === 'Success' ? 'NoError' : '');
+      this.messages.push(
+        d.connectionStatus === undefined
+          ? {
+              kind: 'GetStreamingEvents',
+              responseClass,
+              responseCode,
+              notifications: d.notifications,
+              errorSubscriptionIds: d.errorSubscriptionIds,
+            }
+          : {
+              kind: 'GetStreamingEvents',
+              responseClass,
+              responseCode,
+              notifications: d.notifications,
+              errorSubscriptionIds: d.errorSubscriptionIds,
+              connectionStatus: d.connectionStatus,
+            },
+      );
+      return;
+    }
     const base: {
       responseClass: ResponseClass;
       responseCode: string;

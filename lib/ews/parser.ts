@@ -151,6 +151,7 @@ export class EnvelopeParser {
   private saxChars = 0; // characters fed to saxes before `current`
   private streamBytes = 0; // bytes of the stream before `current` (after it, once fed)
   private current = ''; // the string saxes is reading now
+  private currentIsAscii = false; // one byte per character in `current`: offsets need no counting
   private cutIndex = 0; // index into `current` whose stream byte offset is `cutBytes`
   private cutBytes = 0;
   private unitStartBytes = 0; // byte offset where the envelope being read began (previous one's end)
@@ -368,7 +369,9 @@ export class EnvelopeParser {
 
   private feed(text: string): void {
     if (text.length === 0) return;
+    const bytes = Buffer.byteLength(text, 'utf8');
     this.current = text;
+    this.currentIsAscii = bytes === text.length;
     this.cutIndex = 0;
     this.cutBytes = this.streamBytes;
     try {
@@ -382,7 +385,7 @@ export class EnvelopeParser {
       this.current = '';
     }
     this.saxChars += text.length;
-    this.streamBytes += Buffer.byteLength(text, 'utf8');
+    this.streamBytes += bytes;
     if (this.streamBytes - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
   }
 
@@ -417,6 +420,8 @@ export class EnvelopeParser {
   /** Byte offset in the stream of saxes position `pos`, which lies within `current`. */
   private byteOffsetAt(pos: number): number {
     const index = pos - this.saxChars;
+    // (Any character from U+0080 up takes two bytes or more, so equal lengths mean all ASCII.)
+    if (this.currentIsAscii) return this.streamBytes + index;
     if (index > this.cutIndex) {
       this.cutBytes += Buffer.byteLength(this.current.slice(this.cutIndex, index), 'utf8');
       this.cutIndex = index;
