@@ -133,6 +133,11 @@ describe('ews-push-bridge forward', () => {
     const file = writeConfig(dir, baseConfig(sim, l));
 
     const { child, metricsUrl } = await startForward(file);
+    // Both mailboxes' doorbells share one GetStreamingEvents connection.
+    await until('the shared doorbell connection', () => sim.subscriptions.length === 4 && sim.openStreamingConnections === 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(sim.openStreamingConnections).toBe(1);
+    expect(child.stderr() + child.stdout()).toMatch(/forwarding 2 mailboxes \(hybrid, on shared connections\)/);
     const mailboxOf = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
     const aliceSeqs = [1, 2, 3, 4, 5].map(() => sim.deliver(ALICE, { type: 'NewMail' }).seq);
     const bobSeqs = [1, 2, 3].map(() => sim.deliver(BOB, { type: 'NewMail' }).seq);

@@ -7,7 +7,9 @@ import { EwsConnectionTakenError } from '../lib/errors.js';
 import { SOAP_ACTIONS, buildGetStreamingEventsRequest } from '../lib/ews/requests.js';
 import { openStream } from '../lib/ews/transport.js';
 import type { GapEvent, SubscribedEvent } from '../lib/sources/lifecycle.js';
+import { hybridSignals } from '../lib/sources/hybrid.js';
 import { StreamingGroup } from '../lib/sources/streaming-group.js';
+import { sequenceOf } from '../lib/testing/index.js';
 import { SERVICE, allConnected, expectMemberComplete, mailboxOf, startGroupHarness, type GroupHarness, type MemberRecord } from './helpers/group-harness.js';
 
 const harnesses: GroupHarness[] = [];
@@ -295,6 +297,40 @@ describe('StreamingGroup', () => {
     await h.until(() => requests(h, 'Subscribe').length === 1, 'Subscribe sent');
     await h.group.close();
     expect(h.sim.subscriptions).toHaveLength(0);
+  });
+
+  it('carries the doorbells of hybrid sources on shared connections', async () => {
+    const h = await harness();
+    const mailboxes = [0, 1, 2, 3].map((i) => mailboxOf(i));
+    const got = new Map<string, number[]>(mailboxes.map((m) => [m, []]));
+    const doorbellsConnected = new Set<string>();
+    const subscriptions = mailboxes.map((mailbox) =>
+      hybridSignals({
+        url: h.sim.url,
+        auth: SERVICE,
+        mailbox,
+        // A poll this slow never delivers within the test: only the doorbell can.
+        pollIntervalMs: 600_000,
+        doorbellGroup: h.group,
+      }).subscribe((signal) => {
+        if (signal.type === 'doorbell' && signal.event.type === 'connected') doorbellsConnected.add(mailbox);
+        if (signal.type === 'notification') for (const e of signal.notification.events) if (sequenceOf(e) !== undefined) got.get(mailbox)!.push(sequenceOf(e)!);
+      }),
+    );
+    try {
+      await h.until(() => doorbellsConnected.size === 4, 'every doorbell connected');
+      expect(h.sim.openStreamingConnections).toBe(1);
+      expect(h.group.stats()).toMatchObject({ members: 4, connections: 1 });
+      const sent = mailboxes.map((m) => h.sim.deliver(m, { type: 'NewMail' }).seq);
+      await h.until(() => mailboxes.every((m, i) => got.get(m)!.includes(sent[i]!)), 'each event, rung by the shared doorbell');
+    } finally {
+      for (const s of subscriptions) s.unsubscribe();
+    }
+    await h.until(() => h.sim.subscriptions.length === 0, 'pull subscriptions and doorbells removed');
+    let invalid: unknown;
+    hybridSignals({ url: h.sim.url, doorbellGroup: {} as never }).subscribe({ error: (e: unknown) => (invalid = e) });
+    expect(invalid).toBeInstanceOf(TypeError);
+    expect(String(invalid)).toMatch(/doorbellGroup must be a StreamingGroup/);
   });
 
   it('validates options, naming the option', () => {

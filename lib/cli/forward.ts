@@ -83,9 +83,9 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
     logger.warn('no checkpoint.file: after a restart the bridge starts from "now" and events that happened while it was down are not forwarded');
   }
 
-  // Several impersonated mailboxes in streaming mode share GetStreamingEvents connections (up to
-  // 200 subscriptions each) instead of holding one each.
-  const grouped = config.mode === 'streaming' && config.mailboxes.length > 1 && config.mailboxes.every((m) => m.mailbox !== undefined);
+  // Several impersonated mailboxes share GetStreamingEvents connections (up to 200 subscriptions
+  // each) for their streaming subscriptions or hybrid doorbells, instead of holding one each.
+  const grouped = config.mode !== 'pull' && config.mailboxes.length > 1 && config.mailboxes.every((m) => m.mailbox !== undefined);
   const group = grouped ? newGroup(config, tracker, logger) : undefined;
 
   const bridges: MailboxBridge[] = [];
@@ -268,7 +268,7 @@ async function supervise(bridges: readonly MailboxBridge[], config: BridgeConfig
   return EXIT.ok;
 }
 
-/** The StreamingGroup of a streaming `forward` over several impersonated mailboxes. */
+/** The StreamingGroup of a streaming or hybrid `forward` over several impersonated mailboxes. */
 function newGroup(config: BridgeConfig, tracker: AgentTracker, logger: Logger): StreamingGroup {
   const tls = cliTls(config.ews);
   return new StreamingGroup({

@@ -52,8 +52,9 @@ export interface CliSourceOptions {
   readonly retry?: RetryOptions;
   readonly logger: Logger;
   /**
-   * Streaming mode only: the group whose shared connections carry this mailbox's subscription
-   * (`forward` with several impersonated mailboxes). Default: a connection of its own.
+   * The group whose shared connections carry this mailbox's streaming subscription (streaming
+   * mode) or doorbell (hybrid mode): `forward` with several impersonated mailboxes. Default: a
+   * connection of its own.
    */
   readonly group?: StreamingGroup | undefined;
 }
@@ -137,5 +138,6 @@ export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracke
     ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
     ...(options.emitStatusEvents === undefined ? {} : { emitStatusEvents: options.emitStatusEvents }),
   };
-  return options.mode === 'pull' ? pullSignals(pull) : hybridSignals(pull);
+  if (options.mode === 'pull') return pullSignals(pull);
+  return hybridSignals({ ...pull, ...(options.group === undefined ? {} : { doorbellGroup: options.group }) });
 }

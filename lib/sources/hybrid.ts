@@ -15,6 +15,7 @@ import { notificationsOf } from './notifications-of.js';
 import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
 import type { ResolvedPullOptions } from './pull-session.js';
 import { streamingSignals, type StreamingOptions } from './streaming.js';
+import { StreamingGroup } from './streaming-group.js';
 
 /** Options of {@link hybridNotifications} and {@link hybridSignals}. */
 export interface HybridOptions extends PullOptions {
@@ -32,12 +33,21 @@ export interface HybridOptions extends PullOptions {
    * retries), the source keeps polling and opens a new doorbell after this long. Default `60_000`.
    */
   readonly doorbellRestartMs?: number;
+  /**
+   * Carries the doorbell's streaming subscription on a {@link StreamingGroup}'s shared
+   * GetStreamingEvents connections (up to 200 doorbells each) instead of a connection of its own:
+   * for many mailboxes. The group's connection settings then apply (`connectionTimeoutMinutes` and
+   * `heartbeatTimeoutMs` here are not used), and closing the group ends the doorbell (polling goes
+   * on). Default: none.
+   */
+  readonly doorbellGroup?: StreamingGroup;
 }
 
 interface ResolvedHybridOptions {
   readonly pull: ResolvedPullOptions;
   readonly doorbell: StreamingOptions;
   readonly doorbellRestartMs: number;
+  readonly doorbellGroup: StreamingGroup | undefined;
 }
 
 function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
@@ -69,7 +79,9 @@ function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
     ...(pull.createAgent === undefined ? {} : { createAgent: pull.createAgent }),
     ...(pull.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: pull.maxEnvelopeBytes }),
   };
-  return { pull, doorbell, doorbellRestartMs };
+  const doorbellGroup = options.doorbellGroup;
+  if (doorbellGroup !== undefined && !(doorbellGroup instanceof StreamingGroup)) throw new TypeError('doorbellGroup must be a StreamingGroup');
+  return { pull, doorbell, doorbellRestartMs, doorbellGroup };
 }
 
 /**
@@ -89,7 +101,16 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
   } catch (error) {
     return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
   }
-  const { pull, doorbell, doorbellRestartMs } = resolved;
+  const { pull, doorbell, doorbellRestartMs, doorbellGroup } = resolved;
+  const doorbellSignals = (): Observable<SourceSignal> =>
+    doorbellGroup
+      ? doorbellGroup.signals({
+          ...(doorbell.mailbox === undefined ? {} : { mailbox: doorbell.mailbox }),
+          ...(doorbell.folders === undefined ? {} : { folders: doorbell.folders }),
+          ...(doorbell.subscribeToAllFolders === undefined ? {} : { subscribeToAllFolders: doorbell.subscribeToAllFolders }),
+          ...(doorbell.eventTypes === undefined ? {} : { eventTypes: doorbell.eventTypes }),
+        })
+      : streamingSignals(doorbell);
   const logger = pull.logger;
   return sessionSignals(pull, (session, report) => {
     let ring: Subscription | undefined;
@@ -98,7 +119,7 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
     const open = (): void => {
       restart = undefined;
       if (stopped) return;
-      ring = streamingSignals(doorbell).subscribe({
+      ring = doorbellSignals().subscribe({
         next: (signal) => {
           if (stopped) return;
           if (signal.type === 'notification') {
