@@ -919,14 +919,10 @@ function readServerVersion(tag: StartTag): ServerVersionInfo {
     minorBuildNumber?: number;
     version?: string;
   } = {};
-  const num = (name: string): number | undefined => {
-    const s = attr(tag, name);
-    return s === undefined ? undefined : parseInteger(s);
-  };
-  const major = num('MajorVersion');
-  const minor = num('MinorVersion');
-  const majorBuild = num('MajorBuildNumber');
-  const minorBuild = num('MinorBuildNumber');
+  const major = integerAttr(tag, 'MajorVersion');
+  const minor = integerAttr(tag, 'MinorVersion');
+  const majorBuild = integerAttr(tag, 'MajorBuildNumber');
+  const minorBuild = integerAttr(tag, 'MinorBuildNumber');
   const version = attr(tag, 'Version');
   if (major !== undefined) v.majorVersion = major;
   if (minor !== undefined) v.minorVersion = minor;
@@ -934,4 +930,9 @@ function readServerVersion(tag: StartTag): ServerVersionInfo {
   if (minorBuild !== undefined) v.minorBuildNumber = minorBuild;
   if (version !== undefined) v.version = version;
   return v;
+}
+
+function integerAttr(tag: StartTag, name: string): number | undefined {
+  const s = attr(tag, name);
+  return s === undefined ? undefined : parseInteger(s);
 }

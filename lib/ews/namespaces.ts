@@ -54,14 +54,19 @@ export class NamespaceScopes {
     ['xmlns', XMLNS_NAMESPACE],
   ]);
   // Undo log of the declarations in force, innermost last: the depth of the declaring element, the
-  // prefix and what it was bound to before.
+  // prefix and what it was bound to before. Entries from `undoCount` on are stale: counters
+  // instead of truncating the arrays, which V8 does not do cheaply (every envelope of a stream
+  // declares its namespaces again).
   private readonly undoDepth: number[] = [];
   private readonly undoPrefix: string[] = [];
   private readonly undoUri: (string | undefined)[] = [];
+  private undoCount = 0;
 
-  // The start tag being read: its declarations and its prefixed (non-`xmlns`) attributes.
+  // The start tag being read: its declarations (the first `declCount`) and its prefixed
+  // (non-`xmlns`) attributes.
   private readonly declPrefix: string[] = [];
   private readonly declUri: string[] = [];
+  private declCount = 0;
   private readonly prefixedNames: string[] = [];
 
   /**
@@ -85,8 +90,8 @@ export class NamespaceScopes {
       if (name === 'xmlns') {
         const uri = trimLikeSaxes(value);
         this.checkPair('', uri);
-        this.declPrefix.push('');
-        this.declUri.push(uri);
+        this.declPrefix[this.declCount] = '';
+        this.declUri[this.declCount++] = uri;
       }
       return;
     }
@@ -95,8 +100,8 @@ export class NamespaceScopes {
       const uri = trimLikeSaxes(value);
       if (uri === '') this.fail('invalid attempt to undefine prefix in XML 1.0');
       this.checkPair(local, uri);
-      this.declPrefix.push(local);
-      this.declUri.push(uri);
+      this.declPrefix[this.declCount] = local;
+      this.declUri[this.declCount++] = uri;
     } else {
       this.prefixedNames.push(name);
     }
@@ -105,7 +110,7 @@ export class NamespaceScopes {
   /** A start tag whose attributes were all passed in; sets {@link uri} and {@link local}. */
   open(name: string): void {
     const depth = ++this.depth;
-    if (this.declPrefix.length > 0) this.declare(depth);
+    if (this.declCount > 0) this.declare(depth);
     let q = this.names.get(name);
     if (q === undefined) {
       const colon = name.indexOf(':');
@@ -140,8 +145,8 @@ export class NamespaceScopes {
   close(): void {
     const depth = this.depth--;
     const undoDepth = this.undoDepth;
-    let n = undoDepth.length;
-    // Most elements declare nothing: leave the log (and the arrays' lengths) alone.
+    let n = this.undoCount;
+    // Most elements declare nothing.
     if (n === 0 || (undoDepth[n - 1] as number) < depth) return;
     while (n > 0 && (undoDepth[n - 1] as number) >= depth) {
       n--;
@@ -150,23 +155,21 @@ export class NamespaceScopes {
       if (before === undefined) this.bindings.delete(prefix);
       else this.bindings.set(prefix, before);
     }
-    undoDepth.length = n;
-    this.undoPrefix.length = n;
-    this.undoUri.length = n;
+    this.undoCount = n;
     this.version++;
   }
 
   private declare(depth: number): void {
-    const count = this.declPrefix.length;
+    const count = this.declCount;
     for (let i = 0; i < count; i++) {
       const prefix = this.declPrefix[i] as string;
-      this.undoDepth.push(depth);
-      this.undoPrefix.push(prefix);
-      this.undoUri.push(this.bindings.get(prefix));
+      const n = this.undoCount++;
+      this.undoDepth[n] = depth;
+      this.undoPrefix[n] = prefix;
+      this.undoUri[n] = this.bindings.get(prefix);
       this.bindings.set(prefix, this.declUri[i] as string);
     }
-    this.declPrefix.length = 0;
-    this.declUri.length = 0;
+    this.declCount = 0;
     this.version++;
   }
 
