@@ -5,6 +5,9 @@
  * kept), `rejectUnauthorized: false` works but warns once, client certificates are presented, and
  * the NTLM per-call connection inherits all of it.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { rootCertificates, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type https from 'node:https';
@@ -126,13 +129,39 @@ describe.skipIf(!haveOpenssl)('TLS', () => {
     expect(sim.requests).toHaveLength(0);
   });
 
-  it('tls.ca adds a private CA to the public roots instead of replacing them', () => {
-    const agent = createEwsAgent({ url: 'https://mail.contoso.com/EWS/Exchange.asmx', tls: { ca: pki.caCert } }) as https.Agent;
+  /** Runs `check` with NODE_EXTRA_CA_CERTS set to `value` (or unset), restoring it afterwards. */
+  function withExtraCaCerts(value: string | undefined, check: () => void): void {
+    const previous = process.env['NODE_EXTRA_CA_CERTS'];
+    try {
+      if (value === undefined) delete process.env['NODE_EXTRA_CA_CERTS'];
+      else process.env['NODE_EXTRA_CA_CERTS'] = value;
+      check();
+    } finally {
+      if (previous === undefined) delete process.env['NODE_EXTRA_CA_CERTS'];
+      else process.env['NODE_EXTRA_CA_CERTS'] = previous;
+    }
+  }
+
+  function agentCa(ca: string): unknown {
+    const agent = createEwsAgent({ url: 'https://mail.contoso.com/EWS/Exchange.asmx', tls: { ca } }) as https.Agent;
     agents.push(agent);
-    const ca = agent.options.ca as string[];
-    expect(ca).toHaveLength(rootCertificates.length + 1);
-    expect(ca.at(-1)).toBe(pki.caCert);
-    expect(ca.slice(0, -1)).toEqual([...rootCertificates]);
+    return agent.options.ca;
+  }
+
+  it('tls.ca adds a private CA to the public roots instead of replacing them', () => {
+    withExtraCaCerts(undefined, () => expect(agentCa(pki.caCert)).toEqual([...rootCertificates, pki.caCert]));
+  });
+
+  it('tls.ca keeps the certificates of NODE_EXTRA_CA_CERTS trusted too; an unreadable file adds nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ews-extra-ca-'));
+    try {
+      const file = join(dir, 'corporate.pem');
+      writeFileSync(file, pki.caCert);
+      withExtraCaCerts(file, () => expect(agentCa('PRIVATE-CA-PEM')).toEqual([...rootCertificates, pki.caCert, 'PRIVATE-CA-PEM']));
+      withExtraCaCerts(join(dir, 'missing.pem'), () => expect(agentCa('PRIVATE-CA-PEM')).toEqual([...rootCertificates, 'PRIVATE-CA-PEM']));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each(SOURCE_KINDS)('%s over https with a private CA, NTLM on a verified connection per call', async (kind) => {

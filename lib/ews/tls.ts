@@ -3,6 +3,7 @@
  * the server's certificate at all, and a client certificate. Verification is on unless switched
  * off explicitly, and switching it off is never silent: it logs a warning.
  */
+import { readFileSync } from 'node:fs';
 import { rootCertificates, type SecureContextOptions } from 'node:tls';
 import type { Logger } from '../logger.js';
 
@@ -12,9 +13,9 @@ export type TlsMaterial = string | Buffer | readonly (string | Buffer)[];
 /** TLS options for the connection to an https EWS endpoint. */
 export interface EwsTlsOptions {
   /**
-   * Certificate authorities to trust in addition to Node's bundled public roots (PEM), e.g. the
-   * company's private CA that signed the Exchange certificate. Note: as with any `ca` in Node,
-   * `NODE_EXTRA_CA_CERTS` is then not consulted — put those certificates here too.
+   * Certificate authorities to trust in addition to Node's bundled public roots and the file named
+   * by `NODE_EXTRA_CA_CERTS` (PEM), e.g. the company's private CA that signed the Exchange
+   * certificate. (A plain Node `ca` option replaces all of those; this one adds to them.)
    * Default: Node's default trust (its bundled roots, plus `NODE_EXTRA_CA_CERTS`, or the operating
    * system's store when Node runs with `--use-openssl-ca`).
    */
@@ -69,6 +70,29 @@ export function validateTlsOptions(tls: unknown, name = 'tls'): asserts tls is E
 
 const warned = new WeakSet<Logger>();
 
+/** Bundles already read, by path: one read (and one string) per process, as Node does. */
+const environmentBundles = new Map<string, string | undefined>();
+
+/**
+ * The certificates of the file `NODE_EXTRA_CA_CERTS` names (one PEM bundle). An unreadable file
+ * adds nothing: Node itself warned about it when the process started.
+ */
+function environmentCaCerts(): string[] {
+  const file = process.env['NODE_EXTRA_CA_CERTS'];
+  if (file === undefined || file === '') return [];
+  if (!environmentBundles.has(file)) {
+    let bundle: string | undefined;
+    try {
+      bundle = readFileSync(file, 'utf8');
+    } catch {
+      bundle = undefined;
+    }
+    environmentBundles.set(file, bundle);
+  }
+  const bundle = environmentBundles.get(file);
+  return bundle === undefined ? [] : [bundle];
+}
+
 /**
  * The `https.Agent` options for TLS settings. Warns (once per logger) when certificate checking is
  * switched off.
@@ -77,9 +101,9 @@ export function tlsAgentOptions(tls: EwsTlsOptions | undefined, logger: Logger):
   if (tls === undefined) return {};
   const options: TlsAgentOptions = {};
   if (tls.ca !== undefined) {
-    // Node's `ca` replaces the default roots; keep the public ones trusted too, as documented.
+    // Node's `ca` replaces the default roots (and NODE_EXTRA_CA_CERTS); keep them trusted too, as documented.
     const extra = Array.isArray(tls.ca) ? (tls.ca as readonly (string | Buffer)[]) : [tls.ca as string | Buffer];
-    options.ca = [...rootCertificates, ...extra];
+    options.ca = [...rootCertificates, ...environmentCaCerts(), ...extra];
   }
   if (tls.cert !== undefined) options.cert = tls.cert as string | Buffer | (string | Buffer)[];
   if (tls.key !== undefined) options.key = tls.key as string | Buffer | (string | Buffer)[];
