@@ -45,9 +45,12 @@ export interface PassReport {
    * `memory` passes (bytes): heap used after GC before the pass; the peak growth of the whole
    * used heap above it (young-generation garbage included, so it is bounded below by the nursery
    * size V8 chose for the process); and the peak growth of the old-space and large-object heap
-   * (what survived the young generation).
+   * (what survived the young generation); and the young generation's size at the end of the pass
+   * (both semi-spaces, as V8 commits them), which bounds how much garbage the used heap can hold.
    */
-  readonly heap: { readonly baseline: number; readonly peakGrowth: number; readonly retainedGrowth: number } | undefined;
+  readonly heap:
+    | { readonly baseline: number; readonly peakGrowth: number; readonly retainedGrowth: number; readonly youngGeneration: number }
+    | undefined;
   /** `latency` passes: receive time of each event (ns). */
   readonly times: Float64Array | undefined;
 }
@@ -57,6 +60,11 @@ function gc(): void {
   if (!collect) throw new Error('run the child with --expose-gc');
   collect();
   collect();
+}
+
+/** The young generation's committed size (V8 grows it, up to a limit, as bytes survive scavenges). */
+function youngGeneration(): number {
+  return v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0;
 }
 
 /**
@@ -123,7 +131,12 @@ async function run(task: ChildTask): Promise<void> {
     const peaks = sampler?.stop();
     const heap =
       peaks && baseline
-        ? { baseline: baseline.total, peakGrowth: peaks.total - baseline.total, retainedGrowth: peaks.retained - baseline.retained }
+        ? {
+            baseline: baseline.total,
+            peakGrowth: peaks.total - baseline.total,
+            retainedGrowth: peaks.retained - baseline.retained,
+            youngGeneration: youngGeneration(),
+          }
         : undefined;
     const check = checker ? checker.result() : checkCount(result.count, pass.expected);
     const report: PassReport = {
