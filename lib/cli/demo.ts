@@ -70,10 +70,7 @@ export interface DemoSummary {
   readonly steadyLatencyMs: LatencySummary;
   /** Connections that ended and were reopened, `doorbellReconnects` included. */
   readonly reconnects: number;
-  /**
-   * Hybrid only: reopened doorbell streams. The hybrid source reports only its pull side's
-   * lifecycle, so these are counted at the simulator (streams opened beyond the first per mailbox).
-   */
+  /** Hybrid only: doorbell streams that ended and were reopened (its `doorbell` disconnected signals). */
   readonly doorbellReconnects: number;
   readonly gaps: number;
   readonly gapsMayHaveLostEvents: number;
@@ -135,7 +132,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         delivered: stats.deliveredCount,
         duplicates: stats.duplicates,
         latency: stats.latency(),
-        reconnects: stats.reconnects + doorbellReconnects(),
+        reconnects: stats.reconnects + doorbells,
         gaps: stats.gaps.length,
         gapsMayLose: stats.gaps.filter((g) => g.eventsMayBeLost).length,
         faults: faults.map((f): FaultView => ({ name: f.plan.name, state: f.recoveredAt !== undefined ? 'recovered' : f.injectedAt !== undefined ? 'injected' : 'pending' })),
@@ -183,16 +180,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         stats.gap(mailbox, event, wallToPerf);
         log(`${mailbox}: gap of ${duration(event.to.getTime() - event.from.getTime())} reported — ${event.eventsMayBeLost ? 'events may have been lost' : 'nothing lost'}`);
         return;
+      case 'doorbell':
+        if (event.event.type === 'disconnected') {
+          doorbells++;
+          log(`${mailbox}: doorbell connection ended (${event.event.reason}); polling covers it`);
+        }
+        return;
       default:
         return;
     }
   };
 
   let sim: EwsSimulator | undefined;
-  const doorbellReconnects = (): number =>
-    mode !== 'hybrid' || sim === undefined
-      ? 0
-      : Math.max(0, sim.requests.filter((r) => r.operation === 'GetStreamingEvents' && r.status === 200).length - MAILBOXES.length);
   let listener: DemoListener | undefined;
   const bridges: MailboxBridge[] = [];
   const tracker = new AgentTracker();
@@ -296,7 +295,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await Promise.all(bridges.map((b) => b.close()));
     await tracker.allDestroyed(7_000);
     if (sim) subscriptionsLeft = sim.subscriptions.length;
-    doorbells = doorbellReconnects();
     phase = 'done';
     if (ticker) clearInterval(ticker);
     region.update(view());
