@@ -2,7 +2,7 @@
  * Client (a): `streamingNotifications`, with a subscriber that records each event's key.
  */
 import type { NotificationEvent } from '../lib/model.js';
-import { streamingNotifications } from '../lib/sources/streaming.js';
+import { shipped } from './shipped.js';
 import { BENCH_PASSWORD, BENCH_USER, Recorder, type ConsumeOptions, type ConsumeResult } from './recorder.js';
 import { eventKeyOf } from './stream-fixture.js';
 
@@ -14,7 +14,9 @@ export function keyOf(event: NotificationEvent): string | undefined {
 }
 
 /** Consumes one stream with `streamingNotifications`. */
-export function consumeOurs(options: ConsumeOptions): Promise<ConsumeResult> {
+export async function consumeOurs(options: ConsumeOptions): Promise<ConsumeResult> {
+  // The built bundle, as users run it (see shipped.ts).
+  const { streamingNotifications } = await shipped();
   const controller = new AbortController();
   const recorder = new Recorder(options, () => controller.abort());
   let connections = 0;
