@@ -61,6 +61,8 @@ describe('hybridSignals: the doorbell’s lifecycle', () => {
     sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200 });
     run = runSource('hybrid', sim, { auth: AUTH, pollIntervalMs: 60_000 });
     await run.until(() => doorbell(run!).some((e) => e.type === 'connected'), 'the doorbell connected');
+    // The pull side's own subscribed/connected may come after the doorbell's: count from after them.
+    await run.until(() => run!.lifecycle('connected').length > 0, 'the pull side connected');
     const pullSignalsBefore = run.lifecycle().filter((s) => s.type !== 'doorbell' && s.type !== 'keep-alive').length;
 
     sim.inject({ type: 'cut-mid-envelope', operation: 'GetStreamingEvents' });
