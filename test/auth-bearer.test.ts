@@ -10,7 +10,7 @@ import type { BearerAuth } from '../lib/ews/auth-header.js';
 import { SOAP_ACTIONS, buildPullSubscribeRequest } from '../lib/ews/requests.js';
 import { postSoap } from '../lib/ews/transport.js';
 import { EwsSimulator, type RecordedRequest } from '../lib/testing/index.js';
-import { ready, runSource, sleep, SOURCE_KINDS, type SourceRun } from './helpers/auth-sources.js';
+import { ready, runSource, SOURCE_KINDS, type SourceRun, stopRun } from './helpers/auth-sources.js';
 
 const MAILBOX = 'alice@contoso.com';
 
@@ -36,10 +36,8 @@ class Issuer {
 let sim: EwsSimulator | undefined;
 let run: SourceRun | undefined;
 afterEach(async () => {
-  run?.stop();
+  await stopRun(run, sim);
   run = undefined;
-  await sleep(20);
-  await sim?.close();
   sim = undefined;
 });
 

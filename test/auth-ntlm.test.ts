@@ -19,7 +19,7 @@ import { postSoap, type SoapRequest } from '../lib/ews/transport.js';
 import { Authenticator, ntHash, ntowfV2, parseNtlmAuthenticate, verifyNtlmV2Response } from '../lib/testing/auth.js';
 import { EwsSimulator, type RecordedRequest } from '../lib/testing/index.js';
 import { subscribeResponse } from './fixtures/ews-wire.js';
-import { ready, runSource, sleep, type SourceRun } from './helpers/auth-sources.js';
+import { ready, runSource, sleep, type SourceRun, stopRun } from './helpers/auth-sources.js';
 
 const hex = (b: Uint8Array | readonly number[]): string => Buffer.from(b as Uint8Array).toString('hex');
 const utf16 = (s: string): Buffer => Buffer.from(s, 'utf16le');
@@ -147,10 +147,8 @@ let sim: EwsSimulator | undefined;
 const servers: Server[] = [];
 let run: SourceRun | undefined;
 afterEach(async () => {
-  run?.stop();
+  await stopRun(run, sim);
   run = undefined;
-  await sleep(20);
-  await sim?.close();
   sim = undefined;
   for (const server of servers.splice(0)) {
     server.closeAllConnections();

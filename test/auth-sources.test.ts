@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EwsAuthError } from '../lib/errors.js';
 import type { EwsAuth } from '../lib/ews/auth-header.js';
 import { EwsSimulator, type EwsSimulatorOptions } from '../lib/testing/index.js';
-import { ready, runSource, sleep, SOURCE_KINDS, type SourceRun } from './helpers/auth-sources.js';
+import { ready, runSource, sleep, SOURCE_KINDS, type SourceRun, stopRun } from './helpers/auth-sources.js';
 
 const MAILBOX = 'alice@contoso.com';
 const PASSWORD = 'Tr0ub4dor&3-matrix';
@@ -51,10 +51,8 @@ const MODES: readonly Mode[] = [
 let sim: EwsSimulator | undefined;
 let run: SourceRun | undefined;
 afterEach(async () => {
-  run?.stop();
+  await stopRun(run, sim);
   run = undefined;
-  await sleep(20);
-  await sim?.close();
   sim = undefined;
 });
 

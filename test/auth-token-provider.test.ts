@@ -10,7 +10,7 @@ import { EwsAuthError, EwsConnectionError, EwsTokenProviderError } from '../lib/
 import { tokenProviderError, type BearerAuth } from '../lib/ews/auth-header.js';
 import type { Logger } from '../lib/logger.js';
 import { EwsSimulator } from '../lib/testing/index.js';
-import { ready, runSource, sleep, SOURCE_KINDS, type SourceRun } from './helpers/auth-sources.js';
+import { ready, runSource, sleep, SOURCE_KINDS, type SourceRun, stopRun } from './helpers/auth-sources.js';
 
 const MAILBOX = 'alice@contoso.com';
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.PROVIDER-TOKEN-SENTINEL-51d0.sig';
@@ -18,10 +18,8 @@ const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.PROVIDER-TOKEN-SENTINEL-51d0.sig';
 let sim: EwsSimulator | undefined;
 let run: SourceRun | undefined;
 afterEach(async () => {
-  run?.stop();
+  await stopRun(run, sim);
   run = undefined;
-  await sleep(20);
-  await sim?.close();
   sim = undefined;
 });
 

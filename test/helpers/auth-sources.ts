@@ -89,3 +89,10 @@ export function runSource(kind: SourceKind, sim: EwsSimulator, options: Partial<
 export async function ready(run: SourceRun): Promise<void> {
   await run.until(() => run.lifecycle('connected').length > 0, 'connected');
 }
+
+/** A test's teardown: stops the source, lets its Unsubscribe go out, then closes the simulator. */
+export async function stopRun(run: SourceRun | undefined, sim: { close(): Promise<void> } | undefined): Promise<void> {
+  run?.stop();
+  await sleep(20);
+  await sim?.close();
+}
