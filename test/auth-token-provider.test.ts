@@ -100,6 +100,7 @@ describe('a bearer token function that signals a transient failure', () => {
     for (const signal of retrying) {
       expect(signal.type === 'retrying' && signal.error).toBeInstanceOf(EwsTokenProviderError);
       expect(signal.type === 'retrying' && signal.error.retriable).toBe(true);
+      expect(signal).toMatchObject({ reason: 'connection-error' });
     }
   });
 

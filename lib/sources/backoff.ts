@@ -97,6 +97,10 @@ export function planFor(error: unknown): FailurePlan {
       return { kind: 'retry', reason: 'heartbeat-timeout' };
     case 'EWS_CONNECTION_FAILED':
       return { kind: 'retry', reason: 'connection-error' };
+    // Only a token function that failed in passing is a retriable auth failure: its endpoint was
+    // unreachable for a moment, not the server refusing us.
+    case 'EWS_AUTH_FAILED':
+      return { kind: 'retry', reason: 'connection-error' };
     default:
       return { kind: 'retry', reason: 'server-error' };
   }
