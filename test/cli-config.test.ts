@@ -50,12 +50,19 @@ function withField(path: string, value: unknown): Record<string, unknown> {
 }
 
 describe('forward configuration', () => {
+  it('passes listener.maxBacklogNotifications through', () => {
+    const raw = valid();
+    raw['listener'] = { url: 'http://crm.local/Listener.asmx', maxBacklogNotifications: 5_000 };
+    expect(resolveConfig(raw, join(dir, 'bridge.json'), { EWS_PASSWORD: SECRET }).listener.maxBacklogNotifications).toBe(5_000);
+  });
+
   it('accepts a minimal file, applies the defaults and reads the secret from the environment', () => {
     const config = resolveConfig(valid(), join(dir, 'bridge.json'), { EWS_PASSWORD: SECRET });
     expect(config.mode).toBe('streaming');
     expect(config.ews.auth).toEqual({ type: 'basic', username: 'svc@contoso.com', password: SECRET });
     expect(config.mailboxes).toEqual([{ mailbox: 'alice@contoso.com', folders: ['inbox'], subscribeToAllFolders: false, eventTypes: undefined }]);
     expect(config.listener.statusFrequencyMinutes).toBe(30);
+    expect(config.listener.maxBacklogNotifications).toBeUndefined();
     expect(config.ews.startupTimeoutMs).toBe(30_000);
     expect(config.metrics).toBeUndefined();
     expect(config.log).toEqual({ level: 'info', format: 'text' });
@@ -92,6 +99,8 @@ describe('forward configuration', () => {
     ['ews.caFile', 'missing-ca.pem', `ews.caFile: cannot read ${join(dir, 'missing-ca.pem')} (ENOENT)`],
     ['listener.statusFrequencyMinutes', 0, 'listener.statusFrequencyMinutes: must be 1–1440'],
     ['listener.statusFrequencyMinutes', 2.5, 'listener.statusFrequencyMinutes: must be a whole number of minutes, 1–1440'],
+    ['listener.maxBacklogNotifications', 0, 'listener.maxBacklogNotifications: must be 1–10000000'],
+    ['listener.maxBacklogNotifications', 1.5, 'listener.maxBacklogNotifications: must be a whole number, 1–10000000'],
     ['listener.sharedSecret', { headerName: 'X Secret', valueEnv: 'S' }, 'listener.sharedSecret.headerName: must be an HTTP header name'],
     ['metrics', { port: 70000 }, 'metrics.port: must be 0–65535'],
     ['metrics', { port: '9464' }, 'metrics.port: must be a number (got a string)'],

@@ -31,6 +31,8 @@ export interface MailboxBridgeOptions {
   readonly listener: ListenerPosterOptions;
   /** Push's StatusFrequency, 1–1440 minutes. */
   readonly statusFrequencyMinutes: number;
+  /** Notifications held for a listener that falls behind; `undefined`: the adapter's default (10,000). */
+  readonly maxBacklogNotifications?: number | undefined;
   /** Makes (and counts) the source's connection pools. */
   readonly tracker: AgentTracker;
   readonly observer?: BridgeObserver;
@@ -75,6 +77,7 @@ export class MailboxBridge {
     try {
       this.handle = pushCallback(cliSourceSignals(options.source, options.tracker), post, {
         statusFrequencyMinutes: options.statusFrequencyMinutes,
+        ...(options.maxBacklogNotifications === undefined ? {} : { maxBacklogNotifications: options.maxBacklogNotifications }),
         logger: options.logger,
         onLifecycle: (event) => {
           this.track(event);

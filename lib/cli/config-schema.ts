@@ -137,6 +137,12 @@ export const bridgeConfigSchema = z.strictObject({
       .max(1440, { error: 'must be 1–1440' })
       .default(30),
     requestTimeoutSeconds: seconds(1, 600).optional(),
+    maxBacklogNotifications: z
+      .number()
+      .int({ error: 'must be a whole number, 1–10000000' })
+      .min(1, { error: 'must be 1–10000000' })
+      .max(10_000_000, { error: 'must be 1–10000000' })
+      .optional(),
     sharedSecret: z
       .strictObject({
         headerName: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'must be an HTTP header name' }),

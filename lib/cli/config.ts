@@ -47,6 +47,8 @@ export interface BridgeConfig {
     readonly url: string;
     readonly statusFrequencyMinutes: number;
     readonly requestTimeoutMs: number | undefined;
+    /** Notifications held for a listener that falls behind before the bridge gives up; `undefined`: the adapter's default. */
+    readonly maxBacklogNotifications: number | undefined;
     readonly sharedSecret: { readonly headerName: string; readonly value: string } | undefined;
     readonly ca: Buffer | undefined;
   };
@@ -222,6 +224,7 @@ export function resolveConfig(raw: unknown, path: string, env: Environment = pro
       url: file.listener.url,
       statusFrequencyMinutes: file.listener.statusFrequencyMinutes,
       requestTimeoutMs: file.listener.requestTimeoutSeconds === undefined ? undefined : file.listener.requestTimeoutSeconds * 1000,
+      maxBacklogNotifications: file.listener.maxBacklogNotifications,
       sharedSecret: sharedSecret && secretValue !== undefined ? { headerName: sharedSecret.headerName, value: secretValue } : undefined,
       ca: listenerCa,
     },

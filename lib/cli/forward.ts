@@ -127,6 +127,7 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
           logger,
         },
         statusFrequencyMinutes: config.listener.statusFrequencyMinutes,
+        maxBacklogNotifications: config.listener.maxBacklogNotifications,
         tracker,
         logger,
         observer: {
