@@ -8,7 +8,6 @@
  */
 import type { Agent } from 'node:http';
 import { Observable } from 'rxjs';
-import { EwsConnectionError } from '../errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
@@ -203,7 +202,7 @@ export class StreamingGroup {
         return this.impersonating === true && anchor !== undefined ? { smtpAddress: anchor } : undefined;
       },
       memberOf: (subscriptionId) => this.bySubscription.get(subscriptionId),
-      lost: (member, reason, backOff) => this.lost(member, reason, backOff),
+      lost: (member, reason, backOffFrom) => this.lost(member, reason, backOffFrom),
       failMember: (member, error) => this.failMember(member, error),
       emptied: (connection) => {
         this.connections.delete(connection);
@@ -326,7 +325,7 @@ export class StreamingGroup {
   private join(member: GroupMember): void {
     this.members.add(member);
     this.endpointFor(member);
-    this.subscribe(member, false);
+    this.subscribe(member, undefined);
   }
 
   private leave(member: GroupMember): void {
@@ -362,15 +361,20 @@ export class StreamingGroup {
     for (const connection of this.connections) connection.remove(member);
   }
 
-  /** Subscribes a member (with retry), then places it on a connection with room. */
-  private subscribe(member: GroupMember, backOffFirst: boolean): void {
-    let first = backOffFirst;
+  /**
+   * Subscribes a member (with retry), then places it on a connection with room. With
+   * `backOffFrom`, the error that lost the previous subscription counts as the first failed attempt,
+   * so the first Subscribe waits the usual back-off (the cause may repeat) and the `retrying`
+   * signal names the real error.
+   */
+  private subscribe(member: GroupMember, backOffFrom: unknown): void {
+    let pending = backOffFrom;
     withRetry(
-      async () => {
-        if (first) {
-          first = false;
-          // A subscription the server just lost for a reason that may repeat: don't hammer it.
-          throw new EwsConnectionError('Resubscribing after a lost subscription');
+      () => {
+        if (pending !== undefined) {
+          const cause = pending;
+          pending = undefined;
+          return Promise.reject(cause instanceof Error ? cause : new Error(String(cause)));
         }
         return this.limiter.run(() => this.createSubscription(member), member.stopSignal);
       },
@@ -444,15 +448,15 @@ export class StreamingGroup {
     member.fail(error);
   }
 
-  private lost(member: GroupMember, reason: DisconnectReason, backOff: boolean): void {
+  private lost(member: GroupMember, reason: DisconnectReason, backOffFrom: unknown): void {
     if (member.stopped) return;
-    for (const connection of this.connections) connection.remove(member);
+    this.detach(member);
     if (member.subscriptionId !== undefined) this.bySubscription.delete(member.subscriptionId);
     member.forgetSubscription(reason);
     // When no subscription of the group is left, the server that held them is no longer where the
     // next ones must go.
     if (this.bySubscription.size === 0) this.link?.affinity?.reset();
-    this.subscribe(member, backOff);
+    this.subscribe(member, backOffFrom);
   }
 
 }
