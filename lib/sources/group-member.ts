@@ -131,7 +131,8 @@ export class GroupMember {
     this.lostSubscriptionId = this.subscriptionId;
     this.subscriptionId = undefined;
     this.stream = undefined;
-    this.releaseAll();
+    // A lost subscription has nothing left to drain: what was held is delivered now.
+    this.flushHeld();
     if (this.connected) {
       this.connected = false;
       this.report({ type: 'disconnected', subscriptionId: this.lostSubscriptionId, reason, at: new Date() });
@@ -207,10 +208,6 @@ export class GroupMember {
       this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
     }
     if (this.draining.size === 0) this.flushHeld();
-  }
-
-  private releaseAll(): void {
-    this.flushHeld();
   }
 
   private flushHeld(): void {
