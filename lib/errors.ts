@@ -164,7 +164,7 @@ export class EwsConnectionError extends EwsBridgeError {
 export class EwsHeartbeatTimeoutError extends EwsBridgeError {
   readonly heartbeatTimeoutMs: number;
   constructor(heartbeatTimeoutMs: number) {
-    super('EWS_HEARTBEAT_TIMEOUT', `No traffic on the streaming connection for ${heartbeatTimeoutMs} ms`, { retriable: true });
+    super('EWS_HEARTBEAT_TIMEOUT', `No complete envelope on the streaming connection for ${heartbeatTimeoutMs} ms`, { retriable: true });
     this.heartbeatTimeoutMs = heartbeatTimeoutMs;
   }
 }

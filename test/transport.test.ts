@@ -467,24 +467,43 @@ describe('openStream', () => {
     await waitUntil(() => srv.closed === 1);
   });
 
-  it('keeps a trickling connection alive: any byte resets the watchdog', async () => {
-    const body = connectionStatusEnvelope('Closed');
+  it('keeps a connection alive while whole envelopes keep coming, each within the idle limit', async () => {
     const srv = await serve((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' });
-      let i = 0;
+      let sent = 0;
       const timer = setInterval(() => {
-        const piece = body.slice(i, i + Math.ceil(body.length / 8));
-        i += piece.length;
-        if (i >= body.length) {
+        sent++;
+        if (sent === 8) {
           clearInterval(timer);
-          res.end(piece);
-        } else res.write(piece);
+          res.end(connectionStatusEnvelope('Closed'));
+        } else res.write(connectionStatusEnvelope('OK'));
       }, 40);
     });
-    // 8 pieces × 40 ms is well past the 100 ms idle limit in total, but no gap reaches it.
+    // 8 envelopes × 40 ms is well past the 150 ms idle limit in total, but no pause reaches it.
     expect(await openStream(STREAM, { url: srv.url, idleTimeoutMs: 150, agent: agentFor(srv.url), onEnvelope: () => {} })).toEqual({
-      envelopes: 1,
+      envelopes: 8,
     });
+  });
+
+  it('gives up a trickle that never completes an envelope: bytes alone do not reset the watchdog', async () => {
+    let bytes = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' });
+      timer = setInterval(() => {
+        bytes++;
+        res.write(' ');
+      }, 10);
+      res.on('close', () => clearInterval(timer));
+    });
+    try {
+      const error = await rejection(openStream(STREAM, { url: srv.url, idleTimeoutMs: 150, agent: agentFor(srv.url), onEnvelope: () => {} }));
+      expect(error).toBeInstanceOf(EwsHeartbeatTimeoutError);
+      // It was trickling the whole time: bytes kept arriving, the watchdog fired all the same.
+      expect(bytes).toBeGreaterThan(1);
+    } finally {
+      clearInterval(timer);
+    }
   });
 
   it('rejects with the abort reason and closes the socket', async () => {

@@ -104,7 +104,8 @@ export interface OpenStreamOptions extends EwsEndpointOptions {
   readonly responseTimeoutMs?: number;
   /**
    * Once the response started, the connection is declared dead (rejecting with
-   * `EwsHeartbeatTimeoutError`) when no byte arrives for this long. Default `90_000` (what
+   * `EwsHeartbeatTimeoutError`) when no complete envelope arrives for this long: bytes that never
+   * finish an envelope (a trickle of whitespace) do not count. Default `90_000` (what
    * Microsoft's own client uses). `Infinity` disables it.
    */
   readonly idleTimeoutMs?: number;
@@ -245,7 +246,7 @@ export async function postSoap(request: SoapRequest, options: PostSoapOptions): 
  * Opens a `GetStreamingEvents` response and delivers each envelope through `onEnvelope` the moment it
  * closes. Resolves when the server ends the response cleanly (after `ConnectionStatus Closed`, or
  * not); rejects with `EwsStreamCutError` when the connection is cut, `EwsHeartbeatTimeoutError`
- * after `idleTimeoutMs` of silence, the typed HTTP/auth/fault error when the server refuses or
+ * after `idleTimeoutMs` without a complete envelope, the typed HTTP/auth/fault error when the server refuses or
  * faults, and `signal.reason` when aborted. The socket is destroyed on every path but a clean end.
  */
 export async function openStream(request: SoapRequest, options: OpenStreamOptions): Promise<StreamEnd> {
@@ -262,16 +263,20 @@ export async function openStream(request: SoapRequest, options: OpenStreamOption
     options.onOpen?.({ status });
     const parser = newParser(options, status);
     let delivered = 0;
-    const deliver = (envelopes: readonly EwsEnvelope[]): void => {
+    /** Delivers the envelopes a chunk completed; `true` when there was one (progress for the watchdog). */
+    const deliver = (envelopes: readonly EwsEnvelope[]): boolean => {
       for (const envelope of envelopes) {
         // A consumer that unsubscribed inside onEnvelope must not get the rest of the chunk.
-        if (call.signal.aborted) return;
+        if (call.signal.aborted) break;
         if (envelope.body.type === 'fault') throw soapFaultError(envelope.body.fault);
         delivered++;
         options.onEnvelope(envelope);
       }
+      return envelopes.length > 0;
     };
     try {
+      // The watchdog counts complete envelopes, not bytes: a server (or proxy) that trickles
+      // whitespace without ever finishing an envelope is as dead as a silent one.
       await pump(res, call.signal, idleTimeoutMs, (chunk) => deliver(parser.write(chunk)));
     } catch (error) {
       if (error instanceof EwsStreamCutError) {
@@ -533,11 +538,12 @@ function connectionError(url: URL, error: NodeJS.ErrnoException): EwsConnectionE
 
 /**
  * Feeds a response's chunks to `sink` until it ends. Rejects with `signal.reason` on abort, with
- * `EwsHeartbeatTimeoutError` after `idleTimeoutMs` without data, with `EwsStreamCutError` when the
+ * `EwsHeartbeatTimeoutError` after `idleTimeoutMs` without progress (a chunk for which `sink` did
+ * not return `false`), with `EwsStreamCutError` when the
  * connection goes before the end, and with whatever `sink` throws. The response is destroyed on
  * every path but a clean end.
  */
-function pump(res: IncomingMessage, signal: AbortSignal, idleTimeoutMs: number | undefined, sink: (chunk: Buffer) => void): Promise<void> {
+function pump(res: IncomingMessage, signal: AbortSignal, idleTimeoutMs: number | undefined, sink: (chunk: Buffer) => boolean | void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let idle: NodeJS.Timeout | undefined;
@@ -558,9 +564,9 @@ function pump(res: IncomingMessage, signal: AbortSignal, idleTimeoutMs: number |
     };
     const onAbort = (): void => finish(signal.reason);
     const onData = (chunk: Buffer): void => {
-      idle?.refresh();
       try {
-        sink(chunk);
+        // `false`: the chunk made no progress the watchdog counts (no envelope completed).
+        if (sink(chunk) !== false) idle?.refresh();
       } catch (error) {
         finish(error);
       }

@@ -1,18 +1,39 @@
 /**
- * Retry settings shared by the sources, and how an error decides what happens next: give up, wait
- * exactly what the server asked, resubscribe, or back off exponentially with jitter (p-retry).
+ * The retry discipline every source follows (streaming, pull, hybrid, StreamingGroup), in one
+ * place: how an error decides what happens next (give up, wait what the server asked, resubscribe,
+ * or back off exponentially with jitter, via p-retry), and the bounds on every wait.
+ *
+ * Every wait is bounded on both sides. After a failure the source never waits less than the
+ * back-off's current delay (a server that says "retry in 0 ms" gets the same floor as one that says
+ * nothing), and never more than `maxServerDelayMs` for a wait the server asked for or `maxDelayMs`
+ * for one we computed; nothing above {@link MAX_TIMER_MS} ever reaches a timer.
  */
 import pRetry from 'p-retry';
-import { EwsBridgeError, EwsHttpError, EwsResponseError } from '../errors.js';
+import { EwsBridgeError, EwsConnectionError, EwsHttpError, EwsResponseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DisconnectReason, RetryingEvent } from './lifecycle.js';
 
 /** How a source retries after failures. Every field is optional. */
 export interface RetryOptions {
-  /** Delay before the first retry of a failing streak. Default `1_000`. */
+  /** Delay before the first retry of a failing streak, and the floor of every wait after a failure; must be > 0. Default `1_000`. */
   readonly minDelayMs?: number;
-  /** Upper bound of one computed delay (server-requested waits are not capped). Default `60_000`. */
+  /** Upper bound of one computed delay, at most {@link MAX_TIMER_MS}. Default `60_000`. */
   readonly maxDelayMs?: number;
+  /**
+   * Upper bound of a wait the server asked for (`Retry-After`, `BackOffMilliseconds`), at most
+   * {@link MAX_TIMER_MS}. A longer request is clamped to it (and logged at warn level): a proxy that
+   * says "come back in three years" must not silence the bridge. A shorter one is honoured, but never
+   * below the back-off's current delay. Default `300_000` (5 minutes).
+   */
+  readonly maxServerDelayMs?: number;
+  /**
+   * A streaming connection that ends (cleanly, with `Closed`, or cut) before it lived this long
+   * counts as a failed attempt for the back-off, whatever it carried. Real Exchange ends a healthy
+   * stream only at `connectionTimeoutMinutes`; a connection ending sooner is a load balancer or
+   * proxy cutting it, and reopening at once each time would hammer the server. Raise it behind a
+   * proxy with a known idle timeout. Default `1_000`.
+   */
+  readonly minConnectionLifetimeMs?: number;
   /** Growth of the delay per consecutive failure. Default `2`. */
   readonly factor?: number;
   /** Multiply each computed delay by a random factor in [1, 2), so many clients do not retry in step. Default `true`. */
@@ -29,10 +50,15 @@ export interface RetryOptions {
 /** {@link RetryOptions} with defaults applied. */
 export type ResolvedRetryOptions = Required<RetryOptions>;
 
+/** The longest delay Node's timers accept (2^31 − 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Defaults of {@link RetryOptions}. */
 export const DEFAULT_RETRY_OPTIONS: ResolvedRetryOptions = {
   minDelayMs: 1_000,
   maxDelayMs: 60_000,
+  maxServerDelayMs: 300_000,
+  minConnectionLifetimeMs: 1_000,
   factor: 2,
   jitter: true,
   maxAttempts: Infinity,
@@ -43,7 +69,7 @@ export const DEFAULT_RETRY_OPTIONS: ResolvedRetryOptions = {
 export type FailurePlan =
   /** Retrying cannot help: error the Observable. */
   | { readonly kind: 'fatal'; readonly reason: DisconnectReason }
-  /** Wait exactly `delayMs` (the server's `BackOffMilliseconds`/`Retry-After`), then retry. */
+  /** Wait what the server asked (`BackOffMilliseconds`/`Retry-After`, as `delayMs`, bounded by the back-off), then retry. */
   | { readonly kind: 'server-delay'; readonly reason: DisconnectReason; readonly delayMs: number }
   /** The subscription is gone: make a new one, then reconnect. */
   | { readonly kind: 'resubscribe'; readonly reason: DisconnectReason; readonly backOff: boolean }
@@ -51,6 +77,18 @@ export type FailurePlan =
   | { readonly kind: 'connection-taken'; readonly reason: DisconnectReason }
   /** Retry with exponential back-off. */
   | { readonly kind: 'retry'; readonly reason: DisconnectReason };
+
+/**
+ * Whether a streaming connection that was open for `livedMs` lived long enough to count as healthy
+ * (`minConnectionLifetimeMs`); when not, the error its end counts as, so the back-off grows.
+ */
+export function shortLivedConnection(livedMs: number, retry: ResolvedRetryOptions): EwsConnectionError | undefined {
+  if (livedMs >= retry.minConnectionLifetimeMs) return undefined;
+  return new EwsConnectionError(
+    `The streaming connection ended after ${Math.round(livedMs)} ms, sooner than retry.minConnectionLifetimeMs (${retry.minConnectionLifetimeMs} ms): ` +
+      'a proxy or load balancer may be ending it; backing off',
+  );
+}
 
 /** The wait a server demanded, if any: `BackOffMilliseconds` of an EWS error, or `Retry-After`. */
 export function serverDelayMs(error: unknown): number | undefined {
@@ -139,7 +177,10 @@ export interface RetryNotice {
   readonly attempt: number;
   /** The whole wait before the next attempt. */
   readonly delayMs: number;
-  /** Whether the wait is the server's (`BackOffMilliseconds`/`Retry-After`), honoured exactly. */
+  /**
+   * Whether the wait is the server's (`BackOffMilliseconds`/`Retry-After`), honoured within
+   * [the back-off's current delay, `maxServerDelayMs`].
+   */
   readonly serverRequested: boolean;
 }
 
@@ -152,6 +193,8 @@ export interface WithRetryOptions {
   readonly plan: (error: unknown) => FailurePlan;
   /** Called before every wait, with the wait's exact length. */
   readonly onRetry: (notice: RetryNotice) => void;
+  /** Told when a server asked for a wait longer than `maxServerDelayMs` (which is waited instead). */
+  readonly logger?: Logger;
   /** Source of jitter, for tests. Default `Math.random`. */
   readonly random?: () => number;
 }
@@ -167,12 +210,23 @@ export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(signal.reason);
     };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    const timer = setTimeout(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The back-off's delay for the `failures`-th failure of a streak (1 for the first):
+ * `minDelayMs · factor^(failures − 1)`, capped at `maxDelayMs`, before jitter.
+ */
+export function backOffFloorMs(retry: ResolvedRetryOptions, failures: number): number {
+  return Math.min(Math.round(retry.minDelayMs * retry.factor ** Math.max(0, failures - 1)), retry.maxDelayMs);
 }
 
 /**
@@ -181,8 +235,10 @@ export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
  *
  * - `retry` plans back off exponentially (`minDelayMs · factor^n`, capped at `maxDelayMs`), with
  *   jitter in [1, 2) when enabled; they count toward `maxAttempts`.
- * - `server-delay` plans wait exactly the server's delay — no less, and nothing added — and do not
- *   count toward `maxAttempts` (`maxElapsedMs` still bounds them).
+ * - `server-delay` plans wait what the server asked, but no less than the back-off's delay for
+ *   this failure of the streak ({@link backOffFloorMs}: every failure, the server's included, raises
+ *   it) and no more than `maxServerDelayMs`. They do not count toward `maxAttempts`
+ *   (`maxElapsedMs` still bounds them).
  * - `resubscribe` plans retry at once the first time in a streak, then back off like `retry`.
  * - `fatal` and `connection-taken` plans end the streak: the promise rejects with the error.
  */
@@ -192,6 +248,8 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
   const startedAt = performance.now();
   let decision: { plan: FailurePlan; consume: boolean } | undefined;
   let immediateResubscribeUsed = false;
+  /** Failures of this streak so far, whatever their kind: the server's waits raise the floor too. */
+  let failures = 0;
 
   return pRetry(attempt, {
     retries: retry.maxAttempts === Infinity ? Infinity : retry.maxAttempts - 1,
@@ -203,6 +261,7 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
     maxRetryTime: retry.maxElapsedMs,
     signal,
     onFailedAttempt: async ({ error, attemptNumber, retriesLeft, retriesConsumed }) => {
+      failures++;
       const plan = options.plan(error);
       let consume: boolean;
       switch (plan.kind) {
@@ -229,11 +288,11 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
       let delayMs = 0;
       let ownWaitMs = 0;
       if (plan.kind === 'server-delay') {
-        delayMs = plan.delayMs;
-        ownWaitMs = plan.delayMs;
+        delayMs = serverWaitMs(plan.delayMs, backOffFloorMs(retry, failures), retry, options.logger);
+        ownWaitMs = delayMs;
       } else if (consume) {
         // p-retry (randomize off) waits exactly this base; we add the jitter on top of it.
-        const base = Math.min(Math.round(retry.minDelayMs * retry.factor ** retriesConsumed), retry.maxDelayMs);
+        const base = backOffFloorMs(retry, retriesConsumed + 1);
         delayMs = retry.jitter ? Math.min(Math.round(base * (1 + random())), retry.maxDelayMs) : base;
         ownWaitMs = delayMs - base;
       }
@@ -243,4 +302,16 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
     shouldConsumeRetry: () => decision?.consume ?? true,
     shouldRetry: () => decision !== undefined && decision.plan.kind !== 'fatal' && decision.plan.kind !== 'connection-taken',
   });
+}
+
+/** A server-requested wait within [`floorMs`, `maxServerDelayMs`]; an over-long request is logged. */
+function serverWaitMs(requestedMs: number, floorMs: number, retry: ResolvedRetryOptions, logger: Logger | undefined): number {
+  const requested = Number.isFinite(requestedMs) && requestedMs > 0 ? requestedMs : 0;
+  if (requested > retry.maxServerDelayMs) {
+    logger?.warn('The server asked for a longer wait than retry.maxServerDelayMs; waiting that instead', {
+      requestedMs: requested,
+      maxServerDelayMs: retry.maxServerDelayMs,
+    });
+  }
+  return Math.min(Math.max(requested, floorMs), retry.maxServerDelayMs, MAX_TIMER_MS);
 }

@@ -22,7 +22,7 @@ import { SOAP_ACTIONS, buildGetStreamingEventsRequest, type ImpersonationTarget 
 import { responseMessageError } from '../ews/response-errors.js';
 import { openStream, type EwsEndpointOptions } from '../ews/transport.js';
 import type { ResolvedRetryOptions } from './backoff.js';
-import { abortableDelay, planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import { abortableDelay, planFor, retryingSignal, shortLivedConnection, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import type { GroupMember, StreamRef } from './group-member.js';
 import type { DisconnectReason } from './lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -75,6 +75,10 @@ class GroupStream implements StreamRef {
   opened = false;
   /** It delivered at least one envelope. */
   healthy = false;
+  /** When its request was sent: every envelope on it was produced later (the safe start of a gap). */
+  readonly sentAt = new Date();
+  /** `performance.now()` when the response started. */
+  openedAtMs = 0;
   closedByServer = false;
   /** A newer response took its place; it only drains. */
   draining = false;
@@ -174,6 +178,7 @@ export class GroupConnection {
           signal: this.stopSignal,
           plan: (error) => this.plan(error),
           onRetry: (notice) => this.onRetry(notice),
+          logger: this.settings.logger,
         });
       }
     } catch (error) {
@@ -258,16 +263,23 @@ export class GroupConnection {
     try {
       await stream.done;
       if (!stream.healthy) throw new EwsConnectionError('The server ended the streaming response without sending an envelope');
-      this.disconnectMembers(stream, stream.closedByServer ? 'closed' : 'ended', true, undefined);
     } catch (caught) {
       if (this.stopSignal.aborted) throw this.stopSignal.reason;
       if (caught instanceof Released) return;
       const error = stream.inStreamError ?? caught;
       const plan = this.plan(error);
       if (stream.opened) this.disconnectMembers(stream, plan.reason, false, error instanceof EwsBridgeError ? error : undefined);
-      if (stream.healthy && (plan.kind === 'retry' || plan.kind === 'resubscribe')) return;
+      if (stream.healthy && this.livedLongEnough(stream) && (plan.kind === 'retry' || plan.kind === 'resubscribe')) return;
       throw error;
     }
+    this.disconnectMembers(stream, stream.closedByServer ? 'closed' : 'ended', true, undefined);
+    // Ended cleanly, but so soon that reopening at once could become a request loop.
+    const flapped = shortLivedConnection(performance.now() - stream.openedAtMs, this.settings.retry);
+    if (flapped) throw flapped;
+  }
+
+  private livedLongEnough(stream: GroupStream): boolean {
+    return stream.opened && shortLivedConnection(performance.now() - stream.openedAtMs, this.settings.retry) === undefined;
   }
 
   private disconnectMembers(stream: GroupStream, reason: DisconnectReason, clean: boolean, error: EwsBridgeError | undefined): void {
@@ -344,6 +356,7 @@ export class GroupConnection {
 
   private opened(stream: GroupStream): void {
     stream.opened = true;
+    stream.openedAtMs = performance.now();
     stream.markStarted();
     const at = new Date();
     this.settings.logger.info('EWS streaming group connection open', { subscriptions: stream.members.length });
@@ -391,7 +404,7 @@ export class GroupConnection {
     }
     stream.healthy = true;
     if (drained) {
-      for (const member of stream.members) if (member.stream === stream && this.members.has(member)) member.alive(at, keepAlive);
+      for (const member of stream.members) if (member.stream === stream && this.members.has(member)) member.alive(stream.sentAt, at, keepAlive);
     }
   }
 

@@ -48,7 +48,11 @@ export class GroupMember {
   subscriptionId: string | undefined;
   /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
   private lostSubscriptionId: string | undefined;
-  /** Last moment the server showed it had nothing more queued for this subscription. */
+  /**
+   * No later than the last moment the server showed it had nothing more queued for this
+   * subscription: when the Subscribe, or the request of the response that carried the last
+   * notification or keep-alive for it, was sent (see `GapEvent.from`).
+   */
   aliveAt: Date | undefined;
   private readonly gap = new StreamingGap();
   private connected = false;
@@ -114,10 +118,10 @@ export class GroupMember {
     this.sink.complete();
   }
 
-  /** A new subscription exists: say so, and close a gap left by a lost one. */
-  subscribed(subscriptionId: string, at: Date): void {
+  /** A new subscription exists (its Subscribe was sent at `sentAt`): say so, and close a gap left by a lost one. */
+  subscribed(subscriptionId: string, at: Date, sentAt: Date): void {
     this.subscriptionId = subscriptionId;
-    this.aliveAt = at;
+    this.aliveAt = sentAt;
     const previous = this.lostSubscriptionId;
     this.lostSubscriptionId = undefined;
     this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
@@ -161,21 +165,22 @@ export class GroupMember {
     this.gap.disconnected(reason, clean, this.aliveAt ?? at, true);
   }
 
-  /** A keep-alive or a notification showed the server has nothing more queued. */
-  alive(at: Date, keepAlive: boolean): void {
-    this.aliveAt = at;
+  /** A keep-alive or a notification, on a response requested at `sentAt`, showed the server has nothing more queued. */
+  alive(sentAt: Date, at: Date, keepAlive: boolean): void {
+    this.aliveAt = sentAt;
     if (keepAlive && this.subscriptionId !== undefined && this.connected) this.report({ type: 'keep-alive', subscriptionId: this.subscriptionId, at });
   }
 
   /** The server said it dropped events but kept the subscription. */
   missedEvents(at: Date): void {
     if (this.subscriptionId === undefined) return;
-    this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
+    this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap.anchor() });
   }
 
   /** A notification for this member's subscription arrived on `from`. */
   deliver(notification: PushNotification, from: StreamRef): void {
     const value = this.scope.mailbox === undefined ? notification : { ...notification, mailbox: this.scope.mailbox };
+    this.gap.delivered(notification);
     // Events on the new stream happened after those still in flight on older ones.
     if (from === this.stream && this.draining !== undefined) {
       (this.held ??= []).push(value);
@@ -205,7 +210,7 @@ export class GroupMember {
     if (!this.draining?.delete(stream)) return;
     if (!clean && this.subscriptionId !== undefined) {
       const at = new Date();
-      this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
+      this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap.anchor() });
     }
     if (this.draining.size === 0) this.flushHeld();
   }

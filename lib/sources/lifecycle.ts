@@ -9,7 +9,7 @@
  * sync state, or telling its user).
  */
 import type { EwsBridgeError } from '../errors.js';
-import type { PushNotification } from '../model.js';
+import type { Id, PushNotification } from '../model.js';
 
 /** Why a connection ended or an attempt failed. */
 export type DisconnectReason =
@@ -96,17 +96,38 @@ export interface RetryingEvent {
  *   loses nothing (`eventsMayBeLost: false`, also with `subscriptionKept: false`); only a watermark
  *   the server rejects (`ErrorInvalidWatermark`) or `missed-events` gives `eventsMayBeLost: true`.
  *
- * `from` and `to` are the client's clock at the moments it observed those things.
+ * `from` and `to` are the client's clock, chosen so the window can only be too wide, never too
+ * narrow: `from` is no later than the moment the server produced the last envelope we received
+ * complete (for streaming, when the request that carried it was sent — a receipt time would be
+ * too late under load, since the server wrote the envelope before we read it), `to` no earlier than
+ * the moment the server queued for us again. `lastDelivered` anchors `from` on the server's clock.
  */
 export interface GapEvent {
   readonly type: 'gap';
   /** The subscription in use after the gap. */
   readonly subscriptionId: string;
   readonly reason: DisconnectReason;
+  /** No later than the start of the window (client clock). */
   readonly from: Date;
+  /** No earlier than its end (client clock). */
   readonly to: Date;
   readonly subscriptionKept: boolean;
   readonly eventsMayBeLost: boolean;
+  /**
+   * Streaming sources: the last event delivered before the gap, with the server's own `timeStamp`
+   * and its ids. Everything the server stamped up to it reached us. Absent when no event was
+   * delivered before the gap.
+   */
+  readonly lastDelivered?: DeliveredEventRef;
+}
+
+/** Which event was delivered last before a gap, as the server described it. */
+export interface DeliveredEventRef {
+  /** The event's `TimeStamp`, on the server's clock (ISO 8601 as the server wrote it). */
+  readonly timeStamp: string;
+  readonly type: string;
+  readonly itemId?: Id;
+  readonly folderId?: Id;
 }
 
 /**

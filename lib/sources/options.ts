@@ -9,7 +9,7 @@ import { validateTlsOptions, type EwsTlsOptions } from '../ews/tls.js';
 import { endpointUrl, type CookieJar } from '../ews/transport.js';
 import { resolveLogger, type Logger } from '../logger.js';
 import { EVENT_TYPES, type EventType, type ExchangeVersion } from '../model.js';
-import { DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
+import { DEFAULT_RETRY_OPTIONS, MAX_TIMER_MS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
 
 /** Options shared by the streaming, pull and hybrid sources. */
 export interface SourceOptions {
@@ -122,13 +122,17 @@ function resolveRetry(value: unknown): ResolvedRetryOptions {
   if (value === undefined) return DEFAULT_RETRY_OPTIONS;
   if (typeof value !== 'object' || value === null) throw new TypeError('retry must be an object');
   const r = value as RetryOptions;
-  const minDelayMs = r.minDelayMs ?? DEFAULT_RETRY_OPTIONS.minDelayMs;
-  if (typeof minDelayMs !== 'number' || !Number.isFinite(minDelayMs) || minDelayMs < 0) {
-    throw new RangeError('retry.minDelayMs must be a finite number ≥ 0');
-  }
-  const maxDelayMs = r.maxDelayMs ?? Math.max(DEFAULT_RETRY_OPTIONS.maxDelayMs, minDelayMs);
+  // A floor of 0 would let a failing server be asked again at once, for ever.
+  const minDelayMs = positiveMs(r.minDelayMs, 'retry.minDelayMs', DEFAULT_RETRY_OPTIONS.minDelayMs);
+  // Longer delays are clamped to what a timer can hold (Infinity included), never passed on.
+  const maxDelayMs = Math.min(r.maxDelayMs ?? Math.max(DEFAULT_RETRY_OPTIONS.maxDelayMs, minDelayMs), MAX_TIMER_MS);
   if (typeof maxDelayMs !== 'number' || Number.isNaN(maxDelayMs) || maxDelayMs < minDelayMs) {
     throw new RangeError('retry.maxDelayMs must be a number ≥ retry.minDelayMs');
+  }
+  const maxServerDelayMs = Math.min(positiveMs(r.maxServerDelayMs, 'retry.maxServerDelayMs', DEFAULT_RETRY_OPTIONS.maxServerDelayMs, { allowInfinity: true }), MAX_TIMER_MS);
+  const minConnectionLifetimeMs = r.minConnectionLifetimeMs ?? DEFAULT_RETRY_OPTIONS.minConnectionLifetimeMs;
+  if (typeof minConnectionLifetimeMs !== 'number' || !Number.isFinite(minConnectionLifetimeMs) || minConnectionLifetimeMs < 0) {
+    throw new RangeError('retry.minConnectionLifetimeMs must be a finite number of milliseconds ≥ 0');
   }
   const factor = r.factor ?? DEFAULT_RETRY_OPTIONS.factor;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) throw new RangeError('retry.factor must be a finite number ≥ 1');
@@ -139,7 +143,7 @@ function resolveRetry(value: unknown): ResolvedRetryOptions {
     throw new RangeError('retry.maxAttempts must be a positive integer or Infinity');
   }
   const maxElapsedMs = positiveMs(r.maxElapsedMs, 'retry.maxElapsedMs', DEFAULT_RETRY_OPTIONS.maxElapsedMs, { allowInfinity: true });
-  return { minDelayMs, maxDelayMs, factor, jitter, maxAttempts, maxElapsedMs };
+  return { minDelayMs, maxDelayMs, maxServerDelayMs, minConnectionLifetimeMs, factor, jitter, maxAttempts, maxElapsedMs };
 }
 
 // RFC 9110 field values: no control characters (CR/LF would split headers).

@@ -173,6 +173,7 @@ export class PullSession {
         signal: this.stopSignal,
         plan: (error) => this.plan(error),
         onRetry: (notice) => this.onRetry(notice),
+        logger: this.options.logger,
       });
       if (!more) await this.waitForPoll();
     }
@@ -261,7 +262,12 @@ export class PullSession {
     }
   }
 
-  /** One cycle: returns the notification's `MoreEvents`. */
+  /**
+   * One cycle: returns whether to call GetEvents again at once — `MoreEvents` on a page that made
+   * progress. A page with no event but status ones, or one that leaves the watermark where it was,
+   * waits for the poll like an empty one: a server saying `MoreEvents` without ever moving on
+   * would otherwise be asked again and again with no pause.
+   */
   private async cycle(): Promise<boolean> {
     if (!this.loaded) {
       const stored = await this.options.checkpoint.get(this.options.checkpointKey);
@@ -279,7 +285,10 @@ export class PullSession {
     const notification = await this.getEvents(subscriptionId, watermark);
     this.onHealthy(subscriptionId);
     await this.handle(notification);
-    return notification.moreEvents;
+    if (!notification.moreEvents) return false;
+    const progressed = notification.events.some((e) => e.type !== 'Status') && lastWatermark(notification.events) !== watermark;
+    if (!progressed) this.options.logger.debug('EWS said MoreEvents without moving on; waiting for the poll', { subscriptionId });
+    return progressed;
   }
 
   private async call<M extends SubscribeMessage | GetEventsMessage>(request: SoapRequest, kind: M['kind'], abortable = true): Promise<M> {

@@ -5,18 +5,58 @@
  *
  * @internal
  */
-import type { DisconnectReason, GapEvent } from './lifecycle.js';
+import type { PushNotification } from '../model.js';
+import type { DeliveredEventRef, DisconnectReason, GapEvent } from './lifecycle.js';
 
 interface OpenGap {
   from: Date;
   reason: DisconnectReason;
   subscriptionKept: boolean;
   eventsMayBeLost: boolean;
+  lastDelivered: DeliveredEventRef | undefined;
 }
 
 /** @internal */
 export class StreamingGap {
   private open: OpenGap | undefined;
+  /** The last event delivered, kept as the notification that carried it (no copy per event). */
+  private lastNotification: PushNotification | undefined;
+
+  /** A notification was delivered: its last event is the server-side anchor of the next gap. */
+  delivered(notification: PushNotification): void {
+    for (const event of notification.events) {
+      if (event.type !== 'Status') {
+        this.lastNotification = notification;
+        return;
+      }
+    }
+  }
+
+  /** `{ lastDelivered }` for a gap signal made now, or nothing when no event was delivered yet. */
+  anchor(): { lastDelivered?: DeliveredEventRef } {
+    const lastDelivered = this.open?.lastDelivered ?? this.lastDeliveredNow();
+    return lastDelivered === undefined ? {} : { lastDelivered };
+  }
+
+  private lastDeliveredNow(): DeliveredEventRef | undefined {
+    const events = this.lastNotification?.events;
+    if (events === undefined) return undefined;
+    for (let i = events.length - 1; i >= 0; i--) {
+      const event = events[i];
+      if (event === undefined || event.type === 'Status') continue;
+      return {
+        timeStamp: event.timeStamp,
+        type: event.type,
+        ...(event.itemId === undefined ? {} : { itemId: event.itemId }),
+        ...(event.folderId === undefined ? {} : { folderId: event.folderId }),
+      };
+    }
+    return undefined;
+  }
+
+  private openGap(from: Date, reason: DisconnectReason, subscriptionKept: boolean, eventsMayBeLost: boolean): void {
+    this.open = { from, reason, subscriptionKept, eventsMayBeLost, lastDelivered: this.lastDeliveredNow() };
+  }
 
   /** The server lost the subscription: events from `from` until a new one exists are lost. */
   lost(reason: DisconnectReason, from: Date): void {
@@ -25,7 +65,7 @@ export class StreamingGap {
       this.open.eventsMayBeLost = true;
       this.open.reason = reason;
     } else {
-      this.open = { from, reason, subscriptionKept: false, eventsMayBeLost: true };
+      this.openGap(from, reason, false, true);
     }
   }
 
@@ -37,7 +77,7 @@ export class StreamingGap {
     if (this.open) {
       if (!clean) this.open.eventsMayBeLost = true;
     } else {
-      this.open = { from, reason, subscriptionKept, eventsMayBeLost: !clean };
+      this.openGap(from, reason, subscriptionKept, !clean);
     }
   }
 
@@ -46,7 +86,7 @@ export class StreamingGap {
     const gap = this.open;
     if (!gap || gap.subscriptionKept) return undefined;
     this.open = undefined;
-    return { type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: false, eventsMayBeLost: true };
+    return { type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: false, eventsMayBeLost: true, ...lastDeliveredOf(gap) };
   }
 
   /** Connected again with the same subscription: the server now sends what it held meanwhile. */
@@ -54,6 +94,10 @@ export class StreamingGap {
     const gap = this.open;
     if (!gap?.subscriptionKept) return undefined;
     this.open = undefined;
-    return { type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: gap.eventsMayBeLost };
+    return { type: 'gap', subscriptionId, reason: gap.reason, from: gap.from, to: at, subscriptionKept: true, eventsMayBeLost: gap.eventsMayBeLost, ...lastDeliveredOf(gap) };
   }
+}
+
+function lastDeliveredOf(gap: OpenGap): { lastDelivered?: DeliveredEventRef } {
+  return gap.lastDelivered === undefined ? {} : { lastDelivered: gap.lastDelivered };
 }

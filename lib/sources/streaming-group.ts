@@ -382,6 +382,7 @@ export class StreamingGroup {
         retry: this.options.retry,
         signal: member.stopSignal,
         plan: (error) => this.subscribePlan(error),
+        logger: this.options.logger,
         onRetry: (notice) => {
           const signal = retryingSignal(notice, this.options.logger, 'streaming');
           if (signal) member.report(signal);
@@ -415,6 +416,7 @@ export class StreamingGroup {
   private async postSubscribe(member: GroupMember): Promise<string> {
     const link = this.endpointFor(member);
     // Not aborted by the member leaving: once sent, only the id lets leave() remove it.
+    const sentAt = new Date();
     const subscriptionId = await postStreamingSubscribe(member.scope.subscribeRequest(), link.endpoint, this.options.requestTimeoutMs);
     const at = new Date();
     if (member.stopped) {
@@ -423,7 +425,7 @@ export class StreamingGroup {
     }
     this.bySubscription.set(subscriptionId, member);
     this.options.logger.info('EWS streaming group subscription created', { subscriptionId });
-    member.subscribed(subscriptionId, at);
+    member.subscribed(subscriptionId, at, sentAt);
     return subscriptionId;
   }
 

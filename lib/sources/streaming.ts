@@ -22,7 +22,7 @@ import { responseMessageError } from '../ews/response-errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { openStream, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { PushNotification } from '../model.js';
-import { planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import { planFor, retryingSignal, shortLivedConnection, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { notificationsOf } from './notifications-of.js';
 import { StreamingGap } from './streaming-gap.js';
@@ -37,7 +37,8 @@ export interface StreamingOptions extends SourceOptions {
    */
   readonly connectionTimeoutMinutes?: number;
   /**
-   * A connection that carries no byte for this long is declared dead and replaced. Exchange sends
+   * A connection that carries no complete envelope (notification or keep-alive) for this long is
+   * declared dead and replaced; bytes that never finish an envelope do not count. Exchange sends
    * keep-alives well within it. Default `90_000` (what Microsoft's own client uses).
    */
   readonly heartbeatTimeoutMs?: number;
@@ -168,9 +169,12 @@ class StreamingSession {
   /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
   private lostSubscriptionId: string | undefined;
   /**
-   * Last moment the server showed it had nothing more queued for us: the subscription's creation,
-   * or the arrival of a notification or keep-alive envelope (the server writes everything pending
-   * into each). A `Closed` envelope does not count: the server may still hold events then.
+   * A moment no later than the last one at which the server showed it had nothing more queued for
+   * us: when the Subscribe request was sent, or when the request of the response that carried the
+   * last notification or keep-alive envelope was sent (the server writes everything pending into
+   * each, after it got the request). Receipt times would be too late: under load the client reads
+   * an envelope long after the server wrote it, and an event lost in between would precede the gap.
+   * A `Closed` envelope does not count: the server may still hold events then.
    */
   private aliveAt: Date | undefined;
   private readonly gap = new StreamingGap();
@@ -233,6 +237,7 @@ class StreamingSession {
         signal: this.stopSignal,
         plan: (error) => this.plan(error),
         onRetry: (notice) => this.onRetry(notice),
+        logger: this.options.logger,
       });
     }
   }
@@ -273,11 +278,13 @@ class StreamingSession {
   private async createSubscription(): Promise<string> {
     // Not aborted by stop(): once the request is out the server may have created the subscription,
     // and only its id lets cleanUp() remove it. requestTimeoutMs bounds it instead.
+    const sentAt = new Date();
     const subscriptionId = await postStreamingSubscribe(this.options.subscribeRequest, this.endpoint, this.options.requestTimeoutMs);
     const at = new Date();
     this.subscriptionId = subscriptionId;
     if (this.stopSignal.aborted) throw this.stopSignal.reason;
-    this.aliveAt = at;
+    // The server created it somewhere between sending and now: the earlier bound is the safe one.
+    this.aliveAt = sentAt;
     const previous = this.lostSubscriptionId;
     this.lostSubscriptionId = undefined;
     this.options.logger.info('EWS streaming subscription created', { subscriptionId, replaces: previous });
@@ -301,6 +308,9 @@ class StreamingSession {
     this.stopSignal.addEventListener('abort', onStop, { once: true });
 
     let opened = false;
+    let openedAtMs = 0;
+    // Every envelope of this response was produced after the request left: the safe start of a gap.
+    const sentAt = new Date();
     let healthy = false;
     let closedByServer = false;
     let drained = false;
@@ -314,13 +324,14 @@ class StreamingSession {
           return true;
         }
         if (error.action === 'recover-missed') {
-          this.report({ type: 'gap', subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true });
+          this.report({ type: 'gap', subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap.anchor() });
           return true;
         }
         inStreamError = error;
         return false;
       }
       for (const notification of message.notifications) {
+        this.gap.delivered(notification);
         this.report({ type: 'notification', notification: this.options.mailbox === undefined ? notification : { ...notification, mailbox: this.options.mailbox } });
       }
       if (message.connectionStatus === 'OK' && message.notifications.length === 0) this.report({ type: 'keep-alive', subscriptionId, at });
@@ -347,6 +358,7 @@ class StreamingSession {
           idleTimeoutMs: this.options.heartbeatTimeoutMs,
           onOpen: () => {
             opened = true;
+            openedAtMs = performance.now();
             this.onConnected(subscriptionId);
           },
           onEnvelope: (envelope) => {
@@ -367,24 +379,29 @@ class StreamingSession {
               return;
             }
             healthy = true;
-            if (drained) this.aliveAt = at;
+            if (drained) this.aliveAt = sentAt;
           },
         },
       );
       if (!healthy) throw new EwsConnectionError('The server ended the streaming response without sending an envelope');
-      this.onDisconnected(subscriptionId, closedByServer ? 'closed' : 'ended', undefined);
     } catch (caught) {
       if (this.stopSignal.aborted) throw this.stopSignal.reason;
       const error = inStreamError ?? caught;
       const plan = this.plan(error);
       if (opened) this.onDisconnected(subscriptionId, plan.reason, error instanceof EwsBridgeError ? error : undefined);
-      // After a healthy connection, an ordinary failure starts a fresh streak (immediate reconnect,
-      // back-off reset); waits the server asked for and fatal errors still go through the retry logic.
-      if (healthy && (plan.kind === 'retry' || plan.kind === 'resubscribe')) return;
+      // After a healthy connection that lived long enough, an ordinary failure starts a fresh streak
+      // (immediate reconnect, back-off reset); waits the server asked for and fatal errors still go
+      // through the retry logic.
+      const lived = opened && shortLivedConnection(performance.now() - openedAtMs, this.options.retry) === undefined;
+      if (healthy && lived && (plan.kind === 'retry' || plan.kind === 'resubscribe')) return;
       throw error;
     } finally {
       this.stopSignal.removeEventListener('abort', onStop);
     }
+    this.onDisconnected(subscriptionId, closedByServer ? 'closed' : 'ended', undefined);
+    // Ended cleanly, but so soon that reopening at once could become a request loop.
+    const flapped = shortLivedConnection(performance.now() - openedAtMs, this.options.retry);
+    if (flapped) throw flapped;
   }
 
   private onConnected(subscriptionId: string): void {

@@ -36,7 +36,10 @@ export interface SourceRun {
 /** Options that keep the tests fast: short polls and retries, scaled to a simulator with timeScale 0.001. */
 export const FAST: Partial<AnySourceOptions> = {
   pollIntervalMs: 50,
-  retry: { minDelayMs: 20, maxDelayMs: 200 },
+  // The simulator's timeScale makes a 30-minute connection last 1.8 s, and tests force Closed to stand
+  // for ConnectionTimeout: no connection is too short to count as healthy here. (test/hostile/ covers
+  // retry.minConnectionLifetimeMs with its default.)
+  retry: { minDelayMs: 20, maxDelayMs: 200, minConnectionLifetimeMs: 0 },
   heartbeatTimeoutMs: 5_000,
 };
 

@@ -48,7 +48,10 @@ export async function startGroupHarness(
     auth: SERVICE,
     heartbeatTimeoutMs: 5_000,
     regroupDelayMs: 20,
-    retry: { minDelayMs: 20, maxDelayMs: 200 },
+    // The simulator's timeScale makes a 30-minute connection last 1.8 s, and tests force Closed to stand
+    // for ConnectionTimeout: no connection is too short to count as healthy here. (test/hostile/ covers
+    // retry.minConnectionLifetimeMs with its default.)
+    retry: { minDelayMs: 20, maxDelayMs: 200, minConnectionLifetimeMs: 0 },
     ...options.group,
   });
   const h: GroupHarness = {
