@@ -9,7 +9,7 @@ import {
   EwsResponseError,
   EwsSoapFaultError,
 } from '../lib/errors.js';
-import { DEFAULT_RETRY_OPTIONS, planFor, withRetry, type RetryNotice } from '../lib/sources/backoff.js';
+import { DEFAULT_RETRY_OPTIONS, MAX_TIMER_MS, planFor, withRetry, type RetryNotice } from '../lib/sources/backoff.js';
 import { streamingNotifications, type StreamingOptions } from '../lib/sources/streaming.js';
 
 describe('planFor: what each failure means', () => {
@@ -84,6 +84,48 @@ describe('withRetry', () => {
       [7000, true],
     ]);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('never waits less than the back-off floor after a failure, whatever the server asks, and the floor grows', async () => {
+    const zero = () => new EwsHttpError(503, { retryAfterMs: 0 });
+    const { fn, calledAt } = failing([zero(), zero(), zero(), new EwsSoapFaultError('a:ErrorServerBusy', { responseCode: 'ErrorServerBusy', backOffMs: 0 })]);
+    const notices: RetryNotice[] = [];
+    const result = withRetry(fn, {
+      retry: { ...DEFAULT_RETRY_OPTIONS, minDelayMs: 100, maxDelayMs: 250, jitter: false },
+      signal: new AbortController().signal,
+      plan: planFor,
+      onRetry: (n) => notices.push(n),
+    });
+    await vi.runAllTimersAsync();
+    await expect(result).resolves.toBe('ok');
+    // 100 · 2^n, capped at maxDelayMs: a server's "0" is no reason to ask again at once.
+    expect(notices.map((n) => [n.delayMs, n.serverRequested])).toEqual([
+      [100, true],
+      [200, true],
+      [250, true],
+      [250, true],
+    ]);
+    expect(calledAt.slice(1).map((t, i) => t - (calledAt[i] ?? 0))).toEqual([100, 200, 250, 250]);
+  });
+
+  it('clamps a server wait above maxServerDelayMs (logged), and never hands a timer more than 2^31 − 1 ms', async () => {
+    const warned: unknown[] = [];
+    const logger = { debug() {}, info() {}, warn: (_m: string, fields?: unknown) => warned.push(fields), error() {} };
+    const { fn, calledAt } = failing([new EwsHttpError(503, { retryAfterMs: 99_999_999_999_000 }), new EwsHttpError(503, { retryAfterMs: Number.POSITIVE_INFINITY })]);
+    const notices: RetryNotice[] = [];
+    const result = withRetry(fn, {
+      retry: { ...DEFAULT_RETRY_OPTIONS, maxServerDelayMs: 5_000 },
+      signal: new AbortController().signal,
+      plan: planFor,
+      onRetry: (n) => notices.push(n),
+      logger,
+    });
+    await vi.runAllTimersAsync();
+    await expect(result).resolves.toBe('ok');
+    expect(notices.map((n) => n.delayMs)).toEqual([5_000, 5_000]);
+    expect(calledAt.slice(1).map((t, i) => t - (calledAt[i] ?? 0))).toEqual([5_000, 5_000]);
+    expect(warned[0]).toMatchObject({ requestedMs: 99_999_999_999_000, maxServerDelayMs: 5_000 });
+    expect(MAX_TIMER_MS).toBe(2_147_483_647);
   });
 
   it('backs off exponentially with jitter, capped, and announces the real delay', async () => {
@@ -178,6 +220,9 @@ describe('streamingNotifications option validation', () => {
     [{ retry: { factor: 0.5 } }, /^retry\.factor must be/],
     [{ retry: { maxDelayMs: 10, minDelayMs: 100 } }, /^retry\.maxDelayMs must be/],
     [{ retry: { maxAttempts: 0 } }, /^retry\.maxAttempts must be/],
+    [{ retry: { minDelayMs: 0 } }, /^retry\.minDelayMs must be a positive number/],
+    [{ retry: { maxServerDelayMs: 0 } }, /^retry\.maxServerDelayMs must be/],
+    [{ retry: { minConnectionLifetimeMs: -1 } }, /^retry\.minConnectionLifetimeMs must be/],
     [{ onConnectionTaken: 'ignore' as never }, /^onConnectionTaken must be/],
     [{ logger: {} as never }, /^logger must have/],
   ];

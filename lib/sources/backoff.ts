@@ -306,7 +306,8 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
 
 /** A server-requested wait within [`floorMs`, `maxServerDelayMs`]; an over-long request is logged. */
 function serverWaitMs(requestedMs: number, floorMs: number, retry: ResolvedRetryOptions, logger: Logger | undefined): number {
-  const requested = Number.isFinite(requestedMs) && requestedMs > 0 ? requestedMs : 0;
+  // NaN or negative means "no wait"; Infinity means "very long": both end up within the bounds.
+  const requested = Number.isNaN(requestedMs) || requestedMs < 0 ? 0 : requestedMs;
   if (requested > retry.maxServerDelayMs) {
     logger?.warn('The server asked for a longer wait than retry.maxServerDelayMs; waiting that instead', {
       requestedMs: requested,
