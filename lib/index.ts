@@ -41,6 +41,7 @@ export { streamingNotifications, streamingSignals, type StreamingOptions } from 
 export { pullNotifications, pullSignals, type PullOptions } from './sources/pull.js';
 export { hybridNotifications, hybridSignals, type HybridOptions } from './sources/hybrid.js';
 export { deferAck, type AckFunction, type AckMode } from './sources/ack.js';
+export { sourceClosed } from './sources/source-closed.js';
 export {
   StreamingGroup,
   type StreamingGroupOptions,

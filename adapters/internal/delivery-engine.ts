@@ -15,6 +15,7 @@ import {
   EwsListenerBacklogError,
   EwsListenerError,
   deferAck,
+  sourceClosed,
   type AckFunction,
   type GapEvent,
   type PushNotification,
@@ -505,7 +506,11 @@ export class DeliveryEngine implements PushCallbackHandle {
     this.options.signal?.removeEventListener('abort', this.onAbort);
     // Let the checkpoints of answered notifications land before the source goes away.
     await Promise.all([...this.pendingAcks]);
+    const subscription = this.subscription;
     this.unsubscribeSource();
+    // `close()` and `done` promise the EWS subscription is gone: wait for the Unsubscribe (bounded
+    // by the source's unsubscribeTimeoutMs).
+    await sourceClosed(subscription);
     if ('error' in outcome) this.settleDone.reject(outcome.error);
     else this.settleDone.resolve(outcome);
   }

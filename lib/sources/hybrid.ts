@@ -8,10 +8,12 @@
  * @packageDocumentation
  */
 import { Observable, type Subscription } from 'rxjs';
+import { EwsBridgeError } from '../errors.js';
 import type { PushNotification } from '../model.js';
 import type { SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs } from './options.js';
 import { notificationsOf } from './notifications-of.js';
+import { sourceClosed } from './source-closed.js';
 import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
 import type { ResolvedPullOptions } from './pull-session.js';
 import { streamingSignals, type StreamingOptions } from './streaming.js';
@@ -137,8 +139,11 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
           else if (signal.type === 'disconnected') logger.debug('hybrid doorbell disconnected; polling covers the gap', { reason: signal.reason });
         },
         error: (error: unknown) => {
-          logger.warn('hybrid doorbell failed; polling every pollIntervalMs until it is reopened', {
-            code: error instanceof Error && 'code' in error ? error.code : undefined,
+          const code = error instanceof EwsBridgeError ? error.code : undefined;
+          // A refused credential is the pull side's too, which ends the source with it: a warning
+          // about the doorbell first would only bury the real message.
+          (code === 'EWS_AUTH_FAILED' ? logger.debug : logger.warn).call(logger, 'hybrid doorbell failed; polling every pollIntervalMs until it is reopened', {
+            code,
             reopenInMs: doorbellRestartMs,
           });
           if (stopped) return;
@@ -153,6 +158,7 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
       stopped = true;
       clearTimeout(restart);
       ring?.unsubscribe();
+      return sourceClosed(ring);
     };
   });
 }

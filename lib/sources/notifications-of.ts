@@ -5,6 +5,7 @@ import { Observable } from 'rxjs';
 import type { Logger } from '../logger.js';
 import type { PushNotification } from '../model.js';
 import type { LifecycleListener, SourceSignal } from './lifecycle.js';
+import { setSourceClosed, sourceClosed } from './source-closed.js';
 
 /**
  * Splits a signal stream into notifications (emitted) and lifecycle signals (handed to `listener`).
@@ -17,8 +18,8 @@ export function notificationsOf(
   listener: LifecycleListener | undefined,
   logger: Logger | undefined,
 ): Observable<PushNotification> {
-  return new Observable<PushNotification>((subscriber) =>
-    signals.subscribe({
+  return new Observable<PushNotification>((subscriber) => {
+    const inner = signals.subscribe({
       next: (signal) => {
         if (signal.type === 'notification') {
           subscriber.next(signal.notification);
@@ -33,6 +34,8 @@ export function notificationsOf(
       },
       error: (error: unknown) => subscriber.error(error),
       complete: () => subscriber.complete(),
-    }),
-  );
+    });
+    setSourceClosed(subscriber, () => sourceClosed(inner));
+    return inner;
+  });
 }

@@ -103,6 +103,8 @@ export class PullSession {
   private running: Promise<void> | undefined;
   /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
   private pendingSubscribe: Promise<string> | undefined;
+  /** The teardown started by {@link stop}. */
+  private cleaning: Promise<void> | undefined;
   /** A wake-up arrived while no wait was pending: the next wait returns at once. */
   private woken = false;
   private wakeWaiter: (() => void) | undefined;
@@ -135,7 +137,12 @@ export class PullSession {
     if (this.stopSignal.aborted) return;
     this.stopController.abort(new SessionStopped());
     this.wakeWaiter?.();
-    void this.cleanUp();
+    this.cleaning = this.cleanUp().catch((error: unknown) => this.options.logger.error('EWS pull teardown failed', { error }));
+  }
+
+  /** Settles once the teardown {@link stop} started is over (Unsubscribe answered or timed out); at once before that. */
+  closed(): Promise<void> {
+    return this.cleaning ?? Promise.resolve();
   }
 
   /**

@@ -14,6 +14,7 @@ import type { AckMode } from './ack.js';
 import type { LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 import { notificationsOf } from './notifications-of.js';
+import { setSourceClosed } from './source-closed.js';
 import { DEFAULT_DEDUPE_WINDOW, PullSession, defaultCheckpointKey, type ResolvedPullOptions } from './pull-session.js';
 
 /** Options of {@link pullNotifications} and {@link pullSignals} (and, with more, of the hybrid source). */
@@ -132,7 +133,7 @@ export function resolvePullOptions(options: PullOptions, defaults: { pollInterva
  */
 export function sessionSignals(
   resolved: ResolvedPullOptions,
-  attach?: (session: PullSession, report: (signal: SourceSignal) => void) => () => void,
+  attach?: (session: PullSession, report: (signal: SourceSignal) => void) => () => Promise<void>,
 ): Observable<SourceSignal> {
   return new Observable<SourceSignal>((subscriber) => {
     const outer: ResolvedSourceOptions['signal'] = resolved.signal;
@@ -146,13 +147,17 @@ export function sessionSignals(
     const detach = attach?.(session, (signal) => {
       if (!subscriber.closed) subscriber.next(signal);
     });
+    let detached: Promise<void> | undefined;
+    setSourceClosed(subscriber, async () => {
+      await Promise.all([session.closed(), detached]);
+    });
     session.start(
       (error) => subscriber.error(error),
       () => subscriber.complete(),
     );
     return () => {
       outer?.removeEventListener('abort', onAbort);
-      detach?.();
+      detached = detach?.();
       session.stop();
     };
   });

@@ -20,6 +20,7 @@ import { GroupMember, type MemberScope } from './group-member.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
 import { notificationsOf } from './notifications-of.js';
+import { setSourceClosed } from './source-closed.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 
 /** Options of a {@link StreamingGroup}: where the mailboxes are and how the group's connections behave. */
@@ -257,10 +258,12 @@ export class StreamingGroup {
       });
       const onAbort = (): void => joined.complete();
       scope.signal?.addEventListener('abort', onAbort, { once: true });
+      let left: Promise<void> | undefined;
+      setSourceClosed(subscriber, () => left ?? Promise.resolve());
       this.join(joined);
       return () => {
         scope.signal?.removeEventListener('abort', onAbort);
-        this.leave(joined);
+        left = this.leave(joined);
       };
     });
   }
@@ -328,13 +331,15 @@ export class StreamingGroup {
     this.subscribe(member, undefined);
   }
 
-  private leave(member: GroupMember): void {
+  /** Takes a member out; resolves once its subscription is removed (Unsubscribe answered or timed out). */
+  private leave(member: GroupMember): Promise<void> {
     member.stop();
-    if (!this.members.delete(member)) return;
+    if (!this.members.delete(member)) return Promise.resolve();
     this.detach(member);
-    if (this.state === 'destroyed') return;
+    if (this.state === 'destroyed') return Promise.resolve();
     const cleanup = this.unsubscribe(member).finally(() => this.cleanups.delete(cleanup));
     this.cleanups.add(cleanup);
+    return cleanup;
   }
 
   private async unsubscribe(member: GroupMember): Promise<void> {

@@ -25,6 +25,7 @@ import type { PushNotification } from '../model.js';
 import { planFor, retryingSignal, shortLivedConnection, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { notificationsOf } from './notifications-of.js';
+import { setSourceClosed } from './source-closed.js';
 import { StreamingGap } from './streaming-gap.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
@@ -110,6 +111,7 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
       return undefined;
     }
     outer?.addEventListener('abort', onAbort, { once: true });
+    setSourceClosed(subscriber, () => session.closed());
     session.start(
       (error) => subscriber.error(error),
       () => subscriber.complete(),
@@ -181,6 +183,8 @@ class StreamingSession {
   private running: Promise<void> | undefined;
   /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
   private pendingSubscribe: Promise<string> | undefined;
+  /** The teardown started by {@link stop}. */
+  private cleaning: Promise<void> | undefined;
 
   constructor(
     private readonly options: ResolvedStreamingOptions,
@@ -208,7 +212,12 @@ class StreamingSession {
   stop(): void {
     if (this.stopSignal.aborted) return;
     this.stopController.abort(new SessionStopped());
-    void this.cleanUp();
+    this.cleaning = this.cleanUp().catch((error: unknown) => this.options.logger.error('EWS streaming teardown failed', { error }));
+  }
+
+  /** Settles once the teardown {@link stop} started is over (Unsubscribe answered or timed out); at once before that. */
+  closed(): Promise<void> {
+    return this.cleaning ?? Promise.resolve();
   }
 
   private async cleanUp(): Promise<void> {
