@@ -73,13 +73,11 @@ describe.each(MODES)('$name enforced', (mode) => {
 
   it.each(SOURCE_KINDS)('%s: wrong credentials fail fast with EwsAuthError, no retry storm', async (kind) => {
     sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200, ...mode.sim });
-    const started = performance.now();
     run = runSource(kind, sim, { auth: mode.bad() });
     await run.until(() => run!.error !== undefined, 'the auth error', 5_000, true);
     expect(run.error).toBeInstanceOf(EwsAuthError);
     expect(run.error).toMatchObject({ code: 'EWS_AUTH_FAILED', retriable: false, status: 401 });
-    // Generous bound: no back-off round was waited (the fast retry policy would show up as many requests anyway).
-    expect(run.erroredAt! - started).toBeLessThan(3_000);
+    // No back-off round was waited: counted in requests (below), not in time.
     const afterError = sim.requests.length;
     // The hybrid source runs two subscriptions (pull + doorbell), each refused once.
     const calls = kind === 'hybrid' ? 2 : 1;

@@ -156,7 +156,6 @@ describe('streamingNotifications against EwsSimulator', () => {
     expect(streams.map((r) => r.status)).toEqual([200, 503, 200]);
     const waitedMs = (streams[2]?.at.getTime() ?? 0) - (streams[1]?.at.getTime() ?? 0);
     expect(waitedMs).toBeGreaterThanOrEqual(1_000);
-    expect(waitedMs).toBeLessThan(1_000 + 1_500);
     expect(h.lifecycle('retrying')[0]).toMatchObject({ reason: 'server-busy', delayMs: 1_000, serverRequested: true });
     expect(expectCompleteExceptReportedGaps(h)).toEqual([]);
   });
