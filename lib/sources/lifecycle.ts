@@ -17,7 +17,7 @@ export type DisconnectReason =
   | 'closed'
   /** The server ended the response without saying `Closed`. */
   | 'ended'
-  /** No traffic for longer than `heartbeatTimeoutMs`. */
+  /** No complete envelope for longer than `heartbeatTimeoutMs`. */
   | 'heartbeat-timeout'
   /** The socket failed or was cut (mid-envelope or between envelopes), or could not connect. */
   | 'connection-error'

@@ -208,8 +208,9 @@ export function pullSignals(options: PullOptions): Observable<SourceSignal> {
  *   `ErrorInvalidWatermark` (too old, other database) → resubscribe without it, and a `gap` with
  *   `eventsMayBeLost: true` from the last known-good moment (this run's last answer, else the
  *   checkpoint's `updatedAt`).
- * - Socket errors, 5xx, throttling → retried with the streaming source's back-off (exact
- *   `BackOffMilliseconds` / `Retry-After`). Fatal errors (401/403, `ErrorAccessDenied`, a corrupt
+ * - Socket errors, 5xx, throttling → retried with the streaming source's back-off
+ *   (`BackOffMilliseconds` / `Retry-After` honoured within the back-off's floor and
+ *   `retry.maxServerDelayMs`). `MoreEvents` is chased at once only while pages bring events. Fatal errors (401/403, `ErrorAccessDenied`, a corrupt
  *   checkpoint file, retries exhausted) error the Observable with the typed error.
  *
  * Lifecycle signals go to `options.onLifecycle`; {@link pullSignals} has them in-stream.

@@ -43,7 +43,7 @@ export interface StreamingGroupOptions extends Omit<SourceOptions, 'mailbox' | '
   readonly maxConcurrentSubscribes?: number;
   /** Minutes the server keeps one GetStreamingEvents response open (then reopened at once), 1–30. Default `30`. */
   readonly connectionTimeoutMinutes?: number;
-  /** A response that carries no byte for this long is declared dead and replaced. Default `90_000`. */
+  /** A response that carries no complete envelope for this long is declared dead and replaced. Default `90_000`. */
   readonly heartbeatTimeoutMs?: number;
   /**
    * When another client opens a stream for one of the group's subscriptions

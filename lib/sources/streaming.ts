@@ -129,14 +129,16 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
  * - **Cold**: subscribing creates the EWS subscription and opens GetStreamingEvents; each subscriber
  *   has its own. Unsubscribing (or aborting `options.signal`, which completes the Observable)
  *   closes the HTTP response, sends EWS Unsubscribe (best effort, at most `unsubscribeTimeoutMs`)
- *   and leaves no timer or socket behind.
+ *   and leaves no timer or socket behind; `sourceClosed(subscription)` resolves when that is done.
  * - Emits one `PushNotification` per `Notification` element as each envelope arrives, in wire
  *   order, `moreEvents: false`, with `mailbox` set when watching through impersonation.
- * - `ConnectionStatus Closed` or a clean end → reopens at once with the same subscription. Silence
- *   longer than `heartbeatTimeoutMs` → the connection is dead: reconnect.
+ * - `ConnectionStatus Closed` or a clean end → reopens at once with the same subscription, unless
+ *   the connection lived less than `retry.minConnectionLifetimeMs` (then it counts as a failure).
+ *   No complete envelope for `heartbeatTimeoutMs` → the connection is dead: reconnect.
  * - Socket errors, 5xx, throttling → reconnect with exponential back-off and jitter; the server's
- *   `BackOffMilliseconds` / `Retry-After` are waited exactly. The back-off resets once a connection
- *   has delivered an envelope.
+ *   `BackOffMilliseconds` / `Retry-After` are honoured within [the back-off's current delay,
+ *   `retry.maxServerDelayMs`]. The back-off resets once a connection delivered an envelope and
+ *   lived `retry.minConnectionLifetimeMs`.
  * - Lost subscription (`ErrorSubscriptionNotFound`, `ErrorInvalidSubscription`,
  *   `ErrorExpiredSubscription`, `ErrorReadEventsFailed`, in-stream or on connect) → resubscribe,
  *   reopen, and report the gap (`eventsMayBeLost: true`).
