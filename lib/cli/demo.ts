@@ -155,6 +155,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
   };
 
+  /** When the latest announced retry is due (performance.now()): the drain waits for it. */
+  let retryDueAt = 0;
   const onLifecycle = (mailbox: string, event: SourceLifecycleEvent): void => {
     switch (event.type) {
       case 'subscribed':
@@ -174,6 +176,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         log(`${mailbox}: connection ended (${event.reason}${event.error ? `, ${event.error.code}` : ''})`);
         return;
       case 'retrying':
+        // Quiet while a source waits out its back-off is not the end of the traffic.
+        retryDueAt = Math.max(retryDueAt, performance.now() + event.delayMs);
         log(`${mailbox}: ${event.error.message.split(':')[0]} — retry in ${duration(event.delayMs)}${event.serverRequested ? ', as the server asked' : ''}`);
         return;
       case 'gap':
@@ -234,6 +238,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
             eventTypes: undefined,
             // Pull polls briskly for the demo; hybrid's poll is only the safety net behind the doorbell.
             pollIntervalMs: mode === 'pull' ? 200 : mode === 'hybrid' ? 2_000 : undefined,
+            // The demo compresses hours into seconds: its forced Closed, half a second into a
+            // connection, stands for Exchange's 30-minute ConnectionTimeout, which is no flapping
+            // proxy. `forward` keeps the default (a connection under 1 s is a failure).
+            retry: { minConnectionLifetimeMs: 0 },
             logger: silentLogger,
           },
           listener: { url: listener.url },
@@ -283,7 +291,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const drainBy = producedAll + 20_000;
     while (stats.missing > 0 && !stopRequested()) {
       const now = performance.now();
-      if (now > drainBy || now - Math.max(stats.lastReceiptAt, producedAll) > quietMs) break;
+      if (now > drainBy || now - Math.max(stats.lastReceiptAt, producedAll, retryDueAt) > quietMs) break;
       await sleep(25);
     }
     const failed = bridges.find((b) => b.state === 'failed');

@@ -56,7 +56,7 @@ export function runSource(kind: SourceKind, sim: EwsSimulator, options: Partial<
     lifecycle(type) {
       return run.signals.filter((s): s is SourceLifecycleEvent => s.type !== 'notification' && (type === undefined || s.type === type));
     },
-    async until(predicate, what, timeoutMs = 10_000, allowError = false) {
+    async until(predicate, what, timeoutMs = 30_000, allowError = false) {
       const started = Date.now();
       while (!predicate()) {
         if (run.error !== undefined && !allowError) throw new Error(`${kind} source failed while waiting for ${what}`, { cause: run.error });

@@ -83,7 +83,7 @@ export async function startGroupHarness(
       member.delivered.push({ seq: d.seq, at });
       return d.seq;
     },
-    async until(predicate, what, timeoutMs = 10_000) {
+    async until(predicate, what, timeoutMs = 30_000) {
       const started = Date.now();
       while (!predicate()) {
         if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(group.stats())}; ${lagging(h)}`);

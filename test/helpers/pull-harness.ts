@@ -76,7 +76,7 @@ export async function startPullHarness(options: PullHarnessOptions = {}): Promis
     requests(operation) {
       return sim.requests.filter((r) => r.operation === operation);
     },
-    async until(predicate, what, timeoutMs = 10_000) {
+    async until(predicate, what, timeoutMs = 30_000) {
       const started = Date.now();
       while (!predicate()) {
         if (h.error !== undefined) throw new Error(`source failed while waiting for ${what}`, { cause: h.error });

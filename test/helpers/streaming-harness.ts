@@ -59,7 +59,7 @@ export async function startHarness(
     count(type) {
       return h.lifecycle(type).length;
     },
-    async until(predicate, what, timeoutMs = 10_000) {
+    async until(predicate, what, timeoutMs = 30_000) {
       const started = Date.now();
       while (!predicate()) {
         if (h.error !== undefined) throw new Error(`source failed while waiting for ${what}`, { cause: h.error });
