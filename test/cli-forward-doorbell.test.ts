@@ -52,7 +52,7 @@ function receivedSeqs(l: CaptureListener): number[] {
   return seqs;
 }
 
-describe('ews-push-bridge forward, hybrid mode', () => {
+describe('ews-push-bridge forward, hybrid mode', { timeout: 120_000 }, () => {
   it('counts the doorbell’s reconnects when its GetStreamingEvents is cut', async () => {
     const sim = await EwsSimulator.start({ users: { [USER]: PASSWORD } });
     cleanups.push(() => sim.close());

@@ -125,7 +125,7 @@ async function startForward(file: string): Promise<{ child: CliChild; metricsUrl
   return { child, metricsUrl: metricsUrl! };
 }
 
-describe('ews-push-bridge forward', () => {
+describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
   it('forwards, serves /metrics and /healthz, and on SIGTERM unsubscribes and leaves the checkpoint at the last event; a restart resumes', async () => {
     const sim = await simulator();
     const l = await listener();

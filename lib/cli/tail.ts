@@ -126,6 +126,10 @@ export async function runTail(options: TailOptions): Promise<ExitCode> {
             to: signal.to,
           });
           return;
+        case 'doorbell':
+          // Hybrid's fast path gave up; polling carries on (the source's own line is at debug).
+          if (signal.event.type === 'failed') logger.warn('doorbell failed; polling only until it is reopened', { reopenInMs: signal.event.restartInMs });
+          return;
         default:
           return;
       }
