@@ -55,7 +55,7 @@ function sleep(ms: number): { promise: Promise<void>; cancel: () => void } {
 export async function runForward(config: BridgeConfig, options: ForwardRunOptions): Promise<ExitCode> {
   const { logger, signal } = options;
   const endpoint = shownUrl(config.ews.url);
-  const metrics = new BridgeMetrics();
+  const metrics = new BridgeMetrics({ doorbell: config.mode === 'hybrid' });
   const tracker = new AgentTracker();
   let checkpoint: CheckpointStore | undefined;
   if (config.checkpointFile !== undefined) {
@@ -86,7 +86,9 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
 
   try {
     for (const watched of config.mailboxes) {
+      // One label convention: the impersonated address, or "" for the account's own (as /healthz).
       const mailboxLabel = { mailbox: watched.mailbox ?? '' };
+      metrics.addMailbox(mailboxLabel.mailbox);
       // Doorbell trouble before the mailbox first connected is held back: when the same cause
       // (refused credentials, a wrong URL) then ends the start-up, the exit message says it once.
       let sourceConnected = false;
@@ -155,18 +157,18 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
                 // Hybrid's fast path: counted apart, so the pull side's series keep their meaning.
                 switch (event.event.type) {
                   case 'connected':
-                    metrics.doorbellConnected.set(mailboxLabel, 1);
+                    metrics.doorbellConnected?.set(mailboxLabel, 1);
                     return;
                   case 'disconnected':
-                    metrics.doorbellConnected.set(mailboxLabel, 0);
-                    metrics.doorbellReconnects.inc(mailboxLabel);
+                    metrics.doorbellConnected?.set(mailboxLabel, 0);
+                    metrics.doorbellReconnects?.inc(mailboxLabel);
                     logger.info('doorbell disconnected; reconnecting (polling covers the gap)', { mailbox: watched.mailbox, reason: event.event.reason });
                     return;
                   case 'retrying':
-                    metrics.doorbellConnected.set(mailboxLabel, 0);
+                    metrics.doorbellConnected?.set(mailboxLabel, 0);
                     return;
                   case 'failed': {
-                    metrics.doorbellConnected.set(mailboxLabel, 0);
+                    metrics.doorbellConnected?.set(mailboxLabel, 0);
                     const fields = {
                       mailbox: watched.mailbox,
                       code: 'code' in event.event.error ? event.event.error.code : undefined,
@@ -192,8 +194,6 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
           failed: () => metrics.listenerFailures.inc(mailboxLabel),
         },
       });
-      metrics.connected.set(mailboxLabel, 0);
-      if (config.mode === 'hybrid') metrics.doorbellConnected.set(mailboxLabel, 0);
       bridges.push(bridge);
     }
   } catch (error) {
