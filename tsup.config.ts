@@ -54,7 +54,8 @@ const cliUsesPublicEntries: NonNullable<Options['esbuildPlugins']>[number] = {
 // One bundle per public entry point, in both module formats, so legacy CommonJS apps can
 // `require()` the package and modern ones can `import` it. p-retry is ESM-only, so it is
 // bundled in rather than left as an external `require()` that Node 20 may refuse. zod and yaml
-// serve only the CLI's config file: bundled into the bin, so library users do not install them.
+// serve only the CLI's config file, prom-client only its /metrics: bundled into the bin, so
+// library users do not install them.
 const shared: Options = {
   dts: true,
   sourcemap: true,
@@ -62,7 +63,7 @@ const shared: Options = {
   clean: false,
   target: 'node20',
   platform: 'node',
-  noExternal: ['p-retry', 'is-network-error', 'zod', 'yaml'],
+  noExternal: ['p-retry', 'is-network-error', 'zod', 'yaml', 'prom-client'],
   splitting: false,
   esbuildPlugins: [adaptersUseMainEntry, cliUsesPublicEntries],
 };

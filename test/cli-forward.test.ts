@@ -87,7 +87,7 @@ function parsePrometheus(text: string): Map<string, number> {
       if (meta[1] === 'TYPE') types.set(meta[2]!, meta[3]!);
       continue;
     }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$/.exec(line);
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN|Nan)$/.exec(line);
     if (!sample) throw new Error(`not a Prometheus sample line: ${line}`);
     const family = sample[1]!.replace(/_(bucket|sum|count)$/, '');
     expect(types.has(sample[1]!) || types.get(family) === 'histogram', `TYPE of ${sample[1]}`).toBe(true);
@@ -125,7 +125,7 @@ async function startForward(file: string): Promise<{ child: CliChild; metricsUrl
   return { child, metricsUrl: metricsUrl! };
 }
 
-describe('ews-push-bridge forward', () => {
+describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
   it('forwards, serves /metrics and /healthz, and on SIGTERM unsubscribes and leaves the checkpoint at the last event; a restart resumes', async () => {
     const sim = await simulator();
     const l = await listener();
@@ -154,10 +154,16 @@ describe('ews-push-bridge forward', () => {
     expect(metrics.get(`ews_bridge_events_delivered_total{mailbox="${ALICE}"}`)).toBe(5);
     expect(metrics.get(`ews_bridge_events_delivered_total{mailbox="${BOB}"}`)).toBe(3);
     expect(metrics.get(`ews_bridge_connected{mailbox="${ALICE}"}`)).toBe(1);
-    expect(metrics.get(`ews_bridge_listener_failures_total{mailbox="${ALICE}"}`) ?? 0).toBe(0);
+    // Zero samples from the start (no TYPE-only families), and Node's process metrics beside them.
+    expect(metrics.get(`ews_bridge_listener_failures_total{mailbox="${ALICE}"}`)).toBe(0);
+    expect(metrics.get(`ews_bridge_gaps_total{mailbox="${BOB}",events_may_be_lost="true"}`)).toBe(0);
+    expect(metrics.has(`ews_bridge_retries_total{mailbox="${BOB}",reason="server-busy"}`)).toBe(true);
+    expect(metrics.get('process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(metrics.has('process_cpu_seconds_total')).toBe(true);
+    expect(metrics.has('nodejs_eventloop_lag_seconds')).toBe(true);
     const posts = (metrics.get(`ews_bridge_listener_post_duration_seconds_count{mailbox="${ALICE}"}`) ?? 0) + (metrics.get(`ews_bridge_listener_post_duration_seconds_count{mailbox="${BOB}"}`) ?? 0);
     expect(posts).toBe(l.posts.length);
-    expect(metrics.get(`ews_bridge_listener_post_duration_seconds_bucket{mailbox="${ALICE}",le="+Inf"}`)).toBe(
+    expect(metrics.get(`ews_bridge_listener_post_duration_seconds_bucket{le="+Inf",mailbox="${ALICE}"}`)).toBe(
       metrics.get(`ews_bridge_listener_post_duration_seconds_count{mailbox="${ALICE}"}`),
     );
     expect(metrics.get(`ews_bridge_listener_post_duration_seconds_sum{mailbox="${ALICE}"}`)).toBeGreaterThan(0);

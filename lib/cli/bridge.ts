@@ -9,6 +9,8 @@ import { performance } from 'node:perf_hooks';
 import { pushCallback, type ErrorContext, type PushCallbackEnd, type PushCallbackHandle, type PushHandler } from '../../adapters/push-callback.js';
 import { createListenerPoster, type ListenerPosterOptions } from '../../adapters/soap-forwarder.js';
 import type { EwsBridgeError, GapEvent, Logger, PushNotification, SourceLifecycleEvent } from '../index.js';
+import { RetryStreak } from './health.js';
+import { libraryLogger } from './logger.js';
 import { cliSourceSignals, type AgentTracker, type CliSourceOptions } from './sources.js';
 
 /** Where a mailbox bridge is. */
@@ -37,6 +39,18 @@ export interface MailboxBridgeOptions {
   readonly tracker: AgentTracker;
   readonly observer?: BridgeObserver;
   readonly logger: Logger;
+  /**
+   * How long a connection must last to end a streak of failed EWS attempts (see
+   * {@link MailboxBridge.retryingSince}): a source that connects and drops again at once is still
+   * failing. Default `30_000` (`forward` passes `ews.startupTimeoutSeconds`).
+   */
+  readonly stableConnectionMs?: number;
+}
+
+/** The `code` of an error (its name when it has none), for logs and `/healthz`. */
+function errorCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
+  return error instanceof Error ? error.name : undefined;
 }
 
 /** A running mailbox bridge. */
@@ -56,6 +70,11 @@ export class MailboxBridge {
   fatalError: unknown;
   /** Resolves at the first connection (or when the listener unsubscribed before one); never rejects. */
   readonly firstConnection: Promise<void>;
+  /** Since when posts to the listener have been failing (epoch ms); `undefined` after an answered post. */
+  listenerFailingSince: number | undefined;
+  /** The `code` (or name) of the last failed post's error. */
+  listenerErrorCode: string | undefined;
+  private readonly streak: RetryStreak;
 
   private markConnected!: () => void;
 
@@ -64,6 +83,7 @@ export class MailboxBridge {
 
   constructor(options: MailboxBridgeOptions) {
     this.mailbox = options.source.mailbox;
+    this.streak = new RetryStreak(options.stableConnectionMs ?? 30_000);
     this.firstConnection = new Promise<void>((resolve) => (this.markConnected = resolve));
     const observer = options.observer ?? {};
     const poster = createListenerPoster(options.listener);
@@ -71,6 +91,8 @@ export class MailboxBridge {
     const post: PushHandler = async (notification, context) => {
       const started = performance.now();
       const status = await poster.post(notification, context);
+      this.listenerFailingSince = undefined;
+      this.listenerErrorCode = undefined;
       observer.posted?.(notification, performance.now() - started, context.synthesized);
       return status;
     };
@@ -78,7 +100,8 @@ export class MailboxBridge {
       this.handle = pushCallback(cliSourceSignals(options.source, options.tracker), post, {
         statusFrequencyMinutes: options.statusFrequencyMinutes,
         ...(options.maxBacklogNotifications === undefined ? {} : { maxBacklogNotifications: options.maxBacklogNotifications }),
-        logger: options.logger,
+        // The adapter's own warnings repeat what it reports to onError, which logs them below.
+        logger: libraryLogger(options.logger),
         onLifecycle: (event) => {
           this.track(event);
           observer.lifecycle?.(event);
@@ -90,7 +113,11 @@ export class MailboxBridge {
           }
         },
         onError: (error, context) => {
-          if (context.phase === 'handler') observer.failed?.(error, context);
+          if (context.phase === 'handler') {
+            this.listenerFailingSince ??= Date.now();
+            this.listenerErrorCode = errorCode(error);
+            observer.failed?.(error, context);
+          }
           if (context.fatal) options.logger.error('the bridge stopped', { mailbox: this.mailbox, phase: context.phase, error });
           else if (context.phase === 'handler') options.logger.warn('the listener did not take a notification; retrying', { mailbox: this.mailbox, retryInMs: context.retryInMs, error });
           else options.logger.warn('bridge callback failed', { mailbox: this.mailbox, phase: context.phase, error });
@@ -130,19 +157,32 @@ export class MailboxBridge {
     this.stateSince = Date.now();
   }
 
+  /**
+   * Since when EWS attempts have been failing (epoch ms): from the first `retrying` signal until a
+   * connection has lasted `stableConnectionMs`, so a flapping source stays "retrying".
+   * `undefined` while healthy.
+   */
+  get retryingSince(): number | undefined {
+    return this.streak.since(Date.now());
+  }
+
   private track(event: SourceLifecycleEvent): void {
+    const now = Date.now();
     switch (event.type) {
       case 'connected':
       case 'keep-alive':
         this.connectedOnce = true;
         this.markConnected();
         this.lastError = undefined;
+        this.streak.connected(now);
         this.setState('connected');
         return;
       case 'disconnected':
+        this.streak.disconnected(now);
         this.setState('disconnected');
         return;
       case 'retrying':
+        this.streak.failed(now);
         this.lastError = event.error;
         this.setState(this.connectedOnce ? 'disconnected' : 'starting');
         return;

@@ -58,8 +58,11 @@ export function toCliError(error: unknown, endpoint: string): CliError {
       return new CliError(EXIT.unreachable, `Cannot reach the EWS server at ${endpoint}: ${message}. Check the URL, DNS, firewall and TLS settings.`, {
         cause: error,
       });
+    // EWS_PARSE_ERROR: XML, even SOAP, that is not the EWS answer asked for: the URL points at
+    // something else (a portal, another SOAP service, a proxy's page).
     case 'EWS_HTTP_ERROR':
     case 'EWS_NOT_XML':
+    case 'EWS_PARSE_ERROR':
       return new CliError(
         EXIT.unreachable,
         `The server at ${endpoint} did not answer as EWS: ${message}. The URL should end in /EWS/Exchange.asmx.`,

@@ -11,7 +11,9 @@ import { FileCheckpointStore, StreamingGroup, type CheckpointStore, type Logger 
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { BridgeConfig } from './config.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
-import { BridgeMetrics, startMetricsServer, type Health, type MetricsServer } from './metrics.js';
+import { healthOf } from './health.js';
+import { libraryLogger } from './logger.js';
+import { BridgeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import { AgentTracker, cliTls } from './sources.js';
 
 /** Options of {@link runForward}. */
@@ -42,21 +44,6 @@ function sleep(ms: number): { promise: Promise<void>; cancel: () => void } {
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
-/** `/healthz`: healthy while every mailbox is connected, or has been down for less than `unhealthyAfterMs`. */
-function healthOf(bridges: readonly MailboxBridge[], unhealthyAfterMs: number): Health {
-  const now = Date.now();
-  const mailboxes = bridges.map((b) => ({
-    mailbox: b.mailbox ?? null,
-    state: b.state,
-    sinceMs: now - b.stateSince,
-    ...(b.lastError ? { lastError: b.lastError.code } : {}),
-  }));
-  const healthy = bridges.every(
-    (b) => b.state === 'connected' || b.state === 'unsubscribed' || ((b.state === 'starting' || b.state === 'disconnected') && now - b.stateSince < unhealthyAfterMs),
-  );
-  return { healthy, details: { status: healthy ? 'ok' : 'unhealthy', mailboxes } };
-}
-
 /**
  * Runs the bridge until `options.signal` aborts, a mailbox fails for good, or every listener
  * answered Unsubscribe. Returns the exit code.
@@ -68,7 +55,7 @@ function healthOf(bridges: readonly MailboxBridge[], unhealthyAfterMs: number): 
 export async function runForward(config: BridgeConfig, options: ForwardRunOptions): Promise<ExitCode> {
   const { logger, signal } = options;
   const endpoint = shownUrl(config.ews.url);
-  const metrics = new BridgeMetrics();
+  const metrics = new BridgeMetrics({ doorbell: config.mode === 'hybrid' });
   const tracker = new AgentTracker();
   let checkpoint: CheckpointStore | undefined;
   if (config.checkpointFile !== undefined) {
@@ -99,7 +86,13 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
 
   try {
     for (const watched of config.mailboxes) {
+      // One label convention: the impersonated address, or "" for the account's own (as /healthz).
       const mailboxLabel = { mailbox: watched.mailbox ?? '' };
+      metrics.addMailbox(mailboxLabel.mailbox);
+      // Doorbell trouble before the mailbox first connected is held back: when the same cause
+      // (refused credentials, a wrong URL) then ends the start-up, the exit message says it once.
+      let sourceConnected = false;
+      const heldWarnings: (() => void)[] = [];
       const bridge = startMailboxBridge({
         source: {
           mode: config.mode,
@@ -130,12 +123,15 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
         maxBacklogNotifications: config.listener.maxBacklogNotifications,
         tracker,
         logger,
+        stableConnectionMs: config.ews.startupTimeoutMs,
         observer: {
           lifecycle: (event) => {
             switch (event.type) {
               case 'connected':
                 metrics.connected.set(mailboxLabel, 1);
                 logger.info('connected', { mailbox: watched.mailbox, subscriptionId: event.subscriptionId });
+                sourceConnected = true;
+                for (const warn of heldWarnings.splice(0)) warn();
                 return;
               case 'disconnected':
                 metrics.connected.set(mailboxLabel, 0);
@@ -145,7 +141,14 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
               case 'retrying':
                 metrics.connected.set(mailboxLabel, 0);
                 metrics.retries.inc({ ...mailboxLabel, reason: event.reason });
-                logger.warn('EWS attempt failed; retrying', { mailbox: watched.mailbox, reason: event.reason, code: event.error.code, delayMs: event.delayMs });
+                // The one line per retry (the source's own goes to debug: see libraryLogger).
+                logger.warn('EWS attempt failed; retrying', {
+                  mailbox: watched.mailbox,
+                  reason: event.reason,
+                  code: event.error.code,
+                  delayMs: event.delayMs,
+                  attempt: event.attempt,
+                });
                 return;
               case 'gap':
                 metrics.gaps.inc({ ...mailboxLabel, events_may_be_lost: String(event.eventsMayBeLost) });
@@ -154,24 +157,28 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
                 // Hybrid's fast path: counted apart, so the pull side's series keep their meaning.
                 switch (event.event.type) {
                   case 'connected':
-                    metrics.doorbellConnected.set(mailboxLabel, 1);
+                    metrics.doorbellConnected?.set(mailboxLabel, 1);
                     return;
                   case 'disconnected':
-                    metrics.doorbellConnected.set(mailboxLabel, 0);
-                    metrics.doorbellReconnects.inc(mailboxLabel);
+                    metrics.doorbellConnected?.set(mailboxLabel, 0);
+                    metrics.doorbellReconnects?.inc(mailboxLabel);
                     logger.info('doorbell disconnected; reconnecting (polling covers the gap)', { mailbox: watched.mailbox, reason: event.event.reason });
                     return;
                   case 'retrying':
-                    metrics.doorbellConnected.set(mailboxLabel, 0);
+                    metrics.doorbellConnected?.set(mailboxLabel, 0);
                     return;
-                  case 'failed':
-                    metrics.doorbellConnected.set(mailboxLabel, 0);
-                    logger.warn('doorbell failed; polling only until it is reopened', {
+                  case 'failed': {
+                    metrics.doorbellConnected?.set(mailboxLabel, 0);
+                    const fields = {
                       mailbox: watched.mailbox,
                       code: 'code' in event.event.error ? event.event.error.code : undefined,
                       reopenInMs: event.event.restartInMs,
-                    });
+                    };
+                    const warn = (): void => logger.warn('doorbell failed; polling only until it is reopened', fields);
+                    if (sourceConnected) warn();
+                    else heldWarnings.push(warn);
                     return;
+                  }
                   default:
                     return;
                 }
@@ -187,8 +194,6 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
           failed: () => metrics.listenerFailures.inc(mailboxLabel),
         },
       });
-      metrics.connected.set(mailboxLabel, 0);
-      if (config.mode === 'hybrid') metrics.doorbellConnected.set(mailboxLabel, 0);
       bridges.push(bridge);
     }
   } catch (error) {
@@ -211,7 +216,7 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
         port: metricsConfig.port,
         host: metricsConfig.host,
         metrics: () => metrics.render(),
-        health: () => healthOf(bridges, metricsConfig.unhealthyAfterMs),
+        health: () => healthOf(bridges, { unhealthyAfterMs: metricsConfig.unhealthyAfterMs, startupWindowMs: config.ews.startupTimeoutMs }),
       });
       logger.info(`metrics on ${server.url}/metrics, health on ${server.url}/healthz`);
     } catch (error) {
@@ -265,8 +270,16 @@ async function supervise(bridges: readonly MailboxBridge[], config: BridgeConfig
     stop.then(() => ({ kind: 'stopped' as const })),
   ]);
   if (outcome.kind === 'failed') throw toCliError(outcome.error, endpoint);
-  if (outcome.kind === 'ended') logger.info('every listener answered Unsubscribe; nothing left to forward');
-  return EXIT.ok;
+  if (outcome.kind === 'stopped') return EXIT.ok;
+  // Every bridge has ended. `ended` and `firstFailure` settle in the same turn when the last one
+  // fails, and either may win the race: the bridges' own record decides, not the race.
+  const failed = bridges.find((b) => b.state === 'failed');
+  if (failed) throw toCliError(failed.fatalError, endpoint);
+  if (bridges.every((b) => b.state === 'unsubscribed')) {
+    logger.info('every listener answered Unsubscribe; nothing left to forward');
+    return EXIT.ok;
+  }
+  throw new CliError(EXIT.failure, 'Every mailbox bridge ended without an error or an Unsubscribe from the listener (the sources completed); nothing is being forwarded.');
 }
 
 /** The StreamingGroup of a streaming or hybrid `forward` over several impersonated mailboxes. */
@@ -278,6 +291,6 @@ function newGroup(config: BridgeConfig, tracker: AgentTracker, logger: Logger): 
     ...(config.ews.requestServerVersion === undefined ? {} : { requestServerVersion: config.ews.requestServerVersion }),
     ...(config.ews.anchorMailbox === undefined ? {} : { anchorMailbox: config.ews.anchorMailbox }),
     createAgent: () => tracker.create(config.ews.url, tls, logger),
-    logger,
+    logger: libraryLogger(logger),
   });
 }

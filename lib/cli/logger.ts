@@ -68,3 +68,19 @@ export function createCliLogger(options: CliLoggerOptions = {}): Logger {
     error: (m, f) => write('error', m, f),
   };
 }
+
+/**
+ * The logger the CLI hands to the library's sources and to the push adapter: their `info` and
+ * `warn` lines go out at `debug`. The CLI logs each lifecycle signal (connected, retrying, doorbell
+ * failed, gap …) and each error the adapter reports to `onError` itself, once and with the
+ * mailbox; the library's own lines about the same moments would print every one of them twice.
+ * They stay available with `log.level: debug`. Errors stay errors.
+ */
+export function libraryLogger(base: Logger): Logger {
+  return {
+    debug: (m, f) => base.debug(m, f),
+    info: (m, f) => base.debug(m, f),
+    warn: (m, f) => base.debug(m, f),
+    error: (m, f) => base.error(m, f),
+  };
+}

@@ -1,149 +1,160 @@
 /**
- * `forward`'s observability: a few counters, gauges and one histogram in the Prometheus text
- * exposition format (version 0.0.4), and a small `node:http` server for `GET /metrics` and
- * `GET /healthz`. Hand-written on purpose: the bridge needs five metrics, not a metrics library.
+ * `forward`'s observability: its metrics on prom-client (the metrics library Node services use,
+ * bundled into the CLI only), with Node's process metrics beside them, and a small `node:http`
+ * server for `GET /metrics` and `GET /healthz`.
  *
  * @packageDocumentation
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DisconnectReason } from '../index.js';
 
-type Labels = Readonly<Record<string, string>>;
+/**
+ * Buckets of the latency histograms (`ews_bridge_listener_post_duration_seconds`,
+ * `nodejs_gc_duration_seconds`), in seconds: a listener on the same host answers, and a minor GC
+ * runs, in well under a millisecond; a slow listener takes seconds, and
+ * `listener.requestTimeoutSeconds` defaults to 30.
+ */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
 
-function labelKey(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${escapeLabel(labels[k] ?? '')}"`)
-    .join(',');
+/** The `kind` label values of prom-client's `nodejs_gc_duration_seconds`. */
+const GC_KINDS = ['major', 'minor', 'incremental', 'weakcb'] as const;
+
+/** Every `reason` a `retrying` signal can carry: the label values `ews_bridge_retries_total` starts at zero. */
+export const RETRY_REASONS = [
+  'closed',
+  'ended',
+  'heartbeat-timeout',
+  'connection-error',
+  'server-busy',
+  'server-error',
+  'subscription-lost',
+  'connection-taken',
+  'missed-events',
+] as const satisfies readonly DisconnectReason[];
+
+// A reason added to the library without being listed above fails to compile here.
+const everyReasonListed: Exclude<DisconnectReason, (typeof RETRY_REASONS)[number]> extends never ? true : never = true;
+void everyReasonListed;
+
+/** Options of {@link BridgeMetrics}. */
+export interface BridgeMetricsOptions {
+  /** Register the hybrid doorbell's metrics. Default `false` (they mean nothing in the other modes). */
+  readonly doorbell?: boolean;
+  /** Export Node's process metrics (memory, CPU, event-loop lag, GC, handles). Default `true`. */
+  readonly processMetrics?: boolean;
 }
 
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
-
-function formatNumber(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
-}
-
-interface Metric {
-  readonly name: string;
-  readonly help: string;
-  render(): string[];
-}
-
-/** A monotonically increasing count, per label set. */
-export class Counter implements Metric {
-  private readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-
-  /** Adds `by` (default 1) to the series of `labels`. */
-  inc(labels: Labels = {}, by = 1): void {
-    const key = labelKey(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
-  }
-
-  /** The current value of a series (0 when never incremented). */
-  get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
-  }
-
-  render(): string[] {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, ...[...this.values].map(([k, v]) => `${this.name}${k === '' ? '' : `{${k}}`} ${formatNumber(v)}`)];
-  }
-}
-
-/** A value that goes up and down, per label set. */
-export class Gauge implements Metric {
-  private readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-
-  set(labels: Labels, value: number): void {
-    this.values.set(labelKey(labels), value);
-  }
-
-  render(): string[] {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, ...[...this.values].map(([k, v]) => `${this.name}${k === '' ? '' : `{${k}}`} ${formatNumber(v)}`)];
-  }
-}
-
-/** A histogram with fixed buckets (upper bounds, in the metric's unit), per label set. */
-export class Histogram implements Metric {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: readonly number[],
-  ) {}
-
-  observe(labels: Labels, value: number): void {
-    const key = labelKey(labels);
-    let s = this.series.get(key);
-    if (!s) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(key, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] ?? Infinity)) s.counts[i] = (s.counts[i] ?? 0) + 1;
-    s.sum += value;
-    s.count++;
-  }
-
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [key, s] of this.series) {
-      const sep = key === '' ? '' : ',';
-      this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket{${key}${sep}le="${formatNumber(le)}"} ${s.counts[i] ?? 0}`));
-      lines.push(`${this.name}_bucket{${key}${sep}le="+Inf"} ${s.count}`);
-      lines.push(`${this.name}_sum${key === '' ? '' : `{${key}}`} ${formatNumber(s.sum)}`);
-      lines.push(`${this.name}_count${key === '' ? '' : `{${key}}`} ${s.count}`);
-    }
-    return lines;
-  }
-}
-
-/** The bridge's metrics. Every series is labelled with the mailbox (`""` for the account's own). */
+/**
+ * The bridge's metrics, in a registry of their own. Every series is labelled `mailbox`: the
+ * impersonated mailbox, or `""` for the account's own (the same value `/healthz` shows). Call
+ * {@link BridgeMetrics.addMailbox} for each mailbox at start-up, so every series exists from the
+ * first scrape with its zero samples (`rate()` and dashboards need them).
+ */
 export class BridgeMetrics {
-  readonly eventsDelivered = new Counter('ews_bridge_events_delivered_total', 'Mailbox events the legacy listener accepted (answered OK or Unsubscribe).');
-  readonly notificationsDelivered = new Counter('ews_bridge_notifications_delivered_total', 'SendNotification posts the legacy listener accepted, keep-alive StatusEvents included.');
-  readonly listenerFailures = new Counter('ews_bridge_listener_failures_total', 'Posts to the legacy listener that failed (refused, timed out, non-2xx, not a SendNotificationResult).');
-  readonly gaps = new Counter('ews_bridge_gaps_total', 'Windows in which events may not have reached the bridge, by whether events may have been lost.');
-  readonly reconnects = new Counter('ews_bridge_reconnects_total', 'EWS connections that ended and were reopened (streaming connections, or pull recoveries).');
-  readonly retries = new Counter('ews_bridge_retries_total', 'Failed EWS attempts that were retried, by reason.');
-  readonly connected = new Gauge('ews_bridge_connected', '1 while the mailbox subscription is connected, else 0.');
-  readonly doorbellReconnects = new Counter(
-    'ews_bridge_doorbell_reconnects_total',
-    'Hybrid mode: streaming doorbell connections that ended and were reopened (the fast path was down meanwhile; the pull side loses nothing).',
-  );
-  readonly doorbellConnected = new Gauge('ews_bridge_doorbell_connected', 'Hybrid mode: 1 while the streaming doorbell (the fast path) is connected, else 0.');
-  readonly postSeconds = new Histogram(
-    'ews_bridge_listener_post_duration_seconds',
-    'Time the legacy listener took to answer a SendNotification post (handler latency).',
-    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-  );
+  /** The prom-client registry holding every metric below (and the process metrics). */
+  readonly registry = new Registry();
+  readonly eventsDelivered: Counter<'mailbox'>;
+  readonly notificationsDelivered: Counter<'mailbox'>;
+  readonly listenerFailures: Counter<'mailbox'>;
+  readonly gaps: Counter<'mailbox' | 'events_may_be_lost'>;
+  readonly reconnects: Counter<'mailbox'>;
+  readonly retries: Counter<'mailbox' | 'reason'>;
+  readonly connected: Gauge<'mailbox'>;
+  /** Hybrid mode only (`options.doorbell`); otherwise `undefined`. */
+  readonly doorbellReconnects: Counter<'mailbox'> | undefined;
+  /** Hybrid mode only (`options.doorbell`); otherwise `undefined`. */
+  readonly doorbellConnected: Gauge<'mailbox'> | undefined;
+  readonly postSeconds: Histogram<'mailbox'>;
 
-  /** The Prometheus text exposition of every metric. */
-  render(): string {
-    const all: Metric[] = [
-      this.eventsDelivered,
-      this.notificationsDelivered,
-      this.listenerFailures,
-      this.gaps,
-      this.reconnects,
-      this.retries,
-      this.connected,
-      this.doorbellReconnects,
-      this.doorbellConnected,
-      this.postSeconds,
-    ];
-    return `${all.flatMap((m) => m.render()).join('\n')}\n`;
+  constructor(options: BridgeMetricsOptions = {}) {
+    const registers = [this.registry];
+    const mailbox = ['mailbox'] as const;
+    this.eventsDelivered = new Counter({
+      name: 'ews_bridge_events_delivered_total',
+      help: 'Mailbox events the legacy listener accepted (answered OK or Unsubscribe).',
+      labelNames: mailbox,
+      registers,
+    });
+    this.notificationsDelivered = new Counter({
+      name: 'ews_bridge_notifications_delivered_total',
+      help: 'SendNotification posts the legacy listener accepted, keep-alive StatusEvents included.',
+      labelNames: mailbox,
+      registers,
+    });
+    this.listenerFailures = new Counter({
+      name: 'ews_bridge_listener_failures_total',
+      help: 'Posts to the legacy listener that failed (refused, timed out, non-2xx, not a SendNotificationResult).',
+      labelNames: mailbox,
+      registers,
+    });
+    this.gaps = new Counter({
+      name: 'ews_bridge_gaps_total',
+      help: 'Windows in which events may not have reached the bridge, by whether events may have been lost.',
+      labelNames: ['mailbox', 'events_may_be_lost'] as const,
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: 'ews_bridge_reconnects_total',
+      help: 'EWS connections that ended and were reopened (streaming connections, or pull recoveries).',
+      labelNames: mailbox,
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'ews_bridge_retries_total',
+      help: 'Failed EWS attempts that were retried, by reason.',
+      labelNames: ['mailbox', 'reason'] as const,
+      registers,
+    });
+    this.connected = new Gauge({ name: 'ews_bridge_connected', help: '1 while the mailbox subscription is connected, else 0.', labelNames: mailbox, registers });
+    this.doorbellReconnects = options.doorbell
+      ? new Counter({
+          name: 'ews_bridge_doorbell_reconnects_total',
+          help: 'Hybrid mode: streaming doorbell connections that ended and were reopened (the fast path was down meanwhile; the pull side loses nothing).',
+          labelNames: mailbox,
+          registers,
+        })
+      : undefined;
+    this.doorbellConnected = options.doorbell
+      ? new Gauge({
+          name: 'ews_bridge_doorbell_connected',
+          help: 'Hybrid mode: 1 while the streaming doorbell (the fast path) is connected, else 0.',
+          labelNames: mailbox,
+          registers,
+        })
+      : undefined;
+    this.postSeconds = new Histogram({
+      name: 'ews_bridge_listener_post_duration_seconds',
+      help: 'Time the legacy listener took to answer a SendNotification post (handler latency).',
+      labelNames: mailbox,
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, gcDurationBuckets: [...LATENCY_BUCKETS_SECONDS] });
+      // GC series appear with the first collection of each kind; start the known kinds at zero.
+      const gc = this.registry.getSingleMetric('nodejs_gc_duration_seconds');
+      if (gc instanceof Histogram) for (const kind of GC_KINDS) gc.zero({ kind });
+    }
+  }
+
+  /** Starts every series of `mailbox` (`""` for the account's own) at zero. Idempotent. */
+  addMailbox(mailbox: string): void {
+    const labels = { mailbox };
+    for (const counter of [this.eventsDelivered, this.notificationsDelivered, this.listenerFailures, this.reconnects, this.doorbellReconnects]) counter?.inc(labels, 0);
+    for (const lost of ['true', 'false']) this.gaps.inc({ mailbox, events_may_be_lost: lost }, 0);
+    for (const reason of RETRY_REASONS) this.retries.inc({ mailbox, reason }, 0);
+    this.connected.set(labels, 0);
+    this.doorbellConnected?.set(labels, 0);
+    this.postSeconds.zero(labels);
+  }
+
+  /** The Prometheus text exposition (version 0.0.4) of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 }
 
@@ -161,7 +172,7 @@ export interface MetricsServerOptions {
   /** Address to listen on. Default `'127.0.0.1'` (expose it deliberately). */
   readonly host?: string;
   /** The `/metrics` body. Required. */
-  readonly metrics: () => string;
+  readonly metrics: () => string | Promise<string>;
   /** The `/healthz` answer: 200 when healthy, 503 otherwise. Required. */
   readonly health: () => Health;
 }
@@ -189,9 +200,14 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('Method Not Allowed\n');
       return;
     }
+    const failed = (error: unknown): void => {
+      res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`Internal error: ${error instanceof Error ? error.name : 'unknown'}\n`);
+    };
     try {
       if (path === '/metrics') {
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : options.metrics());
+        Promise.resolve()
+          .then(() => options.metrics())
+          .then((body) => res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : body), failed);
         return;
       }
       if (path === '/healthz') {
@@ -201,7 +217,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       }
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found: try /metrics or /healthz\n');
     } catch (error) {
-      res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`Internal error: ${error instanceof Error ? error.name : 'unknown'}\n`);
+      failed(error);
     }
   });
   server.on('connection', (socket: Socket) => {

@@ -24,6 +24,7 @@ import {
   type SourceSignal,
 } from '../index.js';
 import type { Mode } from './config-schema.js';
+import { libraryLogger } from './logger.js';
 
 /** Everything a CLI source needs. */
 export interface CliSourceOptions {
@@ -50,6 +51,10 @@ export interface CliSourceOptions {
   /** Whether pull/hybrid idle answers (StatusEvents only) are emitted. Default: the library's (`true`). */
   readonly emitStatusEvents?: boolean;
   readonly retry?: RetryOptions;
+  /**
+   * The command's logger. The source itself gets {@link libraryLogger} of it (the command logs its
+   * lifecycle signals); the connection pool gets it as is (its TLS warning is nobody else's).
+   */
   readonly logger: Logger;
   /**
    * The group whose shared connections carry this mailbox's streaming subscription (streaming
@@ -129,7 +134,7 @@ export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracke
     ...(options.retry === undefined ? {} : { retry: options.retry }),
     ...(options.anchorMailbox === undefined ? {} : { anchorMailbox: options.anchorMailbox }),
     createAgent: () => tracker.create(options.url, tls, options.logger),
-    logger: options.logger,
+    logger: libraryLogger(options.logger),
   };
   if (options.mode === 'streaming') return streamingSignals(common);
   const pull = {

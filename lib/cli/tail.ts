@@ -68,6 +68,9 @@ export async function runTail(options: TailOptions): Promise<ExitCode> {
   const tracker = new AgentTracker();
   let printed = 0;
   let connected = false;
+  // A doorbell failure before the first connection waits for it: when the same cause (refused
+  // credentials) then ends the start-up, the exit message says it once.
+  let heldDoorbellWarning: (() => void) | undefined;
   let subscription: Subscription | undefined;
   let lastError: unknown;
 
@@ -111,6 +114,8 @@ export async function runTail(options: TailOptions): Promise<ExitCode> {
           connected = true;
           lastError = undefined;
           logger.info('connected', { mailbox: options.mailbox, mode: options.mode });
+          heldDoorbellWarning?.();
+          heldDoorbellWarning = undefined;
           return;
         case 'disconnected':
           logger.info('disconnected; reconnecting', { reason: signal.reason });
@@ -125,6 +130,15 @@ export async function runTail(options: TailOptions): Promise<ExitCode> {
             from: signal.from,
             to: signal.to,
           });
+          return;
+        case 'doorbell':
+          // Hybrid's fast path gave up; polling carries on (the source's own line is at debug).
+          if (signal.event.type === 'failed') {
+            const fields = { reopenInMs: signal.event.restartInMs };
+            const warn = (): void => logger.warn('doorbell failed; polling only until it is reopened', fields);
+            if (connected) warn();
+            else heldDoorbellWarning = warn;
+          }
           return;
         default:
           return;
