@@ -316,3 +316,18 @@ export function pushBridge(service: ExchangeService, options: PushBridgeOptions 
     },
   } as PushBridge;
 }
+
+// Apps that already stream or pull with ews-javascript-api: its ExchangeService and
+// StreamingSubscriptionConnection, held by the bridge (see docs/migrate-ews-javascript-api.md).
+export { ExchangeService, notificationBridge, type ExchangeServiceConstructor, type NotificationBridge, type NotificationBridgeOptions } from './internal/ejs-service.js';
+export {
+  StreamingSubscriptionConnection,
+  type BridgedException,
+  type GapDelegate,
+  type NotificationEventDelegate,
+  type ResponseHeaderDelegate,
+  type StreamingBridgeOptions,
+  type StreamingGapEventArgs,
+  type SubscriptionErrorDelegate,
+} from './internal/ejs-streaming.js';
+export type { PullBridgeOptions } from './internal/ejs-pull.js';
