@@ -9,7 +9,8 @@
  */
 import type { EventType, ExchangeService, FolderId, GetEventsResults, NotificationEvent, PullSubscription } from 'ews-javascript-api';
 import type { Subscription as RxSubscription } from 'rxjs';
-import { deferAck, pullSignals, type AckFunction, type PullOptions, type PushNotification } from '../../lib/index.js';
+import { MemoryCheckpointStore, deferAck, pullSignals, type AckFunction, type PullOptions, type PushNotification, type SourceSignal } from '../../lib/index.js';
+import type { Observable, Observer } from 'rxjs';
 import { eventTypeNames, folderSpecs, serviceEndpoint, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
@@ -73,8 +74,11 @@ export async function subscribeToPull(
   }
   if (watermark !== null && watermark !== undefined && typeof watermark !== 'string') throw new TypeError('watermark must be a string or null');
   const endpoint = serviceEndpoint(ejs, service);
-  const source = pullSignals({
+  // One store for every run of the source (see PullHolder's restart), so a restart resumes.
+  const checkpoint = options.checkpoint ?? new MemoryCheckpointStore();
+  const sourceOptions = {
     ...options,
+    checkpoint,
     url: endpoint.url,
     auth: endpoint.auth,
     ...(endpoint.mailbox === undefined ? {} : { mailbox: endpoint.mailbox }),
@@ -86,13 +90,13 @@ export async function subscribeToPull(
     ...(typeof watermark === 'string' && watermark !== '' ? { watermark } : {}),
     // Idle answers only move the watermark; the next batch with events waits for GetEvents().
     emitStatusEvents: false,
-  });
+  } as const;
   const subscription = new (ejs.PullSubscription as unknown as Construct<PullSubscription, [ExchangeService]>)(service);
   if (typeof watermark === 'string' && watermark !== '') subscription.Watermark = watermark;
-  const holder = new PullHolder(ejs, service, subscription);
+  const holder = new PullHolder(ejs, service, subscription, () => pullSignals(sourceOptions));
   Object.defineProperty(subscription, 'GetEvents', { value: () => holder.getEvents(), configurable: true, writable: true });
   Object.defineProperty(subscription, 'Unsubscribe', { value: () => holder.unsubscribe(), configurable: true, writable: true });
-  await holder.start(source);
+  await holder.start();
   return subscription;
 }
 
@@ -109,7 +113,10 @@ class PullHolder {
   private failure: { error: unknown } | undefined;
   private waiter: (() => void) | undefined;
   private rx: RxSubscription | undefined;
+  /** Whether the current run of the source has ended (failed, or unsubscribed). */
   private ended = false;
+  /** Whether the app unsubscribed. */
+  private closed = false;
   /** GetEvents() calls run one after another, as their watermarks chain. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -117,12 +124,15 @@ class PullHolder {
     private readonly ejs: EjsModule,
     private readonly service: ExchangeService,
     private readonly subscription: PullSubscription,
+    private readonly source: () => Observable<SourceSignal>,
   ) {}
 
-  start(source: ReturnType<typeof pullSignals>): Promise<void> {
+  /** Runs the source; resolves when its subscription exists, rejects when it fails before. */
+  start(): Promise<void> {
+    this.ended = false;
     return new Promise<void>((resolve, reject) => {
       let subscribed = false;
-      this.rx = source.subscribe({
+      const observer: Observer<SourceSignal> = {
         next: (signal) => {
           switch (signal.type) {
             case 'subscribed':
@@ -156,7 +166,8 @@ class PullHolder {
           this.wake();
           if (!subscribed) reject(new Error('The pull subscription ended before it was created'));
         },
-      });
+      };
+      this.rx = this.source().subscribe(observer);
     });
   }
 
@@ -184,7 +195,14 @@ class PullHolder {
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
     const batch = this.ready.shift();
-    if (!batch && this.failure) throw this.failure.error;
+    if (!batch && this.failure) {
+      // As ews-javascript-api's GetEvents(): this call fails with the error; the next one tries
+      // again — from the last checkpointed watermark, so what the server holds is not lost.
+      const { error } = this.failure;
+      this.failure = undefined;
+      if (!this.closed) this.start().catch(() => undefined);
+      throw error;
+    }
     if (batch) this.handedOut = batch;
     const results = this.results(batch?.notification);
     this.subscription.Watermark = (results as unknown as ResultsFields).newWatermark as string;
@@ -215,6 +233,7 @@ class PullHolder {
     const previous = this.handedOut;
     this.handedOut = undefined;
     if (previous) await previous.ack().catch(() => undefined);
+    this.closed = true;
     this.ended = true;
     this.rx?.unsubscribe();
     this.wake();

@@ -87,6 +87,11 @@ export interface ExchangeServiceConstructor {
   new (requestedServerVersion: Ejs.ExchangeVersion): ExchangeService;
   new (requestedServerVersion: Ejs.ExchangeVersion, timeZone: Ejs.TimeZoneInfo): ExchangeService;
   readonly prototype: ExchangeService;
+  /**
+   * Options for every service that does not set its own `bridgeOptions.streaming` / `.pull`: set
+   * once at start-up, so the app's code that makes services stays as it is. Default `{}`.
+   */
+  defaultBridgeOptions: NotificationBridgeOptions;
 }
 
 let linked = false;
@@ -109,18 +114,27 @@ function BridgedExchangeService(this: unknown, ...args: unknown[]): ExchangeServ
   return service;
 }
 
+/** The service's own options, section by section, else the defaults. */
+function optionsOf(service: ExchangeService): NotificationBridgeOptions {
+  const own = service.bridgeOptions ?? {};
+  const defaults = ExchangeService.defaultBridgeOptions ?? {};
+  const streaming = own.streaming ?? defaults.streaming;
+  const pull = own.pull ?? defaults.pull;
+  return { ...(streaming === undefined ? {} : { streaming }), ...(pull === undefined ? {} : { pull }) };
+}
+
 const methods: Pick<ExchangeService, keyof NotificationBridge> = {
   SubscribeToStreamingNotifications(this: ExchangeService, folderIds: FolderId[], ...eventTypes: EventType[]) {
-    return bridgeOf(this, () => this.bridgeOptions ?? {}).SubscribeToStreamingNotifications(folderIds, ...eventTypes);
+    return bridgeOf(this, () => optionsOf(this)).SubscribeToStreamingNotifications(folderIds, ...eventTypes);
   },
   SubscribeToStreamingNotificationsOnAllFolders(this: ExchangeService, ...eventTypes: EventType[]) {
-    return bridgeOf(this, () => this.bridgeOptions ?? {}).SubscribeToStreamingNotificationsOnAllFolders(...eventTypes);
+    return bridgeOf(this, () => optionsOf(this)).SubscribeToStreamingNotificationsOnAllFolders(...eventTypes);
   },
   SubscribeToPullNotifications(this: ExchangeService, folderIds: FolderId[], timeout: number, watermark: string, ...eventTypes: EventType[]) {
-    return bridgeOf(this, () => this.bridgeOptions ?? {}).SubscribeToPullNotifications(folderIds, timeout, watermark, ...eventTypes);
+    return bridgeOf(this, () => optionsOf(this)).SubscribeToPullNotifications(folderIds, timeout, watermark, ...eventTypes);
   },
   SubscribeToPullNotificationsOnAllFolders(this: ExchangeService, timeout: number, watermark: string, ...eventTypes: EventType[]) {
-    return bridgeOf(this, () => this.bridgeOptions ?? {}).SubscribeToPullNotificationsOnAllFolders(timeout, watermark, ...eventTypes);
+    return bridgeOf(this, () => optionsOf(this)).SubscribeToPullNotificationsOnAllFolders(timeout, watermark, ...eventTypes);
   },
 };
 for (const [name, method] of Object.entries(methods)) {
@@ -135,3 +149,4 @@ for (const [name, method] of Object.entries(methods)) {
  * ews-javascript-api loads when the first one is constructed.
  */
 export const ExchangeService = BridgedExchangeService as unknown as ExchangeServiceConstructor;
+ExchangeService.defaultBridgeOptions = {};

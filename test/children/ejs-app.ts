@@ -1,72 +1,14 @@
 /**
- * Child process of test/adapters-ews-javascript-api-streaming.test.ts: runs one of the sample apps
- * in test/ejs-apps/ — on ews-javascript-api's own classes (`variant: 'ews'`) or on the bridge's
- * (`'bridge'`) — in a process of its own, so an app that crashes (an unhandled rejection) shows as
- * an exit. Reports over IPC each event's simulator sequence number, each error line, each
- * `OnDisconnect`, and (bridge only, outside the app's code) each `OnGap`.
- *
- * Task (first IPC message): { app: 'streaming' | 'pull', variant: 'ews' | 'bridge', url, pollMs }.
- * `'stop'` ends the app (Close, Unsubscribe) and the process.
+ * Child process of test/helpers/ejs-side-by-side.ts: runs one sample app (see
+ * test/helpers/ejs-app-runner.ts) in a process of its own, so an app that crashes (an unhandled
+ * rejection) shows as an exit. Its first IPC message is the task; `'stop'` ends the app and the
+ * process. Reports go back over IPC.
  */
-import type { NotificationEvent } from 'ews-javascript-api';
-import { FolderEvent, ItemEvent } from 'ews-javascript-api';
-import { decodeChangeKey } from '../../lib/testing/ids.js';
-
-export interface AppTask {
-  readonly app: 'streaming' | 'pull';
-  readonly variant: 'ews' | 'bridge';
-  readonly url: string;
-  readonly pollMs: number;
-}
-
-/** What the child reports. */
-export type AppReport =
-  | { readonly type: 'ready' }
-  | { readonly type: 'event'; readonly seq: number; readonly at: number }
-  | { readonly type: 'line'; readonly text: string; readonly error: boolean; readonly at: number }
-  | { readonly type: 'gap'; readonly from: number; readonly to: number }
-  | { readonly type: 'failed'; readonly error: string };
-
-const USER = 'alice@contoso.com';
-const PASSWORD = 'secret';
+import { startApp, type AppReport, type AppTask } from '../helpers/ejs-app-runner.js';
 
 const send = (report: AppReport): void => {
   process.send?.(report);
 };
-
-function seqOf(event: NotificationEvent): number {
-  const changeKey = event instanceof ItemEvent ? event.ItemId?.ChangeKey : event instanceof FolderEvent ? event.FolderId?.ChangeKey : undefined;
-  return (typeof changeKey === 'string' ? decodeChangeKey(changeKey) : undefined) ?? -1;
-}
-
-const out = {
-  line: (text: string) => send({ type: 'line', text, error: text.includes('-----Error-----'), at: Date.now() }),
-  event: (event: NotificationEvent) => send({ type: 'event', seq: seqOf(event), at: Date.now() }),
-};
-
-async function run(task: AppTask): Promise<() => Promise<void>> {
-  if (task.variant === 'bridge') {
-    // Start-up configuration, outside the app's code: faster polling and retries for a test.
-    const { ExchangeService } = await import('../../adapters/ews-javascript-api.js');
-    ExchangeService.defaultBridgeOptions = { pull: { pollIntervalMs: 50, retry: { minDelayMs: 50, maxDelayMs: 500 } }, streaming: { retry: { minDelayMs: 50, maxDelayMs: 500 } } };
-  }
-  if (task.app === 'streaming') {
-    const app = task.variant === 'ews' ? await import('../ejs-apps/streaming-app.ews.js') : await import('../ejs-apps/streaming-app.bridge.js');
-    const { connection, subscription } = await app.setStreamingNotifications(task.url, USER, PASSWORD, out);
-    const gaps = (connection as { OnGap?: ((sender: unknown, args: { Gap: { from: Date; to: Date } }) => void)[] }).OnGap;
-    gaps?.push((_sender, args) => send({ type: 'gap', from: args.Gap.from.getTime(), to: args.Gap.to.getTime() }));
-    return async () => {
-      if (connection.IsOpen) connection.Close();
-      await subscription.Unsubscribe().catch(() => undefined);
-    };
-  }
-  const app = task.variant === 'ews' ? await import('../ejs-apps/pull-app.ews.js') : await import('../ejs-apps/pull-app.bridge.js');
-  const { subscription, stop } = await app.pullNotifications(task.url, USER, PASSWORD, task.pollMs, out);
-  return async () => {
-    stop();
-    await subscription.Unsubscribe().catch(() => undefined);
-  };
-}
 
 let stop: (() => Promise<void>) | undefined;
 process.on('message', (message: AppTask | 'stop') => {
@@ -74,7 +16,7 @@ process.on('message', (message: AppTask | 'stop') => {
     void (stop?.() ?? Promise.resolve()).finally(() => process.exit(0));
     return;
   }
-  run(message).then(
+  startApp(message, send).then(
     (s) => {
       stop = s;
       send({ type: 'ready' });
