@@ -13,9 +13,13 @@ import { SCENARIOS, rowOf, runScenario, type Row, type SampleApp } from '../test
 const rows: Row[] = [];
 for (const app of ['streaming', 'pull'] as const satisfies readonly SampleApp[]) {
   for (const scenario of SCENARIOS) {
-    const result = await runScenario(app, scenario, ['bridge', 'ews']);
-    for (const client of result.clients) rows.push(rowOf(app, scenario, client));
-    process.stderr.write(`${app} / ${scenario.name}: done\n`);
+    try {
+      const result = await runScenario(app, scenario, ['bridge', 'ews']);
+      for (const client of result.clients) rows.push(rowOf(app, scenario, client));
+      process.stderr.write(`${app} / ${scenario.name}: done\n`);
+    } catch (error) {
+      process.stderr.write(`${app} / ${scenario.name}: could not run: ${String(error)}\n`);
+    }
   }
 }
 if (process.argv.includes('--json')) console.log(JSON.stringify(rows, null, 2));

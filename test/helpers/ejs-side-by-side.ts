@@ -98,7 +98,7 @@ export class AppProcess {
   }
 
   async whenReady(): Promise<void> {
-    await until(() => this.ready || this.failure !== undefined || !this.alive, 'the app to start');
+    await until(() => this.ready || this.failure !== undefined || !this.alive, 'the app to start', 120_000);
     if (!this.ready) throw new Error(`the app did not start: ${this.failure ?? JSON.stringify(this.exit)} ${this.stderr}`);
   }
 
