@@ -42,5 +42,5 @@ describe.skipIf(!built)('package exports (built output)', () => {
   it('lets an app typed against ews-javascript-api’s declarations use the ews-javascript-api adapter’s ExchangeService and StreamingSubscriptionConnection', () => {
     const tsc = `${root}/node_modules/typescript/bin/tsc`;
     execFileSync(process.execPath, [tsc, '-p', `${root}/test/consumers/tsconfig.ejs.json`], { cwd: root, encoding: 'utf8' });
-  });
+  }, 120_000);
 });
