@@ -7,7 +7,7 @@ import { ExchangeService, StreamingSubscriptionConnection } from '../../adapters
 import {
   EventType,
   ExchangeVersion,
-  FolderEvent,
+  type FolderEvent,
   FolderId,
   ItemEvent,
   Uri,

@@ -7,7 +7,7 @@ import { ExchangeService, StreamingSubscriptionConnection } from 'ews-javascript
 import {
   EventType,
   ExchangeVersion,
-  FolderEvent,
+  type FolderEvent,
   FolderId,
   ItemEvent,
   Uri,
