@@ -21,7 +21,6 @@ import {
   Uri,
   WebCredentials,
   WellKnownFolderName,
-  type IXHRApi,
 } from 'ews-javascript-api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangeService, StreamingSubscriptionConnection, notificationBridge } from '../adapters/ews-javascript-api.js';
