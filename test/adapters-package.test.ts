@@ -45,7 +45,7 @@ describe('adapters in source', () => {
 const built = ADAPTERS.every((a) => existsSync(join(root, 'dist', 'adapters', `${a}.js`)) && existsSync(join(root, 'dist', 'adapters', `${a}.cjs`)));
 
 function run(code: string, type: 'module' | 'commonjs'): string {
-  return execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8' }).trim();
+  return execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8', timeout: 120_000 }).trim();
 }
 
 describe.skipIf(!built)('adapters in the built package (npm test builds first)', () => {
@@ -132,7 +132,8 @@ describe.skipIf(!built)('adapters in the built package (npm test builds first)',
     const out = run(
       `${imports}
        (async () => {
-         const sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200 });
+       const sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200 });
+       (async () => {
          const service = new ExchangeService(ews.ExchangeVersion.Exchange2013);
          service.Url = new ews.Uri(sim.url);
          service.Credentials = new ews.WebCredentials('alice@contoso.com', 'x');
@@ -149,8 +150,8 @@ describe.skipIf(!built)('adapters in the built package (npm test builds first)',
          console.log(service instanceof ews.ExchangeService, subscription instanceof ews.StreamingSubscription, args instanceof ews.NotificationEventArgs, args.Events[0] instanceof ews.ItemEvent, args.Events[0].ItemId.UniqueId === delivered.itemId.id);
          connection.Close();
          await subscription.Unsubscribe();
-         await sim.close();
-       })().catch((e) => { console.log('failed', e); process.exitCode = 1; });`,
+       })().catch((e) => { console.log('failed', e); process.exitCode = 1; }).finally(() => sim.close());
+       })();`,
       type,
     );
     expect(out).toBe('true true true true true');

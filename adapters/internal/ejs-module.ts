@@ -19,8 +19,9 @@ let loaded: EjsModule | undefined;
  */
 export function requireEjs(): EjsModule {
   if (loaded !== undefined) return loaded;
-  // The CommonJS build has `require`; the ES module build resolves from its own URL.
-  const load = typeof require === 'function' ? require : createRequire(import.meta.url);
+  // Not the bare `require`: in the ES module bundle it is a stub that throws. The CommonJS bundle
+  // gets import.meta.url shimmed (tsup `shims`).
+  const load = createRequire(import.meta.url);
   try {
     loaded = load('ews-javascript-api') as EjsModule;
   } catch (error) {

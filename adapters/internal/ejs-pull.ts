@@ -45,6 +45,13 @@ export type PullBridgeOptions = Omit<PullOptions, DecidedBySubscribe>;
 
 type Construct<T, A extends unknown[]> = new (...args: A) => T;
 
+/**
+ * How long a `GetEvents()` after a batch with `MoreEvents` waits for the next batch (the source
+ * asks at once) before it answers with nothing new, rather than keep the app waiting on a server
+ * that is slow or failing.
+ */
+const MORE_EVENTS_WAIT_MS = 2_000;
+
 /** The fields of ews-javascript-api's `GetEventsResults` its own reader fills (internal there). */
 interface ResultsFields {
   subscriptionId: string | null;
@@ -190,9 +197,15 @@ class PullHolder {
     this.handedOut = undefined;
     const moreExpected = previous?.notification.moreEvents === true;
     if (previous) void previous.ack().catch(() => undefined);
-    if (this.ready.length === 0 && moreExpected && !this.ended) {
+    if (this.ready.length === 0 && moreExpected && !this.ended && !this.closed) {
       // MoreEvents: the source asks again at once; hand that batch over rather than an empty one.
-      await new Promise<void>((resolve) => (this.waiter = resolve));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, MORE_EVENTS_WAIT_MS);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     const batch = this.ready.shift();
     if (!batch && this.failure) {
@@ -229,11 +242,12 @@ class PullHolder {
 
   /** `PullSubscription.Unsubscribe()`: checkpoints the last batch handed out, then ends. Never rejects. */
   async unsubscribe(): Promise<void> {
+    this.closed = true;
+    this.wake();
     await this.queue;
     const previous = this.handedOut;
     this.handedOut = undefined;
     if (previous) await previous.ack().catch(() => undefined);
-    this.closed = true;
     this.ended = true;
     this.rx?.unsubscribe();
     this.wake();

@@ -42,7 +42,7 @@ export interface StreamingBridgeOptions extends Omit<StreamingGroupOptions, Deci
    * The `ConnectionTimeout` of the service's GetStreamingEvents connections, 1–30 minutes: how often
    * the server ends one with `Closed` (the bridge reopens it at once, and each such end fires
    * `OnDisconnect`). Default: the `lifetime` of the first `StreamingSubscriptionConnection` made
-   * for the service before its first subscription, else `30`. (ews-javascript-api passes each
+   * for the service, if it was made before the service's stream started; else `30`. (ews-javascript-api passes each
    * connection's `lifetime`; here the subscriptions exist, and stream, from the Subscribe call on,
    * before the app constructs its connection.)
    */
