@@ -65,6 +65,9 @@ const shared: Options = {
   platform: 'node',
   noExternal: ['p-retry', 'is-network-error', 'zod', 'yaml', 'prom-client'],
   splitting: false,
+  // The ews-javascript-api adapter resolves its optional peer from its own location
+  // (`createRequire(import.meta.url)`): the CommonJS bundles get import.meta.url shimmed.
+  shims: true,
   esbuildPlugins: [adaptersUseMainEntry, cliUsesPublicEntries],
 };
 

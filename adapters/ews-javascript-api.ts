@@ -19,8 +19,14 @@
  * ews-javascript-api's own connections (neither its HTTP client nor its streaming connection):
  * the subscription is held by this library's streaming (default) or pull/hybrid source.
  *
+ * Apps that already stream or pull with ews-javascript-api import `ExchangeService` and
+ * `StreamingSubscriptionConnection` from here instead (one changed line): the drop-ins keep its
+ * API and objects, held by the bridge's StreamingGroup and pull source (see
+ * docs/migrate-ews-javascript-api.md). `notificationBridge(service)` does the same for a service
+ * the app cannot swap.
+ *
  * ews-javascript-api is an optional peer dependency: this module imports only its types
- * statically and loads it when a subscription is made, so nothing else in the package needs it.
+ * statically and loads it when a subscription (or a drop-in ExchangeService) is made, so nothing else in the package needs it.
  *
  * @packageDocumentation
  */
@@ -316,3 +322,18 @@ export function pushBridge(service: ExchangeService, options: PushBridgeOptions 
     },
   } as PushBridge;
 }
+
+// Apps that already stream or pull with ews-javascript-api: its ExchangeService and
+// StreamingSubscriptionConnection, held by the bridge (see docs/migrate-ews-javascript-api.md).
+export { ExchangeService, notificationBridge, type ExchangeServiceConstructor, type NotificationBridge, type NotificationBridgeOptions } from './internal/ejs-service.js';
+export {
+  StreamingSubscriptionConnection,
+  type BridgedException,
+  type GapDelegate,
+  type NotificationEventDelegate,
+  type ResponseHeaderDelegate,
+  type StreamingBridgeOptions,
+  type StreamingGapEventArgs,
+  type SubscriptionErrorDelegate,
+} from './internal/ejs-streaming.js';
+export type { PullBridgeOptions } from './internal/ejs-pull.js';

@@ -45,7 +45,7 @@ describe('adapters in source', () => {
 const built = ADAPTERS.every((a) => existsSync(join(root, 'dist', 'adapters', `${a}.js`)) && existsSync(join(root, 'dist', 'adapters', `${a}.cjs`)));
 
 function run(code: string, type: 'module' | 'commonjs'): string {
-  return execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8' }).trim();
+  return execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8', timeout: 120_000 }).trim();
 }
 
 describe.skipIf(!built)('adapters in the built package (npm test builds first)', () => {
@@ -118,5 +118,42 @@ describe.skipIf(!built)('adapters in the built package (npm test builds first)',
       'commonjs',
     );
     expect(out).toBe('true true true');
+  });
+
+  it.each(['module', 'commonjs'] as const)('its drop-in ExchangeService and StreamingSubscriptionConnection work from the built package (%s)', (type) => {
+    const imports =
+      type === 'module'
+        ? `import * as ews from 'ews-javascript-api';
+           import { EwsSimulator } from 'ews-push-bridge/testing';
+           import { ExchangeService, StreamingSubscriptionConnection } from 'ews-push-bridge/adapters/ews-javascript-api';`
+        : `const ews = require('ews-javascript-api');
+           const { EwsSimulator } = require('ews-push-bridge/testing');
+           const { ExchangeService, StreamingSubscriptionConnection } = require('ews-push-bridge/adapters/ews-javascript-api');`;
+    const out = run(
+      `${imports}
+       (async () => {
+       const sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200 });
+       (async () => {
+         const service = new ExchangeService(ews.ExchangeVersion.Exchange2013);
+         service.Url = new ews.Uri(sim.url);
+         service.Credentials = new ews.WebCredentials('alice@contoso.com', 'x');
+         const subscription = await service.SubscribeToStreamingNotifications([new ews.FolderId(ews.WellKnownFolderName.Inbox)], ews.EventType.NewMail);
+         const connection = new StreamingSubscriptionConnection(service, 30);
+         connection.AddSubscription(subscription);
+         let resolveArgs;
+         const got = new Promise((resolve) => (resolveArgs = resolve));
+         connection.OnNotificationEvent.push((_sender, args) => resolveArgs(args));
+         await connection.Open();
+         while (!sim.subscriptions.some((s) => s.connected)) await new Promise((r) => setTimeout(r, 5));
+         const delivered = sim.deliver('alice@contoso.com', { type: 'NewMail' });
+         const args = await got;
+         console.log(service instanceof ews.ExchangeService, subscription instanceof ews.StreamingSubscription, args instanceof ews.NotificationEventArgs, args.Events[0] instanceof ews.ItemEvent, args.Events[0].ItemId.UniqueId === delivered.itemId.id);
+         connection.Close();
+         await subscription.Unsubscribe();
+       })().catch((e) => { console.log('failed', e); process.exitCode = 1; }).finally(() => sim.close());
+       })();`,
+      type,
+    );
+    expect(out).toBe('true true true true true');
   });
 });

@@ -13,7 +13,7 @@ const run = promisify(execFile);
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 describe('examples', () => {
-  it.each(['many-mailboxes.ts', 'simulator-quickstart.ts'])('%s runs to its end against the simulator', async (example) => {
+  it.each(['many-mailboxes.ts', 'simulator-quickstart.ts', 'ews-javascript-api-streaming.ts'])('%s runs to its end against the simulator', async (example) => {
     const { stdout, stderr } = await run(TSX, [join(ROOT, 'examples', example)], { cwd: ROOT, timeout: 60_000 });
     expect(stderr).toBe('');
     expect(stdout.length).toBeGreaterThan(0);

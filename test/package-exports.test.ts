@@ -38,4 +38,9 @@ describe.skipIf(!built)('package exports (built output)', () => {
     // Throws (failing the test) with tsc's diagnostics if either consumer does not type-check.
     execFileSync(process.execPath, [tsc, '-p', `${root}/test/consumers/tsconfig.json`], { cwd: root, encoding: 'utf8' });
   });
+
+  it('lets an app typed against ews-javascript-api’s declarations use the ews-javascript-api adapter’s ExchangeService and StreamingSubscriptionConnection', () => {
+    const tsc = `${root}/node_modules/typescript/bin/tsc`;
+    execFileSync(process.execPath, [tsc, '-p', `${root}/test/consumers/tsconfig.ejs.json`], { cwd: root, encoding: 'utf8' });
+  }, 120_000);
 });
