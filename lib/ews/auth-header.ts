@@ -3,6 +3,7 @@
  * that produces `Authorization` header values round by round, so a challenge/response scheme
  * (NTLM, in `ntlm.ts`) fits the same seam as one-shot schemes (Basic, Bearer).
  */
+import type { Socket } from 'node:net';
 import { EwsTokenProviderError } from '../errors.js';
 import { ntlmAuthorizer, type NtlmAuth } from './ntlm.js';
 
@@ -38,6 +39,18 @@ export interface BearerAuth {
 /** The authentication settings accepted by the transport and the sources. */
 export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth;
 
+/** What an {@link Authorizer} learns about the call it authenticates. */
+export interface AuthContext {
+  /** The endpoint (its host names the service: `HTTP/<host>`). */
+  readonly url: URL;
+  /**
+   * The connection the last response arrived on, which (for a connection-bound scheme) carries
+   * the next round: its TLS certificate is what a channel binding binds to. `undefined` before
+   * the first round.
+   */
+  readonly socket: Socket | undefined;
+}
+
 /**
  * Produces `Authorization` header values for one request, round by round.
  *
@@ -49,15 +62,22 @@ export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth;
  */
 export interface Authorizer {
   /** The header for the first attempt, or `undefined` to send none. */
-  initial(): Promise<string | undefined>;
+  initial(context: AuthContext): Promise<string | undefined>;
   /**
    * Called on HTTP 401. Returns the header for one more attempt, or `undefined` to give up
    * (the transport then fails with `EwsAuthError`).
    *
    * @param wwwAuthenticate - The response's `WWW-Authenticate` values.
    * @param round - 1 for the first 401 of this request, 2 for the second, ….
+   * @param context - The call: its URL and the connection the 401 came on.
    */
-  challenge(wwwAuthenticate: readonly string[], round: number): Promise<string | undefined>;
+  challenge(wwwAuthenticate: readonly string[], round: number, context: AuthContext): Promise<string | undefined>;
+  /**
+   * Schemes that keep state across the rounds of one request (a GSSAPI context) return a fresh
+   * authorizer for each call here; the transport uses it for that call only. Default: the
+   * authorizer itself serves every call.
+   */
+  forCall?(): Authorizer;
   /**
    * Set by schemes that authenticate a connection rather than a request (NTLM). The transport then
    * runs every request on a connection of its own, sends round 0 (the negotiation) without a body,
@@ -248,7 +268,7 @@ export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsA
       return;
     }
     case 'ntlm': {
-      const { username, password, domain, workstation } = auth as { username?: unknown; password?: unknown; domain?: unknown; workstation?: unknown };
+      const { username, password, domain, workstation, spn } = auth as { username?: unknown; password?: unknown; domain?: unknown; workstation?: unknown; spn?: unknown };
       if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) throw new TypeError(`${name}.username must be a non-empty string`);
       if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string`);
       if (domain !== undefined) {
@@ -256,6 +276,7 @@ export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsA
         if (username.includes('\\')) throw new TypeError(`${name}.username must not contain a domain (DOMAIN\\user) when ${name}.domain is set`);
       }
       if (workstation !== undefined && (typeof workstation !== 'string' || hasControlCharacter(workstation))) throw new TypeError(`${name}.workstation must be a string`);
+      if (spn !== undefined && (typeof spn !== 'string' || spn === '' || hasControlCharacter(spn))) throw new TypeError(`${name}.spn must be a non-empty string`);
       return;
     }
     default:

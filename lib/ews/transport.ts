@@ -376,7 +376,8 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
   const signal = call.signal;
   const url = endpointUrl(options.url);
   const logger = options.logger ?? silentLogger;
-  const authorizer = authorizerFor(options.auth);
+  const shared = authorizerFor(options.auth);
+  const authorizer = shared.forCall?.() ?? shared;
   const operation = operationOf(request.soapAction);
   const bound = authorizer.connectionBound === true;
   let agent = options.agent;
@@ -386,8 +387,9 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
     agent = pinned;
   }
   let authorization: string | undefined;
+  let lastSocket: Socket | undefined;
   try {
-    authorization = await authorizer.initial();
+    authorization = await authorizer.initial({ url, socket: undefined });
   } catch (error) {
     throw tokenProviderError(error);
   }
@@ -399,6 +401,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
   for (let round = 1; round <= MAX_AUTH_ROUNDS; round++) {
     signal.throwIfAborted();
     const res = await send(url, request, { ...options, ...(agent === undefined ? {} : { agent }) }, authorization, signal, withBody, (socket) => {
+      lastSocket = socket;
       if (!bound) return;
       handshakeSocket ??= socket;
       if (socket !== handshakeSocket) switchedConnection = true;
@@ -420,7 +423,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
     await drain(res, signal);
     let next: string | undefined;
     try {
-      next = await authorizer.challenge(challenges, round);
+      next = await authorizer.challenge(challenges, round, { url, socket: lastSocket });
     } catch (error) {
       if (error instanceof EwsAuthError) throw switchedConnection ? connectionSwitched() : error;
       throw tokenProviderError(error);
