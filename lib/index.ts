@@ -28,7 +28,7 @@ export {
   type StreamEnd,
   type EwsAgentOptions,
 } from './ews/transport.js';
-export type { EwsAuth, BasicAuth, BearerAuth, NoAuth, NtlmAuth, Authorizer } from './ews/auth-header.js';
+export type { EwsAuth, BasicAuth, BearerAuth, NoAuth, NtlmAuth, NegotiateAuth, Authorizer, AuthContext } from './ews/auth-header.js';
 export type { EwsTlsOptions, TlsMaterial } from './ews/tls.js';
 export { SubscriptionAffinity, BACKEND_COOKIE, AFFINITY_HEADERS } from './ews/affinity.js';
 export { envelopeError, responseMessageError, soapFaultError } from './ews/response-errors.js';

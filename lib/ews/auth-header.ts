@@ -4,10 +4,12 @@
  * (NTLM, in `ntlm.ts`) fits the same seam as one-shot schemes (Basic, Bearer).
  */
 import type { Socket } from 'node:net';
-import { EwsTokenProviderError } from '../errors.js';
+import { EwsCredentialsError, EwsPeerMissingError, EwsTokenProviderError } from '../errors.js';
+import { negotiateAuthorizer, type NegotiateAuth } from './negotiate.js';
 import { ntlmAuthorizer, type NtlmAuth } from './ntlm.js';
 
 export type { NtlmAuth } from './ntlm.js';
+export type { NegotiateAuth } from './negotiate.js';
 
 /** No `Authorization` header (the server authenticates otherwise, or not at all). */
 export interface NoAuth {
@@ -37,7 +39,7 @@ export interface BearerAuth {
 }
 
 /** The authentication settings accepted by the transport and the sources. */
-export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth;
+export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth | NegotiateAuth;
 
 /** What an {@link Authorizer} learns about the call it authenticates. */
 export interface AuthContext {
@@ -190,8 +192,10 @@ const QUOTABLE_CODE = /^[A-Z][A-Z0-9_]{1,39}$/;
  *
  * @internal
  */
-export function tokenProviderError(error: unknown): EwsTokenProviderError {
+export function tokenProviderError(error: unknown): EwsTokenProviderError | EwsCredentialsError | EwsPeerMissingError {
   if (error instanceof EwsTokenProviderError) return error;
+  // Negotiate's own typed failures (no ticket, no addon) already say what went wrong.
+  if (error instanceof EwsCredentialsError || error instanceof EwsPeerMissingError) return error;
   const code = fieldOf(error, 'code');
   const quoted = typeof code === 'string' && QUOTABLE_CODE.test(code) ? ` (${code})` : '';
   const retriable = isTransientProviderFailure(error);
@@ -230,6 +234,8 @@ function createAuthorizer(auth: EwsAuth): Authorizer {
       return bearerAuthorizer(auth);
     case 'ntlm':
       return ntlmAuthorizer(auth);
+    case 'negotiate':
+      return negotiateAuthorizer(auth);
   }
 }
 
@@ -279,7 +285,14 @@ export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsA
       if (spn !== undefined && (typeof spn !== 'string' || spn === '' || hasControlCharacter(spn))) throw new TypeError(`${name}.spn must be a non-empty string`);
       return;
     }
+    case 'negotiate': {
+      const { spn, principal, mechanism } = auth as { spn?: unknown; principal?: unknown; mechanism?: unknown };
+      if (spn !== undefined && (typeof spn !== 'string' || !/^[^/@\s]+\/[^/@\s]+$/.test(spn))) throw new TypeError(`${name}.spn must be service/host, e.g. HTTP/mail.contoso.com`);
+      if (principal !== undefined && (typeof principal !== 'string' || principal === '' || hasControlCharacter(principal))) throw new TypeError(`${name}.principal must be a non-empty string`);
+      if (mechanism !== undefined && mechanism !== 'spnego' && mechanism !== 'kerberos') throw new TypeError(`${name}.mechanism must be 'spnego' or 'kerberos'`);
+      return;
+    }
     default:
-      throw new TypeError(`${name}.type must be 'basic', 'ntlm', 'bearer' or 'none'`);
+      throw new TypeError(`${name}.type must be 'basic', 'ntlm', 'negotiate', 'bearer' or 'none'`);
   }
 }
