@@ -16,6 +16,7 @@ export type EwsBridgeErrorCode =
   | 'EWS_SOAP_FAULT'
   | 'EWS_AUTH_FAILED'
   | 'EWS_PEER_MISSING'
+  | 'EWS_AUTODISCOVER_FAILED'
   | 'EWS_CONNECTION_FAILED'
   | 'EWS_HEARTBEAT_TIMEOUT'
   | 'EWS_CONNECTION_TAKEN'
@@ -173,6 +174,20 @@ export class EwsPeerMissingError extends EwsBridgeError {
   constructor(packageName: string, message: string, options: { cause?: unknown } = {}) {
     super('EWS_PEER_MISSING', message, { retriable: false, ...options });
     this.packageName = packageName;
+  }
+}
+
+/**
+ * Autodiscover found no EWS URL for a mailbox: every endpoint failed, a redirect broke a safety
+ * rule (plain http, too many hops, another domain without approval, a loop), or the server said
+ * the mailbox does not exist. `retriable` when only network or server failures stood in the way.
+ */
+export class EwsAutodiscoverError extends EwsBridgeError {
+  /** The mailbox asked about. */
+  readonly mailbox: string;
+  constructor(mailbox: string, message: string, options: { retriable: boolean; cause?: unknown }) {
+    super('EWS_AUTODISCOVER_FAILED', message, options);
+    this.mailbox = mailbox;
   }
 }
 

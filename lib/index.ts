@@ -32,6 +32,15 @@ export type { EwsAuth, BasicAuth, BearerAuth, NoAuth, NtlmAuth, NegotiateAuth, A
 export type { EwsTlsOptions, TlsMaterial } from './ews/tls.js';
 export { SubscriptionAffinity, BACKEND_COOKIE, AFFINITY_HEADERS } from './ews/affinity.js';
 export { envelopeError, responseMessageError, soapFaultError } from './ews/response-errors.js';
+export {
+  autodiscover,
+  groupMailboxesByServer,
+  type AutodiscoverOptions,
+  type AutodiscoverOutcome,
+  type AutodiscoverResult,
+  type AutodiscoverRedirect,
+  type MailboxGroup,
+} from './ews/autodiscover.js';
 export { parseRetryAfter } from './ews/retry-after.js';
 export { EwsStreamCutError } from './ews/stream-cut-error.js';
 export * from './sources/lifecycle.js';

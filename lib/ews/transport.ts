@@ -293,6 +293,49 @@ export async function openStream(request: SoapRequest, options: OpenStreamOption
   }
 }
 
+/** A response read whole by {@link postXml}. */
+export interface RawXmlResponse {
+  readonly status: number;
+  /** `Location`, for a redirect. */
+  readonly location: string | undefined;
+  readonly contentType: string | undefined;
+  /** The body as UTF-8 text (at most 1 MiB). */
+  readonly body: string;
+}
+
+/**
+ * Posts an XML document that is not an EWS call (Autodiscover), with the same authentication
+ * rounds, TLS settings and timeouts as {@link postSoap}, and returns the response as it is:
+ * redirects are not followed (the caller applies its own rules) and the body is not parsed. An
+ * empty `soapAction` sends no `SOAPAction` header (POX Autodiscover).
+ *
+ * @throws EwsAuthError, EwsConnectionError, EwsHttpError (body over 1 MiB), or `signal.reason`.
+ */
+export async function postXml(request: SoapRequest, options: PostSoapOptions): Promise<RawXmlResponse> {
+  const timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+  const call = new CallSignal(options.signal);
+  call.deadline(timeoutMs, () => new EwsConnectionError(`The request to ${redact(endpointUrl(options.url))} got no complete answer within ${timeoutMs} ms`));
+  try {
+    const res = await exchange(request, options, call);
+    const status = res.statusCode ?? 0;
+    if (status === 401 || status === 403) {
+      await drain(res, call.signal);
+      throw new EwsAuthError(status);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    await pump(res, call.signal, undefined, (chunk) => {
+      total += chunk.length;
+      if (total > MAX_ERROR_BODY_BYTES) throw new EwsHttpError(status, { message: 'Response body too large (over 1 MiB)' });
+      chunks.push(chunk);
+    });
+    const location = res.headers.location;
+    return { status, location, contentType: res.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') };
+  } finally {
+    call.dispose();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -462,7 +505,7 @@ function send(
   const headers: Record<string, string | number> = {
     'Content-Type': 'text/xml; charset=utf-8',
     Accept: 'text/xml',
-    SOAPAction: soapAction,
+    ...(request.soapAction === '' ? {} : { SOAPAction: soapAction }),
     ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
     ...options.headers,
   };

@@ -4,6 +4,7 @@
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { AuthScheme, ExtendedProtection, NegotiateAcceptor, TokenVerdict } from './auth.js';
+import type { SimulatedAutodiscover } from './autodiscover.js';
 
 /** Options of `EwsSimulator.start()`. Every one is optional: with none, any Basic credentials work. */
 export interface EwsSimulatorOptions {
@@ -58,6 +59,12 @@ export interface EwsSimulatorOptions {
    * @defaultValue 'off'
    */
   readonly extendedProtection?: ExtendedProtection;
+  /**
+   * Autodiscover (SOAP GetUserSettings at `/autodiscover/autodiscover.svc`, POX at
+   * `/autodiscover/autodiscover.xml`), behind the same authentication; `false` answers 404 there.
+   * @defaultValue every address gets this simulator's EWS URL and GroupingInformation `SIM-MBX01`
+   */
+  readonly autodiscover?: SimulatedAutodiscover | false;
   /**
    * Impersonation rights: caller ⟶ the SMTP addresses it may impersonate, or `'*'` for any.
    * Callers not listed get `ErrorImpersonateUserDenied`.
@@ -117,6 +124,7 @@ export interface ResolvedOptions {
   readonly acceptNegotiate: NegotiateAcceptor | undefined;
   readonly tls: EwsSimulatorOptions['tls'];
   readonly extendedProtection: ExtendedProtection;
+  readonly autodiscover: SimulatedAutodiscover | false;
   readonly impersonation: EwsSimulatorOptions['impersonation'];
   readonly autoCreateMailboxes: boolean;
   readonly mailboxes: readonly string[];
@@ -174,6 +182,7 @@ export function resolveOptions(options: EwsSimulatorOptions): ResolvedOptions {
     acceptNegotiate: options.acceptNegotiate,
     tls: options.tls,
     extendedProtection,
+    autodiscover: options.autodiscover ?? {},
     impersonation: options.impersonation,
     autoCreateMailboxes: options.autoCreateMailboxes ?? true,
     mailboxes: options.mailboxes ?? [],

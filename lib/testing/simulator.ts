@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import { EVENT_TYPES } from '../model.js';
 import { Authenticator, type NtlmLogonDetails, type Principal } from './auth.js';
+import { AutodiscoverResponder } from './autodiscover.js';
 import type { DeliveredEvent, SimulatedEvent } from './events.js';
 import { FaultBook, isServerAction, validateFault, type CallFault, type FaultSpec, type ServerAction } from './faults.js';
 import { decodeWatermark, subscriptionIdFor } from './ids.js';
@@ -127,6 +128,7 @@ export class EwsSimulator {
   private readonly log: Logger;
   private readonly store: MailboxStore;
   private readonly auth: Authenticator;
+  private readonly autodiscover: AutodiscoverResponder | undefined;
   private readonly faults = new FaultBook();
   private readonly timers = new TimerSet();
   private readonly subs = new Map<string, Subscription>();
@@ -153,6 +155,7 @@ export class EwsSimulator {
     });
     const { port } = server.address() as AddressInfo;
     this.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}${EWS_PATH}`;
+    this.autodiscover = options.autodiscover === false ? undefined : new AutodiscoverResponder(options.autodiscover, () => this.url);
     this.push = new PushDelivery({
       timers: this.timers,
       timeScale: options.timeScale,
@@ -332,8 +335,32 @@ export class EwsSimulator {
   // ---------------------------------------------------------------------------------------------
   // HTTP
 
+  /** Autodiscover requests answered so far, by protocol (authenticated ones only). */
+  get autodiscoverRequests(): { readonly soap: number; readonly pox: number } {
+    return { ...(this.autodiscover?.counts ?? { soap: 0, pox: 0 }) };
+  }
+
+  private async handleAutodiscover(responder: AutodiscoverResponder, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') {
+      res.writeHead(405, { Allow: 'POST', 'Content-Type': 'text/plain' }).end('Method Not Allowed');
+      return;
+    }
+    const body = await this.readBody(req);
+    if (body === undefined) {
+      res.writeHead(413, { 'Content-Type': 'text/plain', Connection: 'close' }).end('Request Entity Too Large');
+      return;
+    }
+    const auth = await this.auth.authenticate(req);
+    if (!auth.ok) {
+      res.writeHead(401, { 'WWW-Authenticate': this.auth.challenges(auth.ntlmChallenge, auth.scheme), 'Content-Length': '0' }).end();
+      return;
+    }
+    responder.answer(path, body, res);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? '';
+    if (this.autodiscover?.matches(path)) return this.handleAutodiscover(this.autodiscover, path, req, res);
     if (path.toLowerCase() !== EWS_PATH.toLowerCase()) {
       res.writeHead(404, { 'Content-Type': 'text/html' }).end(htmlErrorPage(404));
       return;
