@@ -22,6 +22,8 @@ export interface TestCertOptions {
   readonly keyType?: 'rsa' | 'ec' | 'rsa-pss';
   /** Common name (and DNS SAN besides IP:127.0.0.1). Default `localhost`. */
   readonly name?: string;
+  /** Validity. Default 2 days. */
+  readonly days?: number;
 }
 
 /** Makes a self-signed certificate naming IP:127.0.0.1 (and DNS:`name`). */
@@ -35,7 +37,7 @@ export function makeSelfSignedCert(options: TestCertOptions = {}): TestCert {
     else run('genpkey', '-algorithm', keyType === 'rsa-pss' ? 'RSA-PSS' : 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'key.pem');
     writeFileSync(join(dir, 'ext.cnf'), `[req]\ndistinguished_name=dn\n[dn]\n[ext]\nsubjectAltName=IP:127.0.0.1,DNS:${name}\n`);
     run(
-      'req', '-x509', '-new', '-key', 'key.pem', `-${options.digest ?? 'sha256'}`, '-days', '2', '-subj', `/CN=${name}`,
+      'req', '-x509', '-new', '-key', 'key.pem', `-${options.digest ?? 'sha256'}`, '-days', String(options.days ?? 2), '-subj', `/CN=${name}`,
       '-config', 'ext.cnf', '-extensions', 'ext', '-out', 'cert.pem',
     );
     const der = run('x509', '-in', 'cert.pem', '-outform', 'DER');
