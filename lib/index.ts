@@ -41,6 +41,20 @@ export {
   type AutodiscoverRedirect,
   type MailboxGroup,
 } from './ews/autodiscover.js';
+export {
+  negotiateMessage,
+  parseChallengeMessage,
+  authenticateMessage,
+  fileTimeNow,
+  tlsServerEndPoint,
+  endPointHashAlgorithm,
+  channelBindingsHash,
+  NtlmMessageError,
+  type NtlmChallenge,
+  type AuthenticateInput,
+  type AuthenticateMessage,
+  type AvPair,
+} from './ews/ntlm-messages.js';
 export { parseRetryAfter } from './ews/retry-after.js';
 export { EwsStreamCutError } from './ews/stream-cut-error.js';
 export * from './sources/lifecycle.js';

@@ -15,13 +15,26 @@ import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { checkServerIdentity, connect as tlsConnect, rootCertificates, type PeerCertificate } from 'node:tls';
 import { firstValueFrom, filter, take, tap, timeout } from 'rxjs';
-import { EwsBridgeError, EwsResponseError, type EwsAuth } from '../index.js';
-import { envelopeError } from '../ews/response-errors.js';
-import { authenticateMessage, endPointHashAlgorithm, fileTimeNow, negotiateMessage, parseChallengeMessage } from '../ews/ntlm-messages.js';
-import { buildPullSubscribeRequest, buildUnsubscribeRequest, SOAP_ACTIONS } from '../ews/requests.js';
-import { createEwsAgent, postSoap, type CookieJar } from '../ews/transport.js';
-import type { EwsEnvelope, ServerVersionInfo } from '../ews/messages.js';
-import { streamingSignals } from '../sources/streaming.js';
+import {
+  authenticateMessage,
+  buildPullSubscribeRequest,
+  buildUnsubscribeRequest,
+  createEwsAgent,
+  endPointHashAlgorithm,
+  envelopeError,
+  EwsBridgeError,
+  EwsResponseError,
+  fileTimeNow,
+  negotiateMessage,
+  parseChallengeMessage,
+  postSoap,
+  SOAP_ACTIONS,
+  streamingSignals,
+  type CookieJar,
+  type EwsAuth,
+  type EwsEnvelope,
+  type ServerVersionInfo,
+} from '../index.js';
 import type { BridgeConfig } from './config.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
