@@ -15,6 +15,8 @@ export type EwsBridgeErrorCode =
   | 'EWS_RESPONSE_ERROR'
   | 'EWS_SOAP_FAULT'
   | 'EWS_AUTH_FAILED'
+  | 'EWS_PEER_MISSING'
+  | 'EWS_AUTODISCOVER_FAILED'
   | 'EWS_CONNECTION_FAILED'
   | 'EWS_HEARTBEAT_TIMEOUT'
   | 'EWS_CONNECTION_TAKEN'
@@ -147,6 +149,45 @@ export class EwsAuthError extends EwsBridgeError {
 export class EwsTokenProviderError extends EwsBridgeError {
   constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
     super('EWS_AUTH_FAILED', message, options);
+  }
+}
+
+/**
+ * Credentials could not be obtained or used on this machine before anything was sent: for
+ * Negotiate/Kerberos, no ticket and no keytab, a KDC that cannot be reached (retriable), a service
+ * principal the KDC does not know. Same `code` as a refused credential (`EWS_AUTH_FAILED`), no
+ * HTTP status. The message carries the GSSAPI text, never a secret.
+ */
+export class EwsCredentialsError extends EwsBridgeError {
+  constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
+    super('EWS_AUTH_FAILED', message, options);
+  }
+}
+
+/**
+ * An optional peer dependency that the configured option needs is not installed (or its native
+ * addon failed to load), e.g. `kerberos` for `auth: { type: 'negotiate' }`. Not retriable.
+ */
+export class EwsPeerMissingError extends EwsBridgeError {
+  /** The npm package to install. */
+  readonly packageName: string;
+  constructor(packageName: string, message: string, options: { cause?: unknown } = {}) {
+    super('EWS_PEER_MISSING', message, { retriable: false, ...options });
+    this.packageName = packageName;
+  }
+}
+
+/**
+ * Autodiscover found no EWS URL for a mailbox: every endpoint failed, a redirect broke a safety
+ * rule (plain http, too many hops, another domain without approval, a loop), or the server said
+ * the mailbox does not exist. `retriable` when only network or server failures stood in the way.
+ */
+export class EwsAutodiscoverError extends EwsBridgeError {
+  /** The mailbox asked about. */
+  readonly mailbox: string;
+  constructor(mailbox: string, message: string, options: { retriable: boolean; cause?: unknown }) {
+    super('EWS_AUTODISCOVER_FAILED', message, options);
+    this.mailbox = mailbox;
   }
 }
 

@@ -28,10 +28,33 @@ export {
   type StreamEnd,
   type EwsAgentOptions,
 } from './ews/transport.js';
-export type { EwsAuth, BasicAuth, BearerAuth, NoAuth, NtlmAuth, Authorizer } from './ews/auth-header.js';
+export type { EwsAuth, BasicAuth, BearerAuth, NoAuth, NtlmAuth, NegotiateAuth, Authorizer, AuthContext } from './ews/auth-header.js';
 export type { EwsTlsOptions, TlsMaterial } from './ews/tls.js';
 export { SubscriptionAffinity, BACKEND_COOKIE, AFFINITY_HEADERS } from './ews/affinity.js';
 export { envelopeError, responseMessageError, soapFaultError } from './ews/response-errors.js';
+export {
+  autodiscover,
+  groupMailboxesByServer,
+  type AutodiscoverOptions,
+  type AutodiscoverOutcome,
+  type AutodiscoverResult,
+  type AutodiscoverRedirect,
+  type MailboxGroup,
+} from './ews/autodiscover.js';
+export {
+  negotiateMessage,
+  parseChallengeMessage,
+  authenticateMessage,
+  fileTimeNow,
+  tlsServerEndPoint,
+  endPointHashAlgorithm,
+  channelBindingsHash,
+  NtlmMessageError,
+  type NtlmChallenge,
+  type AuthenticateInput,
+  type AuthenticateMessage,
+  type AvPair,
+} from './ews/ntlm-messages.js';
 export { parseRetryAfter } from './ews/retry-after.js';
 export { EwsStreamCutError } from './ews/stream-cut-error.js';
 export * from './sources/lifecycle.js';

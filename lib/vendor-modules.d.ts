@@ -1,5 +1,6 @@
 /**
- * Types for the two untyped CommonJS packages the NTLM support uses, limited to what we call.
+ * Types for two untyped CommonJS packages, limited to what we call: js-md4 (the NT hash) and
+ * @ewsjs/ntlm-client (a second NTLM client in the tests).
  * Internal: nothing here is part of the public API.
  */
 

@@ -90,7 +90,7 @@ describe('forward configuration', () => {
   it.each([
     ['ews.url', 'mail.contoso.com', 'ews.url: must be an absolute http or https URL without user:password'],
     ['ews.url', 'https://svc:pw@mail.contoso.com/EWS/Exchange.asmx', 'ews.url: must be an absolute http or https URL without user:password'],
-    ['ews.auth', { type: 'kerberos' }, 'ews.auth.type: must be one of "basic", "ntlm", "bearer", "none" (got "kerberos")'],
+    ['ews.auth', { type: 'kerberos' }, 'ews.auth.type: must be one of "basic", "ntlm", "bearer", "negotiate", "none" (got "kerberos")'],
     ['ews.auth', { type: 'bearer' }, 'ews.auth.tokenEnv: is required (or tokenFile)'],
     ['ews.auth', { type: 'basic', username: 'svc', passwordEnv: 'A', passwordFile: 'b' }, 'ews.auth.passwordFile: give either passwordEnv or passwordFile, not both'],
     ['ews.auth', { type: 'basic', username: 'svc', passwordEnv: 'not a name' }, 'ews.auth.passwordEnv: must be an environment variable name (letters, digits and _)'],

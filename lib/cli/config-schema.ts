@@ -67,6 +67,7 @@ const ntlmAuth = z
     username: z.string().min(1, { error: 'must not be empty' }),
     domain: z.string().optional(),
     workstation: z.string().optional(),
+    spn: z.string().regex(/^[^/@\s]+\/[^/@\s]+$/, { error: 'must be service/host, e.g. HTTP/mail.contoso.com' }).optional(),
     passwordEnv: envName.optional(),
     passwordFile: filePath.optional(),
   })
@@ -82,7 +83,15 @@ const bearerAuth = z
 
 const noAuth = z.strictObject({ type: z.literal('none') });
 
-const authSchema = z.discriminatedUnion('type', [basicAuth, ntlmAuth, bearerAuth, noAuth]);
+// Kerberos credentials come from the environment (KRB5CCNAME / KRB5_CLIENT_KTNAME), never the file.
+const negotiateAuth = z.strictObject({
+  type: z.literal('negotiate'),
+  spn: z.string().regex(/^[^/@\s]+\/[^/@\s]+$/, { error: 'must be service/host, e.g. HTTP/mail.contoso.com' }).optional(),
+  principal: z.string().min(1).optional(),
+  mechanism: z.enum(['spnego', 'kerberos']).optional(),
+});
+
+const authSchema = z.discriminatedUnion('type', [basicAuth, ntlmAuth, bearerAuth, negotiateAuth, noAuth]);
 
 const folderSchema = z.union([z.string().min(1), z.strictObject({ id: z.string().min(1), changeKey: z.string().optional() })], {
   error: 'must be a folder name like "inbox" or { "id": "…" }',

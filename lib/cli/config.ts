@@ -152,6 +152,14 @@ function resolveAuth(auth: BridgeConfigFile['ews']['auth'], secrets: SecretReade
         password: secrets.secret({ env: auth.passwordEnv, file: auth.passwordFile }, [...field, 'password']) ?? '',
         ...(auth.domain === undefined ? {} : { domain: auth.domain }),
         ...(auth.workstation === undefined ? {} : { workstation: auth.workstation }),
+        ...(auth.spn === undefined ? {} : { spn: auth.spn }),
+      };
+    case 'negotiate':
+      return {
+        type: 'negotiate',
+        ...(auth.spn === undefined ? {} : { spn: auth.spn }),
+        ...(auth.principal === undefined ? {} : { principal: auth.principal }),
+        ...(auth.mechanism === undefined ? {} : { mechanism: auth.mechanism }),
       };
     case 'bearer': {
       if (auth.tokenEnv !== undefined) return { type: 'bearer', token: secrets.fromEnv(auth.tokenEnv, [...field, 'tokenEnv']) ?? '' };

@@ -15,6 +15,7 @@ import { loadConfig, type Environment } from './config.js';
 import { MODES, type Mode } from './config-schema.js';
 import { MAX_DEMO_EVENTS, runDemo } from './demo.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
+import { runDoctor } from './doctor.js';
 import { runForward } from './forward.js';
 import { createCliLogger } from './logger.js';
 import { runTail } from './tail.js';
@@ -27,6 +28,7 @@ Commands:
   forward   Forward mailbox notifications to a legacy push listener, as
             configured in a file (runs until SIGINT/SIGTERM)
   tail      Print a mailbox's notifications as they happen
+  doctor    Check a configuration against the server before go-live
 
 Run "ews-push-bridge <command> --help" for a command's options.
 Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 cannot authenticate,
@@ -76,6 +78,42 @@ const TAIL_USAGE = `Usage: ews-push-bridge tail --url URL [options]
 
 Secrets only come from the environment (EWS_PASSWORD, EWS_TOKEN) or a file.
 `;
+
+const DOCTOR_USAGE = `Usage: ews-push-bridge doctor --config FILE [options]
+
+  --config FILE          the bridge configuration (as for forward)
+  --send-test-mail       also open a streaming subscription on the first mailbox
+                         and wait for an event: send it a mail while the doctor
+                         waits (the doctor itself never sends mail)
+  --test-mail-timeout S  seconds to wait for that event (default 120)
+  --json                 print the report as JSON
+  -h, --help             this help
+
+Checks DNS, TCP, TLS, that the URL answers as EWS, the auth schemes and whether
+the configured one works, Extended Protection, the server version, each mailbox
+(impersonation, folders), the affinity cookie and throttling. Exit 0 only when
+every check the configuration needs passed.
+`;
+
+async function doctorCommand(args: string[], io: CliIo): Promise<ExitCode> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, 'send-test-mail': { type: 'boolean' }, 'test-mail-timeout': { type: 'string' }, json: { type: 'boolean' } }, DOCTOR_USAGE);
+  if (values.help) {
+    io.stdout.write(DOCTOR_USAGE);
+    return EXIT.ok;
+  }
+  if (values.config === undefined) throw usageError('--config is required', DOCTOR_USAGE);
+  const waitSeconds = integer(values['test-mail-timeout'], '--test-mail-timeout', 1, 3600, DOCTOR_USAGE);
+  const config = await loadConfig(values.config, io.env);
+  const { exitCode } = await runDoctor({
+    config,
+    sendTestMail: values['send-test-mail'] === true,
+    ...(waitSeconds === undefined ? {} : { testMailTimeoutMs: waitSeconds * 1000 }),
+    json: values.json === true,
+    stdout: io.stdout,
+    signal: io.signal,
+  });
+  return exitCode;
+}
 
 /** What the commands write to and read from. */
 export interface CliIo {
@@ -263,6 +301,8 @@ async function main(args: string[], io: CliIo): Promise<ExitCode> {
         return await forwardCommand(rest, io);
       case 'tail':
         return await tailCommand(rest, io);
+      case 'doctor':
+        return await doctorCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -3,10 +3,13 @@
  * that produces `Authorization` header values round by round, so a challenge/response scheme
  * (NTLM, in `ntlm.ts`) fits the same seam as one-shot schemes (Basic, Bearer).
  */
-import { EwsTokenProviderError } from '../errors.js';
+import type { Socket } from 'node:net';
+import { EwsCredentialsError, EwsPeerMissingError, EwsTokenProviderError } from '../errors.js';
+import { negotiateAuthorizer, type NegotiateAuth } from './negotiate.js';
 import { ntlmAuthorizer, type NtlmAuth } from './ntlm.js';
 
 export type { NtlmAuth } from './ntlm.js';
+export type { NegotiateAuth } from './negotiate.js';
 
 /** No `Authorization` header (the server authenticates otherwise, or not at all). */
 export interface NoAuth {
@@ -36,7 +39,19 @@ export interface BearerAuth {
 }
 
 /** The authentication settings accepted by the transport and the sources. */
-export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth;
+export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth | NegotiateAuth;
+
+/** What an {@link Authorizer} learns about the call it authenticates. */
+export interface AuthContext {
+  /** The endpoint (its host names the service: `HTTP/<host>`). */
+  readonly url: URL;
+  /**
+   * The connection the last response arrived on, which (for a connection-bound scheme) carries
+   * the next round: its TLS certificate is what a channel binding binds to. `undefined` before
+   * the first round.
+   */
+  readonly socket: Socket | undefined;
+}
 
 /**
  * Produces `Authorization` header values for one request, round by round.
@@ -49,15 +64,22 @@ export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth;
  */
 export interface Authorizer {
   /** The header for the first attempt, or `undefined` to send none. */
-  initial(): Promise<string | undefined>;
+  initial(context: AuthContext): Promise<string | undefined>;
   /**
    * Called on HTTP 401. Returns the header for one more attempt, or `undefined` to give up
    * (the transport then fails with `EwsAuthError`).
    *
    * @param wwwAuthenticate - The response's `WWW-Authenticate` values.
    * @param round - 1 for the first 401 of this request, 2 for the second, ….
+   * @param context - The call: its URL and the connection the 401 came on.
    */
-  challenge(wwwAuthenticate: readonly string[], round: number): Promise<string | undefined>;
+  challenge(wwwAuthenticate: readonly string[], round: number, context: AuthContext): Promise<string | undefined>;
+  /**
+   * Schemes that keep state across the rounds of one request (a GSSAPI context) return a fresh
+   * authorizer for each call here; the transport uses it for that call only. Default: the
+   * authorizer itself serves every call.
+   */
+  forCall?(): Authorizer;
   /**
    * Set by schemes that authenticate a connection rather than a request (NTLM). The transport then
    * runs every request on a connection of its own, sends round 0 (the negotiation) without a body,
@@ -170,8 +192,10 @@ const QUOTABLE_CODE = /^[A-Z][A-Z0-9_]{1,39}$/;
  *
  * @internal
  */
-export function tokenProviderError(error: unknown): EwsTokenProviderError {
+export function tokenProviderError(error: unknown): EwsTokenProviderError | EwsCredentialsError | EwsPeerMissingError {
   if (error instanceof EwsTokenProviderError) return error;
+  // Negotiate's own typed failures (no ticket, no addon) already say what went wrong.
+  if (error instanceof EwsCredentialsError || error instanceof EwsPeerMissingError) return error;
   const code = fieldOf(error, 'code');
   const quoted = typeof code === 'string' && QUOTABLE_CODE.test(code) ? ` (${code})` : '';
   const retriable = isTransientProviderFailure(error);
@@ -210,6 +234,8 @@ function createAuthorizer(auth: EwsAuth): Authorizer {
       return bearerAuthorizer(auth);
     case 'ntlm':
       return ntlmAuthorizer(auth);
+    case 'negotiate':
+      return negotiateAuthorizer(auth);
   }
 }
 
@@ -248,7 +274,7 @@ export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsA
       return;
     }
     case 'ntlm': {
-      const { username, password, domain, workstation } = auth as { username?: unknown; password?: unknown; domain?: unknown; workstation?: unknown };
+      const { username, password, domain, workstation, spn } = auth as { username?: unknown; password?: unknown; domain?: unknown; workstation?: unknown; spn?: unknown };
       if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) throw new TypeError(`${name}.username must be a non-empty string`);
       if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string`);
       if (domain !== undefined) {
@@ -256,9 +282,17 @@ export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsA
         if (username.includes('\\')) throw new TypeError(`${name}.username must not contain a domain (DOMAIN\\user) when ${name}.domain is set`);
       }
       if (workstation !== undefined && (typeof workstation !== 'string' || hasControlCharacter(workstation))) throw new TypeError(`${name}.workstation must be a string`);
+      if (spn !== undefined && (typeof spn !== 'string' || spn === '' || hasControlCharacter(spn))) throw new TypeError(`${name}.spn must be a non-empty string`);
+      return;
+    }
+    case 'negotiate': {
+      const { spn, principal, mechanism } = auth as { spn?: unknown; principal?: unknown; mechanism?: unknown };
+      if (spn !== undefined && (typeof spn !== 'string' || !/^[^/@\s]+\/[^/@\s]+$/.test(spn))) throw new TypeError(`${name}.spn must be service/host, e.g. HTTP/mail.contoso.com`);
+      if (principal !== undefined && (typeof principal !== 'string' || principal === '' || hasControlCharacter(principal))) throw new TypeError(`${name}.principal must be a non-empty string`);
+      if (mechanism !== undefined && mechanism !== 'spnego' && mechanism !== 'kerberos') throw new TypeError(`${name}.mechanism must be 'spnego' or 'kerberos'`);
       return;
     }
     default:
-      throw new TypeError(`${name}.type must be 'basic', 'ntlm', 'bearer' or 'none'`);
+      throw new TypeError(`${name}.type must be 'basic', 'ntlm', 'negotiate', 'bearer' or 'none'`);
   }
 }

@@ -1,18 +1,30 @@
 /**
- * NTLM (Windows integrated authentication) as the transport's {@link Authorizer}: NTLMv2 only,
- * messages built by `@ewsjs/ntlm-client` (the library ews-javascript-api uses), whose NT hash runs
- * MD4 in pure JavaScript (js-md4's incremental API), so it works on Node 20 where OpenSSL 3 has
- * no MD4 without the legacy provider.
+ * NTLM (Windows integrated authentication) as the transport's {@link Authorizer}: NTLMv2 only, the
+ * messages built by `ntlm-messages.ts` (MS-NLMP): Unicode names, a MIC when the challenge carries
+ * a timestamp, and over HTTPS the channel binding token of the very connection that carries the
+ * AUTHENTICATE message, which Exchange's Extended Protection requires.
  *
  * NTLM authenticates a TCP connection, not a request: the transport runs each request on a
  * connection of its own (see `connectionBound`), sends the Type 1 (NEGOTIATE) message without a
  * body, answers the server's 401 + Type 2 (CHALLENGE) with the Type 3 (AUTHENTICATE) message on
  * the same socket, and that socket then carries the request.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import ntlmClient from '@ewsjs/ntlm-client';
+import { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
 import { EwsAuthError } from '../errors.js';
-import type { Authorizer } from './auth-header.js';
+import type { AuthContext, Authorizer } from './auth-header.js';
+import {
+  authenticateMessage,
+  channelBindingsHash,
+  fileTimeNow,
+  negotiateMessage,
+  NtlmMessageError,
+  parseChallengeMessage,
+  tlsServerEndPoint,
+  type NtlmChallenge,
+} from './ntlm-messages.js';
 
 /**
  * NTLMv2 (Windows integrated authentication), what most on-premises Exchange servers offer. NTLMv1
@@ -32,12 +44,13 @@ export interface NtlmAuth {
   readonly domain?: string;
   /** The workstation name sent in the Type 3 message (servers log it). Default: this machine's host name, as NetBIOS would have it. */
   readonly workstation?: string;
+  /**
+   * The service principal name sent as `MsvAvTargetName` (Extended Protection's service binding,
+   * checked where no TLS channel reaches the server, e.g. behind a TLS-offloading proxy).
+   * Default: `HTTP/<host of the EWS URL>`.
+   */
+  readonly spn?: string;
 }
-
-// The library writes the Type 3 message into a fixed 1024-byte buffer and silently truncates
-// anything beyond it, which would corrupt the message.
-const TYPE3_BUFFER_BYTES = 1024;
-const NEGOTIATE_TARGET_INFO = 0x00800000;
 
 interface Account {
   readonly user: string;
@@ -60,62 +73,95 @@ function defaultWorkstation(): string {
   return (hostname().split('.')[0] ?? '').toUpperCase().slice(0, 15);
 }
 
-function schemesOf(wwwAuthenticate: readonly string[]): string {
+/** The scheme names among `WWW-Authenticate` values, for error messages: `NTLM, Negotiate`. */
+export function schemesOf(wwwAuthenticate: readonly string[]): string {
   const names = wwwAuthenticate.map((value) => value.trim().split(/\s+/)[0] ?? '').filter((name) => name !== '');
   return names.length === 0 ? 'none' : [...new Set(names)].join(', ');
 }
 
-/** The base64 Type 2 message among the `WWW-Authenticate` values, if any. */
-function type2Of(wwwAuthenticate: readonly string[]): string | undefined {
+/** The base64 token of `scheme` among the `WWW-Authenticate` values, if any. */
+export function tokenOf(wwwAuthenticate: readonly string[], scheme: string): string | undefined {
+  const pattern = new RegExp(`^\\s*${scheme}\\s+([A-Za-z0-9+/]+=*)\\s*$`, 'i');
   for (const value of wwwAuthenticate) {
-    const match = /^\s*NTLM\s+([A-Za-z0-9+/]+=*)\s*$/i.exec(value);
+    const match = pattern.exec(value);
     if (match?.[1] !== undefined) return match[1];
   }
   return undefined;
 }
 
-/** The Type 3 header for a challenge. Throws `EwsAuthError` (never with a credential in it) when it cannot be answered safely. */
-function authenticateMessage(auth: NtlmAuth, account: Account, type2Base64: string): string {
-  let type2: ReturnType<typeof ntlmClient.decodeType2Message>;
+/**
+ * The channel binding hash for the TLS connection `socket` (the server certificate's
+ * `tls-server-end-point`), or `undefined` on a plain connection.
+ *
+ * @throws EwsAuthError when the connection is TLS but its peer certificate cannot be read.
+ */
+export function channelBindingsOf(socket: Socket | undefined): Buffer | undefined {
+  if (!(socket instanceof TLSSocket)) return undefined;
+  const raw = socket.getPeerCertificate(false).raw as Buffer | undefined;
+  if (raw === undefined || raw.length === 0) {
+    throw new EwsAuthError(401, "The server's TLS certificate could not be read for the channel binding (Extended Protection)");
+  }
   try {
-    type2 = ntlmClient.decodeType2Message(type2Base64);
+    return channelBindingsHash(tlsServerEndPoint(raw));
+  } catch (error) {
+    throw new EwsAuthError(401, error instanceof Error ? error.message : 'The server certificate could not be parsed for the channel binding');
+  }
+}
+
+/** The Type 3 header for a challenge. Throws `EwsAuthError` (never with a credential in it) when it cannot be answered safely. */
+function answer(auth: NtlmAuth, account: Account, negotiate: Buffer, type2Base64: string, context: AuthContext): string {
+  let challenge: NtlmChallenge;
+  try {
+    challenge = parseChallengeMessage(Buffer.from(type2Base64, 'base64'));
   } catch {
     throw new EwsAuthError(401, 'The server sent an NTLM challenge that could not be decoded');
   }
-  // The library picks NTLMv1 unless the server sets extended session security; NTLMv1 is crackable
-  // offline, so we always answer NTLMv2, which needs the server's target information.
-  if (!(type2.flags & NEGOTIATE_TARGET_INFO) || type2.targetInfo === undefined || type2.targetInfo.buffer.length === 0) {
-    throw new EwsAuthError(401, 'The server\'s NTLM challenge carries no target information, so only NTLMv1 would be possible; NTLMv1 is refused');
+  const channelBindings = channelBindingsOf(context.socket);
+  try {
+    const { message } = authenticateMessage({
+      negotiate,
+      challenge,
+      user: account.user,
+      domain: account.domain ?? challenge.targetName,
+      workstation: account.workstation,
+      password: auth.password,
+      ...(channelBindings === undefined ? {} : { channelBindings }),
+      targetName: auth.spn ?? `HTTP/${context.url.hostname}`,
+      clientChallenge: randomBytes(8),
+      timestamp: fileTimeNow(),
+    });
+    return `NTLM ${message.toString('base64')}`;
+  } catch (error) {
+    if (error instanceof NtlmMessageError) throw new EwsAuthError(401, error.message);
+    throw error;
   }
-  type2.version = 2;
-  const domain = account.domain ?? type2.targetName;
-  const names = [domain, account.user, account.workstation];
-  if (type2.encoding === 'ascii' && names.some((name) => /[^\x20-\x7e]/.test(name))) {
-    throw new EwsAuthError(401, 'The server negotiated OEM (non-Unicode) NTLM, which cannot carry this account or workstation name');
-  }
-  const nameBytes = names.reduce((sum, name) => sum + (type2.encoding === 'ascii' ? name.length : name.length * 2), 0);
-  // Header (64) + LMv2 response (24) + NTLMv2 response (48 + target info) + names.
-  if (64 + 24 + 48 + type2.targetInfo.buffer.length + nameBytes > TYPE3_BUFFER_BYTES) {
-    throw new EwsAuthError(401, 'The NTLM authenticate message would exceed 1024 bytes (very long target information or names)');
-  }
-  return ntlmClient.createType3Message(type2, account.user, auth.password, account.workstation, domain);
 }
 
 /**
  * The {@link Authorizer} for NTLM: round 0 sends the Type 1 message, the first 401 is answered with
- * the Type 3 message computed from its Type 2 challenge, a second 401 means wrong credentials.
+ * the Type 3 message computed from its Type 2 challenge and the connection it arrived on, a second
+ * 401 means wrong credentials (or, under Extended Protection, a binding the server refused).
  */
 export function ntlmAuthorizer(auth: NtlmAuth): Authorizer {
   const account = accountOf(auth);
-  // The Type 1 fields for domain and workstation are optional and, without the flags that announce
-  // them (the library sets neither), ignored by servers: send them empty.
-  const negotiate = ntlmClient.createType1Message('', '');
+  const negotiate = negotiateMessage();
+  const header = `NTLM ${negotiate.toString('base64')}`;
   return {
     connectionBound: true,
-    initial: () => Promise.resolve(negotiate),
-    challenge: (wwwAuthenticate, round) => {
+    initial: () => Promise.resolve(header),
+    challenge: (wwwAuthenticate, round, context) => {
+      if (round === 2 && context.socket instanceof TLSSocket) {
+        // Over TLS a refused AUTHENTICATE is either the password or, under Extended Protection, the
+        // binding: the server cannot tell us which, so the message names both.
+        return Promise.reject(
+          new EwsAuthError(
+            401,
+            'NTLM authentication failed (HTTP 401): wrong credentials, or the server refused the channel binding of this TLS connection (Extended Protection; a TLS-intercepting proxy between the bridge and Exchange changes the certificate)',
+          ),
+        );
+      }
       if (round !== 1) return Promise.resolve(undefined);
-      const type2 = type2Of(wwwAuthenticate);
+      const type2 = tokenOf(wwwAuthenticate, 'NTLM');
       if (type2 === undefined) {
         const offered = schemesOf(wwwAuthenticate);
         const ntlmOffered = /(^|, )NTLM($|, )/i.test(offered);
@@ -129,7 +175,7 @@ export function ntlmAuthorizer(auth: NtlmAuth): Authorizer {
         );
       }
       try {
-        return Promise.resolve(authenticateMessage(auth, account, type2));
+        return Promise.resolve(answer(auth, account, negotiate, type2, context));
       } catch (error) {
         return Promise.reject(error as Error);
       }

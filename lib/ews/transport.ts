@@ -298,6 +298,49 @@ export async function openStream(request: SoapRequest, options: OpenStreamOption
   }
 }
 
+/** A response read whole by {@link postXml}. */
+export interface RawXmlResponse {
+  readonly status: number;
+  /** `Location`, for a redirect. */
+  readonly location: string | undefined;
+  readonly contentType: string | undefined;
+  /** The body as UTF-8 text (at most 1 MiB). */
+  readonly body: string;
+}
+
+/**
+ * Posts an XML document that is not an EWS call (Autodiscover), with the same authentication
+ * rounds, TLS settings and timeouts as {@link postSoap}, and returns the response as it is:
+ * redirects are not followed (the caller applies its own rules) and the body is not parsed. An
+ * empty `soapAction` sends no `SOAPAction` header (POX Autodiscover).
+ *
+ * @throws EwsAuthError, EwsConnectionError, EwsHttpError (body over 1 MiB), or `signal.reason`.
+ */
+export async function postXml(request: SoapRequest, options: PostSoapOptions): Promise<RawXmlResponse> {
+  const timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+  const call = new CallSignal(options.signal);
+  call.deadline(timeoutMs, () => new EwsConnectionError(`The request to ${redact(endpointUrl(options.url))} got no complete answer within ${timeoutMs} ms`));
+  try {
+    const res = await exchange(request, options, call);
+    const status = res.statusCode ?? 0;
+    if (status === 401 || status === 403) {
+      await drain(res, call.signal);
+      throw new EwsAuthError(status);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    await pump(res, call.signal, undefined, (chunk) => {
+      total += chunk.length;
+      if (total > MAX_ERROR_BODY_BYTES) throw new EwsHttpError(status, { message: 'Response body too large (over 1 MiB)' });
+      chunks.push(chunk);
+    });
+    const location = res.headers.location;
+    return { status, location, contentType: res.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') };
+  } finally {
+    call.dispose();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -381,7 +424,8 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
   const signal = call.signal;
   const url = endpointUrl(options.url);
   const logger = options.logger ?? silentLogger;
-  const authorizer = authorizerFor(options.auth);
+  const shared = authorizerFor(options.auth);
+  const authorizer = shared.forCall?.() ?? shared;
   const operation = operationOf(request.soapAction);
   const bound = authorizer.connectionBound === true;
   let agent = options.agent;
@@ -391,8 +435,9 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
     agent = pinned;
   }
   let authorization: string | undefined;
+  let lastSocket: Socket | undefined;
   try {
-    authorization = await authorizer.initial();
+    authorization = await authorizer.initial({ url, socket: undefined });
   } catch (error) {
     throw tokenProviderError(error);
   }
@@ -404,6 +449,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
   for (let round = 1; round <= MAX_AUTH_ROUNDS; round++) {
     signal.throwIfAborted();
     const res = await send(url, request, { ...options, ...(agent === undefined ? {} : { agent }) }, authorization, signal, withBody, (socket) => {
+      lastSocket = socket;
       if (!bound) return;
       handshakeSocket ??= socket;
       if (socket !== handshakeSocket) switchedConnection = true;
@@ -425,7 +471,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
     await drain(res, signal);
     let next: string | undefined;
     try {
-      next = await authorizer.challenge(challenges, round);
+      next = await authorizer.challenge(challenges, round, { url, socket: lastSocket });
     } catch (error) {
       if (error instanceof EwsAuthError) throw switchedConnection ? connectionSwitched() : error;
       throw tokenProviderError(error);
@@ -464,7 +510,7 @@ function send(
   const headers: Record<string, string | number> = {
     'Content-Type': 'text/xml; charset=utf-8',
     Accept: 'text/xml',
-    SOAPAction: soapAction,
+    ...(request.soapAction === '' ? {} : { SOAPAction: soapAction }),
     ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
     ...options.headers,
   };

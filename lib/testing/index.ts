@@ -10,7 +10,9 @@ export { sequenceOf, type SimulatedEvent, type SimulatedFolderEvent, type Simula
 export type { FaultSpec, FaultScope, ServerAction, CallFault } from './faults.js';
 export type { SubscriptionInfo, SubscriptionKind } from './subscriptions.js';
 export type { PushAttempt } from './push.js';
-export type { AuthScheme, TokenVerdict } from './auth.js';
+export type { AuthScheme, TokenVerdict, ExtendedProtection, NegotiateAcceptor, NtlmLogonDetails } from './auth.js';
+export { kerberosAcceptor, type KerberosAcceptorOptions } from './negotiate.js';
+export { AUTODISCOVER_SOAP_PATH, AUTODISCOVER_POX_PATH, type SimulatedAutodiscover, type SimulatedAutodiscoverUser } from './autodiscover.js';
 export {
   SIMULATED_OPERATIONS,
   MAX_STREAMING_SUBSCRIPTION_IDS,

@@ -3,7 +3,8 @@
  */
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import type { AuthScheme, TokenVerdict } from './auth.js';
+import type { AuthScheme, ExtendedProtection, NegotiateAcceptor, TokenVerdict } from './auth.js';
+import type { SimulatedAutodiscover } from './autodiscover.js';
 
 /** Options of `EwsSimulator.start()`. Every one is optional: with none, any Basic credentials work. */
 export interface EwsSimulatorOptions {
@@ -34,9 +35,36 @@ export interface EwsSimulatorOptions {
   readonly verifyToken?: (token: string) => TokenVerdict | Promise<TokenVerdict>;
   /**
    * Schemes offered in `WWW-Authenticate` and accepted.
-   * @defaultValue `['Basic', 'NTLM']`, plus `'Bearer'` when `verifyToken` is set
+   * @defaultValue `['Basic', 'NTLM']`, plus `'Bearer'` when `verifyToken` is set, plus `'Negotiate'` when `acceptNegotiate` is set
    */
   readonly authSchemes?: readonly AuthScheme[];
+  /**
+   * Accepts a `Negotiate` (Kerberos/SPNEGO) token: resolve to the user it authenticates (and an
+   * optional mutual-authentication token for the answer's `WWW-Authenticate`), or `undefined` to
+   * refuse. Typically the `kerberos` package's GSSAPI server with a keytab. Setting it offers
+   * Negotiate. NTLM sent inside Negotiate is handled by the simulator itself.
+   * @defaultValue Negotiate is not offered
+   */
+  readonly acceptNegotiate?: NegotiateAcceptor;
+  /**
+   * Serve HTTPS with this certificate and key (PEM) instead of HTTP; `url` is then
+   * `https://127.0.0.1:PORT/…`, so the certificate should name `IP:127.0.0.1`.
+   * @defaultValue plain HTTP
+   */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  /**
+   * Windows Extended Protection for NTLM over TLS (needs `tls`): `'require'` refuses an
+   * AUTHENTICATE message without the channel binding of this server's certificate, `'allow'`
+   * refuses only a wrong one, `'off'` checks nothing.
+   * @defaultValue 'off'
+   */
+  readonly extendedProtection?: ExtendedProtection;
+  /**
+   * Autodiscover (SOAP GetUserSettings at `/autodiscover/autodiscover.svc`, POX at
+   * `/autodiscover/autodiscover.xml`), behind the same authentication; `false` answers 404 there.
+   * @defaultValue every address gets this simulator's EWS URL and GroupingInformation `SIM-MBX01`
+   */
+  readonly autodiscover?: SimulatedAutodiscover | false;
   /**
    * Impersonation rights: caller ⟶ the SMTP addresses it may impersonate, or `'*'` for any.
    * Callers not listed get `ErrorImpersonateUserDenied`.
@@ -93,6 +121,10 @@ export interface ResolvedOptions {
   readonly users: Readonly<Record<string, string>> | undefined;
   readonly verifyToken: EwsSimulatorOptions['verifyToken'];
   readonly authSchemes: readonly AuthScheme[];
+  readonly acceptNegotiate: NegotiateAcceptor | undefined;
+  readonly tls: EwsSimulatorOptions['tls'];
+  readonly extendedProtection: ExtendedProtection;
+  readonly autodiscover: SimulatedAutodiscover | false;
   readonly impersonation: EwsSimulatorOptions['impersonation'];
   readonly autoCreateMailboxes: boolean;
   readonly mailboxes: readonly string[];
@@ -117,12 +149,28 @@ function positive(name: string, value: number | undefined, fallback: number, int
 
 /** Applies defaults and validates; throws a `RangeError`/`TypeError` naming the bad option. */
 export function resolveOptions(options: EwsSimulatorOptions): ResolvedOptions {
-  const schemes = options.authSchemes ?? (['Basic', 'NTLM', ...(options.verifyToken ? ['Bearer' as const] : [])] as const);
+  const schemes: readonly AuthScheme[] = options.authSchemes ?? [
+    ...(options.acceptNegotiate ? ['Negotiate' as const] : []),
+    'Basic',
+    'NTLM',
+    ...(options.verifyToken ? ['Bearer' as const] : []),
+  ];
   for (const s of schemes) {
-    if (s !== 'Basic' && s !== 'NTLM' && s !== 'Bearer') throw new RangeError(`authSchemes: unknown scheme ${JSON.stringify(s)}`);
+    if (s !== 'Basic' && s !== 'NTLM' && s !== 'Bearer' && s !== 'Negotiate') throw new RangeError(`authSchemes: unknown scheme ${JSON.stringify(s)}`);
   }
   if (schemes.length === 0) throw new RangeError('authSchemes must not be empty');
   if (schemes.includes('Bearer') && !options.verifyToken) throw new TypeError('authSchemes includes Bearer, so verifyToken is required');
+  if (schemes.includes('Negotiate') && !options.acceptNegotiate && !schemes.includes('NTLM')) {
+    throw new TypeError('authSchemes includes Negotiate without NTLM, so acceptNegotiate is required');
+  }
+  const extendedProtection = options.extendedProtection ?? 'off';
+  if (extendedProtection !== 'off' && extendedProtection !== 'allow' && extendedProtection !== 'require') {
+    throw new RangeError("extendedProtection must be 'off', 'allow' or 'require'");
+  }
+  if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object' || !options.tls.key || !options.tls.cert)) {
+    throw new TypeError('tls must be an object with key and cert (PEM)');
+  }
+  if (extendedProtection !== 'off' && options.tls === undefined) throw new TypeError('extendedProtection needs tls: channel bindings exist only on a TLS connection');
   const serverId = options.serverId ?? nextServerId++;
   if (!Number.isInteger(serverId) || serverId < 0 || serverId > 0xffff) throw new RangeError('serverId must be an integer 0–65535');
   return {
@@ -131,6 +179,10 @@ export function resolveOptions(options: EwsSimulatorOptions): ResolvedOptions {
     users: options.users,
     verifyToken: options.verifyToken,
     authSchemes: schemes,
+    acceptNegotiate: options.acceptNegotiate,
+    tls: options.tls,
+    extendedProtection,
+    autodiscover: options.autodiscover ?? {},
     impersonation: options.impersonation,
     autoCreateMailboxes: options.autoCreateMailboxes ?? true,
     mailboxes: options.mailboxes ?? [],

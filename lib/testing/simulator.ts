@@ -4,10 +4,12 @@
  * the failures of production on demand.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import { EVENT_TYPES } from '../model.js';
-import { Authenticator, type Principal } from './auth.js';
+import { Authenticator, type NtlmLogonDetails, type Principal } from './auth.js';
+import { AutodiscoverResponder } from './autodiscover.js';
 import type { DeliveredEvent, SimulatedEvent } from './events.js';
 import { FaultBook, isServerAction, validateFault, type CallFault, type FaultSpec, type ServerAction } from './faults.js';
 import { decodeWatermark, subscriptionIdFor } from './ids.js';
@@ -59,6 +61,10 @@ export interface RecordedRequest {
   readonly request: EwsRequest | undefined;
   /** The authenticated user, when authentication succeeded. */
   readonly user: string | undefined;
+  /** The scheme that authenticated the request (`NTLM` also for NTLM inside Negotiate), when it succeeded. */
+  readonly authScheme?: Principal['scheme'];
+  /** For an NTLM logon: whether a MIC came, and the channel binding the client sent. */
+  readonly ntlm?: NtlmLogonDetails;
   /** The mailbox the call was for (impersonated or the user's own), once resolved. */
   readonly mailbox: string | undefined;
   /** The HTTP status answered (200 for a streaming response that opened). */
@@ -122,6 +128,7 @@ export class EwsSimulator {
   private readonly log: Logger;
   private readonly store: MailboxStore;
   private readonly auth: Authenticator;
+  private readonly autodiscover: AutodiscoverResponder | undefined;
   private readonly faults = new FaultBook();
   private readonly timers = new TimerSet();
   private readonly subs = new Map<string, Subscription>();
@@ -139,9 +146,16 @@ export class EwsSimulator {
     this.log = options.logger;
     this.store = new MailboxStore(options.serverId);
     for (const address of options.mailboxes) this.store.get(address, true);
-    this.auth = new Authenticator({ schemes: options.authSchemes, users: options.users, verifyToken: options.verifyToken });
+    this.auth = new Authenticator({
+      schemes: options.authSchemes,
+      users: options.users,
+      verifyToken: options.verifyToken,
+      extendedProtection: options.extendedProtection,
+      ...(options.acceptNegotiate === undefined ? {} : { acceptNegotiate: options.acceptNegotiate }),
+    });
     const { port } = server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}${EWS_PATH}`;
+    this.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}${EWS_PATH}`;
+    this.autodiscover = options.autodiscover === false ? undefined : new AutodiscoverResponder(options.autodiscover, () => this.url);
     this.push = new PushDelivery({
       timers: this.timers,
       timeScale: options.timeScale,
@@ -173,7 +187,9 @@ export class EwsSimulator {
    */
   static async start(options: EwsSimulatorOptions = {}): Promise<EwsSimulator> {
     const resolved = resolveOptions(options);
-    const server = createServer({ keepAliveTimeout: 5_000 });
+    const server: Server = resolved.tls
+      ? createHttpsServer({ keepAliveTimeout: 5_000, key: resolved.tls.key, cert: resolved.tls.cert })
+      : createServer({ keepAliveTimeout: 5_000 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => {
@@ -319,8 +335,32 @@ export class EwsSimulator {
   // ---------------------------------------------------------------------------------------------
   // HTTP
 
+  /** Autodiscover requests answered so far, by protocol (authenticated ones only). */
+  get autodiscoverRequests(): { readonly soap: number; readonly pox: number } {
+    return { ...(this.autodiscover?.counts ?? { soap: 0, pox: 0 }) };
+  }
+
+  private async handleAutodiscover(responder: AutodiscoverResponder, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') {
+      res.writeHead(405, { Allow: 'POST', 'Content-Type': 'text/plain' }).end('Method Not Allowed');
+      return;
+    }
+    const body = await this.readBody(req);
+    if (body === undefined) {
+      res.writeHead(413, { 'Content-Type': 'text/plain', Connection: 'close' }).end('Request Entity Too Large');
+      return;
+    }
+    const auth = await this.auth.authenticate(req);
+    if (!auth.ok) {
+      res.writeHead(401, { 'WWW-Authenticate': this.auth.challenges(auth.ntlmChallenge, auth.scheme), 'Content-Length': '0' }).end();
+      return;
+    }
+    responder.answer(path, body, res);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? '';
+    if (this.autodiscover?.matches(path)) return this.handleAutodiscover(this.autodiscover, path, req, res);
     if (path.toLowerCase() !== EWS_PATH.toLowerCase()) {
       res.writeHead(404, { 'Content-Type': 'text/html' }).end(htmlErrorPage(404));
       return;
@@ -354,10 +394,13 @@ export class EwsSimulator {
     const auth = await this.auth.authenticate(req);
     if (!auth.ok) {
       record.status = 401;
-      res.writeHead(401, { 'WWW-Authenticate': this.auth.challenges(auth.ntlmChallenge), 'Content-Length': '0' }).end();
+      res.writeHead(401, { 'WWW-Authenticate': this.auth.challenges(auth.ntlmChallenge, auth.scheme), 'Content-Length': '0' }).end();
       return;
     }
     record.user = auth.principal.user;
+    record.authScheme = auth.principal.scheme;
+    if (auth.principal.ntlm) record.ntlm = auth.principal.ntlm;
+    if (auth.negotiateResponse !== undefined) res.setHeader('WWW-Authenticate', `Negotiate ${auth.negotiateResponse}`);
 
     const read = readRequest(body);
     if (!read.ok) {
