@@ -54,7 +54,7 @@ export function getEventsOk(res: ServerResponse, notification: WireNotification)
 }
 
 /** A raw answer. */
-export function answer(res: ServerResponse, status: number, body: string, headers: Record<string, string> = XML): void {
+export function answer(res: ServerResponse, status: number, body: string | Uint8Array, headers: Record<string, string> = XML): void {
   res.writeHead(status, headers);
   res.end(body);
 }
