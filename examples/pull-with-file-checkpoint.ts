@@ -105,7 +105,9 @@ if (url !== undefined) {
   try {
     // First run: handles two messages, then stops.
     const first = new AbortController();
-    const firstRun = run('run 1', { url: sim.url, auth, checkpoint: new FileCheckpointStore({ path }), signal: first.signal });
+    // One owner per file at a time: each run closes its store, which releases the file's lock.
+    const firstStore = new FileCheckpointStore({ path });
+    const firstRun = run('run 1', { url: sim.url, auth, checkpoint: firstStore, signal: first.signal });
     while (!sim.subscriptions.some((s) => s.kind === 'pull')) await pause(10);
     await pause(100);
     sim.deliver('alice@contoso.com', { type: 'NewMail' });
@@ -113,6 +115,7 @@ if (url !== undefined) {
     await pause(2_500);
     first.abort();
     await firstRun;
+    await firstStore.close();
     console.log('(stopped; two messages arrive while nothing runs)');
     sim.deliver('alice@contoso.com', { type: 'NewMail' });
     sim.deliver('alice@contoso.com', { type: 'Moved', from: 'inbox', to: 'deleteditems' });

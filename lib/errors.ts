@@ -3,6 +3,7 @@
  * `code` (match on it, not on the message), a `retriable` flag, and the underlying `cause`.
  * Messages never contain credentials.
  */
+import { scrubCredentials } from './ews/credential-scrub.js';
 import { responseCodeInfo, type ResponseCodeAction } from './ews/response-codes.js';
 
 /** Stable error codes. */
@@ -21,9 +22,15 @@ export type EwsBridgeErrorCode =
   | 'EWS_HEARTBEAT_TIMEOUT'
   | 'EWS_CONNECTION_TAKEN'
   | 'EWS_LISTENER_FAILED'
-  | 'EWS_CHECKPOINT_ERROR';
+  | 'EWS_CHECKPOINT_ERROR'
+  | 'EWS_PROTOCOL_VIOLATION'
+  | 'EWS_CONTENT_ENCODING'
+  | 'EWS_CHECKPOINT_LOCKED';
 
-/** Base class of every error of this library. */
+/**
+ * Base class of every error of this library. The message passes through `scrubCredentials`, so
+ * server text quoted in it (an error page echoing our `Authorization` header) carries no credential.
+ */
 export class EwsBridgeError extends Error {
   /** Stable machine-readable code. */
   readonly code: EwsBridgeErrorCode;
@@ -31,7 +38,7 @@ export class EwsBridgeError extends Error {
   readonly retriable: boolean;
 
   constructor(code: EwsBridgeErrorCode, message: string, options: { retriable: boolean; cause?: unknown }) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(scrubCredentials(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retriable = options.retriable;
@@ -64,16 +71,19 @@ export class EwsEnvelopeTooLargeError extends EwsBridgeError {
 /** The response is not XML at all — typically an HTML error page from a proxy or load balancer. */
 export class EwsNotXmlError extends EwsBridgeError {
   readonly httpStatus: number | undefined;
-  /** The first bytes of the body (at most 200 characters), to tell what answered. */
+  /** The first bytes of the body (at most 200 characters), to tell what answered; credentials scrubbed. */
   readonly bodyPreview: string;
   constructor(httpStatus: number | undefined, bodyPreview: string) {
+    const preview = scrubCredentials(bodyPreview);
+    // 1F 8B starts a gzip stream; decoded as UTF-8 the second byte becomes U+FFFD.
+    const hint = preview.startsWith('\u001f\ufffd') ? ' (the body looks gzip-compressed without a Content-Encoding header)' : '';
     super(
       'EWS_NOT_XML',
-      `Expected a SOAP envelope but got non-XML${httpStatus === undefined ? '' : ` (HTTP ${httpStatus})`}: ${JSON.stringify(bodyPreview)}`,
+      `Expected a SOAP envelope but got non-XML${httpStatus === undefined ? '' : ` (HTTP ${httpStatus})`}${hint}: ${JSON.stringify(preview)}`,
       { retriable: true },
     );
     this.httpStatus = httpStatus;
-    this.bodyPreview = bodyPreview;
+    this.bodyPreview = preview;
   }
 }
 
@@ -210,10 +220,18 @@ export class EwsHeartbeatTimeoutError extends EwsBridgeError {
   }
 }
 
-/** A checkpoint store could not read or write its state (e.g. a corrupt file). */
+/**
+ * A checkpoint store could not read or write its state (e.g. a corrupt file), or refused a value
+ * it must not store (an empty watermark). `code` is `EWS_CHECKPOINT_ERROR`, or
+ * `EWS_CHECKPOINT_LOCKED` for {@link EwsCheckpointLockedError}.
+ */
 export class EwsCheckpointError extends EwsBridgeError {
-  constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
-    super('EWS_CHECKPOINT_ERROR', message, { retriable: options.retriable ?? false, cause: options.cause });
+  constructor(
+    message: string,
+    options: { cause?: unknown; retriable?: boolean } = {},
+    code: 'EWS_CHECKPOINT_ERROR' | 'EWS_CHECKPOINT_LOCKED' = 'EWS_CHECKPOINT_ERROR',
+  ) {
+    super(code, message, { retriable: options.retriable ?? false, cause: options.cause });
   }
 }
 
@@ -255,5 +273,72 @@ export class EwsConnectionTakenError extends EwsBridgeError {
       ...options,
     });
     this.subscriptionIds = subscriptionIds;
+  }
+}
+
+/**
+ * The server's answer broke the EWS protocol in a way the schema does not allow: a value the
+ * protocol needs (a watermark, a subscription id, an item or folder `Id`) is empty or blank.
+ * Such a value is never stored or sent back. Retriable, and handled like the response code in
+ * {@link EwsProtocolError.action}: the sources make a new subscription and report a gap
+ * (`eventsMayBeLost: true` when the value was a watermark — the position is unknown).
+ */
+export class EwsProtocolError extends EwsBridgeError {
+  /** The element or attribute that broke the protocol, e.g. `Watermark` or `ItemId/@Id`. */
+  readonly field: string;
+  /**
+   * What the response-code table would do about it: `resubscribe-without-watermark` when a
+   * watermark was unusable, else `resubscribe`.
+   */
+  readonly action: 'resubscribe' | 'resubscribe-without-watermark';
+  constructor(field: string, message: string, options: { action?: 'resubscribe' | 'resubscribe-without-watermark'; cause?: unknown } = {}) {
+    super('EWS_PROTOCOL_VIOLATION', message, { retriable: true, cause: options.cause });
+    this.field = field;
+    this.action = options.action ?? 'resubscribe';
+  }
+}
+
+/**
+ * The response came with a `Content-Encoding` this library cannot decode. Requests ask for
+ * `identity` and gzip, deflate and br are decoded when a proxy compresses anyway; any other
+ * encoding is this error. Not retriable: the same proxy answers the same way.
+ */
+export class EwsContentEncodingError extends EwsBridgeError {
+  /** The `Content-Encoding` value as received. */
+  readonly contentEncoding: string;
+  constructor(contentEncoding: string, options: { cause?: unknown } = {}) {
+    super(
+      'EWS_CONTENT_ENCODING',
+      `The EWS response is encoded with ${JSON.stringify(contentEncoding.slice(0, 60))}, which cannot be decoded (identity, gzip, deflate and br can); check the proxy in front of Exchange`,
+      { retriable: false, ...options },
+    );
+    this.contentEncoding = contentEncoding;
+  }
+}
+
+/** Who holds a checkpoint file's lock, as its lock file says. */
+export interface CheckpointLockHolder {
+  readonly pid: number;
+  readonly hostname: string;
+  /** ISO-8601 time the holder took the lock. */
+  readonly since: string;
+}
+
+/**
+ * Another store (in this process or another, on this host or another) owns the checkpoint file:
+ * two owners would overwrite each other's keys. Not retriable; `code` `EWS_CHECKPOINT_LOCKED`.
+ */
+export class EwsCheckpointLockedError extends EwsCheckpointError {
+  /** The checkpoint file. */
+  readonly path: string;
+  /** The lock file (`<path>.lock`). */
+  readonly lockPath: string;
+  /** Who holds the lock, when the lock file could be read. */
+  readonly holder: CheckpointLockHolder | undefined;
+  constructor(path: string, lockPath: string, holder: CheckpointLockHolder | undefined, message: string) {
+    super(message, { retriable: false }, 'EWS_CHECKPOINT_LOCKED');
+    this.path = path;
+    this.lockPath = lockPath;
+    this.holder = holder;
   }
 }

@@ -152,7 +152,9 @@ storeContract('FileCheckpointStore', () => new FileCheckpointStore({ path: join(
 describe('FileCheckpointStore', () => {
   it('persists across instances, in a file of its own format, created with its directory', async () => {
     const path = join(dir, 'nested/deeper/cp.json');
-    await new FileCheckpointStore({ path }).set('k', { watermark: 'w1', syncStates: { inbox: 's' } });
+    const writer = new FileCheckpointStore({ path });
+    await writer.set('k', { watermark: 'w1', syncStates: { inbox: 's' } });
+    await writer.close(); // releases the lock file too
     expect((await new FileCheckpointStore({ path }).get('k'))?.watermark).toBe('w1');
     const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
     expect(raw).toMatchObject({ format: 'ews-push-bridge/checkpoints', version: 1, checkpoints: { k: { watermark: 'w1' } } });

@@ -328,8 +328,11 @@ const xmlChar = fc.oneof(
   { weight: 2, arbitrary: fc.integer({ min: 0x20, max: 0xd7ff }).map((c) => String.fromCodePoint(c)) },
   { weight: 1, arbitrary: fc.integer({ min: 0x10000, max: 0x10ffff }).map((c) => String.fromCodePoint(c)) },
 );
-/** Attribute values (ids, change keys): any XML text, whitespace included. */
-const xmlString = fc.array(xmlChar, { minLength: 1, maxLength: 12 }).map((cs) => cs.join(''));
+/** Attribute values (ids, change keys): any XML text, whitespace included, but not only whitespace (refused both ways). */
+const xmlString = fc
+  .array(xmlChar, { minLength: 1, maxLength: 12 })
+  .map((cs) => cs.join(''))
+  .filter((s) => !/^[ \t\n\r]+$/.test(s));
 /**
  * Element text (subscription ids, watermarks): the parser trims these leaf values (real servers
  * never pad base64 ids; pretty-printers do), so edge whitespace cannot round-trip. It trims with

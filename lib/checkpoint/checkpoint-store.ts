@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { EwsCheckpointError } from '../errors.js';
 import type { EventType, FolderRef } from '../model.js';
 
 /** What a store holds for one subscription key. */
@@ -23,7 +24,9 @@ export interface Checkpoint {
 }
 
 /**
- * A change to one key's {@link Checkpoint}. Fields present replace the stored ones; fields left
+ * A change to one key's {@link Checkpoint}. An empty or blank `watermark` (or sync state) is
+ * refused with an {@link EwsCheckpointError}: it is not a position, and a store holding one would
+ * fail every restart (see {@link checkCheckpointUpdate}). Fields present replace the stored ones; fields left
  * out keep their stored value, so a source that writes only `watermark` never erases
  * `syncStates` written by another.
  */
@@ -97,8 +100,28 @@ export function checkpointKey(options: CheckpointKeyOptions): string {
   ].join('|');
 }
 
-/** Applies `update` to `previous` the way {@link CheckpointStore.set} specifies. */
-export function mergeCheckpoint(previous: Checkpoint | undefined, update: CheckpointUpdate, now: Date): Checkpoint {
+/**
+ * Throws a non-retriable {@link EwsCheckpointError} when `update` holds a value no store may
+ * persist: a `watermark` or sync state that is not a string or is empty or blank. Every store
+ * calls it in `set` (and {@link mergeCheckpoint} does too).
+ */
+export function checkCheckpointUpdate(key: string, update: CheckpointUpdate): void {
+  const blank = (value: unknown): boolean => typeof value !== 'string' || value.trim() === '';
+  if (update.watermark !== undefined && blank(update.watermark)) {
+    throw new EwsCheckpointError(`Refusing to store an empty watermark for checkpoint key ${JSON.stringify(key)}`);
+  }
+  for (const [folder, state] of Object.entries(update.syncStates ?? {})) {
+    if (blank(state)) throw new EwsCheckpointError(`Refusing to store an empty sync state for folder ${JSON.stringify(folder)} of checkpoint key ${JSON.stringify(key)}`);
+  }
+}
+
+/**
+ * Applies `update` to `previous` the way {@link CheckpointStore.set} specifies.
+ *
+ * @throws EwsCheckpointError for an update {@link checkCheckpointUpdate} refuses.
+ */
+export function mergeCheckpoint(previous: Checkpoint | undefined, update: CheckpointUpdate, now: Date, key = ''): Checkpoint {
+  checkCheckpointUpdate(key, update);
   const watermark = update.watermark ?? previous?.watermark;
   const syncStates = update.syncStates ?? previous?.syncStates;
   return {

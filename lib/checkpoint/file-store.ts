@@ -8,13 +8,14 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import { basename, dirname, join, resolve } from 'node:path';
 import { EwsCheckpointError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { mergeCheckpoint, type Checkpoint, type CheckpointStore, type CheckpointUpdate } from './checkpoint-store.js';
+import { checkCheckpointUpdate, mergeCheckpoint, type Checkpoint, type CheckpointStore, type CheckpointUpdate } from './checkpoint-store.js';
+import { CheckpointFileLock } from './file-lock.js';
 
 /** Options of {@link FileCheckpointStore}. */
 export interface FileCheckpointStoreOptions {
   /** Path of the JSON file. Created (with its directory) on the first write; a missing file is an empty store. */
   readonly path: string;
-  /** Permission bits of the file when it is (re)written. Default: `0o600` (it names mailboxes). */
+  /** Permission bits of the file (and of its lock file) when it is (re)written. Default: `0o600` (it names mailboxes). */
   readonly mode?: number;
   /** Where to report cleanup of leftover temp files. Default: silent. */
   readonly logger?: Logger;
@@ -55,7 +56,15 @@ const errnoCode = (error: unknown): string | undefined =>
  * - A file that is unreadable, not JSON, or not a checkpoint file makes `get`/`set` reject with a
  *   non-retriable {@link EwsCheckpointError} naming the path: the store never silently restarts from
  *   nothing. Fix or delete the file; the next call reads it again.
- * - One process per file: two processes writing the same file overwrite each other's keys.
+ * - One owner per file: the first write takes a lock (`<path>.lock`, holding pid, host and start
+ *   time), and a second store that writes — in another process, or another instance in this one —
+ *   fails with a non-retriable `EwsCheckpointLockedError` (`EWS_CHECKPOINT_LOCKED`) naming
+ *   the file and the holder, instead of silently overwriting its keys. Before each write the store
+ *   checks that the lock is still its own. Reading needs no lock. {@link FileCheckpointStore.close}
+ *   releases the lock (so does a normal process exit); a lock left by a killed process is taken
+ *   over once that process is gone (same host: its pid is dead or reused). A holder on another
+ *   host (a shared file system) cannot be checked: delete its lock file once it is gone.
+ * - An empty or blank watermark or sync state is refused ({@link checkCheckpointUpdate}).
  */
 export class FileCheckpointStore implements CheckpointStore {
   /** Absolute path of the checkpoint file. */
@@ -67,6 +76,9 @@ export class FileCheckpointStore implements CheckpointStore {
   #loading: Promise<Records> | undefined;
   readonly #queue: PendingOp[] = [];
   #draining = false;
+  #drainDone: Promise<void> = Promise.resolve();
+  #lock: CheckpointFileLock | undefined;
+  #closed = false;
 
   constructor(options: FileCheckpointStoreOptions) {
     if (typeof options?.path !== 'string' || options.path.length === 0) {
@@ -81,14 +93,20 @@ export class FileCheckpointStore implements CheckpointStore {
 
   /** @inheritDoc */
   async get(key: string): Promise<Checkpoint | undefined> {
+    if (this.#closed) throw this.#closedError();
     const record = (await this.#load()).get(key);
     return record === undefined ? undefined : structuredClone(record);
   }
 
   /** @inheritDoc */
   set(key: string, update: CheckpointUpdate): Promise<void> {
+    try {
+      checkCheckpointUpdate(key, update);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return this.#enqueue((records, now) => {
-      records.set(key, mergeCheckpoint(records.get(key), update, now));
+      records.set(key, mergeCheckpoint(records.get(key), update, now, key));
     });
   }
 
@@ -99,14 +117,45 @@ export class FileCheckpointStore implements CheckpointStore {
     });
   }
 
+  /**
+   * Finishes the writes already asked for, then releases the file's lock so another store (or
+   * process) may own it. Later calls of `get`/`set`/`delete` reject. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#drainDone;
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.release();
+  }
+
+  #closedError(): EwsCheckpointError {
+    return new EwsCheckpointError(`The checkpoint store of ${this.path} is closed`);
+  }
+
   #enqueue(apply: PendingOp['apply']): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError());
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ apply, resolve, reject });
       if (!this.#draining) {
         this.#draining = true;
-        void this.#drain();
+        this.#drainDone = this.#drain();
       }
     });
+  }
+
+  /**
+   * The lock, taken on the first write. What was read before it was taken may be stale (the
+   * previous owner may have written since), so the file is read again under the lock.
+   */
+  async #ownLock(): Promise<CheckpointFileLock> {
+    if (this.#lock !== undefined) {
+      await this.#lock.verify();
+      return this.#lock;
+    }
+    this.#lock = await CheckpointFileLock.acquire(this.path, this.#mode);
+    this.#durable = undefined;
+    return this.#lock;
   }
 
   /** Writes queued changes batch by batch until the queue is empty. Never rejects. */
@@ -115,6 +164,7 @@ export class FileCheckpointStore implements CheckpointStore {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0);
         try {
+          await this.#ownLock();
           const next = new Map(await this.#load());
           const now = new Date();
           for (const op of batch) op.apply(next, now);
@@ -224,7 +274,8 @@ export class FileCheckpointStore implements CheckpointStore {
     }
     for (const name of names) {
       if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-      const match = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
+      // Our own temp files, and those of the lock file (`file-lock.ts`).
+      const match = /^(?:lock\.)?(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
       const pid = match?.[1] === undefined ? undefined : Number(match[1]);
       if (pid === undefined || pid === process.pid || isProcessAlive(pid)) continue;
       try {

@@ -22,7 +22,11 @@ export class MemoryCheckpointStore implements CheckpointStore {
 
   /** @inheritDoc */
   set(key: string, update: CheckpointUpdate): Promise<void> {
-    this.#records.set(key, mergeCheckpoint(this.#records.get(key), update, new Date()));
+    try {
+      this.#records.set(key, mergeCheckpoint(this.#records.get(key), update, new Date(), key));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return Promise.resolve();
   }
 

@@ -10,7 +10,7 @@
  *
  * @packageDocumentation
  */
-import { EwsParseError } from '../errors.js';
+import { EwsParseError, EwsProtocolError } from '../errors.js';
 import type { Id, NotificationEvent, PushNotification, SubscriptionStatus } from '../model.js';
 import type {
   EwsBody,
@@ -168,8 +168,20 @@ function attr(tag: StartTag, name: string): string | undefined {
 function readId(tag: StartTag): Id {
   const id = attr(tag, 'Id');
   if (id === undefined) throw new EwsParseError(`<${tag.name}> has no Id attribute`);
+  if (trimXmlWhitespace(id) === '') throw new EwsProtocolError(`${tag.name}/@Id`, `<${tag.name}> has an empty Id attribute`);
   const changeKey = attr(tag, 'ChangeKey');
   return changeKey === undefined ? { id } : { id, changeKey };
+}
+
+/**
+ * `text` (already trimmed), or an {@link EwsProtocolError} when it is empty: the value is one the
+ * protocol needs (an id, a watermark), and an empty one must never be stored or sent back.
+ * `inError`: the value is in a `ResponseClass="Error"` message, where Exchange writes empty
+ * elements (`<m:SyncState/>`) and nothing is used but the error: kept as it is.
+ */
+function required(text: string, element: string, inError: boolean, action: 'resubscribe' | 'resubscribe-without-watermark' = 'resubscribe'): string {
+  if (text === '' && !inError) throw new EwsProtocolError(element, `<${element}> is empty`, { action });
+  return text;
 }
 
 function parseBoolean(text: string, element: string): boolean {
@@ -838,6 +850,7 @@ export class EnvelopeBuilder {
         break;
     }
     const text = trimXmlWhitespace(raw);
+    const inError = this.msg?.responseClass === 'Error';
     switch (target) {
       case L_FAULT_CODE:
         (this.fault as FaultDraft).faultCode = text;
@@ -859,38 +872,39 @@ export class EnvelopeBuilder {
         (this.msg as MessageDraft).descriptiveLinkKey = parseInteger(text);
         break;
       case L_SUBSCRIPTION_ID:
-        (this.msg as MessageDraft).subscriptionId = text;
+        (this.msg as MessageDraft).subscriptionId = required(text, this.leafName, inError);
         break;
       case L_WATERMARK:
-        (this.msg as MessageDraft).watermark = text;
+        (this.msg as MessageDraft).watermark = required(text, this.leafName, inError, 'resubscribe-without-watermark');
         break;
       case L_CONNECTION_STATUS:
         // Unknown values are dropped rather than guessed at (forward compatibility).
         if (text === 'OK' || text === 'Closed') (this.msg as MessageDraft).connectionStatus = text;
         break;
       case L_ERROR_SUBSCRIPTION_ID:
-        (this.msg as MessageDraft).errorSubscriptionIds.push(text);
+        // Only Error messages carry these; an empty one would name no subscription.
+        (this.msg as MessageDraft).errorSubscriptionIds.push(required(text, this.leafName, false));
         break;
       case L_SYNC_STATE:
-        (this.msg as MessageDraft).syncState = text;
+        (this.msg as MessageDraft).syncState = required(text, this.leafName, inError, 'resubscribe-without-watermark');
         break;
       case L_INCLUDES_LAST:
         (this.msg as MessageDraft).includesLastItemInRange = parseBoolean(text, this.leafName);
         break;
       case L_N_SUBSCRIPTION_ID:
-        this.nSubscriptionId = text;
+        this.nSubscriptionId = required(text, this.leafName, inError);
         break;
       case L_N_PREVIOUS_WATERMARK:
-        this.nPreviousWatermark = text;
+        this.nPreviousWatermark = required(text, this.leafName, inError, 'resubscribe-without-watermark');
         break;
       case L_N_MORE_EVENTS:
         this.nMoreEvents = parseBoolean(text, this.leafName);
         break;
       case L_E_WATERMARK:
-        this.eWatermark = text;
+        this.eWatermark = required(text, this.leafName, inError, 'resubscribe-without-watermark');
         break;
       case L_E_TIMESTAMP:
-        this.eTimeStamp = text;
+        this.eTimeStamp = required(text, this.leafName, inError);
         break;
       case L_E_UNREAD_COUNT: {
         const n = parseInteger(text);

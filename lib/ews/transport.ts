@@ -15,15 +15,24 @@
  * `EwsHttpError` (with `retryAfterMs` from `Retry-After`); a body that is not XML →
  * `EwsNotXmlError`; socket failures → `EwsConnectionError` (`EwsStreamCutError` once a response
  * had started). Response messages with `ResponseClass="Error"` are returned, not thrown: see
- * `envelopeError()` in `response-errors.ts`. No error or log line carries a credential.
+ * `envelopeError()` in `response-errors.ts`. No error or log line carries a credential: the
+ * passwords and tokens a call uses are remembered for `scrubCredentials` (`credential-scrub.ts`),
+ * which every error message and body preview passes through.
+ *
+ * Bodies: requests send `Accept-Encoding: identity`; a body a proxy compressed anyway (gzip,
+ * deflate, br) is decoded before parsing, and any other `Content-Encoding` is an
+ * `EwsContentEncodingError` (`content-encoding.ts`).
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { authorizerFor, tokenProviderError, type EwsAuth } from './auth-header.js';
+import { ACCEPT_IDENTITY, bodyDecodeError, decodedBody } from './content-encoding.js';
+import { rememberSecret } from './credential-scrub.js';
 import type { EwsEnvelope } from './messages.js';
 import { EnvelopeParser } from './parser.js';
 import { soapFaultError } from './response-errors.js';
@@ -227,7 +236,7 @@ export async function postSoap(request: SoapRequest, options: PostSoapOptions): 
     if (status < 200 || status >= 300) throw await errorForResponse(res, options, call.signal);
     const parser = newParser(options, status);
     const envelopes: EwsEnvelope[] = [];
-    await pump(res, call.signal, undefined, (chunk) => {
+    await pump(decodedBody(res), call.signal, undefined, (chunk) => {
       envelopes.push(...parser.write(chunk));
     });
     envelopes.push(...endParser(parser));
@@ -260,6 +269,7 @@ export async function openStream(request: SoapRequest, options: OpenStreamOption
     if (status < 200 || status >= 300) throw await errorForResponse(res, options, call.signal);
     // From here on the heartbeat watchdog guards the connection, not the response deadline.
     call.clearDeadline();
+    const body = decodedBody(res);
     options.onOpen?.({ status });
     const parser = newParser(options, status);
     let delivered = 0;
@@ -277,7 +287,7 @@ export async function openStream(request: SoapRequest, options: OpenStreamOption
     try {
       // The watchdog counts complete envelopes, not bytes: a server (or proxy) that trickles
       // whitespace without ever finishing an envelope is as dead as a silent one.
-      await pump(res, call.signal, idleTimeoutMs, (chunk) => deliver(parser.write(chunk)));
+      await pump(body, call.signal, idleTimeoutMs, (chunk) => deliver(parser.write(chunk)));
     } catch (error) {
       if (error instanceof EwsStreamCutError) {
         throw new EwsStreamCutError(error.message, { midEnvelope: hasPartialEnvelope(parser), cause: error.cause });
@@ -434,6 +444,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
     call.onDispose(() => pinned.destroy());
     agent = pinned;
   }
+  rememberAuthSecrets(options.auth);
   let authorization: string | undefined;
   let lastSocket: Socket | undefined;
   try {
@@ -441,6 +452,7 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
   } catch (error) {
     throw tokenProviderError(error);
   }
+  rememberAuthorization(authorization);
   // The negotiation round of a connection-bound scheme carries no body: the server only answers
   // it with its challenge, and the body goes once, with the authenticating round.
   let withBody = !bound;
@@ -477,10 +489,23 @@ async function exchange(request: SoapRequest, options: EwsEndpointOptions, call:
       throw tokenProviderError(error);
     }
     if (next === undefined) throw switchedConnection ? connectionSwitched() : new EwsAuthError(401);
+    rememberAuthorization(next);
     authorization = next;
     withBody = true;
   }
   throw new EwsAuthError(401, `Authentication did not complete within ${MAX_AUTH_ROUNDS} rounds`);
+}
+
+/** The configured secrets, so an error quoting one (a server echoing it) can be scrubbed. */
+function rememberAuthSecrets(auth: EwsAuth | undefined): void {
+  if (auth?.type === 'basic' || auth?.type === 'ntlm') rememberSecret(auth.password);
+  if (auth?.type === 'bearer' && typeof auth.token === 'string') rememberSecret(auth.token);
+}
+
+/** The credential of a Basic or Bearer header we send (NTLM messages are per-handshake, and scrubbed by their scheme name). */
+function rememberAuthorization(header: string | undefined): void {
+  const match = header === undefined ? null : /^(?:Basic|Bearer) (.+)$/.exec(header);
+  if (match?.[1] !== undefined) rememberSecret(match[1]);
 }
 
 function connectionSwitched(): EwsAuthError {
@@ -510,6 +535,7 @@ function send(
   const headers: Record<string, string | number> = {
     'Content-Type': 'text/xml; charset=utf-8',
     Accept: 'text/xml',
+    ...ACCEPT_IDENTITY,
     ...(request.soapAction === '' ? {} : { SOAPAction: soapAction }),
     ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
     ...options.headers,
@@ -589,7 +615,7 @@ function connectionError(url: URL, error: NodeJS.ErrnoException): EwsConnectionE
  * connection goes before the end, and with whatever `sink` throws. The response is destroyed on
  * every path but a clean end.
  */
-function pump(res: IncomingMessage, signal: AbortSignal, idleTimeoutMs: number | undefined, sink: (chunk: Buffer) => boolean | void): Promise<void> {
+function pump(res: Readable, signal: AbortSignal, idleTimeoutMs: number | undefined, sink: (chunk: Buffer) => boolean | void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let idle: NodeJS.Timeout | undefined;
@@ -620,7 +646,7 @@ function pump(res: IncomingMessage, signal: AbortSignal, idleTimeoutMs: number |
     const onEnd = (): void => finish();
     const onClose = (): void => finish(new EwsStreamCutError('The connection closed before the response ended', { midEnvelope: false }));
     const onError = (error: Error): void =>
-      finish(new EwsStreamCutError(`The connection failed while reading the response (${(error as NodeJS.ErrnoException).code ?? error.message})`, { midEnvelope: false, cause: error }));
+      finish(bodyDecodeError(res, error) ?? new EwsStreamCutError(`The connection failed while reading the response (${(error as NodeJS.ErrnoException).code ?? error.message})`, { midEnvelope: false, cause: error }));
 
     if (signal.aborted) {
       finish(signal.reason);
@@ -667,7 +693,7 @@ async function errorForResponse(res: IncomingMessage, options: EwsEndpointOption
     const envelopes: EwsEnvelope[] = [];
     let total = 0;
     try {
-      await pump(res, signal, undefined, (chunk) => {
+      await pump(decodedBody(res), signal, undefined, (chunk) => {
         total += chunk.length;
         if (total > MAX_ERROR_BODY_BYTES) throw new EwsHttpError(status, { message: 'Error response body too large' });
         envelopes.push(...parser.write(chunk));

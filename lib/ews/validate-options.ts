@@ -12,10 +12,15 @@ export function describe(value: unknown): string {
   return value === null ? 'null' : typeof value === 'object' ? 'an object' : String(value);
 }
 
-/** A non-empty string, or a TypeError/RangeError naming `field`. */
+/**
+ * A string that is neither empty nor only XML whitespace, or a TypeError/RangeError naming
+ * `field`. Blank values are refused because the parser refuses them from a server (an empty id
+ * or watermark is `EwsProtocolError`): what we write, we must be able to read back.
+ */
 export function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string') throw new TypeError(`${field} must be a string (got ${describe(value)})`);
   if (value.length === 0) throw new RangeError(`${field} must not be empty`);
+  if (/^[ \t\n\r]+$/.test(value)) throw new RangeError(`${field} must not be blank`);
   return value;
 }
 

@@ -139,6 +139,10 @@ export function planFor(error: unknown): FailurePlan {
     // unreachable for a moment, not the server refusing us.
     case 'EWS_AUTH_FAILED':
       return { kind: 'retry', reason: 'connection-error' };
+    // An empty watermark or id from the server (EwsProtocolError): like ErrorInvalidWatermark,
+    // a new subscription (the pull source also drops a watermark it cannot trust) and a gap.
+    case 'EWS_PROTOCOL_VIOLATION':
+      return { kind: 'resubscribe', reason: 'server-error', backOff: false };
     default:
       return { kind: 'retry', reason: 'server-error' };
   }

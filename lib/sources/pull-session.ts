@@ -14,7 +14,7 @@
  */
 import type { Agent } from 'node:http';
 import { checkpointKey, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsResponseError } from '../errors.js';
+import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsProtocolError, EwsResponseError } from '../errors.js';
 import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
@@ -217,7 +217,7 @@ export class PullSession {
     // on from the same watermark, and say that something was lost.
     if (missed) plan = { kind: 'retry', reason: 'missed-events' };
     if (plan.kind === 'resubscribe') {
-      const watermarkLost = error instanceof EwsResponseError && error.action === 'resubscribe-without-watermark';
+      const watermarkLost = (error instanceof EwsResponseError || error instanceof EwsProtocolError) && error.action === 'resubscribe-without-watermark';
       this.forgetSubscription(plan.reason, watermarkLost);
     }
     // Pull has no connection to take; such a code can only be a server oddity: retry.
@@ -277,10 +277,17 @@ export class PullSession {
    */
   private async cycle(): Promise<boolean> {
     if (!this.loaded) {
-      const stored = await this.options.checkpoint.get(this.options.checkpointKey);
+      let stored = await this.options.checkpoint.get(this.options.checkpointKey);
+      this.checkpointAt = stored === undefined ? undefined : new Date(stored.updatedAt);
+      if (stored?.watermark !== undefined && stored.watermark.trim() === '') {
+        // Written by an older version that stored what a broken server sent: not a position.
+        // Start from now and say that events since the checkpoint may be lost.
+        this.options.logger.warn('The stored watermark is empty; subscribing from now — events since it may be lost', { checkpointKey: this.options.checkpointKey });
+        this.gap = { from: this.checkpointAt ?? new Date(), reason: 'server-error', subscriptionKept: false, eventsMayBeLost: true };
+        stored = { updatedAt: stored.updatedAt };
+      }
       this.watermark = stored?.watermark ?? this.options.watermark;
       this.checkpointed = stored?.watermark;
-      this.checkpointAt = stored === undefined ? undefined : new Date(stored.updatedAt);
       this.loaded = true;
       this.options.logger.debug('EWS pull source starts', { resumed: stored?.watermark !== undefined, fromOption: stored === undefined && this.options.watermark !== undefined });
     }

@@ -8,6 +8,7 @@
  */
 import type { Agent } from 'node:http';
 import { Observable } from 'rxjs';
+import { EwsProtocolError } from '../errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
@@ -427,6 +428,11 @@ export class StreamingGroup {
     if (member.stopped) {
       member.subscriptionId = subscriptionId;
       throw member.stopSignal.reason;
+    }
+    // Two members with one id would make an invalid GetStreamingEvents and mix their events.
+    const holder = this.bySubscription.get(subscriptionId);
+    if (holder !== undefined && holder !== member) {
+      throw new EwsProtocolError('SubscriptionId', `The Subscribe response repeated subscription id ${JSON.stringify(subscriptionId.slice(0, 60))}, which another member of the group holds`);
     }
     this.bySubscription.set(subscriptionId, member);
     this.options.logger.info('EWS streaming group subscription created', { subscriptionId });
