@@ -19,7 +19,8 @@ export type EwsBridgeErrorCode =
   | 'EWS_HEARTBEAT_TIMEOUT'
   | 'EWS_CONNECTION_TAKEN'
   | 'EWS_LISTENER_FAILED'
-  | 'EWS_CHECKPOINT_ERROR';
+  | 'EWS_CHECKPOINT_ERROR'
+  | 'EWS_LEASE_LOST';
 
 /** Base class of every error of this library. */
 export class EwsBridgeError extends Error {
@@ -214,5 +215,32 @@ export class EwsConnectionTakenError extends EwsBridgeError {
       ...options,
     });
     this.subscriptionIds = subscriptionIds;
+  }
+}
+
+/**
+ * A write fenced by a lease (a Redis checkpoint write carrying the writer's fencing token) was
+ * refused because the writer no longer holds the lease: another worker took the mailbox over (a
+ * higher token), or it was released. Never retriable — the new owner's checkpoint wins; stop
+ * consuming the mailbox.
+ */
+export class EwsLeaseLostError extends EwsBridgeError {
+  /** The leased resource (a mailbox, or a group key). */
+  readonly resource: string;
+  /** The fencing token the writer held. */
+  readonly token: number;
+  /** The resource's current token in the store, when it has one (a takeover makes it higher). */
+  readonly currentToken: number | undefined;
+  constructor(resource: string, token: number, currentToken: number | undefined, message?: string) {
+    super(
+      'EWS_LEASE_LOST',
+      message ??
+        `The lease on ${JSON.stringify(resource)} (fencing token ${token}) is no longer held` +
+          (currentToken === undefined ? '' : ` (current token ${currentToken})`),
+      { retriable: false },
+    );
+    this.resource = resource;
+    this.token = token;
+    this.currentToken = currentToken;
   }
 }
