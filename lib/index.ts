@@ -17,6 +17,7 @@ export * from './checkpoint/memory-store.js';
 export * from './checkpoint/file-store.js';
 export * from './checkpoint/redis-store.js';
 export type { RedisScriptClient } from './coordination/redis-client.js';
+export * from './coordination/lease-coordinator.js';
 export {
   postSoap,
   openStream,
