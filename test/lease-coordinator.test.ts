@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCheckpointStore } from '../lib/checkpoint/redis-store.js';
 import { RedisLeaseCoordinator, type LeaseLostReason, type MailboxLease, type RedisLeaseCoordinatorOptions } from '../lib/coordination/lease-coordinator.js';
-import { redisServerMissing, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { Redis as IoRedis } from 'ioredis';
+import { redisServerMissing, startPartitionProxy, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 const missing = redisServerMissing();
 if (missing !== undefined) console.warn(missing);
@@ -184,6 +185,36 @@ describe.skipIf(missing !== undefined)('RedisLeaseCoordinator', () => {
     expect(ledger.lost.every((l) => l.reason === 'expired')).toBe(true);
     expect([...ledger.tokens.values()].every((t) => t === 2)).toBe(true);
     expect(ledger.violations).toEqual([]);
+  });
+
+  it('a worker cut off from Redis stops before the others may take its mailboxes, and rejoins after the partition heals', async () => {
+    const prefix = `p${++prefixes}`;
+    const ledger = new Ledger();
+    const resources = mailboxes(10);
+    const proxy = await startPartitionProxy(server.port);
+    const behindProxy = new IoRedis(proxy.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    behindProxy.on('error', () => undefined);
+    clients.push(behindProxy);
+    try {
+      const a = worker('a', ledger, { resources, prefix, redis: behindProxy });
+      const b = worker('b', ledger, { resources, prefix });
+      await Promise.all([a.start(), b.start()]);
+      await waitFor(() => a.leases().length === 5 && b.leases().length === 5);
+      const aHad = a.leases().map((l) => l.resource);
+
+      proxy.partition();
+      // b gets a's mailboxes only after a dropped them itself (the ledger would record a second holder).
+      await waitFor(() => b.leases().length === 10);
+      expect(ledger.lost.filter((l) => l.worker === 'a').map((l) => l.reason)).toEqual(aHad.map(() => 'expired'));
+      expect(a.stats().expiries).toBe(1);
+
+      proxy.heal();
+      await waitFor(() => a.leases().length === 5 && b.leases().length === 5);
+      expect(ledger.violations).toEqual([]);
+      expect(ledger.lost.filter((l) => l.worker === 'b').every((l) => l.reason === 'rebalance')).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('checks its options, naming them', () => {

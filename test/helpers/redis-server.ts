@@ -100,3 +100,65 @@ function handle(child: ChildProcess, port: number, exited: Promise<void>): Redis
     },
   };
 }
+
+/** A TCP proxy in front of a Redis server whose traffic can be cut both ways (a network partition). */
+export interface PartitionProxy {
+  readonly port: number;
+  /** Stops forwarding in both directions; bytes wait in the sockets. */
+  partition(): void;
+  /** Forwards again, the waiting bytes first. */
+  heal(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link PartitionProxy} on 127.0.0.1 (port 0) to `targetPort`. */
+export async function startPartitionProxy(targetPort: number): Promise<PartitionProxy> {
+  const { createConnection, createServer: createTcpServer } = await import('node:net');
+  type Pair = readonly [import('node:net').Socket, import('node:net').Socket];
+  const pairs = new Set<Pair>();
+  let cut = false;
+  const link = ([client, upstream]: Pair): void => {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
+  const unlink = ([client, upstream]: Pair): void => {
+    client.unpipe(upstream);
+    upstream.unpipe(client);
+    client.pause();
+    upstream.pause();
+  };
+  const server = createTcpServer((client) => {
+    const upstream = createConnection(targetPort, '127.0.0.1');
+    const pair: Pair = [client, upstream];
+    pairs.add(pair);
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    if (cut) unlink(pair);
+    else link(pair);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    partition: () => {
+      cut = true;
+      for (const pair of pairs) unlink(pair);
+    },
+    heal: () => {
+      cut = false;
+      for (const pair of pairs) link(pair);
+    },
+    close: async () => {
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
