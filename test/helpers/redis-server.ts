@@ -3,7 +3,7 @@
  * killed at teardown. Tests skip with a message when the binary is absent.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 
 const BINARY = 'redis-server';
@@ -113,8 +113,7 @@ export interface PartitionProxy {
 
 /** Starts a {@link PartitionProxy} on 127.0.0.1 (port 0) to `targetPort`. */
 export async function startPartitionProxy(targetPort: number): Promise<PartitionProxy> {
-  const { createConnection, createServer: createTcpServer } = await import('node:net');
-  type Pair = readonly [import('node:net').Socket, import('node:net').Socket];
+  type Pair = readonly [Socket, Socket];
   const pairs = new Set<Pair>();
   let cut = false;
   const link = ([client, upstream]: Pair): void => {
@@ -127,7 +126,7 @@ export async function startPartitionProxy(targetPort: number): Promise<Partition
     client.pause();
     upstream.pause();
   };
-  const server = createTcpServer((client) => {
+  const server = createServer((client) => {
     const upstream = createConnection(targetPort, '127.0.0.1');
     const pair: Pair = [client, upstream];
     pairs.add(pair);
