@@ -297,7 +297,9 @@ describe.skipIf(missing !== undefined)(`${MAILBOXES} mailboxes shared by worker 
     expect(grantsInOutage).toBe(0);
     expect(grants.filter((g) => g.end === 'expired')).toEqual([]);
 
+    // Workers that start apart (tsx start-up on a busy machine) also hand mailboxes over to each other.
     const rebalanced = grants.filter((g) => g.end === 'rebalance').length;
+    const toFourth = grants.filter((g) => g.end === 'rebalance' && g.to! > w4.startedAt).length;
     const closing = grants.filter((g) => g.end === 'closing').length;
     expect(closing).toBe(MAILBOXES);
     const runSeconds = ms(outageTo - w1.startedAt) / 1000;
@@ -308,7 +310,7 @@ describe.skipIf(missing !== undefined)(`${MAILBOXES} mailboxes shared by worker 
       `lease multi-process (${MAILBOXES} mailboxes, TTL ${TTL_MS} ms, renewal ${RENEW_MS} ms): ` +
         `${delivered.length} events, 0 lost, ${duplicates} duplicates (all after the SIGKILL); ` +
         `takeover of ${victims.length} mailboxes ${takeoverMs} ms after the kill (2×TTL = ${2 * TTL_MS} ms); ` +
-        `${rebalanced} handed over to the fourth worker; ${handledInOutage} events handled during a ${OUTAGE_MS} ms Redis outage, ` +
+        `${rebalanced} hand-overs (${toFourth} after the fourth worker started), 0 duplicates from them; ${handledInOutage} events handled during a ${OUTAGE_MS} ms Redis outage, ` +
         `${grantsInOutage} grants during it; lease commands/s per worker ${commandsPerSecond.join(', ')} over ~${runSeconds.toFixed(0)} s`,
     );
     console.info(`phases: ${phases.join('; ')}`);
