@@ -1,5 +1,6 @@
 /**
- * One worker of bench/lease-scale.ts (forked with `--import tsx --expose-gc`): a
+ * One worker of bench/lease-scale.ts (forked with `--import tsx --expose-gc`; loads dist/, so
+ * `npm run build` first): a
  * RedisLeaseCoordinator over the task's mailboxes; in `pull` mode each owned mailbox also gets an
  * idle pull subscription (long poll interval) whose checkpoints are fenced by the lease.
  *
@@ -9,9 +10,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Subscription } from 'rxjs';
-import { RedisCheckpointStore } from '../lib/checkpoint/redis-store.js';
-import { RedisLeaseCoordinator } from '../lib/coordination/lease-coordinator.js';
-import { pullNotifications } from '../lib/sources/pull.js';
+import { shipped } from './shipped.js';
 
 /** What the parent passes (as argv[2], JSON). */
 export interface LeaseChildTask {
@@ -24,6 +23,8 @@ export interface LeaseChildTask {
   readonly maxConcurrentSubscribes: number;
 }
 
+// The built bundle, as users run it (see shipped.ts: tsx's keepNames costs heap per closure).
+const { RedisCheckpointStore, RedisLeaseCoordinator, pullNotifications } = await shipped();
 const task = JSON.parse(process.argv[2] ?? '{}') as LeaseChildTask;
 const send = (message: object): void => {
   process.send?.(message);
