@@ -25,7 +25,8 @@ export type EwsBridgeErrorCode =
   | 'EWS_CHECKPOINT_ERROR'
   | 'EWS_PROTOCOL_VIOLATION'
   | 'EWS_CONTENT_ENCODING'
-  | 'EWS_CHECKPOINT_LOCKED';
+  | 'EWS_CHECKPOINT_LOCKED'
+  | 'EWS_LEASE_LOST';
 
 /**
  * Base class of every error of this library. The message passes through `scrubCredentials`, so
@@ -340,5 +341,32 @@ export class EwsCheckpointLockedError extends EwsCheckpointError {
     this.path = path;
     this.lockPath = lockPath;
     this.holder = holder;
+  }
+}
+
+/**
+ * A write fenced by a lease (a Redis checkpoint write carrying the writer's fencing token) was
+ * refused because the writer no longer holds the lease: another worker took the mailbox over (a
+ * higher token), or it was released. Never retriable — the new owner's checkpoint wins; stop
+ * consuming the mailbox.
+ */
+export class EwsLeaseLostError extends EwsBridgeError {
+  /** The leased resource (a mailbox, or a group key). */
+  readonly resource: string;
+  /** The fencing token the writer held. */
+  readonly token: number;
+  /** The resource's current token in the store, when it has one (a takeover makes it higher). */
+  readonly currentToken: number | undefined;
+  constructor(resource: string, token: number, currentToken: number | undefined, message?: string) {
+    super(
+      'EWS_LEASE_LOST',
+      message ??
+        `The lease on ${JSON.stringify(resource)} (fencing token ${token}) is no longer held` +
+          (currentToken === undefined ? '' : ` (current token ${currentToken})`),
+      { retriable: false },
+    );
+    this.resource = resource;
+    this.token = token;
+    this.currentToken = currentToken;
   }
 }

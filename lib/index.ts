@@ -15,6 +15,9 @@ export * from './ews/send-notification.js';
 export * from './checkpoint/checkpoint-store.js';
 export * from './checkpoint/memory-store.js';
 export * from './checkpoint/file-store.js';
+export * from './checkpoint/redis-store.js';
+export type { RedisScriptClient } from './coordination/redis-client.js';
+export * from './coordination/lease-coordinator.js';
 export {
   postSoap,
   openStream,
