@@ -16,6 +16,7 @@ import { MODES, type Mode } from './config-schema.js';
 import { MAX_DEMO_EVENTS, runDemo } from './demo.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { runForward } from './forward.js';
+import { runSimulatorCommand } from './simulator-command.js';
 import { createCliLogger } from './logger.js';
 import { runTail } from './tail.js';
 
@@ -27,6 +28,8 @@ Commands:
   forward   Forward mailbox notifications to a legacy push listener, as
             configured in a file (runs until SIGINT/SIGTERM)
   tail      Print a mailbox's notifications as they happen
+  simulator Run an Exchange simulator and a push listener to try forward
+            and tail against (prints a ready-to-use config)
 
 Run "ews-push-bridge <command> --help" for a command's options.
 Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 cannot authenticate,
@@ -263,6 +266,8 @@ async function main(args: string[], io: CliIo): Promise<ExitCode> {
         return await forwardCommand(rest, io);
       case 'tail':
         return await tailCommand(rest, io);
+      case 'simulator':
+        return await runSimulatorCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
