@@ -14,6 +14,7 @@ import { EVENT_TYPES, type EventType, type EwsAuth } from '../index.js';
 import { loadConfig, type Environment } from './config.js';
 import { MODES, type Mode } from './config-schema.js';
 import { MAX_DEMO_EVENTS, runDemo } from './demo.js';
+import { EXAMPLE_CONFIG_YAML } from './example-config.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { runForward } from './forward.js';
 import { runSimulatorCommand } from './simulator-command.js';
@@ -47,10 +48,12 @@ const DEMO_USAGE = `Usage: ews-push-bridge demo [options]
 `;
 
 const FORWARD_USAGE = `Usage: ews-push-bridge forward --config FILE [--check]
+       ews-push-bridge forward --print-config > bridge.yaml
 
   --config FILE     the bridge configuration (JSON, or YAML for .yaml/.yml);
-                    see the README, "Configuration reference" and examples/bridge.json
+                    every field: docs/configuration.md
   --check           validate the file and read its secrets, then exit
+  --print-config    print an example configuration, every field explained
   -h, --help        this help
 
 Stops cleanly on SIGINT/SIGTERM: posts in progress finish, checkpoints are
@@ -130,15 +133,20 @@ async function demoCommand(args: string[], io: CliIo): Promise<ExitCode> {
     faults: faults !== 'off',
     json: values.json ?? false,
     stdout: io.stdout,
+    stderr: io.stderr,
     signal: io.signal,
   });
   return summary.ok ? EXIT.ok : EXIT.failure;
 }
 
 async function forwardCommand(args: string[], io: CliIo): Promise<ExitCode> {
-  const { values } = parse(args, { config: { type: 'string', short: 'c' }, check: { type: 'boolean' } }, FORWARD_USAGE);
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, 'print-config': { type: 'boolean' } }, FORWARD_USAGE);
   if (values.help) {
     io.stdout.write(FORWARD_USAGE);
+    return EXIT.ok;
+  }
+  if (values['print-config']) {
+    io.stdout.write(EXAMPLE_CONFIG_YAML);
     return EXIT.ok;
   }
   if (values.config === undefined) throw usageError('--config is required', FORWARD_USAGE);
