@@ -18,7 +18,8 @@ import { consume, type ClientKind } from './clients.js';
 
 /** One pass: what to do and how many events its stream carries (`gc` consumes no stream). */
 export interface ChildPass {
-  readonly kind: 'warmup' | 'timed' | 'gc' | 'memory' | 'latency';
+  /** `cold`: the first stream of a fresh process, timed like `timed` (no JIT, no warm caches). */
+  readonly kind: 'cold' | 'warmup' | 'timed' | 'gc' | 'memory' | 'latency';
   readonly expected: number;
 }
 

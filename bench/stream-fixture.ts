@@ -110,6 +110,20 @@ export function streamingResponseText(options: StreamingResponseOptions): string
   return text;
 }
 
+/**
+ * The same body as {@link streamingResponseText}, one Buffer per envelope (with its CRLF): what a
+ * server that flushes each notification writes as one HTTP chunk, as Exchange does.
+ */
+export function streamingResponseEnvelopes(options: StreamingResponseOptions): Buffer[] {
+  const { events, eventsPerNotification } = options;
+  const out: Buffer[] = [];
+  for (let first = 0; first < events; first += eventsPerNotification) {
+    out.push(Buffer.from(`${streamingEnvelope(first, Math.min(eventsPerNotification, events - first))}\r\n`, 'utf8'));
+  }
+  if (options.closed === true) out.push(Buffer.from(`${connectionStatusEnvelope('Closed')}\r\n`, 'utf8'));
+  return out;
+}
+
 /** `bytes` cut into consecutive chunks of `size` bytes (the last may be shorter); no copies. */
 export function chunksOf(bytes: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];

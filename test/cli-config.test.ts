@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../lib/cli/config.js';
+import { closest, editDistance } from '../lib/cli/config-hints.js';
 import { CliError } from '../lib/cli/exit-codes.js';
 import { ROOT, killAll, runCli } from './helpers/cli-process.js';
 
@@ -83,7 +84,7 @@ describe('forward configuration', () => {
       'mailboxes[1]: must be an SMTP address like alice@contoso.com',
       'eventTypes[1]: must be one of "Copied", "Created", "Deleted", "Modified", "Moved", "NewMail", "FreeBusyChanged" (got "Received")',
       'listener: is required',
-      'listner: unknown field (check the spelling; see the README, "Configuration reference")',
+      'listner: unknown field — did you mean "listener"? (every field: docs/configuration.md)',
     ]);
   });
 
@@ -109,6 +110,37 @@ describe('forward configuration', () => {
     ['log.level', 'verbose', 'log.level: must be one of "debug", "info", "warn", "error" (got "verbose")'],
   ])('%s = %j → %s', (path, value, message) => {
     expect(problems(withField(path, value))).toEqual([message]);
+  });
+
+  it('suggests the closest known name for a typo, among the fields that fit there', () => {
+    const raw = valid();
+    (raw['listener'] as Record<string, unknown>)['statusFrequencyMinute'] = 5;
+    (raw['ews'] as Record<string, unknown>)['auth'] = { type: 'basic', username: 'svc', passwordEnv: 'EWS_PASSWORD', Domain: 'CONTOSO' };
+    raw['Mode'] = 'pull';
+    raw['server'] = 'mail';
+    expect(problems(raw)).toEqual([
+      // basic has no domain: NTLM's field is not offered for a basic account.
+      'ews.auth.Domain: unknown field (known here: type, username, passwordEnv, passwordFile; every field: docs/configuration.md)',
+      'listener.statusFrequencyMinute: unknown field — did you mean "statusFrequencyMinutes"? (every field: docs/configuration.md)',
+      'Mode: unknown field — did you mean "mode"? (every field: docs/configuration.md)',
+      'server: unknown field (known here: ews, mode, mailboxes, folders, subscribeToAllFolders, eventTypes, pollIntervalSeconds, listener, checkpoint, metrics, log; every field: docs/configuration.md)',
+    ]);
+    const ntlm = withField('ews.auth', { type: 'ntlm', username: 'svc', passwordEnv: 'EWS_PASSWORD', domian: 'CONTOSO' });
+    expect(problems(ntlm)).toEqual(['ews.auth.domian: unknown field — did you mean "domain"? (every field: docs/configuration.md)']);
+    const mailbox = withField('mailboxes', [{ address: 'rooms@contoso.com', folder: ['calendar'] }]);
+    expect(problems(mailbox)[0]).toBe('mailboxes[0].folder: unknown field — did you mean "folders"? (every field: docs/configuration.md)');
+    expect(problems(withField('mode', 'hybird'))).toEqual(['mode: must be one of "streaming", "pull", "hybrid" (got "hybird") — did you mean "hybrid"?']);
+    expect(problems(withField('eventTypes', ['newmail']))).toEqual([
+      'eventTypes[0]: must be one of "Copied", "Created", "Deleted", "Modified", "Moved", "NewMail", "FreeBusyChanged" (got "newmail") — did you mean "NewMail"?',
+    ]);
+    expect(problems(withField('ews.auth', { type: 'bsic' }))).toEqual(['ews.auth.type: must be one of "basic", "ntlm", "bearer", "none" (got "bsic") — did you mean "basic"?']);
+  });
+
+  it('edit distance counts a swapped, dropped, doubled or wrongly-cased letter as one; far words get no guess', () => {
+    expect([editDistance('listner', 'listener'), editDistance('mdoe', 'mode'), editDistance('Mode', 'mode'), editDistance('', 'abc')]).toEqual([1, 1, 0, 3]);
+    expect(closest('pull', ['push'])).toBeUndefined();
+    expect(closest('hybird', ['streaming', 'pull', 'hybrid'])).toBe('hybrid');
+    expect(closest('x', [])).toBeUndefined();
   });
 
   it('takes TLS and affinity settings for an https endpoint only', () => {
@@ -189,14 +221,18 @@ describe('ews-push-bridge forward with a bad or checked config (child process)',
     writeFileSync(file, '{ "ews": { "url": ');
     const broken = await runCli(['forward', '--config', file]);
     expect(broken.code).toBe(2);
-    expect(broken.stderr).toContain(`${file} is not valid JSON`);
+    expect(broken.stderr).toContain(`${file} is not valid JSON:\n  line 1, column 18: the file ends too early (a missing } or ])\n    1 | { "ews": { "url": \n      |                  ^`);
+    writeFileSync(file, '{\n  "ews": {\n    "url": "x"\n    "auth": {}\n  }\n}\n');
+    const comma = await runCli(['forward', '--config', file]);
+    expect(comma.code).toBe(2);
+    expect(comma.stderr).toMatch(/line 4, column 5: .*\n {4}3 \| {5}"url": "x"\n {4}4 \| {5}"auth": \{\}\n {6}\| {5}\^/);
     const missing = await runCli(['forward', '--config', join(dir, 'nope.json')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`Cannot read the config file ${join(dir, 'nope.json')} (ENOENT)`);
     const none = await runCli(['forward']);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('--config is required');
-  });
+  }, 90_000);
 
   it('--check accepts examples/bridge.json and a YAML file', async () => {
     const example = await runCli(['forward', '--config', join(ROOT, 'examples/bridge.json'), '--check'], { EWS_PASSWORD: SECRET, BRIDGE_SHARED_SECRET: 'x' });
@@ -222,6 +258,30 @@ describe('ews-push-bridge forward with a bad or checked config (child process)',
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('listener.statusFrequencyMinutes: must be a number (got a string)');
   });
+
+  it('a YAML syntax error names the line and column, shows the lines with a caret, says what to do, and masks secrets', async () => {
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(file, ['ews:', '  url: https://mail.contoso.com/EWS/Exchange.asmx', ' auth: { type: basic }', ''].join('\n'));
+    const indent = await runCli(['forward', '--config', file, '--check']);
+    expect(indent.code).toBe(2);
+    expect(indent.stderr).toBe(
+      [
+        `ews-push-bridge: ${file} is not valid YAML:`,
+        '  line 3, column 1: All mapping items must start at the same column (fields of one object must start in the same column)',
+        '    2 |   url: https://mail.contoso.com/EWS/Exchange.asmx',
+        '    3 |  auth: { type: basic }',
+        '      | ^',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(file, ['ews:', '  auth:', '    type: basic', `    password: ${SECRET}: x`, 'mode:\tpull', 'mode: pull', ''].join('\n'));
+    const secret = await runCli(['forward', '--config', file, '--check']);
+    expect(secret.code).toBe(2);
+    expect(secret.stderr).toContain('line 4, column');
+    expect(secret.stderr).toContain('    4 |     password: ****');
+    expect(secret.stderr).not.toContain(SECRET);
+    expect(secret.stderr).toContain('(a field may appear only once in an object)');
+  }, 60_000);
 
   it('unknown commands and options exit 2 with the usage', async () => {
     const unknown = await runCli(['fowrard']);

@@ -16,7 +16,10 @@ afterEach(killAll);
 
 async function demoJson(...args: string[]): Promise<DemoSummary> {
   const { code, stdout, stderr } = await runCli(['demo', '--json', ...args]);
-  expect(stderr).toBe('');
+  // Progress goes to stderr (off a terminal: plain timestamped lines), so a run never looks hung.
+  expect(stderr).toMatch(/^ *\d+\.\ds {2}EwsSimulator at http:\/\/127\.0\.0\.1:\d+/);
+  for (const line of stderr.trimEnd().split("\n")) expect(line).toMatch(/^( *\d+\.\ds {2}| {8})\S/);
+  expect(stderr).not.toContain('\x1b');
   // Machine-readable output: no cursor control, nothing but the JSON document.
   expect(stdout).not.toContain('\x1b');
   const summary = JSON.parse(stdout) as DemoSummary;

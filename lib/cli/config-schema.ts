@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { EVENT_TYPES, EXCHANGE_VERSIONS } from '../index.js';
+import { closest, fieldsAt } from './config-hints.js';
 
 /** How the bridge watches a mailbox. */
 export const MODES = ['streaming', 'pull', 'hybrid'] as const;
@@ -231,7 +232,18 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], raw: unknown
       case 'unrecognized_keys':
         for (const key of issue.keys) {
           const advice = INLINE_SECRETS[key];
-          lines.push(`${formatPath([...path, key])}: ${advice ?? 'unknown field (check the spelling; see the README, "Configuration reference")'}`);
+          if (advice !== undefined) {
+            lines.push(`${formatPath([...path, key])}: ${advice}`);
+            continue;
+          }
+          const known = fieldsAt(bridgeConfigSchema, path, raw).filter((name) => !issue.keys.includes(name));
+          const guess = closest(key, known);
+          const where = 'every field: docs/configuration.md';
+          lines.push(
+            `${formatPath([...path, key])}: unknown field ${
+              guess !== undefined ? `— did you mean ${JSON.stringify(guess)}? (${where})` : `(${known.length > 0 ? `known here: ${known.join(', ')}` : 'check the spelling'}; ${where})`
+            }`,
+          );
         }
         break;
       case 'invalid_type': {
@@ -243,14 +255,21 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], raw: unknown
         else lines.push(`${formatPath(path)}: must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`} (got ${typeName(value)})`);
         break;
       }
-      case 'invalid_value':
-        lines.push(`${formatPath(path)}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${shown(valueAt(raw, path))})`);
+      case 'invalid_value': {
+        const value = valueAt(raw, path);
+        const guess = typeof value === 'string' ? closest(value, issue.values.filter((v): v is string => typeof v === 'string')) : undefined;
+        lines.push(
+          `${formatPath(path)}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${shown(value)})${guess === undefined ? '' : ` — did you mean ${JSON.stringify(guess)}?`}`,
+        );
         break;
+      }
       case 'invalid_union': {
         // A discriminated union names the allowed tags (not in zod's issue type, but on the issue).
         const options: unknown = (issue as { options?: unknown }).options;
         if (Array.isArray(options)) {
-          lines.push(`${formatPath(path)}: must be one of ${options.map((v) => JSON.stringify(v)).join(', ')} (got ${shown(valueAt(raw, path))})`);
+          const value = valueAt(raw, path);
+          const guess = typeof value === 'string' ? closest(value, options.filter((v): v is string => typeof v === 'string')) : undefined;
+          lines.push(`${formatPath(path)}: must be one of ${options.map((v) => JSON.stringify(v)).join(', ')} (got ${shown(value)})${guess === undefined ? '' : ` — did you mean ${JSON.stringify(guess)}?`}`);
         } else {
           lines.push(`${formatPath(path)}: ${issue.message}`);
         }

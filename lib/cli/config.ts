@@ -9,8 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument as parseYamlDocument } from 'yaml';
 import type { EventType, EwsAuth, ExchangeVersion, FolderRef } from '../index.js';
+import { lineAndColumn, sourceExcerpt } from './config-hints.js';
 import { bridgeConfigSchema, describeIssues, formatPath, type BridgeConfigFile, type LogLevel, type Mode } from './config-schema.js';
 import { CliError, EXIT } from './exit-codes.js';
 
@@ -66,15 +67,44 @@ function configError(path: string, problems: readonly string[]): CliError {
   return new CliError(EXIT.usage, `${head}\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }
 
-/** Reads and parses the file; syntax errors become exit-2 errors naming the file and position. */
-function parseFile(path: string, text: string): unknown {
-  const yaml = ['.yaml', '.yml'].includes(extname(path).toLowerCase());
+// What to do about the YAML mistakes people make most; the parser's own words say what is wrong.
+const YAML_ADVICE: Readonly<Record<string, string>> = {
+  TAB_AS_INDENT: 'indent with spaces, not tabs',
+  BAD_INDENT: 'fields of one object must start in the same column',
+  DUPLICATE_KEY: 'a field may appear only once in an object',
+  BLOCK_AS_IMPLICIT_KEY: 'put a space after each colon, and quote values that contain ": "',
+};
+
+/** A YAML file's syntax errors, each with its line and a caret; the document when there are none. */
+function parseYamlFile(path: string, text: string): unknown {
+  const doc = parseYamlDocument(text);
+  if (doc.errors.length === 0) return doc.toJS() as unknown;
+  const problems = doc.errors.slice(0, 3).map((error) => {
+    const pos = error.linePos?.[0];
+    const advice = YAML_ADVICE[error.code];
+    const head = `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${error.message.replace(/ at line \d+, column \d+:?[\s\S]*$/, '')}${advice ? ` (${advice})` : ''}`;
+    return pos ? `${head}\n${sourceExcerpt(text, pos.line, pos.col)}` : head;
+  });
+  const more = doc.errors.length > 3 ? `\n  (and ${doc.errors.length - 3} more)` : '';
+  throw new CliError(EXIT.usage, `${path} is not valid YAML:\n${problems.map((p) => `  ${p}`).join('\n')}${more}`);
+}
+
+/** A JSON file's syntax error with its line and a caret (V8 says only the offset, or nothing at the end). */
+function parseJsonFile(path: string, text: string): unknown {
   try {
-    return yaml ? (parseYaml(text) as unknown) : (JSON.parse(text) as unknown);
+    return JSON.parse(text) as unknown;
   } catch (error) {
-    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new CliError(EXIT.usage, `${path} is not valid ${yaml ? 'YAML' : 'JSON'}: ${detail}`);
+    const message = error instanceof Error ? error.message : String(error);
+    const offset = /at position (\d+)/.exec(message);
+    const { line, column } = lineAndColumn(text, offset ? Number(offset[1]) : text.trimEnd().length);
+    const what = message.replace(/ in JSON at position \d+.*$/, '').replace(/^Unexpected end of JSON input$/, 'the file ends too early (a missing } or ])');
+    throw new CliError(EXIT.usage, `${path} is not valid JSON:\n  line ${line}, column ${column}: ${what}\n${sourceExcerpt(text, line, column)}`);
   }
+}
+
+/** Parses the file (JSON, or YAML for .yaml/.yml); syntax errors become exit-2 errors naming the line. */
+function parseFile(path: string, text: string): unknown {
+  return ['.yaml', '.yml'].includes(extname(path).toLowerCase()) ? parseYamlFile(path, text) : parseJsonFile(path, text);
 }
 
 /** Collects secret-reading problems instead of stopping at the first. */

@@ -37,18 +37,19 @@ export interface DemoListener {
   close(): Promise<void>;
 }
 
-/** Starts the 2015 listener on 127.0.0.1 on a free port, filing into `crm`. */
-export async function startDemoListener(crm: Crm): Promise<DemoListener> {
+/** Starts the 2015 listener on `host` (default 127.0.0.1) and `port` (default 0: a free one), filing into `crm`. */
+export async function startDemoListener(crm: Crm, port = 0, host = '127.0.0.1'): Promise<DemoListener> {
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = startListener(crm, 0, '127.0.0.1', resolve);
+    const s = startListener(crm, port, host, resolve);
     s.once('error', reject);
   });
   // The 2015 code has no error handling; a request cut by a client must not crash the demo.
   server.on('request', (req: IncomingMessage) => req.on('error', () => undefined));
   server.on('error', () => undefined);
-  const { port } = server.address() as AddressInfo;
+  const address = server.address() as AddressInfo;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
-    url: `http://127.0.0.1:${port}/ExchangePush/Listener.asmx`,
+    url: `http://${urlHost}:${address.port}/ExchangePush/Listener.asmx`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

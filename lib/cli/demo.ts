@@ -34,6 +34,12 @@ export interface DemoOptions {
   readonly json?: boolean;
   /** Where the view and summary go. Required. */
   readonly stdout: ViewStream;
+  /**
+   * With `json`: where progress goes, so a person or a CI log sees the demo working while stdout
+   * stays the JSON document alone — the live view on a terminal, else a line every few seconds.
+   * Default: nowhere.
+   */
+  readonly stderr?: ViewStream;
   /** Aborting it ends production early; the demo still shuts down cleanly and reports. Default: none. */
   readonly signal?: AbortSignal;
 }
@@ -84,6 +90,9 @@ export interface DemoSummary {
   readonly ok: boolean;
 }
 
+// Off a terminal: how often a progress line is written.
+const PROGRESS_LINE_MS = 2_000;
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -95,7 +104,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const mode = options.mode ?? 'streaming';
   const json = options.json ?? false;
   const out = options.stdout;
-  const region = new LiveRegion(json ? { write: () => true } : out);
+  const region = new LiveRegion(json ? (options.stderr ?? { write: () => true }) : out);
   const width = region.width;
 
   const t0 = performance.now();
@@ -225,6 +234,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       }),
     );
     if (region.interactive) ticker = setInterval(() => region.update(view()), 100);
+    // Off a terminal, a line now and then, so a long run never looks hung.
+    else ticker = setInterval(() => log(`${phase}: ${count(produced)} of ${count(target)} produced, ${count(stats.deliveredCount)} delivered`), PROGRESS_LINE_MS);
     for (const mailbox of MAILBOXES) {
       bridges.push(
         startMailboxBridge({

@@ -14,9 +14,11 @@ import { EVENT_TYPES, type EventType, type EwsAuth } from '../index.js';
 import { loadConfig, type Environment } from './config.js';
 import { MODES, type Mode } from './config-schema.js';
 import { MAX_DEMO_EVENTS, runDemo } from './demo.js';
+import { EXAMPLE_CONFIG_YAML } from './example-config.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { runDoctor } from './doctor.js';
 import { runForward } from './forward.js';
+import { runSimulatorCommand } from './simulator-command.js';
 import { createCliLogger } from './logger.js';
 import { runTail } from './tail.js';
 
@@ -29,6 +31,8 @@ Commands:
             configured in a file (runs until SIGINT/SIGTERM)
   tail      Print a mailbox's notifications as they happen
   doctor    Check a configuration against the server before go-live
+  simulator Run an Exchange simulator and a push listener to try forward
+            and tail against (prints a ready-to-use config)
 
 Run "ews-push-bridge <command> --help" for a command's options.
 Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 cannot authenticate,
@@ -46,10 +50,12 @@ const DEMO_USAGE = `Usage: ews-push-bridge demo [options]
 `;
 
 const FORWARD_USAGE = `Usage: ews-push-bridge forward --config FILE [--check]
+       ews-push-bridge forward --print-config > bridge.yaml
 
   --config FILE     the bridge configuration (JSON, or YAML for .yaml/.yml);
-                    see the README, "Configuration reference" and examples/bridge.json
+                    every field: docs/configuration.md
   --check           validate the file and read its secrets, then exit
+  --print-config    print an example configuration, every field explained
   -h, --help        this help
 
 Stops cleanly on SIGINT/SIGTERM: posts in progress finish, checkpoints are
@@ -165,15 +171,20 @@ async function demoCommand(args: string[], io: CliIo): Promise<ExitCode> {
     faults: faults !== 'off',
     json: values.json ?? false,
     stdout: io.stdout,
+    stderr: io.stderr,
     signal: io.signal,
   });
   return summary.ok ? EXIT.ok : EXIT.failure;
 }
 
 async function forwardCommand(args: string[], io: CliIo): Promise<ExitCode> {
-  const { values } = parse(args, { config: { type: 'string', short: 'c' }, check: { type: 'boolean' } }, FORWARD_USAGE);
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, 'print-config': { type: 'boolean' } }, FORWARD_USAGE);
   if (values.help) {
     io.stdout.write(FORWARD_USAGE);
+    return EXIT.ok;
+  }
+  if (values['print-config']) {
+    io.stdout.write(EXAMPLE_CONFIG_YAML);
     return EXIT.ok;
   }
   if (values.config === undefined) throw usageError('--config is required', FORWARD_USAGE);
@@ -303,6 +314,8 @@ async function main(args: string[], io: CliIo): Promise<ExitCode> {
         return await tailCommand(rest, io);
       case 'doctor':
         return await doctorCommand(rest, io);
+      case 'simulator':
+        return await runSimulatorCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -9,6 +9,17 @@ import type { SimulatedAutodiscover } from './autodiscover.js';
 /** Options of `EwsSimulator.start()`. Every one is optional: with none, any Basic credentials work. */
 export interface EwsSimulatorOptions {
   /**
+   * TCP port to listen on; `0` picks a free one (read it back from `url`).
+   * @defaultValue 0
+   */
+  readonly port?: number;
+  /**
+   * Address to listen on. Anything but loopback exposes a server that accepts any credentials
+   * unless `users` is set.
+   * @defaultValue '127.0.0.1'
+   */
+  readonly host?: string;
+  /**
    * Multiplies every duration the protocol measures in minutes: GetStreamingEvents
    * `ConnectionTimeout`, pull `Timeout`, push `StatusFrequency` and the push retry schedule.
    * `0.001` makes a minute last 60 ms.
@@ -116,6 +127,8 @@ export interface EwsSimulatorOptions {
 
 /** Options with their defaults applied. */
 export interface ResolvedOptions {
+  readonly port: number;
+  readonly host: string;
   readonly timeScale: number;
   readonly keepAliveIntervalMs: number;
   readonly users: Readonly<Record<string, string>> | undefined;
@@ -173,7 +186,13 @@ export function resolveOptions(options: EwsSimulatorOptions): ResolvedOptions {
   if (extendedProtection !== 'off' && options.tls === undefined) throw new TypeError('extendedProtection needs tls: channel bindings exist only on a TLS connection');
   const serverId = options.serverId ?? nextServerId++;
   if (!Number.isInteger(serverId) || serverId < 0 || serverId > 0xffff) throw new RangeError('serverId must be an integer 0–65535');
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('port must be an integer 0–65535');
+  const host = options.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
   return {
+    port,
+    host,
     timeScale: positive('timeScale', options.timeScale, 1, false),
     keepAliveIntervalMs: positive('keepAliveIntervalMs', options.keepAliveIntervalMs, 30_000, false),
     users: options.users,

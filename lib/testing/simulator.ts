@@ -105,6 +105,12 @@ function htmlErrorPage(status: number): string {
   );
 }
 
+/** The host part of the simulator's URL: a wildcard address is reached through loopback; IPv6 in brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /**
  * An Exchange Web Services server on 127.0.0.1 that behaves like Exchange 2016 for the operations a
  * notification client uses: Subscribe (streaming, pull, push), GetStreamingEvents, GetEvents,
@@ -154,7 +160,7 @@ export class EwsSimulator {
       ...(options.acceptNegotiate === undefined ? {} : { acceptNegotiate: options.acceptNegotiate }),
     });
     const { port } = server.address() as AddressInfo;
-    this.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}${EWS_PATH}`;
+    this.url = `${options.tls ? 'https' : 'http'}://${urlHost(options.host)}:${port}${EWS_PATH}`;
     this.autodiscover = options.autodiscover === false ? undefined : new AutodiscoverResponder(options.autodiscover, () => this.url);
     this.push = new PushDelivery({
       timers: this.timers,
@@ -182,7 +188,7 @@ export class EwsSimulator {
   }
 
   /**
-   * Starts a simulator on 127.0.0.1 on a free port.
+   * Starts a simulator on `host` (default 127.0.0.1) and `port` (default 0: a free one).
    * @throws RangeError / TypeError naming the option when an option is invalid
    */
   static async start(options: EwsSimulatorOptions = {}): Promise<EwsSimulator> {
@@ -192,7 +198,7 @@ export class EwsSimulator {
       : createServer({ keepAliveTimeout: 5_000 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
+      server.listen(resolved.port, resolved.host, () => {
         server.off('error', reject);
         resolve();
       });
