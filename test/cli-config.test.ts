@@ -133,7 +133,7 @@ describe('forward configuration', () => {
     expect(problems(withField('eventTypes', ['newmail']))).toEqual([
       'eventTypes[0]: must be one of "Copied", "Created", "Deleted", "Modified", "Moved", "NewMail", "FreeBusyChanged" (got "newmail") — did you mean "NewMail"?',
     ]);
-    expect(problems(withField('ews.auth', { type: 'bsic' }))).toEqual(['ews.auth.type: must be one of "basic", "ntlm", "bearer", "none" (got "bsic") — did you mean "basic"?']);
+    expect(problems(withField('ews.auth', { type: 'bsic' }))).toEqual(['ews.auth.type: must be one of "basic", "ntlm", "bearer", "negotiate", "none" (got "bsic") — did you mean "basic"?']);
   });
 
   it('edit distance counts a swapped, dropped, doubled or wrongly-cased letter as one; far words get no guess', () => {

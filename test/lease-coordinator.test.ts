@@ -183,7 +183,10 @@ describe.skipIf(missing !== undefined)('RedisLeaseCoordinator', () => {
     server.resume();
     await waitFor(() => ledger.holder.size === 12 && a.leases().length === 6 && b.leases().length === 6, () => [a.stats(), b.stats()]);
     expect(ledger.lost.every((l) => l.reason === 'expired')).toBe(true);
-    expect([...ledger.tokens.values()].every((t) => t === 2)).toBe(true);
+    // Above the first grant's token; not exactly 2: a claim sent just before the pause may run
+    // when Redis resumes, after its client gave up on the answer, and spend a token. The ledger
+    // checks at every grant that tokens only grow.
+    expect([...ledger.tokens.values()].every((t) => t >= 2)).toBe(true);
     expect(ledger.violations).toEqual([]);
   });
 
