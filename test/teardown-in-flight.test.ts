@@ -5,7 +5,9 @@
  * answer and unsubscribes what it created.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Observable } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
+import { deferAck } from '../lib/sources/ack.js';
+import { sourceClosed } from '../lib/sources/source-closed.js';
 import type { PushNotification } from '../lib/model.js';
 import { pullNotifications } from '../lib/sources/pull.js';
 import { streamingNotifications } from '../lib/sources/streaming.js';
@@ -45,4 +47,59 @@ describe.each<[string, (url: string) => Observable<PushNotification>]>([
     await until(() => sim.subscriptions.length === 0, 'no subscription left');
     expect(sim.requests.map((r) => r.operation)).toEqual(['Subscribe', 'Unsubscribe']);
   });
+});
+
+/**
+ * A consumer that acknowledges and leaves at once (the push adapters' close() does this: it waits
+ * for the checkpoint of the last answered notification, then unsubscribes). The pull loop finishes
+ * that write without looking at the stop, then must not start its poll wait: with a long
+ * `pollIntervalMs` the Unsubscribe would wait the whole interval (seen as a `forward` that did not
+ * exit on SIGINT).
+ */
+describe('pull source torn down right after an acknowledgement', () => {
+  const leaveAfter: Array<[string, (ack: () => Promise<void>, leave: () => void) => void]> = [
+    ['at once after calling ack()', (ack, leave) => {
+      void ack();
+      leave();
+    }],
+    // The loop reaches its poll wait a few promise hops after the write; one of these lands the
+    // stop in between (found by a `forward` that hung on SIGINT).
+    ...Array.from({ length: 16 }, (_, hops): [string, (ack: () => Promise<void>, leave: () => void) => void] => [
+      `${hops} promise hops after the checkpoint is written`,
+      (ack, leave) => {
+        let later = ack();
+        for (let i = 0; i < hops; i++) later = later.then(() => undefined);
+        void later.then(leave);
+      },
+    ]),
+    ['on the next macrotask after the write', (ack, leave) => void ack().then(() => setImmediate(leave))],
+  ];
+  for (const [when, leaveWhen] of leaveAfter) {
+    it(`unsubscribes without waiting for the poll interval: leaving ${when}`, async () => {
+      const sim = await EwsSimulator.start();
+      sims.push(sim);
+      // Mail after a known watermark, so the very first GetEvents brings it: with a 10-minute
+      // poll interval there is no second one.
+      const from = sim.deliver('alice@contoso.com', { type: 'NewMail' }).watermark;
+      sim.deliver('alice@contoso.com', { type: 'NewMail' });
+      const source = pullNotifications({ url: sim.url, auth, pollIntervalMs: 600_000, ackMode: 'manual', watermark: from });
+      let subscription: Subscription | undefined;
+      const left = new Promise<void>((resolve) => {
+        subscription = source.subscribe({
+          next: (notification) => {
+            if (!notification.events.some((e) => e.type === 'NewMail')) return;
+            leaveWhen(deferAck(notification), () => {
+              subscription?.unsubscribe();
+              resolve();
+            });
+          },
+          error: () => undefined,
+        });
+      });
+      await left;
+      await sourceClosed(subscription);
+      expect(sim.requests.filter((r) => r.operation === 'Unsubscribe')).toHaveLength(1);
+      expect(sim.subscriptions).toEqual([]);
+    });
+  }
 });

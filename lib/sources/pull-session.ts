@@ -188,6 +188,10 @@ export class PullSession {
 
   /** Waits `pollIntervalMs`, or less when {@link wake} is called. */
   private async waitForPoll(): Promise<void> {
+    // A stop that came while the cycle finished a write (it is not aborted mid-checkpoint) has
+    // already fired its abort event: the listener below would never hear it, and the teardown
+    // would wait a whole poll interval before its Unsubscribe.
+    this.stopSignal.throwIfAborted();
     if (this.woken) {
       this.woken = false;
       return;
