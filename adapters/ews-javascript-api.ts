@@ -42,7 +42,7 @@ import {
   type StreamingOptions,
   type SubscriptionStatus,
 } from '../lib/index.js';
-import { eventTypeNames, folderSpecs, serviceEndpoint, type EjsModule } from './internal/ejs-config.js';
+import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './internal/ejs-config.js';
 import { toEjsEvents } from './internal/ejs-events.js';
 import { describeValue, isStatusOnly, lastWatermark, type PushSource } from './internal/source-input.js';
 import { pushCallback, type DeliveryContext, type PushCallbackEnd, type PushCallbackHandle, type PushCallbackOptions, type PushHandler } from './push-callback.js';
@@ -226,13 +226,8 @@ async function subscribe(
   const endpoint = serviceEndpoint(ejs, service);
   const sourceOptions = {
     ...options.sourceOptions,
-    url: endpoint.url,
-    auth: endpoint.auth,
-    ...(endpoint.mailbox === undefined ? {} : { mailbox: endpoint.mailbox }),
-    ...(endpoint.headers === undefined ? {} : { headers: endpoint.headers }),
-    requestServerVersion: endpoint.requestServerVersion,
-    ...(folderIds === undefined ? { subscribeToAllFolders: true } : { folders: folderSpecs(ejs, folderIds) }),
-    eventTypes: eventTypeNames(ejs, eventTypes),
+    ...endpointOptionsOf(endpoint),
+    ...watchedOf(ejs, folderIds, eventTypes),
     ...(resume === undefined ? {} : { watermark: resume }),
   };
   const source: PushSource<SourceSignal> =

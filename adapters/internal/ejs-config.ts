@@ -130,3 +130,32 @@ export function eventTypeNames(ejs: EjsModule, eventTypes: readonly EjsEventType
     return name as EventType;
   });
 }
+
+/** What the folders and event types of an ews-javascript-api Subscribe call watch, as source options. */
+export type WatchedOptions = ({ readonly subscribeToAllFolders: true } | { readonly folders: FolderSpec[] }) & { readonly eventTypes: EventType[] };
+
+/**
+ * The folders (`undefined`: every folder, as `SubscribeToStreamingNotificationsOnAllFolders`) and
+ * event types of an ews-javascript-api Subscribe call, as source options.
+ */
+export function watchedOf(ejs: EjsModule, folderIds: readonly FolderId[] | undefined, eventTypes: readonly EjsEventType[]): WatchedOptions {
+  const where = folderIds === undefined ? { subscribeToAllFolders: true as const } : { folders: folderSpecs(ejs, folderIds) };
+  return { ...where, eventTypes: eventTypeNames(ejs, eventTypes) };
+}
+
+/** The connection options of a source that does what `service` would: URL, credentials, impersonation, headers, version. */
+export function endpointOptionsOf(endpoint: ServiceEndpoint): {
+  readonly url: string;
+  readonly auth: EwsAuth;
+  readonly mailbox?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly requestServerVersion: ExchangeVersion;
+} {
+  return {
+    url: endpoint.url,
+    auth: endpoint.auth,
+    ...(endpoint.mailbox === undefined ? {} : { mailbox: endpoint.mailbox }),
+    ...(endpoint.headers === undefined ? {} : { headers: endpoint.headers }),
+    requestServerVersion: endpoint.requestServerVersion,
+  };
+}

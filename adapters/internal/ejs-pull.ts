@@ -11,7 +11,7 @@ import type { EventType, ExchangeService, FolderId, GetEventsResults, Notificati
 import type { Subscription as RxSubscription } from 'rxjs';
 import { MemoryCheckpointStore, deferAck, pullSignals, type AckFunction, type PullOptions, type PushNotification, type SourceSignal } from '../../lib/index.js';
 import type { Observable, Observer } from 'rxjs';
-import { eventTypeNames, folderSpecs, serviceEndpoint, type EjsModule } from './ejs-config.js';
+import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
 import { describeValue, lastWatermark } from './source-input.js';
@@ -86,13 +86,8 @@ export async function subscribeToPull(
   const sourceOptions = {
     ...options,
     checkpoint,
-    url: endpoint.url,
-    auth: endpoint.auth,
-    ...(endpoint.mailbox === undefined ? {} : { mailbox: endpoint.mailbox }),
-    ...(endpoint.headers === undefined ? {} : { headers: endpoint.headers }),
-    requestServerVersion: endpoint.requestServerVersion,
-    ...(folderIds === undefined ? { subscribeToAllFolders: true } : { folders: folderSpecs(ejs, folderIds) }),
-    eventTypes: eventTypeNames(ejs, eventTypes),
+    ...endpointOptionsOf(endpoint),
+    ...watchedOf(ejs, folderIds, eventTypes),
     subscriptionTimeoutMinutes: timeout,
     ...(typeof watermark === 'string' && watermark !== '' ? { watermark } : {}),
     // Idle answers only move the watermark; the next batch with events waits for GetEvents().

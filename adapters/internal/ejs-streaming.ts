@@ -28,7 +28,7 @@ import {
   type StreamingGroupMemberOptions,
   type StreamingGroupOptions,
 } from '../../lib/index.js';
-import { eventTypeNames, folderSpecs, serviceEndpoint, type EjsModule } from './ejs-config.js';
+import { serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
 import { describeValue } from './source-input.js';
@@ -171,8 +171,7 @@ export async function subscribeToStreaming(
   const mailbox = serviceEndpoint(ejs, service).mailbox;
   const member: StreamingGroupMemberOptions = {
     ...(mailbox === undefined ? {} : { mailbox }),
-    ...(folderIds === undefined ? { subscribeToAllFolders: true } : { folders: folderSpecs(ejs, folderIds) }),
-    eventTypes: eventTypeNames(ejs, eventTypes),
+    ...watchedOf(ejs, folderIds, eventTypes),
   };
   const logger = resolveLogger(options.logger);
   const { entry, release } = groupFor(ejs, service, options);
