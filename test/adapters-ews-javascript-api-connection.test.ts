@@ -292,6 +292,9 @@ describe('PullSubscription on the bridge', () => {
     // The last batch is checkpointed when the app is done with it: at the next GetEvents() or Unsubscribe().
     await subscription.Unsubscribe();
     expect((await checkpoint.get('crm'))?.watermark).toBe(subscription.Watermark);
+    // Resolved once EWS answered the Unsubscribe, as ews-javascript-api's own does.
+    expect(sim.requests.filter((r) => r.operation === 'Unsubscribe').map((r) => r.status)).toEqual([200]);
+    expect(sim.subscriptions).toEqual([]);
 
     // A new subscription with the same store resumes there: nothing again, then what is new.
     const resumed = await service.SubscribeToPullNotifications(INBOX(), 5, null as unknown as string, EventType.NewMail, EventType.Modified);

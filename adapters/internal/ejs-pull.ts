@@ -9,7 +9,7 @@
  */
 import type { EventType, ExchangeService, FolderId, GetEventsResults, NotificationEvent, PullSubscription } from 'ews-javascript-api';
 import type { Subscription as RxSubscription } from 'rxjs';
-import { MemoryCheckpointStore, deferAck, pullSignals, type AckFunction, type PullOptions, type PushNotification, type SourceSignal } from '../../lib/index.js';
+import { MemoryCheckpointStore, deferAck, pullSignals, sourceClosed, type AckFunction, type PullOptions, type PushNotification, type SourceSignal } from '../../lib/index.js';
 import type { Observable, Observer } from 'rxjs';
 import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
@@ -235,7 +235,11 @@ class PullHolder {
     return results;
   }
 
-  /** `PullSubscription.Unsubscribe()`: checkpoints the last batch handed out, then ends. Never rejects. */
+  /**
+   * `PullSubscription.Unsubscribe()`: checkpoints the last batch handed out, then ends, and
+   * resolves once EWS answered the Unsubscribe (or the source's unsubscribeTimeoutMs passed), as
+   * ews-javascript-api's own resolves after its Unsubscribe call. Never rejects.
+   */
   async unsubscribe(): Promise<void> {
     this.closed = true;
     this.wake();
@@ -244,7 +248,9 @@ class PullHolder {
     this.handedOut = undefined;
     if (previous) await previous.ack().catch(() => undefined);
     this.ended = true;
-    this.rx?.unsubscribe();
+    const rx = this.rx;
+    rx?.unsubscribe();
     this.wake();
+    await sourceClosed(rx);
   }
 }
