@@ -190,9 +190,13 @@ describe('StreamingSubscriptionConnection', () => {
     connection.RemoveSubscription(second);
     expect(connection.CurrentSubscriptions).toEqual([first]);
     connection.Close();
+    // Each Unsubscribe() resolves once Exchange answered it, the first while the second still
+    // holds the shared stream open.
+    const firstId = first.Id;
     await first.Unsubscribe();
+    expect(sim.subscriptions.map((s) => s.id)).not.toContain(firstId);
     await second.Unsubscribe();
-    await until(() => sim.subscriptions.length === 0, 'both removed from Exchange');
+    expect(sim.subscriptions).toEqual([]);
   });
 
   it('refuses what it cannot do, clearly: a foreign subscription, no subscription, a bad lifetime', async () => {

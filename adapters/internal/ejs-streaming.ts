@@ -20,6 +20,7 @@ import type {
 import type { Subscription as RxSubscription } from 'rxjs';
 import {
   StreamingGroup,
+  sourceClosed,
   resolveLogger,
   type DisconnectedEvent,
   type GapEvent,
@@ -306,11 +307,16 @@ class StreamingHolder {
     void this.finish();
   }
 
-  /** The app's `subscription.Unsubscribe()`: ends it and removes it from Exchange. Never rejects. */
-  unsubscribe(): Promise<void> {
-    this.rx?.unsubscribe();
+  /**
+   * The app's `subscription.Unsubscribe()`: ends it and removes it from Exchange; resolves once
+   * EWS answered the Unsubscribe (or unsubscribeTimeoutMs passed), as ews-javascript-api's own
+   * does, even while other members keep the group open. Never rejects.
+   */
+  async unsubscribe(): Promise<void> {
+    const rx = this.rx;
+    rx?.unsubscribe();
     for (const connection of [...this.connections]) connection.forget(this);
-    return this.finish();
+    await Promise.all([sourceClosed(rx), this.finish()]);
   }
 
   private finish(): Promise<void> {
