@@ -226,6 +226,7 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     // Mail keeps arriving while A stops and B takes over.
     const unsubscribesBefore = env.sim.requests.filter((r) => r.operation === 'Unsubscribe').length;
     const termAt = Date.now();
+    const releasedAt = a.child.waitFor(/lease coordinator left the group/, 60_000).then(() => Date.now());
     a.child.process.kill('SIGTERM');
     deliverRound(env, sent);
     expect(await a.child.exited(60_000)).toBe(0);
@@ -245,8 +246,10 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     // (Earlier losses were the hand-overs to B when it joined.)
     const lostLines = logLines(a.child).filter((l) => l['message'] === 'lease lost: stopping the mailbox' && heldByA.get(String(l['mailbox'])) === Number(l['token']));
     expect(lostLines.map((l) => [l['mailbox'], l['reason']]).sort()).toEqual([...heldByA.keys()].sort().map((m) => [m, 'closing']));
+    const released = await releasedAt;
+    expect(takenAt).toBeGreaterThanOrEqual(released - 50);
     console.log(
-      `graceful takeover: SIGTERM → A exited ${exitedAt - termAt} ms, A exited → B granted all ${taken.length} of A's mailboxes ${takenAt - exitedAt} ms ` +
+      `graceful takeover: SIGTERM → A released its leases ${released - termAt} ms (after Unsubscribe and final checkpoints), → B granted all ${taken.length} of A's mailboxes ${takenAt - released} ms later; A exited ${exitedAt - termAt} ms after SIGTERM ` +
         `(renewal ${RENEW_SECONDS * 1000} ms, TTL ${TTL_SECONDS * 1000} ms); ${sent.length} events, ${result.duplicates} duplicates`,
     );
 
