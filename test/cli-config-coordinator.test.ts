@@ -126,3 +126,13 @@ describe('forward configuration: coordinator', () => {
     expect(await loadIoredis()).toBeTypeOf('function');
   });
 });
+
+describe('examples/bridge-workers.json', () => {
+  it('is a valid coordinated configuration', async () => {
+    const { loadConfig } = await import('../lib/cli/config.js');
+    const { ROOT } = await import('./helpers/cli-process.js');
+    const config = await loadConfig(join(ROOT, 'examples/bridge-workers.json'), { EWS_PASSWORD: SECRET, BRIDGE_REDIS_URL: `redis://:${REDIS_SECRET}@redis.contoso.local:6379` });
+    expect(config.coordinator).toMatchObject({ urlField: 'coordinator.urlEnv', prefix: 'ews-bridge', leaseTtlMs: 15_000, renewIntervalMs: 5_000 });
+    expect(config.checkpointFile).toBeUndefined();
+  });
+});
