@@ -58,7 +58,7 @@ interface Env {
   readonly prefix: string;
 }
 
-async function setUp(): Promise<Env> {
+async function setUp(mode: 'pull' | 'hybrid' = 'pull'): Promise<Env> {
   const redisServer = await startRedisServer();
   cleanups.push(() => redisServer.stop());
   const redis = redisServer.client();
@@ -75,7 +75,7 @@ async function setUp(): Promise<Env> {
     file,
     JSON.stringify({
       ews: { url: sim.url, auth: { type: 'basic', username: USER, passwordEnv: 'BRIDGE_TEST_PASSWORD' } },
-      mode: 'pull',
+      mode,
       mailboxes: MAILBOXES,
       pollIntervalSeconds: 1,
       listener: { url: listener.url, statusFrequencyMinutes: 1 },
@@ -283,6 +283,41 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
 
     b.child.process.kill('SIGTERM');
     expect(await b.child.exited(60_000)).toBe(0);
+  });
+
+  it('hybrid: a second worker joining takes half the mailboxes by hand-over while mail flows, nothing lost, no duplicates', async () => {
+    const env = await setUp('hybrid');
+    const a = await startWorker(env);
+    await until('A holding every mailbox', () => a.held().size === MAILBOXES.length);
+    await until('every mailbox checkpointed', () => allStarted(env));
+    const sent: string[] = [];
+    let flowing = true;
+    const flow = (async () => {
+      while (flowing) {
+        deliverRound(env, sent);
+        await sleep(100);
+      }
+    })();
+    const b = await startWorker(env);
+    await until('the mailboxes split between the two workers', () => a.held().size === 3 && b.held().size === 3);
+    const movedAt = sent.length;
+    await until('B delivering mail sent after the hand-over', async () => {
+      const m = await metricsOf(b);
+      return [...b.held().keys()].every((mailbox) => (m.get(`ews_bridge_events_delivered_total{mailbox="${mailbox}"}`) ?? 0) > 0) && sent.length > movedAt + MAILBOXES.length;
+    });
+    flowing = false;
+    await flow;
+    await until('every event at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    const result = summarize(sent, receivedWatermarks(env.listener));
+    expect(result.invented).toEqual([]);
+    expect(result.lost).toEqual([]);
+    const handedOver = logLines(a.child).filter((l) => l['message'] === 'lease lost: stopping the mailbox');
+    expect(handedOver.map((l) => l['reason'])).toEqual(['rebalance', 'rebalance', 'rebalance']);
+    console.log(`hybrid hand-over to a joining worker: ${sent.length} events, ${result.duplicates} duplicates`);
+    expect(result.duplicates).toBe(0);
+    for (const w of [a, b]) w.child.process.kill('SIGTERM');
+    expect(await Promise.all([a.child.exited(60_000), b.child.exited(60_000)])).toEqual([0, 0]);
+    expect(env.sim.subscriptions).toEqual([]);
   });
 
   it('exits 4 naming the coordinator when Redis is down at start, and 2 for a --coordinator that is not a Redis URL', async () => {
