@@ -320,6 +320,38 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     expect(env.sim.subscriptions).toEqual([]);
   });
 
+  it('Redis outages: a short one changes nothing; one longer than the lease drops every lease until Redis is back, then they are granted again and nothing is lost', async () => {
+    const env = await setUp();
+    const a = await startWorker(env);
+    await until('A holding every mailbox', () => a.held().size === MAILBOXES.length);
+    await until('every mailbox checkpointed', () => allStarted(env));
+    const sent: string[] = [];
+    const grantsBefore = a.grants().length;
+
+    // Shorter than the TTL less a renewal and the 10 % margin: A keeps its leases and keeps forwarding.
+    env.redisServer.pause();
+    deliverRound(env, sent);
+    await sleep(1_200);
+    env.redisServer.resume();
+    await until('the events of the short outage at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    expect(logLines(a.child).filter((l) => l['message'] === 'lease lost: stopping the mailbox')).toEqual([]);
+
+    // Longer than the TTL: A stops every mailbox before anyone could take them, then rejoins.
+    env.redisServer.pause();
+    await a.child.waitFor(/"reason":"expired"/, 60_000);
+    deliverRound(env, sent);
+    env.redisServer.resume();
+    await until('A granted every mailbox again', () => a.grants().length === grantsBefore + MAILBOXES.length && a.held().size === MAILBOXES.length);
+    deliverRound(env, sent);
+    await until('every event at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    const result = summarize(sent, receivedWatermarks(env.listener));
+    expect(result.lost).toEqual([]);
+    expect(result.invented).toEqual([]);
+    console.log(`Redis outages: ${sent.length} events, ${result.duplicates} duplicates`);
+    a.child.process.kill('SIGTERM');
+    expect(await a.child.exited(60_000)).toBe(0);
+  });
+
   it('exits 4 naming the coordinator when Redis is down at start, and 2 for a --coordinator that is not a Redis URL', async () => {
     const env = await setUp();
     const port = await freePort();
