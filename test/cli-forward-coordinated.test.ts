@@ -218,6 +218,9 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     }
     expect(ma.get('ews_bridge_leases_held')).toBe(3);
     expect(mb.get('ews_bridge_leases_held')).toBe(3);
+    expect(mb.get('ews_bridge_lease_grants_total')).toBe(3);
+    // Zero samples from the start for every loss reason.
+    for (const reason of ['rebalance', 'closing', 'expired', 'revoked']) expect(mb.get(`ews_bridge_lease_losses_total{reason="${reason}"}`), reason).toBe(0);
     const health = (await (await fetch(`${a.metricsUrl}/healthz`)).json()) as { status: string; mailboxes: { mailbox: string }[]; coordinator: { leasesHeld: number } };
     expect(health.status).toBe('ok');
     expect(health.mailboxes.map((m) => m.mailbox).sort()).toEqual([...heldByA.keys()].sort());
