@@ -40,8 +40,8 @@ export interface CoordinatedForwardOptions extends ForwardRunOptions {
 interface Held {
   readonly lease: MailboxLease;
   readonly bridge: MailboxBridge;
-  /** Its checkpoints, fenced by the lease; `undefined` in streaming mode (no watermarks). */
-  readonly checkpoints: FencedCheckpointStore | undefined;
+  /** Its checkpoints, fenced by the lease. */
+  readonly checkpoints: FencedCheckpointStore;
   /** Set when a checkpoint write was refused: another process owns the mailbox now. */
   leaseLost: boolean;
 }
@@ -169,7 +169,9 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
     leasesHeld.inc();
     leaseGrants.inc();
     metrics.addMailbox(mailbox);
-    const checkpoints = config.mode === 'streaming' ? undefined : store.fenced(lease);
+    // Handed to the source in every mode: pull/hybrid keep their watermarks in it; streaming uses
+    // it once its sources keep a position (until then it stays unused and `idle()` is immediate).
+    const checkpoints = store.fenced(lease);
     let bridge: MailboxBridge;
     try {
       bridge = startBridge(config, watched, { checkpoints, metrics, tracker, group, logger });
@@ -204,8 +206,8 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
     // Posts in progress finish and are checkpointed, then the EWS subscription is removed; the
     // coordinator releases the lease only after this resolves (rebalance, closing).
     await entry.bridge.close();
-    await entry.checkpoints?.idle();
-    entry.checkpoints?.close();
+    await entry.checkpoints.idle();
+    entry.checkpoints.close();
     metrics.connected.set({ mailbox: lease.resource }, 0);
     metrics.doorbellConnected?.set({ mailbox: lease.resource }, 0);
     logger.debug('mailbox stopped', fields);
@@ -304,7 +306,7 @@ function aborted(signal: AbortSignal): Promise<void> {
 }
 
 interface BridgeContext {
-  readonly checkpoints: FencedCheckpointStore | undefined;
+  readonly checkpoints: FencedCheckpointStore;
   readonly metrics: BridgeMetrics;
   readonly tracker: AgentTracker;
   readonly group: ReturnType<typeof newGroup> | undefined;
