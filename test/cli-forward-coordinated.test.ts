@@ -58,7 +58,7 @@ interface Env {
   readonly prefix: string;
 }
 
-async function setUp(mode: 'pull' | 'hybrid' = 'pull'): Promise<Env> {
+async function setUp(mode: 'pull' | 'hybrid' | 'streaming' = 'pull'): Promise<Env> {
   const redisServer = await startRedisServer();
   cleanups.push(() => redisServer.stop());
   const redis = redisServer.client();
@@ -318,6 +318,34 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     expect(handedOver.map((l) => l['reason'])).toEqual(['rebalance', 'rebalance', 'rebalance']);
     console.log(`hybrid hand-over to a joining worker: ${sent.length} events, ${result.duplicates} duplicates`);
     expect(result.duplicates).toBe(0);
+    for (const w of [a, b]) w.child.process.kill('SIGTERM');
+    expect(await Promise.all([a.child.exited(60_000), b.child.exited(60_000)])).toEqual([0, 0]);
+    expect(env.sim.subscriptions).toEqual([]);
+  });
+
+  it('streaming: two workers split the mailboxes, each on its own shared connection, and unsubscribe on SIGTERM', async () => {
+    const env = await setUp('streaming');
+    const a = await startWorker(env);
+    const b = await startWorker(env);
+    await until('the mailboxes split between the two workers', () => a.held().size === 3 && b.held().size === 3);
+    // Streaming has no position to resume from: mail is someone's to deliver once its holder is connected.
+    await until('every mailbox connected at its holder', async () => {
+      const [ma, mb] = await Promise.all([metricsOf(a), metricsOf(b)]);
+      return MAILBOXES.every((m) => (a.held().has(m) ? ma : mb).get(`ews_bridge_connected{mailbox="${m}"}`) === 1);
+    });
+    const sent: string[] = [];
+    deliverRound(env, sent);
+    deliverRound(env, sent);
+    // Streaming notifications reach the listener without watermarks: counted through the metrics.
+    const delivered = async (w: Worker, mailbox: string): Promise<number> => (await metricsOf(w)).get(`ews_bridge_events_delivered_total{mailbox="${mailbox}"}`) ?? 0;
+    await until('every event at the listener', async () => (await Promise.all(MAILBOXES.map(async (m) => (await delivered(a, m)) + (await delivered(b, m))))).every((n) => n === 2));
+    const [ma, mb] = await Promise.all([metricsOf(a), metricsOf(b)]);
+    for (const mailbox of MAILBOXES) {
+      const byA = ma.get(`ews_bridge_events_delivered_total{mailbox="${mailbox}"}`) ?? 0;
+      const byB = mb.get(`ews_bridge_events_delivered_total{mailbox="${mailbox}"}`) ?? 0;
+      expect(a.held().has(mailbox) ? [byA, byB] : [byB, byA], mailbox).toEqual([2, 0]);
+    }
+    expect(env.sim.openStreamingConnections).toBe(2);
     for (const w of [a, b]) w.child.process.kill('SIGTERM');
     expect(await Promise.all([a.child.exited(60_000), b.child.exited(60_000)])).toEqual([0, 0]);
     expect(env.sim.subscriptions).toEqual([]);
