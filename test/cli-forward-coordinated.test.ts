@@ -383,7 +383,7 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     expect(await a.child.exited(60_000)).toBe(0);
   });
 
-  it('exits 4 naming the coordinator when Redis is down at start, and 2 for a --coordinator that is not a Redis URL', async () => {
+  it('exits 4 naming the coordinator when Redis is down at start, 2 for a --coordinator that is not a Redis URL, 3 when Redis refuses the password', async () => {
     const env = await setUp();
     const port = await freePort();
     const down = spawnCli(['forward', '--config', env.file, '--coordinator', `redis://127.0.0.1:${port}`], { BRIDGE_TEST_PASSWORD: PASSWORD });
@@ -396,5 +396,16 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     const bad = spawnCli(['forward', '--config', env.file, '--coordinator', 'http://redis.contoso.local:6379'], { BRIDGE_TEST_PASSWORD: PASSWORD });
     expect(await bad.exited(60_000)).toBe(2);
     expect(bad.stderr()).toContain('--coordinator: must be a redis:// or rediss:// URL');
+
+    // A Redis that refuses the password (from urlEnv): exit 3, the password never shown.
+    await env.redis.config('SET', 'requirepass', 'the-right-one');
+    const wrong = 'wrong-redis-Pa55';
+    const refused = spawnCli(['forward', '--config', env.file], {
+      BRIDGE_TEST_PASSWORD: PASSWORD,
+      BRIDGE_TEST_REDIS_URL: `redis://default:${wrong}@127.0.0.1:${env.redisServer.port}`,
+    });
+    expect(await refused.exited(60_000)).toBe(3);
+    expect(refused.stderr()).toContain(`Cannot authenticate to the coordinator's Redis at redis://127.0.0.1:${env.redisServer.port} (coordinator.urlEnv)`);
+    expect(refused.stderr()).not.toContain(wrong);
   });
 });
