@@ -111,6 +111,10 @@ describe('forward configuration: coordinator', () => {
     expect(problems(raw)).toEqual([
       'checkpoint.file: cannot be used with coordinator (got "state/checkpoints.json"): the workers keep their checkpoints in Redis, fenced by their leases; remove checkpoint.file (or coordinator)',
     ]);
+    expect(problems(valid(null), {}, 'redis://127.0.0.1:6379')).toEqual([]);
+    expect(problems({ ...valid(null), checkpoint: { file: 'cp.json' } }, {}, 'redis://127.0.0.1:6379')).toEqual([
+      'checkpoint.file: cannot be used with --coordinator (got "cp.json"): the workers keep their checkpoints in Redis, fenced by their leases; remove checkpoint.file (or --coordinator)',
+    ]);
     const own = valid();
     delete own['mailboxes'];
     expect(problems(own)).toEqual(['mailboxes: is required with coordinator: the workers share the listed mailboxes (the account’s own cannot be leased)']);

@@ -334,13 +334,14 @@ function resolveCoordinator(file: BridgeConfigFile, secrets: SecretReader, fromF
       problems.push(`coordinator.urlEnv: the environment variable ${section.urlEnv} ${problem.replace(/^must be/, 'must hold')}`);
     }
   }
+  const withWhat = fromFlag ? '--coordinator' : 'coordinator';
   if (file.checkpoint !== undefined) {
     problems.push(
-      `checkpoint.file: cannot be used with coordinator (got ${JSON.stringify(file.checkpoint.file)}): the workers keep their checkpoints in Redis, fenced by their leases; remove checkpoint.file (or coordinator)`,
+      `checkpoint.file: cannot be used with ${withWhat} (got ${JSON.stringify(file.checkpoint.file)}): the workers keep their checkpoints in Redis, fenced by their leases; remove checkpoint.file (or ${withWhat})`,
     );
   }
   if (file.mailboxes === undefined) {
-    problems.push('mailboxes: is required with coordinator: the workers share the listed mailboxes (the account’s own cannot be leased)');
+    problems.push(`mailboxes: is required with ${withWhat}: the workers share the listed mailboxes (the account’s own cannot be leased)`);
   }
   const leaseTtlMs = Math.round(section.leaseTtlSeconds * 1000);
   const renewIntervalMs = section.renewIntervalSeconds === undefined ? Math.floor(leaseTtlMs / 3) : Math.round(section.renewIntervalSeconds * 1000);
