@@ -123,7 +123,7 @@ describe('forward configuration', () => {
       'ews.auth.Domain: unknown field (known here: type, username, passwordEnv, passwordFile; every field: docs/configuration.md)',
       'listener.statusFrequencyMinute: unknown field — did you mean "statusFrequencyMinutes"? (every field: docs/configuration.md)',
       'Mode: unknown field — did you mean "mode"? (every field: docs/configuration.md)',
-      'server: unknown field (known here: ews, mode, mailboxes, folders, subscribeToAllFolders, eventTypes, pollIntervalSeconds, listener, checkpoint, metrics, log; every field: docs/configuration.md)',
+      'server: unknown field (known here: ews, mode, mailboxes, folders, subscribeToAllFolders, eventTypes, pollIntervalSeconds, listener, checkpoint, coordinator, metrics, log; every field: docs/configuration.md)',
     ]);
     const ntlm = withField('ews.auth', { type: 'ntlm', username: 'svc', passwordEnv: 'EWS_PASSWORD', domian: 'CONTOSO' });
     expect(problems(ntlm)).toEqual(['ews.auth.domian: unknown field — did you mean "domain"? (every field: docs/configuration.md)']);

@@ -85,7 +85,7 @@ describe('docs', () => {
       for (const field of fieldsAt(bridgeConfigSchema, path, raw)) if (!doc.includes(field)) missing.push([...path, field].join('.'));
     };
     visit([], {});
-    for (const section of ['ews', 'listener', 'checkpoint', 'metrics', 'log']) visit([section], {});
+    for (const section of ['ews', 'listener', 'checkpoint', 'coordinator', 'metrics', 'log']) visit([section], {});
     for (const type of ['basic', 'ntlm', 'bearer']) visit(['ews', 'auth'], { ews: { auth: { type } } });
     visit(['listener', 'sharedSecret'], {});
     visit(['mailboxes', 0], { mailboxes: [{}] });

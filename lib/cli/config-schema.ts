@@ -113,6 +113,25 @@ const mailboxSchema = z.union(
   { error: 'must be an SMTP address or { "address": "…", "folders": […], "eventTypes": […] }' },
 );
 
+/** A Redis URL as `coordinator.url` may hold it: no password (that belongs in `coordinator.urlEnv`). */
+export function redisUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be a redis:// or rediss:// URL, e.g. redis://redis.contoso.local:6379';
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'must be a redis:// or rediss:// URL, e.g. redis://redis.contoso.local:6379';
+  if (url.hostname === '') return 'must name a host, e.g. redis://redis.contoso.local:6379';
+  if (url.password !== '') return 'must not hold a password: put the whole URL in an environment variable and name it in coordinator.urlEnv';
+  return undefined;
+}
+
+const redisUrl = z.string().superRefine((value, ctx) => {
+  const problem = redisUrlProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const seconds = (min: number, max: number) =>
   z
     .number()
@@ -164,6 +183,17 @@ export const bridgeConfigSchema = z.strictObject({
     caFile: filePath.optional(),
   }),
   checkpoint: z.strictObject({ file: filePath }).optional(),
+  coordinator: z
+    .strictObject({
+      url: redisUrl.optional(),
+      urlEnv: envName.optional(),
+      prefix: z.string().min(1, { error: 'must not be empty' }).default('ews-bridge'),
+      leaseTtlSeconds: seconds(1, 3600).default(15),
+      renewIntervalSeconds: seconds(0.1, 1800).optional(),
+      workerName: z.string().min(1, { error: 'must not be empty' }).optional(),
+    })
+    .superRefine(oneSecret(['url', 'urlEnv']))
+    .optional(),
   metrics: z
     .strictObject({
       port: z.number().int().min(0, { error: 'must be 0–65535' }).max(65535, { error: 'must be 0–65535' }),

@@ -12,7 +12,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { parseDocument as parseYamlDocument } from 'yaml';
 import type { EventType, EwsAuth, ExchangeVersion, FolderRef } from '../index.js';
 import { lineAndColumn, sourceExcerpt } from './config-hints.js';
-import { bridgeConfigSchema, describeIssues, formatPath, type BridgeConfigFile, type LogLevel, type Mode } from './config-schema.js';
+import { bridgeConfigSchema, describeIssues, formatPath, redisUrlProblem, type BridgeConfigFile, type LogLevel, type Mode } from './config-schema.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** One mailbox to watch, with its folders and event types. */
@@ -57,6 +57,30 @@ export interface BridgeConfig {
   readonly checkpointFile: string | undefined;
   readonly metrics: { readonly port: number; readonly host: string; readonly unhealthyAfterMs: number } | undefined;
   readonly log: { readonly level: LogLevel; readonly format: 'text' | 'json' };
+  /**
+   * Several `forward` processes on this configuration share its mailboxes through Redis leases
+   * (see `forward-coordinated.ts`); `undefined`: this process forwards every mailbox.
+   */
+  readonly coordinator?: CoordinatorConfig | undefined;
+}
+
+/** `coordinator` (or `--coordinator`), validated, its URL read. */
+export interface CoordinatorConfig {
+  /** The Redis URL (may hold a password when it came from `urlEnv`: never log it, see `shownRedisUrl`). */
+  readonly url: string;
+  /** Where the URL came from, for messages: `coordinator.url`, `coordinator.urlEnv` or `--coordinator`. */
+  readonly urlField: string;
+  readonly prefix: string;
+  readonly leaseTtlMs: number;
+  readonly renewIntervalMs: number;
+  /** `undefined`: `<hostname>:<pid>`. */
+  readonly workerName: string | undefined;
+}
+
+/** Options of {@link resolveConfig} and {@link loadConfig} that come from the command line. */
+export interface ConfigOverrides {
+  /** `--coordinator redis://…`: replaces `coordinator.url`/`urlEnv` (and adds a `coordinator` section with its defaults when the file has none). */
+  readonly coordinatorUrl?: string | undefined;
 }
 
 /** Where the process's environment comes from (injectable for tests). */
@@ -211,8 +235,18 @@ function resolveAuth(auth: BridgeConfigFile['ews']['auth'], secrets: SecretReade
  * @param path - The file it came from: named in messages; relative paths inside resolve against its directory.
  * @throws CliError (exit 2) listing every problem, one line per field.
  */
-export function resolveConfig(raw: unknown, path: string, env: Environment = process.env): BridgeConfig {
+export function resolveConfig(raw: unknown, path: string, env: Environment = process.env, overrides: ConfigOverrides = {}): BridgeConfig {
   const absolute = resolve(path);
+  const flagUrl = overrides.coordinatorUrl;
+  if (flagUrl !== undefined) {
+    const problem = redisUrlProblem(flagUrl);
+    if (problem !== undefined) throw configError(absolute, [`--coordinator: ${problem} (got ${JSON.stringify(shownRedisUrl(flagUrl))})`]);
+    if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+      const section: unknown = (raw as Record<string, unknown>)['coordinator'];
+      const { url: _url, urlEnv: _urlEnv, ...rest } = typeof section === 'object' && section !== null && !Array.isArray(section) ? (section as Record<string, unknown>) : {};
+      raw = { ...raw, coordinator: { ...rest, url: flagUrl } };
+    }
+  }
   const parsed = bridgeConfigSchema.safeParse(raw);
   if (!parsed.success) throw configError(absolute, describeIssues(parsed.error.issues, raw));
   const file = parsed.data;
@@ -226,6 +260,7 @@ export function resolveConfig(raw: unknown, path: string, env: Environment = pro
   if (file.listener.caFile !== undefined && !file.listener.url.startsWith('https:')) secrets.problems.push('listener.caFile: needs an https listener.url');
   if (file.ews.caFile !== undefined && !file.ews.url.startsWith('https:')) secrets.problems.push('ews.caFile: needs an https ews.url');
   if (!file.ews.rejectUnauthorized && !file.ews.url.startsWith('https:')) secrets.problems.push('ews.rejectUnauthorized: needs an https ews.url');
+  const coordinator = resolveCoordinator(file, secrets, flagUrl !== undefined);
   if (secrets.problems.length > 0) throw configError(absolute, secrets.problems);
 
   const mailboxes: WatchedMailbox[] = (file.mailboxes ?? [undefined]).map((entry) => {
@@ -269,6 +304,59 @@ export function resolveConfig(raw: unknown, path: string, env: Environment = pro
     checkpointFile: file.checkpoint === undefined ? undefined : secrets.path(file.checkpoint.file),
     metrics: file.metrics === undefined ? undefined : { port: file.metrics.port, host: file.metrics.host, unhealthyAfterMs: file.metrics.unhealthyAfterSeconds * 1000 },
     log: file.log,
+    coordinator,
+  };
+}
+
+/** A Redis URL as it may be shown: no user name or password, no query. */
+export function shownRedisUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** The `coordinator` section: its URL read, its cross-field rules checked (problems go to `secrets.problems`). */
+function resolveCoordinator(file: BridgeConfigFile, secrets: SecretReader, fromFlag: boolean): CoordinatorConfig | undefined {
+  const section = file.coordinator;
+  if (section === undefined) return undefined;
+  const problems = secrets.problems;
+  let url = section.url;
+  let urlField = fromFlag ? '--coordinator' : 'coordinator.url';
+  if (section.urlEnv !== undefined) {
+    urlField = 'coordinator.urlEnv';
+    url = secrets.fromEnv(section.urlEnv, ['coordinator', 'urlEnv']);
+    const problem = url === undefined ? undefined : redisUrlProblem(url);
+    // The variable may hold a password, which is why it is a variable: its value is never echoed.
+    if (problem !== undefined && !problem.startsWith('must not hold a password')) {
+      problems.push(`coordinator.urlEnv: the environment variable ${section.urlEnv} ${problem.replace(/^must be/, 'must hold')}`);
+    }
+  }
+  const withWhat = fromFlag ? '--coordinator' : 'coordinator';
+  if (file.checkpoint !== undefined) {
+    problems.push(
+      `checkpoint.file: cannot be used with ${withWhat} (got ${JSON.stringify(file.checkpoint.file)}): the workers keep their checkpoints in Redis, fenced by their leases; remove checkpoint.file (or ${withWhat})`,
+    );
+  }
+  if (file.mailboxes === undefined) {
+    problems.push(`mailboxes: is required with ${withWhat}: the workers share the listed mailboxes (the account’s own cannot be leased)`);
+  }
+  const leaseTtlMs = Math.round(section.leaseTtlSeconds * 1000);
+  const renewIntervalMs = section.renewIntervalSeconds === undefined ? Math.floor(leaseTtlMs / 3) : Math.round(section.renewIntervalSeconds * 1000);
+  if (renewIntervalMs * 2 > leaseTtlMs) {
+    problems.push(
+      `coordinator.renewIntervalSeconds: must be at most half of coordinator.leaseTtlSeconds (got ${section.renewIntervalSeconds} with a lease of ${section.leaseTtlSeconds} s)`,
+    );
+  }
+  return {
+    url: url ?? '',
+    urlField,
+    prefix: section.prefix,
+    leaseTtlMs,
+    renewIntervalMs,
+    workerName: section.workerName,
   };
 }
 
@@ -277,7 +365,7 @@ export function resolveConfig(raw: unknown, path: string, env: Environment = pro
  *
  * @throws CliError (exit 2) naming the file and every wrong field.
  */
-export async function loadConfig(path: string, env: Environment = process.env): Promise<BridgeConfig> {
+export async function loadConfig(path: string, env: Environment = process.env, overrides: ConfigOverrides = {}): Promise<BridgeConfig> {
   const absolute = resolve(path);
   let text: string;
   try {
@@ -286,5 +374,5 @@ export async function loadConfig(path: string, env: Environment = process.env): 
     const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : 'unreadable';
     throw new CliError(EXIT.usage, `Cannot read the config file ${absolute} (${code})`);
   }
-  return resolveConfig(parseFile(absolute, text), absolute, env);
+  return resolveConfig(parseFile(absolute, text), absolute, env, overrides);
 }

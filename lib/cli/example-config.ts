@@ -46,6 +46,11 @@ listener:                           # the legacy push listener: what the app pas
 checkpoint:                         # pull/hybrid: resume from here after a restart
   file: /var/lib/ews-push-bridge/checkpoints.json
 
+# coordinator:                      # several forward processes share the mailboxes
+#   urlEnv: BRIDGE_REDIS_URL        # through Redis leases (or url: redis://host:6379);
+#   leaseTtlSeconds: 15             # checkpoints then go to Redis: drop checkpoint.file
+                                    # (needs: npm install ioredis)
+
 metrics:                            # GET /metrics (Prometheus) and /healthz
   port: 9464
   host: 127.0.0.1

@@ -11,6 +11,7 @@ import { FileCheckpointStore, StreamingGroup, type CheckpointStore, type Logger 
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { BridgeConfig } from './config.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
+import { runCoordinatedForward } from './forward-coordinated.js';
 import { healthOf } from './health.js';
 import { libraryLogger } from './logger.js';
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
@@ -27,7 +28,7 @@ export interface ForwardRunOptions {
 }
 
 /** A URL as it may be logged: no query, no fragment. */
-function shownUrl(value: string): string {
+export function shownUrl(value: string): string {
   const url = new URL(value);
   return `${url.origin}${url.pathname}`;
 }
@@ -53,6 +54,8 @@ function sleep(ms: number): { promise: Promise<void>; cancel: () => void } {
  * outages are retried without end (watch `/healthz`).
  */
 export async function runForward(config: BridgeConfig, options: ForwardRunOptions): Promise<ExitCode> {
+  // Several processes sharing the mailboxes through Redis leases: forward-coordinated.ts.
+  if (config.coordinator !== undefined) return runCoordinatedForward(config, config.coordinator, options);
   const { logger, signal } = options;
   const endpoint = shownUrl(config.ews.url);
   const metrics = new BridgeMetrics({ doorbell: config.mode === 'hybrid' });
@@ -283,7 +286,7 @@ async function supervise(bridges: readonly MailboxBridge[], config: BridgeConfig
 }
 
 /** The StreamingGroup of a streaming or hybrid `forward` over several impersonated mailboxes. */
-function newGroup(config: BridgeConfig, tracker: AgentTracker, logger: Logger): StreamingGroup {
+export function newGroup(config: BridgeConfig, tracker: AgentTracker, logger: Logger): StreamingGroup {
   const tls = cliTls(config.ews);
   return new StreamingGroup({
     url: config.ews.url,

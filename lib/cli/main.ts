@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EVENT_TYPES, type EventType, type EwsAuth } from '../index.js';
-import { loadConfig, type Environment } from './config.js';
+import { loadConfig, shownRedisUrl, type Environment } from './config.js';
 import { MODES, type Mode } from './config-schema.js';
 import { MAX_DEMO_EVENTS, runDemo } from './demo.js';
 import { EXAMPLE_CONFIG_YAML } from './example-config.js';
@@ -49,11 +49,14 @@ const DEMO_USAGE = `Usage: ews-push-bridge demo [options]
   -h, --help        this help
 `;
 
-const FORWARD_USAGE = `Usage: ews-push-bridge forward --config FILE [--check]
+const FORWARD_USAGE = `Usage: ews-push-bridge forward --config FILE [--coordinator URL] [--check]
        ews-push-bridge forward --print-config > bridge.yaml
 
   --config FILE     the bridge configuration (JSON, or YAML for .yaml/.yml);
                     every field: docs/configuration.md
+  --coordinator URL share the mailboxes with every other forward process on
+                    this configuration through Redis (redis://host:port),
+                    instead of coordinator.url; needs the ioredis package
   --check           validate the file and read its secrets, then exit
   --print-config    print an example configuration, every field explained
   -h, --help        this help
@@ -178,7 +181,11 @@ async function demoCommand(args: string[], io: CliIo): Promise<ExitCode> {
 }
 
 async function forwardCommand(args: string[], io: CliIo): Promise<ExitCode> {
-  const { values } = parse(args, { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, 'print-config': { type: 'boolean' } }, FORWARD_USAGE);
+  const { values } = parse(
+    args,
+    { config: { type: 'string', short: 'c' }, coordinator: { type: 'string' }, check: { type: 'boolean' }, 'print-config': { type: 'boolean' } },
+    FORWARD_USAGE,
+  );
   if (values.help) {
     io.stdout.write(FORWARD_USAGE);
     return EXIT.ok;
@@ -188,9 +195,10 @@ async function forwardCommand(args: string[], io: CliIo): Promise<ExitCode> {
     return EXIT.ok;
   }
   if (values.config === undefined) throw usageError('--config is required', FORWARD_USAGE);
-  const config = await loadConfig(values.config, io.env);
+  const config = await loadConfig(values.config, io.env, { coordinatorUrl: values.coordinator });
   if (values.check) {
-    io.stdout.write(`${config.path}: OK (${config.mode}, ${config.mailboxes.length} mailbox${config.mailboxes.length === 1 ? '' : 'es'})\n`);
+    const shared = config.coordinator === undefined ? '' : `, shared through ${shownRedisUrl(config.coordinator.url)}`;
+    io.stdout.write(`${config.path}: OK (${config.mode}, ${config.mailboxes.length} mailbox${config.mailboxes.length === 1 ? '' : 'es'}${shared})\n`);
     return EXIT.ok;
   }
   const logger = createCliLogger({ level: config.log.level, format: config.log.format, stream: io.stderr });

@@ -1,0 +1,407 @@
+/**
+ * `forward` with a coordinator (`coordinator` in the file, or `--coordinator redis://…`): several
+ * processes on the same configuration share its mailboxes through Redis leases
+ * (`RedisLeaseCoordinator`). Each process bridges only the mailboxes it holds a lease on: a grant
+ * starts the mailbox's bridge, with its pull/hybrid checkpoints in `RedisCheckpointStore` fenced by
+ * the lease; a loss (handed over, expired, revoked, closing) stops it — Unsubscribe and the final
+ * checkpoint — before the lease is released. SIGINT/SIGTERM stops every bridge that way, then
+ * releases every lease at once, so the other processes take the mailboxes on their next renewal.
+ *
+ * @packageDocumentation
+ */
+import { Counter, Gauge } from 'prom-client';
+import {
+  RedisCheckpointStore,
+  RedisLeaseCoordinator,
+  type FencedCheckpointStore,
+  type LeaseLostReason,
+  type Logger,
+  type MailboxLease,
+} from '../index.js';
+import { startMailboxBridge, type MailboxBridge } from './bridge.js';
+import { shownRedisUrl, type BridgeConfig, type CoordinatorConfig, type WatchedMailbox } from './config.js';
+import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
+import { newGroup, shownUrl, type ForwardRunOptions } from './forward.js';
+import { healthOf } from './health.js';
+import { BridgeMetrics, startMetricsServer, type Health, type MetricsServer } from './metrics.js';
+import { loadIoredis, type RedisConnection, type RedisImporter } from './redis-peer.js';
+import { AgentTracker } from './sources.js';
+
+/** Every reason a lease ends: the label values `ews_bridge_lease_losses_total` starts at zero. */
+const LOSS_REASONS: readonly LeaseLostReason[] = ['rebalance', 'closing', 'expired', 'revoked'];
+
+/** Options of {@link runCoordinatedForward} beyond `forward`'s. */
+export interface CoordinatedForwardOptions extends ForwardRunOptions {
+  /** How `ioredis` is imported. Default: `import('ioredis')` (tests inject a failing one). */
+  readonly importRedis?: RedisImporter;
+}
+
+/** One mailbox this process holds a lease on. */
+interface Held {
+  readonly lease: MailboxLease;
+  readonly bridge: MailboxBridge;
+  /** Its checkpoints, fenced by the lease. */
+  readonly checkpoints: FencedCheckpointStore;
+  /** Set when a checkpoint write was refused: another process owns the mailbox now. */
+  leaseLost: boolean;
+}
+
+function codeOf(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The exit error for a Redis that cannot be used at start-up: 3 when it refused the password, else 4. */
+function redisStartError(error: unknown, coordinator: CoordinatorConfig): CliError {
+  const where = `the coordinator's Redis at ${shownRedisUrl(coordinator.url)} (${coordinator.urlField})`;
+  const message = messageOf(error);
+  if (/\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid password/i.test(message)) {
+    return new CliError(EXIT.auth, `Cannot authenticate to ${where}: ${message}. Check the user name and password in the URL.`, { cause: error });
+  }
+  return new CliError(EXIT.unreachable, `Cannot reach ${where}: ${message}. Check the URL, that Redis is running, and the firewall.`, { cause: error });
+}
+
+/** Connects, failing on the first error (or after `timeoutMs`) instead of retrying: Redis down at start-up ends the command. */
+async function connectRedis(redis: RedisConnection, coordinator: CoordinatorConfig, timeoutMs: number): Promise<void> {
+  let firstError: Error | undefined;
+  const onError = (error: Error): void => {
+    firstError ??= error;
+  };
+  redis.on('error', onError);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.connect(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s (ews.startupTimeoutSeconds)`)), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    redis.disconnect();
+    // ioredis rejects connect() with "Connection is closed."; the 'error' event has the cause.
+    throw redisStartError(firstError ?? error, coordinator);
+  } finally {
+    clearTimeout(timer);
+    redis.off('error', onError);
+  }
+}
+
+/**
+ * Runs `forward` as one of the processes sharing `config`'s mailboxes through `coordinator`, until
+ * `options.signal` aborts or a mailbox fails for good (not for a lost lease). Returns the exit code.
+ *
+ * Start-up ends once the process has joined the group: a Redis that cannot be reached is exit 4
+ * (refused credentials 3), ioredis missing is `EWS_PEER_MISSING` (exit 1). A mailbox granted later
+ * that cannot connect keeps retrying and shows in `/healthz`, as after a `forward` start-up.
+ */
+export async function runCoordinatedForward(config: BridgeConfig, coordinator: CoordinatorConfig, options: CoordinatedForwardOptions): Promise<ExitCode> {
+  const { logger, signal } = options;
+  const endpoint = shownUrl(config.ews.url);
+  const redisShown = shownRedisUrl(coordinator.url);
+  const Redis = await loadIoredis(options.importRedis);
+  if (signal.aborted) return EXIT.ok;
+
+  const metrics = new BridgeMetrics({ doorbell: config.mode === 'hybrid' });
+  const registers = [metrics.registry];
+  const leasesHeld = new Gauge({ name: 'ews_bridge_leases_held', help: 'Mailboxes this process holds a coordinator lease on (and bridges).', registers });
+  const leaseGrants = new Counter({ name: 'ews_bridge_lease_grants_total', help: 'Leases granted to this process (each with a new fencing token).', registers });
+  const leaseLosses = new Counter({
+    name: 'ews_bridge_lease_losses_total',
+    help: 'Leases this process stopped holding, by reason (rebalance, closing, expired, revoked).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  leasesHeld.set(0);
+  leaseGrants.inc(0);
+  for (const reason of LOSS_REASONS) leaseLosses.inc({ reason }, 0);
+
+  // Commands Redis does not answer within a renewal fail (the sources and the next renewal retry
+  // them) instead of holding a mailbox's delivery for a whole outage; ioredis reconnects by itself.
+  const redis = new Redis(coordinator.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: coordinator.renewIntervalMs,
+    connectionName: 'ews-push-bridge',
+  });
+  await connectRedis(redis, coordinator, config.ews.startupTimeoutMs);
+  let redisDown = false;
+  redis.on('error', (error) => {
+    if (redisDown) return;
+    redisDown = true;
+    logger.warn('lost the connection to the coordinator’s Redis; reconnecting (owned mailboxes keep forwarding until their leases run out)', {
+      redis: redisShown,
+      error: error.message,
+    });
+  });
+  redis.on('ready', () => {
+    if (!redisDown) return;
+    redisDown = false;
+    logger.info('connected to the coordinator’s Redis again', { redis: redisShown });
+  });
+
+  const store = new RedisCheckpointStore({ redis, prefix: coordinator.prefix });
+  const tracker = new AgentTracker();
+  const grouped = config.mode !== 'pull' && config.mailboxes.length > 1;
+  const group = grouped ? newGroup(config, tracker, logger) : undefined;
+  const watchedOf = new Map<string, WatchedMailbox>(config.mailboxes.map((m) => [m.mailbox ?? '', m]));
+  const held = new Map<string, Held>();
+
+  // The first mailbox that fails for good (other than a lost lease) ends the process, as in forward.
+  let fail!: (error: unknown) => void;
+  const fatal = new Promise<never>((_, reject) => (fail = reject));
+  fatal.catch(() => undefined);
+
+  const onOwned = (lease: MailboxLease): void => {
+    const mailbox = lease.resource;
+    const watched = watchedOf.get(mailbox);
+    if (watched === undefined) {
+      // Another process runs with a different mailbox list under the same prefix.
+      logger.error('granted a lease on a mailbox this configuration does not list; releasing it (give every process the same mailboxes, or another coordinator.prefix)', {
+        mailbox,
+        token: lease.token,
+      });
+      throw new Error(`unknown mailbox ${mailbox}`);
+    }
+    logger.info('lease granted: forwarding the mailbox', { mailbox, token: lease.token, workerId: lease.workerId });
+    leasesHeld.inc();
+    leaseGrants.inc();
+    metrics.addMailbox(mailbox);
+    // Handed to the source in every mode: pull/hybrid keep their watermarks in it; streaming uses
+    // it once its sources keep a position (until then it stays unused and `idle()` is immediate).
+    const checkpoints = store.fenced(lease);
+    let bridge: MailboxBridge;
+    try {
+      bridge = startBridge(config, watched, { checkpoints, metrics, tracker, group, logger });
+    } catch (error) {
+      // A listener option the poster refused (after the config schema passed): a config problem.
+      fail(toCliError(error, endpoint));
+      throw error;
+    }
+    const entry: Held = { lease, bridge, checkpoints, leaseLost: false };
+    held.set(mailbox, entry);
+    bridge.done.catch((error: unknown) => {
+      if (held.get(mailbox) !== entry) return; // stopped on purpose (lease lost)
+      if (codeOf(error) === 'EWS_LEASE_LOST') {
+        // Redis says another process owns it now: the next renewal revokes the lease here.
+        entry.leaseLost = true;
+        logger.warn('a checkpoint write was refused: another process owns the mailbox now; it stopped here', { mailbox, token: lease.token });
+        return;
+      }
+      fail(error);
+    });
+  };
+
+  const onLost = async (lease: MailboxLease, reason: LeaseLostReason): Promise<void> => {
+    const entry = held.get(lease.resource);
+    if (entry === undefined || entry.lease.token !== lease.token) return;
+    held.delete(lease.resource);
+    leasesHeld.dec();
+    leaseLosses.inc({ reason });
+    const fields = { mailbox: lease.resource, token: lease.token, reason };
+    if (reason === 'expired' || reason === 'revoked') logger.warn('lease lost: stopping the mailbox', fields);
+    else logger.info('lease lost: stopping the mailbox', fields);
+    // Posts in progress finish and are checkpointed, then the EWS subscription is removed; the
+    // coordinator releases the lease only after this resolves (rebalance, closing).
+    await entry.bridge.close();
+    await entry.checkpoints.idle();
+    entry.checkpoints.close();
+    metrics.connected.set({ mailbox: lease.resource }, 0);
+    metrics.doorbellConnected?.set({ mailbox: lease.resource }, 0);
+    logger.debug('mailbox stopped', fields);
+  };
+
+  const leases = new RedisLeaseCoordinator({
+    redis,
+    resources: watchedOf.keys(),
+    prefix: coordinator.prefix,
+    ...(coordinator.workerName === undefined ? {} : { workerName: coordinator.workerName }),
+    leaseTtlMs: coordinator.leaseTtlMs,
+    renewIntervalMs: coordinator.renewIntervalMs,
+    onOwned,
+    onLost,
+    logger,
+  });
+
+  let server: MetricsServer | undefined;
+  const shutdown = async (): Promise<void> => {
+    logger.info('stopping: closing subscriptions, then releasing leases');
+    // onLost(…, 'closing') for every lease (Unsubscribe, final checkpoint), then one release of all.
+    await leases.close();
+    await group?.close();
+    const unsubscribed = await tracker.allDestroyed(options.unsubscribeWaitMs ?? 7_000);
+    if (!unsubscribed) logger.warn('some EWS Unsubscribe calls did not finish in time; the server drops those subscriptions when they expire');
+    await server?.close();
+    await redis.quit().catch(() => redis.disconnect());
+    logger.info('stopped');
+  };
+
+  try {
+    await leases.start();
+  } catch (error) {
+    await group?.close();
+    redis.disconnect();
+    throw redisStartError(error, coordinator);
+  }
+  logger.info(`sharing ${config.mailboxes.length} mailbox${config.mailboxes.length === 1 ? '' : 'es'} with the other forward processes (${config.mode}); forwarding those this process holds a lease on`, {
+    workerId: leases.workerId,
+    coordinator: redisShown,
+    prefix: coordinator.prefix,
+    from: endpoint,
+    to: shownUrl(config.listener.url),
+  });
+
+  const metricsConfig = config.metrics;
+  if (metricsConfig !== undefined) {
+    try {
+      server = await startMetricsServer({
+        port: metricsConfig.port,
+        host: metricsConfig.host,
+        metrics: () => metrics.render(),
+        health: () => coordinatedHealth(leases, [...held.values()], { unhealthyAfterMs: metricsConfig.unhealthyAfterMs, startupWindowMs: config.ews.startupTimeoutMs }),
+      });
+      logger.info(`metrics on ${server.url}/metrics, health on ${server.url}/healthz`);
+    } catch (error) {
+      await shutdown();
+      throw new CliError(EXIT.usage, `${messageOf(error)}: change metrics.port`, { cause: error });
+    }
+  }
+
+  let failure: unknown;
+  try {
+    await Promise.race([fatal, aborted(signal)]);
+  } catch (error) {
+    failure = error;
+  }
+  await shutdown();
+  if (failure !== undefined) throw toCliError(failure, endpoint);
+  return EXIT.ok;
+}
+
+/**
+ * `/healthz` with a coordinator: only the mailboxes this process holds count (one held elsewhere
+ * is not unhealthy here), and the body says what this process holds.
+ */
+function coordinatedHealth(leases: RedisLeaseCoordinator, held: readonly Held[], thresholds: Parameters<typeof healthOf>[1]): Health {
+  const health = healthOf(
+    held.filter((h) => !h.leaseLost).map((h) => h.bridge),
+    thresholds,
+  );
+  const stats = leases.stats();
+  return {
+    healthy: health.healthy,
+    details: {
+      ...(health.details as Record<string, unknown>),
+      coordinator: { workerId: stats.workerId, leasesHeld: stats.owned, liveWorkers: stats.liveWorkers, sharedMailboxes: stats.totalResources },
+    },
+  };
+}
+
+/** Resolves when `signal` aborts (immediately if it already has). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+interface BridgeContext {
+  readonly checkpoints: FencedCheckpointStore;
+  readonly metrics: BridgeMetrics;
+  readonly tracker: AgentTracker;
+  readonly group: ReturnType<typeof newGroup> | undefined;
+  readonly logger: Logger;
+}
+
+/** One leased mailbox's bridge, its signals counted and logged as `forward` does. */
+function startBridge(config: BridgeConfig, watched: WatchedMailbox, ctx: BridgeContext): MailboxBridge {
+  const { metrics, logger } = ctx;
+  const mailboxLabel = { mailbox: watched.mailbox ?? '' };
+  return startMailboxBridge({
+    source: {
+      mode: config.mode,
+      url: config.ews.url,
+      auth: config.ews.auth,
+      mailbox: watched.mailbox,
+      folders: watched.folders,
+      subscribeToAllFolders: watched.subscribeToAllFolders,
+      eventTypes: watched.eventTypes,
+      requestServerVersion: config.ews.requestServerVersion,
+      ca: config.ews.ca,
+      rejectUnauthorized: config.ews.rejectUnauthorized,
+      anchorMailbox: config.ews.anchorMailbox,
+      pollIntervalMs: config.pollIntervalMs,
+      checkpoint: ctx.checkpoints,
+      logger,
+      group: ctx.group,
+    },
+    listener: {
+      url: config.listener.url,
+      ...(config.ews.requestServerVersion === undefined ? {} : { requestServerVersion: config.ews.requestServerVersion }),
+      ...(config.listener.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.listener.requestTimeoutMs }),
+      ...(config.listener.sharedSecret === undefined ? {} : { sharedSecret: config.listener.sharedSecret }),
+      ...(config.listener.ca === undefined ? {} : { tls: { ca: config.listener.ca } }),
+      logger,
+    },
+    statusFrequencyMinutes: config.listener.statusFrequencyMinutes,
+    maxBacklogNotifications: config.listener.maxBacklogNotifications,
+    tracker: ctx.tracker,
+    logger,
+    stableConnectionMs: config.ews.startupTimeoutMs,
+    observer: {
+      lifecycle: (event) => {
+        switch (event.type) {
+          case 'connected':
+            metrics.connected.set(mailboxLabel, 1);
+            logger.info('connected', { mailbox: watched.mailbox, subscriptionId: event.subscriptionId });
+            return;
+          case 'disconnected':
+            metrics.connected.set(mailboxLabel, 0);
+            metrics.reconnects.inc(mailboxLabel);
+            logger.info('disconnected; reconnecting', { mailbox: watched.mailbox, reason: event.reason });
+            return;
+          case 'retrying':
+            metrics.connected.set(mailboxLabel, 0);
+            metrics.retries.inc({ ...mailboxLabel, reason: event.reason });
+            logger.warn('EWS attempt failed; retrying', { mailbox: watched.mailbox, reason: event.reason, code: event.error.code, delayMs: event.delayMs, attempt: event.attempt });
+            return;
+          case 'gap':
+            metrics.gaps.inc({ ...mailboxLabel, events_may_be_lost: String(event.eventsMayBeLost) });
+            return;
+          case 'doorbell':
+            switch (event.event.type) {
+              case 'connected':
+                metrics.doorbellConnected?.set(mailboxLabel, 1);
+                return;
+              case 'disconnected':
+                metrics.doorbellConnected?.set(mailboxLabel, 0);
+                metrics.doorbellReconnects?.inc(mailboxLabel);
+                logger.info('doorbell disconnected; reconnecting (polling covers the gap)', { mailbox: watched.mailbox, reason: event.event.reason });
+                return;
+              case 'retrying':
+                metrics.doorbellConnected?.set(mailboxLabel, 0);
+                return;
+              case 'failed':
+                metrics.doorbellConnected?.set(mailboxLabel, 0);
+                logger.warn('doorbell failed; polling only until it is reopened', {
+                  mailbox: watched.mailbox,
+                  code: 'code' in event.event.error ? event.event.error.code : undefined,
+                  reopenInMs: event.event.restartInMs,
+                });
+                return;
+              default:
+                return;
+            }
+          default:
+            return;
+        }
+      },
+      posted: (notification, durationMs) => {
+        metrics.notificationsDelivered.inc(mailboxLabel);
+        metrics.eventsDelivered.inc(mailboxLabel, notification.events.filter((e) => e.type !== 'Status').length);
+        metrics.postSeconds.observe(mailboxLabel, durationMs / 1000);
+      },
+      failed: () => metrics.listenerFailures.inc(mailboxLabel),
+    },
+  });
+}
