@@ -4,7 +4,6 @@
  * Messages never contain credentials.
  */
 import { scrubCredentials } from './ews/credential-scrub.js';
-import { responseCodeInfo, type ResponseCodeAction } from './ews/response-codes.js';
 
 /** Stable error codes. */
 export type EwsBridgeErrorCode =
@@ -101,9 +100,41 @@ export class EwsHttpError extends EwsBridgeError {
   }
 }
 
-/** Details of an EWS error response (ResponseClass Error, or the detail of a SOAP fault). */
+/**
+ * What a caller should do about an EWS response code (the wire layer's response-code table,
+ * `RESPONSE_CODES` in `ews-push-bridge/wire`, gives one per code).
+ * - `ok`: success.
+ * - `backoff`: the server is busy; wait (`BackOffMilliseconds` when given) and retry the same call.
+ * - `retry`: a transient failure; retry with the usual exponential back-off.
+ * - `resubscribe`: the subscription is gone on the server; create a new one (pull: from the last
+ *   watermark), then carry on.
+ * - `resubscribe-without-watermark`: as `resubscribe`, but the watermark is unusable: start fresh
+ *   and report the gap.
+ * - `rediscover`: the mailbox moved; find its new server (Autodiscover), then resubscribe.
+ * - `recover-missed`: the server dropped events but the subscription is alive; resync, keep going.
+ * - `connection-taken`: another client opened a stream for our subscription; surface it.
+ * - `fatal`: retrying cannot help (access denied, bad request, quota exceeded); stop and report.
+ */
+export type ResponseCodeAction =
+  | 'ok'
+  | 'backoff'
+  | 'retry'
+  | 'resubscribe'
+  | 'resubscribe-without-watermark'
+  | 'rediscover'
+  | 'recover-missed'
+  | 'connection-taken'
+  | 'fatal';
+
+/**
+ * Details of an EWS error response (ResponseClass Error, or the detail of a SOAP fault), with what
+ * to do about it. The wire layer fills `action` from its response-code table
+ * (`responseMessageError`, `soapFaultError`); this module knows no codes.
+ */
 export interface EwsErrorDetails {
   readonly responseCode: string;
+  /** What to do about `responseCode`; the error is retriable unless it is `fatal`. */
+  readonly action: ResponseCodeAction;
   readonly messageText?: string;
   /** `BackOffMilliseconds` from MessageXml (ErrorServerBusy). */
   readonly backOffMs?: number;
@@ -111,18 +142,24 @@ export interface EwsErrorDetails {
   readonly subscriptionIds?: readonly string[];
 }
 
-/** An EWS response message with `ResponseClass="Error"`. `action` comes from the response-code table. */
+/**
+ * An EWS response message with `ResponseClass="Error"`. `action` comes from the response-code table
+ * (through `details`); retriable unless the action is `fatal`.
+ */
 export class EwsResponseError extends EwsBridgeError {
+  /** The EWS `ResponseCode`, e.g. `ErrorSubscriptionNotFound`. */
   readonly responseCode: string;
+  /** What to do about it. */
   readonly action: ResponseCodeAction;
+  /** `BackOffMilliseconds` the server asked for (ErrorServerBusy), if any. */
   readonly backOffMs: number | undefined;
+  /** Subscriptions the error concerns (empty when the server named none). */
   readonly subscriptionIds: readonly string[];
   constructor(details: EwsErrorDetails, code: 'EWS_RESPONSE_ERROR' | 'EWS_SOAP_FAULT' = 'EWS_RESPONSE_ERROR') {
-    const info = responseCodeInfo(details.responseCode);
     const text = details.messageText ? `: ${details.messageText}` : '';
-    super(code, `${details.responseCode}${text}`, { retriable: info.retriable });
+    super(code, `${details.responseCode}${text}`, { retriable: details.action !== 'fatal' });
     this.responseCode = details.responseCode;
-    this.action = info.action;
+    this.action = details.action;
     this.backOffMs = details.backOffMs;
     this.subscriptionIds = details.subscriptionIds ?? [];
   }
@@ -209,6 +246,20 @@ export class EwsAutodiscoverError extends EwsBridgeError {
 export class EwsConnectionError extends EwsBridgeError {
   constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
     super('EWS_CONNECTION_FAILED', message, { retriable: options.retriable ?? true, cause: options.cause });
+  }
+}
+
+/**
+ * A response ended without its HTTP end: the socket was reset or closed by the server, a proxy or
+ * the network. `midEnvelope` tells whether a partly received envelope was lost with it (the
+ * envelopes completed before the cut were all delivered).
+ */
+export class EwsStreamCutError extends EwsConnectionError {
+  /** Whether bytes of an unfinished envelope were pending when the connection went away. */
+  readonly midEnvelope: boolean;
+  constructor(message: string, options: { midEnvelope: boolean; cause?: unknown }) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.midEnvelope = options.midEnvelope;
   }
 }
 

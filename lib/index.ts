@@ -59,7 +59,7 @@ export {
   type AvPair,
 } from './ews/ntlm-messages.js';
 export { parseRetryAfter } from './ews/retry-after.js';
-export { EwsStreamCutError } from './ews/stream-cut-error.js';
+
 export * from './sources/lifecycle.js';
 export type { RetryOptions } from './sources/backoff.js';
 export type { SourceOptions } from './sources/options.js';

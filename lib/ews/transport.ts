@@ -28,7 +28,7 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError } from '../errors.js';
+import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError, EwsStreamCutError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { authorizerFor, tokenProviderError, type EwsAuth } from './auth-header.js';
 import { ACCEPT_IDENTITY, bodyDecodeError, decodedBody } from './content-encoding.js';
@@ -37,7 +37,6 @@ import type { EwsEnvelope } from './messages.js';
 import { EnvelopeParser } from './parser.js';
 import { soapFaultError } from './response-errors.js';
 import { parseRetryAfter } from './retry-after.js';
-import { EwsStreamCutError } from './stream-cut-error.js';
 import { tlsAgentOptions, validateTlsOptions, type EwsTlsOptions } from './tls.js';
 
 /** One SOAP call: the `SOAPAction` and the envelope text (from the builders in `requests.ts`). */
