@@ -13,7 +13,7 @@
  * krb5.conf.
  */
 import { EwsAuthError, EwsCredentialsError, EwsPeerMissingError } from '../errors.js';
-import type { AuthContext, Authorizer } from './auth-header.js';
+import type { AuthContext, Authorizer } from './authorizer.js';
 import { schemesOf, tokenOf } from './ntlm.js';
 
 /**

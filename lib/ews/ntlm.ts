@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { EwsAuthError } from '../errors.js';
-import type { AuthContext, Authorizer } from './auth-header.js';
+import type { AuthContext, Authorizer } from './authorizer.js';
 import {
   authenticateMessage,
   channelBindingsHash,
