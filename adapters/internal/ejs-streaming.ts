@@ -20,7 +20,6 @@ import type {
 import type { Subscription as RxSubscription } from 'rxjs';
 import {
   StreamingGroup,
-  resolveLogger,
   type DisconnectedEvent,
   type GapEvent,
   type Logger,
@@ -28,6 +27,7 @@ import {
   type StreamingGroupMemberOptions,
   type StreamingGroupOptions,
 } from '../../lib/index.js';
+import { resolveLogger } from '../../lib/logger.js';
 import { eventTypeNames, folderSpecs, serviceEndpoint, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
