@@ -26,7 +26,7 @@ export interface Checkpoint {
 /**
  * A change to one key's {@link Checkpoint}. An empty or blank `watermark` (or sync state) is
  * refused with an {@link EwsCheckpointError}: it is not a position, and a store holding one would
- * fail every restart (see {@link checkCheckpointUpdate}). Fields present replace the stored ones; fields left
+ * fail every restart. Fields present replace the stored ones; fields left
  * out keep their stored value, so a source that writes only `watermark` never erases
  * `syncStates` written by another.
  */

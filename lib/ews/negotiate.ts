@@ -24,9 +24,9 @@ import { schemesOf, tokenOf } from './ntlm.js';
 export interface NegotiateAuth {
   readonly type: 'negotiate';
   /**
-   * The service principal name of the EWS server, `service/host`. Default: `HTTP/<host of the EWS
-   * URL>` — the name Exchange registers (`setspn -S HTTP/mail.contoso.com <account>` for a load
-   * balancer name served by an alternate service account).
+   * The service principal name of the EWS server, `service/host`. Default: `HTTP/` and the host of
+   * the EWS URL — the name Exchange registers (`setspn -S HTTP/mail.contoso.com <account>` for a
+   * load balancer name served by an alternate service account).
    */
   readonly spn?: string;
   /**
