@@ -8,6 +8,7 @@
  *
  * `npm test` runs the check (`npm run api:check`); `npm run api:update` runs the update.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,8 +49,12 @@ for (const [entry, reportName] of entries) {
   });
   const result = Extractor.invoke(config, { localBuild: local, showVerboseMessages: false });
   if (result.apiReportChanged && !local) {
+    // The difference, committed report first (git's diff works outside a repository too).
+    const committed = join(root, 'api', `${reportName}.api.md`);
+    const built = join(root, '.tmp', 'api', `${reportName}.api.md`);
+    spawnSync('git', ['diff', '--no-index', '--no-color', committed, built], { stdio: 'inherit' });
     console.error(
-      `\nThe public API of dist/${entry}.d.ts differs from api/${reportName}.api.md (see the diff above).\n` +
+      `\nThe public API of dist/${entry}.d.ts differs from api/${reportName}.api.md (diff above).\n` +
         'If the change is intended, run `npm run api:update` and commit the updated report with it.',
     );
   }
