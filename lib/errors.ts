@@ -61,6 +61,7 @@ export class EwsXmlForbiddenError extends EwsBridgeError {
 
 /** One envelope grew past the configured cap (`maxEnvelopeBytes`). */
 export class EwsEnvelopeTooLargeError extends EwsBridgeError {
+  /** The configured cap (`maxEnvelopeBytes`), in bytes. */
   readonly limitBytes: number;
   constructor(limitBytes: number) {
     super('EWS_ENVELOPE_TOO_LARGE', `An envelope exceeded maxEnvelopeBytes (${limitBytes} bytes)`, { retriable: true });
@@ -70,6 +71,7 @@ export class EwsEnvelopeTooLargeError extends EwsBridgeError {
 
 /** The response is not XML at all — typically an HTML error page from a proxy or load balancer. */
 export class EwsNotXmlError extends EwsBridgeError {
+  /** The HTTP status of the response, when known. */
   readonly httpStatus: number | undefined;
   /** The first bytes of the body (at most 200 characters), to tell what answered; credentials scrubbed. */
   readonly bodyPreview: string;
@@ -89,6 +91,7 @@ export class EwsNotXmlError extends EwsBridgeError {
 
 /** An HTTP status that is not a SOAP answer (e.g. 503, 502, 404). */
 export class EwsHttpError extends EwsBridgeError {
+  /** The HTTP status code. */
   readonly status: number;
   /** From `Retry-After`, in milliseconds, when the server sent one. */
   readonly retryAfterMs: number | undefined;
@@ -132,9 +135,11 @@ export type ResponseCodeAction =
  * (`responseMessageError`, `soapFaultError`); this module knows no codes.
  */
 export interface EwsErrorDetails {
+  /** The EWS `ResponseCode`, e.g. `ErrorServerBusy`. */
   readonly responseCode: string;
   /** What to do about `responseCode`; the error is retriable unless it is `fatal`. */
   readonly action: ResponseCodeAction;
+  /** The server's `MessageText` (or the fault string), when it sent one. */
   readonly messageText?: string;
   /** `BackOffMilliseconds` from MessageXml (ErrorServerBusy). */
   readonly backOffMs?: number;
@@ -167,6 +172,7 @@ export class EwsResponseError extends EwsBridgeError {
 
 /** A SOAP fault (HTTP 500), e.g. `ErrorServerBusy` or `ErrorSchemaValidation`. */
 export class EwsSoapFaultError extends EwsResponseError {
+  /** The SOAP `faultcode`, e.g. `a:ErrorServerBusy` or `soap:Server`. */
   readonly faultCode: string;
   constructor(faultCode: string, details: EwsErrorDetails) {
     super(details, 'EWS_SOAP_FAULT');
@@ -176,6 +182,7 @@ export class EwsSoapFaultError extends EwsResponseError {
 
 /** The server refused our credentials (HTTP 401/403 after any refresh). Not retriable. */
 export class EwsAuthError extends EwsBridgeError {
+  /** The HTTP status that refused the credentials (401 or 403). */
   readonly status: number;
   constructor(status: number, message = `Authentication failed (HTTP ${status})`) {
     super('EWS_AUTH_FAILED', message, { retriable: false });
@@ -265,6 +272,7 @@ export class EwsStreamCutError extends EwsConnectionError {
 
 /** A streaming connection stayed silent longer than `heartbeatTimeoutMs`. */
 export class EwsHeartbeatTimeoutError extends EwsBridgeError {
+  /** The silence allowed (`heartbeatTimeoutMs`), in milliseconds. */
   readonly heartbeatTimeoutMs: number;
   constructor(heartbeatTimeoutMs: number) {
     super('EWS_HEARTBEAT_TIMEOUT', `No complete envelope on the streaming connection for ${heartbeatTimeoutMs} ms`, { retriable: true });
@@ -370,7 +378,9 @@ export class EwsContentEncodingError extends EwsBridgeError {
 
 /** Who holds a checkpoint file's lock, as its lock file says. */
 export interface CheckpointLockHolder {
+  /** The holder's process id. */
   readonly pid: number;
+  /** The host the holder runs on. */
   readonly hostname: string;
   /** ISO-8601 time the holder took the lock. */
   readonly since: string;

@@ -31,7 +31,9 @@ export interface Checkpoint {
  * `syncStates` written by another.
  */
 export interface CheckpointUpdate {
+  /** The new watermark; left out, the stored one stays. */
   readonly watermark?: string;
+  /** SyncStates to store, replacing the stored ones; left out, the stored ones stay. */
   readonly syncStates?: Readonly<Record<string, string>>;
 }
 

@@ -14,13 +14,17 @@ export type { AuthContext, Authorizer } from './authorizer.js';
 
 /** No `Authorization` header (the server authenticates otherwise, or not at all). */
 export interface NoAuth {
+  /** Discriminant. */
   readonly type: 'none';
 }
 
 /** HTTP Basic. Use it only over TLS: the password travels base64-encoded in every request. */
 export interface BasicAuth {
+  /** Discriminant. */
   readonly type: 'basic';
+  /** The account, in the form the server expects (`CONTOSO\svc` or `svc@contoso.com`). */
   readonly username: string;
+  /** Its password. Never logged; removed from error messages. */
   readonly password: string;
 }
 
@@ -35,7 +39,9 @@ export interface BasicAuth {
  * also as the `cause` of a `fetch failed`) and `TimeoutError`s count as transient on their own.
  */
 export interface BearerAuth {
+  /** Discriminant. */
   readonly type: 'bearer';
+  /** The access token, or a function that fetches one (called again after an HTTP 401). */
   readonly token: string | (() => Promise<string>);
 }
 

@@ -22,6 +22,7 @@ import { schemesOf, tokenOf } from './ntlm.js';
  * system's GSSAPI: Debian/Ubuntu `libkrb5-dev`, RHEL `krb5-devel`).
  */
 export interface NegotiateAuth {
+  /** Discriminant. */
   readonly type: 'negotiate';
   /**
    * The service principal name of the EWS server, `service/host`. Default: `HTTP/` and the host of

@@ -31,6 +31,7 @@ import {
  * and LM are never used: a server whose challenge allows only those is refused.
  */
 export interface NtlmAuth {
+  /** Discriminant. */
   readonly type: 'ntlm';
   /** The account: `alice`, `CONTOSO\\alice` or `alice@contoso.com`. Required. */
   readonly username: string;
