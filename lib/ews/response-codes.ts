@@ -10,6 +10,7 @@ import type { ResponseCodeAction } from '../errors.js';
 
 /** One row of the table. */
 export interface ResponseCodeInfo {
+  /** What to do about the code. */
   readonly action: ResponseCodeAction;
   /** Whether doing the same thing again (after the action) may succeed. */
   readonly retriable: boolean;
