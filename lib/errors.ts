@@ -3,7 +3,7 @@
  * `code` (match on it, not on the message), a `retriable` flag, and the underlying `cause`.
  * Messages never contain credentials.
  */
-import { scrubCredentials } from './ews/credential-scrub.js';
+import { scrubCredentials } from './credential-scrub.js';
 
 /** Stable error codes. */
 export type EwsBridgeErrorCode =

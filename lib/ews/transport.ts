@@ -16,7 +16,7 @@
  * `EwsNotXmlError`; socket failures → `EwsConnectionError` (`EwsStreamCutError` once a response
  * had started). Response messages with `ResponseClass="Error"` are returned, not thrown: see
  * `envelopeError()` in `response-errors.ts`. No error or log line carries a credential: the
- * passwords and tokens a call uses are remembered for `scrubCredentials` (`credential-scrub.ts`),
+ * passwords and tokens a call uses are remembered for `scrubCredentials` (`lib/credential-scrub.ts`),
  * which every error message and body preview passes through.
  *
  * Bodies: requests send `Accept-Encoding: identity`; a body a proxy compressed anyway (gzip,
@@ -32,7 +32,7 @@ import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutEr
 import { silentLogger, type Logger } from '../logger.js';
 import { authorizerFor, tokenProviderError, type EwsAuth } from './auth-header.js';
 import { ACCEPT_IDENTITY, bodyDecodeError, decodedBody } from './content-encoding.js';
-import { rememberSecret } from './credential-scrub.js';
+import { rememberSecret } from '../credential-scrub.js';
 import type { EwsEnvelope } from './messages.js';
 import { EnvelopeParser } from './parser.js';
 import { soapFaultError } from './response-errors.js';
