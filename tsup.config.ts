@@ -10,19 +10,26 @@ const adapters = Object.fromEntries(
     .map((f) => [`adapters/${f.slice(0, -3)}`, `adapters/${f}`]),
 );
 
-// Adapters import the library only through lib/index.ts. In the build that import becomes the
-// package's own main entry (`ews-push-bridge`, resolved by Node's package self-reference), so an
-// adapter shares the main entry's modules instead of carrying a copy: deferAck's registry must be
-// the one the user's source registered in, and `instanceof EwsBridgeError` must hold across entries.
+// Adapters import the library through its public entries, lib/index.ts and lib/wire.ts. In the
+// build those imports become the package's own entries (`ews-push-bridge`,
+// `ews-push-bridge/wire`, resolved by Node's package self-reference), so an adapter shares their
+// modules instead of carrying a copy: deferAck's registry must be the one the user's source
+// registered in, and `instanceof EwsBridgeError` must hold across entries. (A pure helper such as
+// lib/logger.ts's resolveLogger may be imported directly: a copy of it changes nothing.)
 const libIndex = resolve('lib/index.ts');
+const libWire = resolve('lib/wire.ts');
+const libraryEntryOf = new Map<string, string>([
+  [libIndex, 'ews-push-bridge'],
+  [libWire, 'ews-push-bridge/wire'],
+]);
 const adaptersDir = resolve('adapters') + sep;
-const adaptersUseMainEntry: NonNullable<Options['esbuildPlugins']>[number] = {
-  name: 'adapters-use-main-entry',
+const adaptersUseLibraryEntries: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'adapters-use-library-entries',
   setup(build) {
-    build.onResolve({ filter: /\/lib\/index(\.js)?$/ }, (args) => {
+    build.onResolve({ filter: /\/lib\/(index|wire)(\.js)?$/ }, (args) => {
       if (!args.importer.startsWith(adaptersDir)) return undefined;
-      if (resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') !== libIndex) return undefined;
-      return { path: 'ews-push-bridge', external: true };
+      const entry = libraryEntryOf.get(resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts'));
+      return entry === undefined ? undefined : { path: entry, external: true };
     });
   },
 };
@@ -33,7 +40,7 @@ const adaptersUseMainEntry: NonNullable<Options['esbuildPlugins']>[number] = {
 const cliDir = resolve('lib/cli') + sep;
 const exampleListenerDir = resolve('examples/legacy-listener') + sep;
 const publicEntryOf = new Map<string, string>([
-  [libIndex, 'ews-push-bridge'],
+  ...libraryEntryOf,
   [resolve('lib/testing/index.ts'), 'ews-push-bridge/testing'],
   ...Object.entries(adapters).map(([name, file]) => [resolve(file), `ews-push-bridge/${name}`] as const),
 ]);
@@ -68,19 +75,36 @@ const shared: Options = {
   // The ews-javascript-api adapter resolves its optional peer from its own location
   // (`createRequire(import.meta.url)`): the CommonJS bundles get import.meta.url shimmed.
   shims: true,
-  esbuildPlugins: [adaptersUseMainEntry, cliUsesPublicEntries],
+  esbuildPlugins: [adaptersUseLibraryEntries, cliUsesPublicEntries],
 };
 
-export default defineConfig([
-  {
-    ...shared,
-    entry: {
-      index: 'lib/index.ts',
-      'testing/index': 'lib/testing/index.ts',
-      ...adapters,
-    },
-    format: ['esm', 'cjs'],
+// The main entry and the wire entry share their modules: both are built as re-exports of one
+// private bundle, dist/library.{js,cjs} (lib/library.ts: everything either entry exports), so a
+// wire function throws the main entry's error classes (`instanceof` holds whichever entry the class
+// came from) and the transport's remembered secrets are the ones every error message is scrubbed
+// of. (esbuild's code splitting would do the same for ES modules only; tsup's CommonJS splitting
+// rewrites the chunks with sucrase, which lowers `?.` and `??` into helper calls.)
+const libraryEntries = { index: 'lib/index.ts', wire: 'lib/wire.ts' };
+const libraryEntryFiles = new Set(Object.values(libraryEntries).map((file) => resolve(file)));
+const entriesReexportLibrary: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'entries-reexport-library',
+  setup(build) {
+    const extension = build.initialOptions.format === 'cjs' ? 'cjs' : 'js';
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      if (!libraryEntryFiles.has(args.importer)) return undefined;
+      return { path: `./library.${extension}`, external: true };
+    });
   },
+};
+const otherEntries = { 'testing/index': 'lib/testing/index.ts', ...adapters };
+
+export default defineConfig([
+  { ...shared, dts: false, entry: { library: 'lib/library.ts' }, format: ['esm', 'cjs'] },
+  { ...shared, dts: false, entry: libraryEntries, format: ['esm', 'cjs'], esbuildPlugins: [entriesReexportLibrary] },
+  { ...shared, dts: false, entry: otherEntries, format: ['esm', 'cjs'] },
+  // Declarations of every public entry in one pass, so the entries share their declaration chunks
+  // (a type is declared once, whichever entry names it).
+  { ...shared, dts: { only: true }, entry: { ...libraryEntries, ...otherEntries }, format: ['esm', 'cjs'] },
   // The bin is CommonJS only: the bundled yaml is CommonJS and needs a real `require`.
   { ...shared, entry: { cli: 'lib/cli/main.ts' }, format: ['cjs'], dts: false },
 ]);

@@ -32,7 +32,6 @@
  */
 import { EventEmitter } from 'node:events';
 import {
-  resolveLogger,
   type GapEvent,
   type MovedOrCopiedEvent,
   type NotificationEvent,
@@ -42,6 +41,7 @@ import {
   type SourceSignal,
   type StatusEvent,
 } from '../lib/index.js';
+import { resolveLogger } from '../lib/logger.js';
 import { resolvePushCallbackOptions } from './internal/options.js';
 import {
   pushCallback,

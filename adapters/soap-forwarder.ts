@@ -35,15 +35,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import {
-  EXCHANGE_VERSIONS,
-  buildSendNotification,
-  resolveLogger,
-  type ExchangeVersion,
-  type Logger,
-  type PushNotification,
-  type SourceSignal,
-} from '../lib/index.js';
+import { type ExchangeVersion, type Logger, type PushNotification, type SourceSignal } from '../lib/index.js';
+import { resolveLogger } from '../lib/logger.js';
+import { EXCHANGE_VERSIONS, buildSendNotification } from '../lib/wire.js';
 import { postToListener, redactUrl } from './internal/listener-post.js';
 import { describeValue } from './internal/source-input.js';
 import { pushCallback, type PushCallbackHandle, type PushCallbackOptions, type PushHandler, type PushSource } from './push-callback.js';

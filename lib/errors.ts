@@ -3,8 +3,7 @@
  * `code` (match on it, not on the message), a `retriable` flag, and the underlying `cause`.
  * Messages never contain credentials.
  */
-import { scrubCredentials } from './ews/credential-scrub.js';
-import { responseCodeInfo, type ResponseCodeAction } from './ews/response-codes.js';
+import { scrubCredentials } from './credential-scrub.js';
 
 /** Stable error codes. */
 export type EwsBridgeErrorCode =
@@ -62,6 +61,7 @@ export class EwsXmlForbiddenError extends EwsBridgeError {
 
 /** One envelope grew past the configured cap (`maxEnvelopeBytes`). */
 export class EwsEnvelopeTooLargeError extends EwsBridgeError {
+  /** The configured cap (`maxEnvelopeBytes`), in bytes. */
   readonly limitBytes: number;
   constructor(limitBytes: number) {
     super('EWS_ENVELOPE_TOO_LARGE', `An envelope exceeded maxEnvelopeBytes (${limitBytes} bytes)`, { retriable: true });
@@ -71,6 +71,7 @@ export class EwsEnvelopeTooLargeError extends EwsBridgeError {
 
 /** The response is not XML at all — typically an HTML error page from a proxy or load balancer. */
 export class EwsNotXmlError extends EwsBridgeError {
+  /** The HTTP status of the response, when known. */
   readonly httpStatus: number | undefined;
   /** The first bytes of the body (at most 200 characters), to tell what answered; credentials scrubbed. */
   readonly bodyPreview: string;
@@ -90,6 +91,7 @@ export class EwsNotXmlError extends EwsBridgeError {
 
 /** An HTTP status that is not a SOAP answer (e.g. 503, 502, 404). */
 export class EwsHttpError extends EwsBridgeError {
+  /** The HTTP status code. */
   readonly status: number;
   /** From `Retry-After`, in milliseconds, when the server sent one. */
   readonly retryAfterMs: number | undefined;
@@ -101,9 +103,43 @@ export class EwsHttpError extends EwsBridgeError {
   }
 }
 
-/** Details of an EWS error response (ResponseClass Error, or the detail of a SOAP fault). */
+/**
+ * What a caller should do about an EWS response code (the wire layer's response-code table,
+ * `RESPONSE_CODES` in `ews-push-bridge/wire`, gives one per code).
+ * - `ok`: success.
+ * - `backoff`: the server is busy; wait (`BackOffMilliseconds` when given) and retry the same call.
+ * - `retry`: a transient failure; retry with the usual exponential back-off.
+ * - `resubscribe`: the subscription is gone on the server; create a new one (pull: from the last
+ *   watermark), then carry on.
+ * - `resubscribe-without-watermark`: as `resubscribe`, but the watermark is unusable: start fresh
+ *   and report the gap.
+ * - `rediscover`: the mailbox moved; find its new server (Autodiscover), then resubscribe.
+ * - `recover-missed`: the server dropped events but the subscription is alive; resync, keep going.
+ * - `connection-taken`: another client opened a stream for our subscription; surface it.
+ * - `fatal`: retrying cannot help (access denied, bad request, quota exceeded); stop and report.
+ */
+export type ResponseCodeAction =
+  | 'ok'
+  | 'backoff'
+  | 'retry'
+  | 'resubscribe'
+  | 'resubscribe-without-watermark'
+  | 'rediscover'
+  | 'recover-missed'
+  | 'connection-taken'
+  | 'fatal';
+
+/**
+ * Details of an EWS error response (ResponseClass Error, or the detail of a SOAP fault), with what
+ * to do about it. The wire layer fills `action` from its response-code table
+ * (`responseMessageError`, `soapFaultError`); this module knows no codes.
+ */
 export interface EwsErrorDetails {
+  /** The EWS `ResponseCode`, e.g. `ErrorServerBusy`. */
   readonly responseCode: string;
+  /** What to do about `responseCode`; the error is retriable unless it is `fatal`. */
+  readonly action: ResponseCodeAction;
+  /** The server's `MessageText` (or the fault string), when it sent one. */
   readonly messageText?: string;
   /** `BackOffMilliseconds` from MessageXml (ErrorServerBusy). */
   readonly backOffMs?: number;
@@ -111,18 +147,24 @@ export interface EwsErrorDetails {
   readonly subscriptionIds?: readonly string[];
 }
 
-/** An EWS response message with `ResponseClass="Error"`. `action` comes from the response-code table. */
+/**
+ * An EWS response message with `ResponseClass="Error"`. `action` comes from the response-code table
+ * (through `details`); retriable unless the action is `fatal`.
+ */
 export class EwsResponseError extends EwsBridgeError {
+  /** The EWS `ResponseCode`, e.g. `ErrorSubscriptionNotFound`. */
   readonly responseCode: string;
+  /** What to do about it. */
   readonly action: ResponseCodeAction;
+  /** `BackOffMilliseconds` the server asked for (ErrorServerBusy), if any. */
   readonly backOffMs: number | undefined;
+  /** Subscriptions the error concerns (empty when the server named none). */
   readonly subscriptionIds: readonly string[];
   constructor(details: EwsErrorDetails, code: 'EWS_RESPONSE_ERROR' | 'EWS_SOAP_FAULT' = 'EWS_RESPONSE_ERROR') {
-    const info = responseCodeInfo(details.responseCode);
     const text = details.messageText ? `: ${details.messageText}` : '';
-    super(code, `${details.responseCode}${text}`, { retriable: info.retriable });
+    super(code, `${details.responseCode}${text}`, { retriable: details.action !== 'fatal' });
     this.responseCode = details.responseCode;
-    this.action = info.action;
+    this.action = details.action;
     this.backOffMs = details.backOffMs;
     this.subscriptionIds = details.subscriptionIds ?? [];
   }
@@ -130,6 +172,7 @@ export class EwsResponseError extends EwsBridgeError {
 
 /** A SOAP fault (HTTP 500), e.g. `ErrorServerBusy` or `ErrorSchemaValidation`. */
 export class EwsSoapFaultError extends EwsResponseError {
+  /** The SOAP `faultcode`, e.g. `a:ErrorServerBusy` or `soap:Server`. */
   readonly faultCode: string;
   constructor(faultCode: string, details: EwsErrorDetails) {
     super(details, 'EWS_SOAP_FAULT');
@@ -139,6 +182,7 @@ export class EwsSoapFaultError extends EwsResponseError {
 
 /** The server refused our credentials (HTTP 401/403 after any refresh). Not retriable. */
 export class EwsAuthError extends EwsBridgeError {
+  /** The HTTP status that refused the credentials (401 or 403). */
   readonly status: number;
   constructor(status: number, message = `Authentication failed (HTTP ${status})`) {
     super('EWS_AUTH_FAILED', message, { retriable: false });
@@ -212,8 +256,23 @@ export class EwsConnectionError extends EwsBridgeError {
   }
 }
 
+/**
+ * A response ended without its HTTP end: the socket was reset or closed by the server, a proxy or
+ * the network. `midEnvelope` tells whether a partly received envelope was lost with it (the
+ * envelopes completed before the cut were all delivered).
+ */
+export class EwsStreamCutError extends EwsConnectionError {
+  /** Whether bytes of an unfinished envelope were pending when the connection went away. */
+  readonly midEnvelope: boolean;
+  constructor(message: string, options: { midEnvelope: boolean; cause?: unknown }) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.midEnvelope = options.midEnvelope;
+  }
+}
+
 /** A streaming connection stayed silent longer than `heartbeatTimeoutMs`. */
 export class EwsHeartbeatTimeoutError extends EwsBridgeError {
+  /** The silence allowed (`heartbeatTimeoutMs`), in milliseconds. */
   readonly heartbeatTimeoutMs: number;
   constructor(heartbeatTimeoutMs: number) {
     super('EWS_HEARTBEAT_TIMEOUT', `No complete envelope on the streaming connection for ${heartbeatTimeoutMs} ms`, { retriable: true });
@@ -319,7 +378,9 @@ export class EwsContentEncodingError extends EwsBridgeError {
 
 /** Who holds a checkpoint file's lock, as its lock file says. */
 export interface CheckpointLockHolder {
+  /** The holder's process id. */
   readonly pid: number;
+  /** The host the holder runs on. */
   readonly hostname: string;
   /** ISO-8601 time the holder took the lock. */
   readonly since: string;

@@ -2,39 +2,97 @@
  * ews-push-bridge: EWS streaming and pull notifications as RxJS observables, delivered through
  * adapters that keep the legacy push-notification contract.
  *
+ * This entry holds what an application uses: the sources and the streaming group, the
+ * notification and signal types they emit, their options, the checkpoint stores and the lease
+ * coordinator, Autodiscover, and the typed errors. Every name is listed here on purpose (no
+ * `export *`); `api/ews-push-bridge.api.md` is the reviewed record of this surface and `npm test`
+ * fails when it changes unrecorded. The wire layer (envelope parser, request builders, the
+ * response-code table, the SOAP transport, NTLM messages) is the separate entry
+ * `ews-push-bridge/wire`, for advanced uses.
+ *
  * @packageDocumentation
  */
-export * from './model.js';
-export * from './errors.js';
-export * from './logger.js';
-export * from './ews/messages.js';
-export * from './ews/response-codes.js';
-export * from './ews/parser.js';
-export * from './ews/requests.js';
-export * from './ews/send-notification.js';
-export * from './checkpoint/checkpoint-store.js';
-export * from './checkpoint/memory-store.js';
-export * from './checkpoint/file-store.js';
-export * from './checkpoint/redis-store.js';
-export type { RedisScriptClient } from './coordination/redis-client.js';
-export * from './coordination/lease-coordinator.js';
+
+// Sources: one Observable per subscription, or one connection for many mailboxes.
+export { streamingNotifications, streamingSignals, type StreamingOptions } from './sources/streaming.js';
+export { pullNotifications, pullSignals, type PullOptions } from './sources/pull.js';
+export { hybridNotifications, hybridSignals, type HybridOptions } from './sources/hybrid.js';
 export {
-  postSoap,
-  openStream,
-  createEwsAgent,
-  type SoapRequest,
-  type CookieJar,
-  type EwsEndpointOptions,
-  type PostSoapOptions,
-  type OpenStreamOptions,
-  type StreamOpenInfo,
-  type StreamEnd,
-  type EwsAgentOptions,
-} from './ews/transport.js';
-export type { EwsAuth, BasicAuth, BearerAuth, NoAuth, NtlmAuth, NegotiateAuth, Authorizer, AuthContext } from './ews/auth-header.js';
+  StreamingGroup,
+  type StreamingGroupOptions,
+  type StreamingGroupMemberOptions,
+  type StreamingGroupStats,
+} from './sources/streaming-group.js';
+export { sourceClosed } from './sources/source-closed.js';
+export { deferAck, type AckFunction, type AckMode } from './sources/ack.js';
+export type { SourceOptions } from './sources/options.js';
+export type { RetryOptions } from './sources/backoff.js';
+
+// What the sources emit.
+export type {
+  SourceSignal,
+  NotificationSignal,
+  SourceLifecycleEvent,
+  LifecycleListener,
+  SubscribedEvent,
+  ConnectedEvent,
+  KeepAliveEvent,
+  DisconnectedEvent,
+  DisconnectReason,
+  RetryingEvent,
+  GapEvent,
+  DeliveredEventRef,
+  DoorbellEvent,
+  DoorbellFailedEvent,
+} from './sources/lifecycle.js';
+export {
+  EVENT_TYPES,
+  type PushNotification,
+  type NotificationEvent,
+  type ObjectChangedEvent,
+  type MovedOrCopiedEvent,
+  type StatusEvent,
+  type EventType,
+  type SubscriptionStatus,
+  type Id,
+  type FolderRef,
+  type DistinguishedFolderName,
+  type ExchangeVersion,
+} from './model.js';
+
+// Connection options the sources share.
+export type { EwsAuth, NoAuth, BasicAuth, BearerAuth, NtlmAuth, NegotiateAuth } from './ews/auth-header.js';
 export type { EwsTlsOptions, TlsMaterial } from './ews/tls.js';
-export { SubscriptionAffinity, BACKEND_COOKIE, AFFINITY_HEADERS } from './ews/affinity.js';
-export { envelopeError, responseMessageError, soapFaultError } from './ews/response-errors.js';
+export type { FolderSpec, MailboxFolderRef } from './ews/requests.js';
+export type { CookieJar } from './ews/transport.js';
+export { silentLogger, type Logger } from './logger.js';
+
+// Checkpoints and coordination.
+export {
+  checkpointKey,
+  type CheckpointStore,
+  type Checkpoint,
+  type CheckpointUpdate,
+  type CheckpointKeyOptions,
+} from './checkpoint/checkpoint-store.js';
+export { MemoryCheckpointStore } from './checkpoint/memory-store.js';
+export { FileCheckpointStore, type FileCheckpointStoreOptions } from './checkpoint/file-store.js';
+export {
+  RedisCheckpointStore,
+  FencedCheckpointStore,
+  type LeaseFence,
+  type RedisCheckpointStoreOptions,
+} from './checkpoint/redis-store.js';
+export {
+  RedisLeaseCoordinator,
+  type RedisLeaseCoordinatorOptions,
+  type LeaseCoordinatorStats,
+  type MailboxLease,
+  type LeaseLostReason,
+} from './coordination/lease-coordinator.js';
+export type { RedisScriptClient } from './coordination/redis-client.js';
+
+// Finding the server of a mailbox.
 export {
   autodiscover,
   groupMailboxesByServer,
@@ -44,33 +102,35 @@ export {
   type AutodiscoverRedirect,
   type MailboxGroup,
 } from './ews/autodiscover.js';
+
+// Errors: every error of the library is an EwsBridgeError with a stable `code`.
 export {
-  negotiateMessage,
-  parseChallengeMessage,
-  authenticateMessage,
-  fileTimeNow,
-  tlsServerEndPoint,
-  endPointHashAlgorithm,
-  channelBindingsHash,
-  NtlmMessageError,
-  type NtlmChallenge,
-  type AuthenticateInput,
-  type AuthenticateMessage,
-  type AvPair,
-} from './ews/ntlm-messages.js';
-export { parseRetryAfter } from './ews/retry-after.js';
-export { EwsStreamCutError } from './ews/stream-cut-error.js';
-export * from './sources/lifecycle.js';
-export type { RetryOptions } from './sources/backoff.js';
-export type { SourceOptions } from './sources/options.js';
-export { streamingNotifications, streamingSignals, type StreamingOptions } from './sources/streaming.js';
-export { pullNotifications, pullSignals, type PullOptions } from './sources/pull.js';
-export { hybridNotifications, hybridSignals, type HybridOptions } from './sources/hybrid.js';
-export { deferAck, type AckFunction, type AckMode } from './sources/ack.js';
-export { sourceClosed } from './sources/source-closed.js';
-export {
-  StreamingGroup,
-  type StreamingGroupOptions,
-  type StreamingGroupMemberOptions,
-  type StreamingGroupStats,
-} from './sources/streaming-group.js';
+  EwsBridgeError,
+  EwsParseError,
+  EwsXmlForbiddenError,
+  EwsEnvelopeTooLargeError,
+  EwsNotXmlError,
+  EwsHttpError,
+  EwsResponseError,
+  EwsSoapFaultError,
+  EwsAuthError,
+  EwsTokenProviderError,
+  EwsCredentialsError,
+  EwsPeerMissingError,
+  EwsAutodiscoverError,
+  EwsConnectionError,
+  EwsStreamCutError,
+  EwsHeartbeatTimeoutError,
+  EwsConnectionTakenError,
+  EwsListenerError,
+  EwsListenerBacklogError,
+  EwsCheckpointError,
+  EwsCheckpointLockedError,
+  EwsProtocolError,
+  EwsContentEncodingError,
+  EwsLeaseLostError,
+  type EwsBridgeErrorCode,
+  type EwsErrorDetails,
+  type ResponseCodeAction,
+  type CheckpointLockHolder,
+} from './errors.js';

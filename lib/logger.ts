@@ -3,9 +3,13 @@
  * (their method shapes fit). Log fields never carry credentials.
  */
 export interface Logger {
+  /** Detail for diagnosing (each request, each reconnect step). `fields`: structured context. */
   debug(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  /** Normal operation worth a line (subscribed, connected). `fields`: structured context. */
   info(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  /** Something went wrong and is being handled (a retry, a gap). `fields`: structured context. */
   warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  /** Something failed that the library cannot fix. `fields`: structured context. */
   error(message: string, fields?: Readonly<Record<string, unknown>>): void;
 }
 

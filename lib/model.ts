@@ -11,7 +11,9 @@
 
 /** An EWS item or folder id with its optional change key. */
 export interface Id {
+  /** The id (`Id` attribute), opaque. */
   readonly id: string;
+  /** The change key (`ChangeKey` attribute), when the server sent one. */
   readonly changeKey?: string;
 }
 
@@ -31,6 +33,7 @@ export const EVENT_TYPES: readonly EventType[] = [
 
 /** Exchange's keep-alive event: nothing happened, but the subscription is alive. */
 export interface StatusEvent {
+  /** Discriminant: a StatusEvent. */
   readonly type: 'Status';
   /** Present on pull and push (the watermark to resume from); absent on streaming. */
   readonly watermark?: string;
@@ -46,11 +49,13 @@ interface ObjectEventBase {
   readonly itemId?: Id;
   /** Set for folder events. */
   readonly folderId?: Id;
+  /** The folder that holds the item or folder. */
   readonly parentFolderId: Id;
 }
 
 /** NewMail, Created, Deleted, Modified and FreeBusyChanged events. */
 export interface ObjectChangedEvent extends ObjectEventBase {
+  /** Discriminant: what happened to the item or folder. */
   readonly type: 'NewMail' | 'Created' | 'Deleted' | 'Modified' | 'FreeBusyChanged';
   /** Only on Modified events of folders: the folder's unread count after the change. */
   readonly unreadCount?: number;
@@ -58,9 +63,13 @@ export interface ObjectChangedEvent extends ObjectEventBase {
 
 /** Moved and Copied events carry where the object came from. */
 export interface MovedOrCopiedEvent extends ObjectEventBase {
+  /** Discriminant: the object was moved or copied. */
   readonly type: 'Moved' | 'Copied';
+  /** For item events: the item's id before the move or copy. */
   readonly oldItemId?: Id;
+  /** For folder events: the folder's id before the move or copy. */
   readonly oldFolderId?: Id;
+  /** The folder that held the object before. */
   readonly oldParentFolderId: Id;
 }
 
@@ -69,6 +78,7 @@ export type NotificationEvent = StatusEvent | ObjectChangedEvent | MovedOrCopied
 
 /** One `SendNotification` / `GetEvents` / `GetStreamingEvents` notification. */
 export interface PushNotification {
+  /** The EWS subscription the events belong to. */
   readonly subscriptionId: string;
   /** The watermark the events follow (pull, hybrid and push); absent on pure streaming. */
   readonly previousWatermark?: string;

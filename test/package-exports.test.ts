@@ -20,7 +20,30 @@ describe.skipIf(!built)('package exports (built output)', () => {
        console.log(typeof m.EwsBridgeError, typeof m.responseCodeInfo, typeof m.StreamingGroup, typeof t)`,
       'module',
     );
-    expect(out).toBe('function function function object');
+    // The response-code table is the wire layer's: not on the main entry.
+    expect(out).toBe('function undefined function object');
+  });
+
+  it('imports the wire entry from both module systems, sharing the main entry’s error classes', () => {
+    const throwing = `let wireError; try { w.parseEnvelope('<!DOCTYPE x><x/>'); } catch (e) { wireError = e; }`;
+    const shown = `[typeof w.responseCodeInfo, w.responseCodeInfo('ErrorServerBusy').action, typeof w.EnvelopeParser,
+       wireError instanceof m.EwsBridgeError, wireError instanceof m.EwsXmlForbiddenError, wireError.code].join(' ')`;
+    const expected = 'function backoff function true true EWS_XML_FORBIDDEN';
+    expect(
+      run(`import * as m from 'ews-push-bridge'; import * as w from 'ews-push-bridge/wire'; ${throwing} console.log(${shown})`, 'module'),
+    ).toBe(expected);
+    expect(
+      run(`const m = require('ews-push-bridge'); const w = require('ews-push-bridge/wire'); ${throwing} console.log(${shown})`, 'commonjs'),
+    ).toBe(expected);
+  });
+
+  it('keeps the two entries’ names apart: nothing of the wire layer on the main entry, no name on both', () => {
+    const out = run(
+      `const m = Object.keys(require('ews-push-bridge')); const w = Object.keys(require('ews-push-bridge/wire'));
+       console.log(JSON.stringify({ both: m.filter((name) => w.includes(name)), wireOnMain: ['parseEnvelope', 'postSoap', 'RESPONSE_CODES', 'SOAP_ACTIONS'].filter((name) => m.includes(name)) }))`,
+      'commonjs',
+    );
+    expect(JSON.parse(out)).toEqual({ both: [], wireOnMain: [] });
   });
 
   it('requires from a CommonJS consumer', () => {

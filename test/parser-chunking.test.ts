@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EnvelopeParser, parseEnvelope, type EwsEnvelope } from '../lib/index.js';
+import { EnvelopeParser, parseEnvelope, type EwsEnvelope } from '../lib/wire.js';
 import { FIXTURE_NAMES, fixture, parseBytewise, parseInPieces, parseWhole } from './helpers/parser-fixtures.js';
 
 // Every fixture, then all of them back to back as one stream (each keeps its own XML declaration,

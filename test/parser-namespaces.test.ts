@@ -4,13 +4,8 @@
  * keep: scopes, redeclaration, the default namespace, undeclared prefixes and reserved names.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  EnvelopeParser,
-  EwsParseError,
-  parseEnvelope,
-  type EwsEnvelope,
-  type GetStreamingEventsMessage,
-} from '../lib/index.js';
+import { EwsParseError } from '../lib/index.js';
+import { EnvelopeParser, parseEnvelope, type EwsEnvelope, type GetStreamingEventsMessage } from '../lib/wire.js';
 import { parseBytewise, thrown } from './helpers/parser-fixtures.js';
 
 const SOAP = 'http://schemas.xmlsoap.org/soap/envelope/';

@@ -6,13 +6,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  EwsParseError,
-  parseEnvelope,
-  type EwsEnvelope,
-  type GetStreamingEventsMessage,
-  type ResponseMessage,
-} from '../lib/index.js';
+import { EwsParseError } from '../lib/index.js';
+import { parseEnvelope, type EwsEnvelope, type GetStreamingEventsMessage, type ResponseMessage } from '../lib/wire.js';
 import { parseBytewise, thrown } from './helpers/parser-fixtures.js';
 
 const SAMPLES = fileURLToPath(new URL('../../shared/ews-samples/', import.meta.url));

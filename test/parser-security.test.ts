@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  EnvelopeParser,
-  EwsEnvelopeTooLargeError,
-  EwsNotXmlError,
-  EwsParseError,
-  EwsXmlForbiddenError,
-  parseEnvelope,
-} from '../lib/index.js';
+import { EwsEnvelopeTooLargeError, EwsNotXmlError, EwsParseError, EwsXmlForbiddenError } from '../lib/index.js';
+import { EnvelopeParser, parseEnvelope } from '../lib/wire.js';
 import { fixture, parseBytewise, parseInPieces, parseWhole, thrown } from './helpers/parser-fixtures.js';
 
 const SOAP = 'http://schemas.xmlsoap.org/soap/envelope/';

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { EwsParseError } from '../lib/index.js';
 import {
   DEFAULT_MAX_ENVELOPE_BYTES,
   EnvelopeParser,
-  EwsParseError,
   parseEnvelope,
   type EwsEnvelope,
   type GetStreamingEventsMessage,
   type ResponseMessage,
-} from '../lib/index.js';
+} from '../lib/wire.js';
 import { fixture, parseWhole, thrown } from './helpers/parser-fixtures.js';
 
 const SOAP = 'http://schemas.xmlsoap.org/soap/envelope/';

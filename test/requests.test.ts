@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { EVENT_TYPES, type FolderSpec } from '../lib/index.js';
 import {
-  EVENT_TYPES,
   EXCHANGE_VERSIONS,
   SOAP_ACTIONS,
   buildGetEventsRequest,
@@ -12,9 +12,8 @@ import {
   buildStreamingSubscribeRequest,
   buildSyncFolderItemsRequest,
   buildUnsubscribeRequest,
-  type FolderSpec,
   type ImpersonationTarget,
-} from '../lib/index.js';
+} from '../lib/wire.js';
 import { escapeAttribute, escapeText } from '../lib/ews/xml.js';
 import { EWS_NS, SHARED_DIR, schemaAvailable, schemaSkipReason, validateSoapBody } from './helpers/schema.js';
 import { childNames, find, findAll, parseXmlTree, type XmlNode } from './helpers/xml-tree.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildGetEventsRequest, buildStreamingSubscribeRequest, buildUnsubscribeRequest } from '../lib/index.js';
+import { buildGetEventsRequest, buildStreamingSubscribeRequest, buildUnsubscribeRequest } from '../lib/wire.js';
 import { EWS_NS, SHARED_DIR, extractSoapParts, schemaAvailable, schemaSkipReason, validateSoapBody } from './helpers/schema.js';
 import { find, parseXmlTree } from './helpers/xml-tree.js';
 

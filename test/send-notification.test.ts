@@ -1,14 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { type Id, type NotificationEvent, type PushNotification } from '../lib/index.js';
 import {
   buildSendNotification,
   buildSendNotificationError,
   buildSendNotificationResult,
   type EwsEnvelope,
-  type Id,
-  type NotificationEvent,
-  type PushNotification,
-} from '../lib/index.js';
+} from '../lib/wire.js';
 import { parseEnvelope } from '../lib/ews/parser.js';
 import { EWS_NS, schemaAvailable, schemaSkipReason, validateSoapBody } from './helpers/schema.js';
 import { childNames, find, findAll, parseXmlTree } from './helpers/xml-tree.js';

@@ -8,25 +8,32 @@ import {
   EwsParseError,
   EwsResponseError,
   EwsSoapFaultError,
+  type EwsErrorDetails,
 } from '../lib/errors.js';
+import { responseCodeInfo } from '../lib/ews/response-codes.js';
 import { DEFAULT_RETRY_OPTIONS, MAX_TIMER_MS, planFor, withRetry, type RetryNotice } from '../lib/sources/backoff.js';
 import { streamingNotifications, type StreamingOptions } from '../lib/sources/streaming.js';
 
+/** The details the wire layer builds for a code: its `action` from the response-code table. */
+function classified(details: Omit<EwsErrorDetails, 'action'>): EwsErrorDetails {
+  return { ...details, action: responseCodeInfo(details.responseCode).action };
+}
+
 describe('planFor: what each failure means', () => {
   it('follows the response-code table and the error types', () => {
-    expect(planFor(new EwsSoapFaultError('a:ErrorServerBusy', { responseCode: 'ErrorServerBusy', backOffMs: 1234 }))).toEqual({
+    expect(planFor(new EwsSoapFaultError('a:ErrorServerBusy', classified({ responseCode: 'ErrorServerBusy', backOffMs: 1234 })))).toEqual({
       kind: 'server-delay',
       reason: 'server-busy',
       delayMs: 1234,
     });
-    expect(planFor(new EwsSoapFaultError('a:ErrorServerBusy', { responseCode: 'ErrorServerBusy' }))).toEqual({ kind: 'retry', reason: 'server-busy' });
+    expect(planFor(new EwsSoapFaultError('a:ErrorServerBusy', classified({ responseCode: 'ErrorServerBusy' })))).toEqual({ kind: 'retry', reason: 'server-busy' });
     for (const code of ['ErrorSubscriptionNotFound', 'ErrorInvalidSubscription', 'ErrorExpiredSubscription', 'ErrorReadEventsFailed']) {
-      expect(planFor(new EwsResponseError({ responseCode: code }))).toEqual({ kind: 'resubscribe', reason: 'subscription-lost', backOff: false });
+      expect(planFor(new EwsResponseError(classified({ responseCode: code })))).toEqual({ kind: 'resubscribe', reason: 'subscription-lost', backOff: false });
     }
-    expect(planFor(new EwsResponseError({ responseCode: 'ErrorMailboxMoveInProgress' }))).toMatchObject({ kind: 'resubscribe', backOff: true });
-    expect(planFor(new EwsResponseError({ responseCode: 'ErrorNewEventStreamConnectionOpened' })).kind).toBe('connection-taken');
-    expect(planFor(new EwsResponseError({ responseCode: 'ErrorAccessDenied' })).kind).toBe('fatal');
-    expect(planFor(new EwsResponseError({ responseCode: 'ErrorSomethingNew' })).kind).toBe('retry');
+    expect(planFor(new EwsResponseError(classified({ responseCode: 'ErrorMailboxMoveInProgress' })))).toMatchObject({ kind: 'resubscribe', backOff: true });
+    expect(planFor(new EwsResponseError(classified({ responseCode: 'ErrorNewEventStreamConnectionOpened' }))).kind).toBe('connection-taken');
+    expect(planFor(new EwsResponseError(classified({ responseCode: 'ErrorAccessDenied' }))).kind).toBe('fatal');
+    expect(planFor(new EwsResponseError(classified({ responseCode: 'ErrorSomethingNew' }))).kind).toBe('retry');
     expect(planFor(new EwsHttpError(503, { retryAfterMs: 2000 }))).toEqual({ kind: 'server-delay', reason: 'server-busy', delayMs: 2000 });
     expect(planFor(new EwsHttpError(503))).toEqual({ kind: 'retry', reason: 'server-busy' });
     expect(planFor(new EwsHttpError(502))).toEqual({ kind: 'retry', reason: 'server-error' });
@@ -60,7 +67,7 @@ describe('withRetry', () => {
 
   it('waits exactly BackOffMilliseconds and Retry-After, adding nothing', async () => {
     const { fn, calledAt } = failing([
-      new EwsSoapFaultError('a:ErrorServerBusy', { responseCode: 'ErrorServerBusy', backOffMs: 5000 }),
+      new EwsSoapFaultError('a:ErrorServerBusy', classified({ responseCode: 'ErrorServerBusy', backOffMs: 5000 })),
       new EwsHttpError(503, { retryAfterMs: 7000 }),
     ]);
     const notices: RetryNotice[] = [];
@@ -88,7 +95,7 @@ describe('withRetry', () => {
 
   it('never waits less than the back-off floor after a failure, whatever the server asks, and the floor grows', async () => {
     const zero = () => new EwsHttpError(503, { retryAfterMs: 0 });
-    const { fn, calledAt } = failing([zero(), zero(), zero(), new EwsSoapFaultError('a:ErrorServerBusy', { responseCode: 'ErrorServerBusy', backOffMs: 0 })]);
+    const { fn, calledAt } = failing([zero(), zero(), zero(), new EwsSoapFaultError('a:ErrorServerBusy', classified({ responseCode: 'ErrorServerBusy', backOffMs: 0 }))]);
     const notices: RetryNotice[] = [];
     const result = withRetry(fn, {
       retry: { ...DEFAULT_RETRY_OPTIONS, minDelayMs: 100, maxDelayMs: 250, jitter: false },
@@ -149,7 +156,7 @@ describe('withRetry', () => {
   });
 
   it('resubscribes at once the first time in a streak, then backs off', async () => {
-    const lost = () => new EwsResponseError({ responseCode: 'ErrorSubscriptionNotFound' });
+    const lost = () => new EwsResponseError(classified({ responseCode: 'ErrorSubscriptionNotFound' }));
     const { fn, calledAt } = failing([lost(), lost(), lost()]);
     const result = withRetry(fn, {
       retry: { ...DEFAULT_RETRY_OPTIONS, minDelayMs: 100, jitter: false },
@@ -189,7 +196,7 @@ describe('withRetry', () => {
 
   it('aborts a pending wait at once and leaves no timer', async () => {
     const controller = new AbortController();
-    const { fn, calledAt } = failing([new EwsSoapFaultError('a:ErrorServerBusy', { responseCode: 'ErrorServerBusy', backOffMs: 60_000 })]);
+    const { fn, calledAt } = failing([new EwsSoapFaultError('a:ErrorServerBusy', classified({ responseCode: 'ErrorServerBusy', backOffMs: 60_000 }))]);
     const result = withRetry(fn, { retry: DEFAULT_RETRY_OPTIONS, signal: controller.signal, plan: planFor, onRetry: () => {} });
     const settled = result.catch((error: unknown) => error);
     await vi.advanceTimersByTimeAsync(10);

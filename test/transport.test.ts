@@ -13,7 +13,7 @@ import {
 import type { EwsEnvelope } from '../lib/ews/messages.js';
 import { envelopeError } from '../lib/ews/response-errors.js';
 import { backOffMsFrom, parseRetryAfter } from '../lib/ews/retry-after.js';
-import { EwsStreamCutError } from '../lib/ews/stream-cut-error.js';
+import { EwsStreamCutError } from '../lib/errors.js';
 import { createEwsAgent, openStream, postSoap, type CookieJar, type SoapRequest } from '../lib/ews/transport.js';
 import {
   connectionStatusEnvelope,

@@ -23,7 +23,7 @@ import {
   type SourceSignal,
   type SubscriptionStatus,
 } from '../../lib/index.js';
-import type { ErrorContext, PushCallbackEnd, PushCallbackHandle, PushHandler } from '../push-callback.js';
+import type { ErrorContext, PushCallbackEnd, PushCallbackHandle, PushHandler } from './push-callback-types.js';
 import type { ResolvedPushCallbackOptions } from './options.js';
 import { retryAllowed, retryDelayMs } from './retry-schedule.js';
 import { describeValue, isSignal, isStatusOnly, lastWatermark, type PushSource } from './source-input.js';

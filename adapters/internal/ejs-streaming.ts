@@ -21,7 +21,6 @@ import type { Subscription as RxSubscription } from 'rxjs';
 import {
   StreamingGroup,
   sourceClosed,
-  resolveLogger,
   type DisconnectedEvent,
   type GapEvent,
   type Logger,
@@ -29,6 +28,7 @@ import {
   type StreamingGroupMemberOptions,
   type StreamingGroupOptions,
 } from '../../lib/index.js';
+import { resolveLogger } from '../../lib/logger.js';
 import { serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';

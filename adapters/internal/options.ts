@@ -4,8 +4,9 @@
  *
  * @packageDocumentation
  */
-import { resolveLogger, type GapEvent, type Logger, type SourceLifecycleEvent } from '../../lib/index.js';
-import type { ErrorContext, PushCallbackOptions } from '../push-callback.js';
+import { type GapEvent, type Logger, type SourceLifecycleEvent } from '../../lib/index.js';
+import { resolveLogger } from '../../lib/logger.js';
+import type { ErrorContext, PushCallbackOptions } from './push-callback-types.js';
 import { EXCHANGE_RETRY_SCHEDULE_MS } from './retry-schedule.js';
 import { describeValue } from './source-input.js';
 

@@ -26,12 +26,14 @@ export interface Checkpoint {
 /**
  * A change to one key's {@link Checkpoint}. An empty or blank `watermark` (or sync state) is
  * refused with an {@link EwsCheckpointError}: it is not a position, and a store holding one would
- * fail every restart (see {@link checkCheckpointUpdate}). Fields present replace the stored ones; fields left
+ * fail every restart. Fields present replace the stored ones; fields left
  * out keep their stored value, so a source that writes only `watermark` never erases
  * `syncStates` written by another.
  */
 export interface CheckpointUpdate {
+  /** The new watermark; left out, the stored one stays. */
   readonly watermark?: string;
+  /** SyncStates to store, replacing the stored ones; left out, the stored ones stay. */
   readonly syncStates?: Readonly<Record<string, string>>;
 }
 

@@ -64,7 +64,7 @@ const errnoCode = (error: unknown): string | undefined =>
  *   releases the lock (so does a normal process exit); a lock left by a killed process is taken
  *   over once that process is gone (same host: its pid is dead or reused). A holder on another
  *   host (a shared file system) cannot be checked: delete its lock file once it is gone.
- * - An empty or blank watermark or sync state is refused ({@link checkCheckpointUpdate}).
+ * - An empty or blank watermark or sync state is refused (an `EwsCheckpointError`).
  */
 export class FileCheckpointStore implements CheckpointStore {
   /** Absolute path of the checkpoint file. */
@@ -91,14 +91,14 @@ export class FileCheckpointStore implements CheckpointStore {
     this.#logger = options.logger ?? silentLogger;
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.get} */
   async get(key: string): Promise<Checkpoint | undefined> {
     if (this.#closed) throw this.#closedError();
     const record = (await this.#load()).get(key);
     return record === undefined ? undefined : structuredClone(record);
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.set} */
   set(key: string, update: CheckpointUpdate): Promise<void> {
     try {
       checkCheckpointUpdate(key, update);
@@ -110,7 +110,7 @@ export class FileCheckpointStore implements CheckpointStore {
     });
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.delete} */
   delete(key: string): Promise<void> {
     return this.#enqueue((records) => {
       records.delete(key);

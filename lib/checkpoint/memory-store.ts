@@ -13,14 +13,14 @@ import { mergeCheckpoint, type Checkpoint, type CheckpointStore, type Checkpoint
 export class MemoryCheckpointStore implements CheckpointStore {
   readonly #records = new Map<string, Checkpoint>();
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.get} */
   get(key: string): Promise<Checkpoint | undefined> {
     const record = this.#records.get(key);
     // A copy, so a caller mutating what it got cannot change what is stored.
     return Promise.resolve(record === undefined ? undefined : structuredClone(record));
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.set} */
   set(key: string, update: CheckpointUpdate): Promise<void> {
     try {
       this.#records.set(key, mergeCheckpoint(this.#records.get(key), update, new Date(), key));
@@ -30,7 +30,7 @@ export class MemoryCheckpointStore implements CheckpointStore {
     return Promise.resolve();
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.delete} */
   delete(key: string): Promise<void> {
     this.#records.delete(key);
     return Promise.resolve();

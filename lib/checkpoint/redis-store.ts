@@ -104,7 +104,7 @@ export class RedisCheckpointStore implements CheckpointStore {
     this.prefix = checkPrefix(options.prefix);
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.get} */
   async get(key: string): Promise<Checkpoint | undefined> {
     const reply = await this.#run(GET, [this.prefix, checkKey(key)], key, 'read');
     if (!Array.isArray(reply) || reply.length === 0) return undefined;
@@ -113,12 +113,12 @@ export class RedisCheckpointStore implements CheckpointStore {
     return this.#parse(key, fields);
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.set} */
   set(key: string, update: CheckpointUpdate): Promise<void> {
     return this.write(key, update, undefined);
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.delete} */
   delete(key: string): Promise<void> {
     return this.remove(key, undefined);
   }
@@ -244,17 +244,17 @@ export class FencedCheckpointStore implements CheckpointStore {
     this.fence = fence;
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.get} */
   get(key: string): Promise<Checkpoint | undefined> {
     return this.#store.get(key);
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.set} */
   set(key: string, update: CheckpointUpdate): Promise<void> {
     return this.#track(() => this.#store.write(key, update, this.fence));
   }
 
-  /** @inheritDoc */
+  /** {@inheritDoc CheckpointStore.delete} */
   delete(key: string): Promise<void> {
     return this.#track(() => this.#store.remove(key, this.fence));
   }

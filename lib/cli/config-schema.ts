@@ -7,7 +7,8 @@
  * @packageDocumentation
  */
 import { z } from 'zod';
-import { EVENT_TYPES, EXCHANGE_VERSIONS } from '../index.js';
+import { EVENT_TYPES } from '../index.js';
+import { EXCHANGE_VERSIONS } from '../wire.js';
 import { closest, fieldsAt } from './config-hints.js';
 
 /** How the bridge watches a mailbox. */

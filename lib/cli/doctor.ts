@@ -15,6 +15,7 @@ import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { checkServerIdentity, connect as tlsConnect, rootCertificates, type PeerCertificate } from 'node:tls';
 import { firstValueFrom, filter, take, tap, timeout } from 'rxjs';
+import { EwsBridgeError, EwsResponseError, streamingSignals, type CookieJar, type EwsAuth } from '../index.js';
 import {
   authenticateMessage,
   buildPullSubscribeRequest,
@@ -22,19 +23,14 @@ import {
   createEwsAgent,
   endPointHashAlgorithm,
   envelopeError,
-  EwsBridgeError,
-  EwsResponseError,
   fileTimeNow,
   negotiateMessage,
   parseChallengeMessage,
   postSoap,
   SOAP_ACTIONS,
-  streamingSignals,
-  type CookieJar,
-  type EwsAuth,
   type EwsEnvelope,
   type ServerVersionInfo,
-} from '../index.js';
+} from '../wire.js';
 import type { BridgeConfig } from './config.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 

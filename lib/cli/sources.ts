@@ -8,7 +8,6 @@
 import type { Agent } from 'node:http';
 import type { Observable } from 'rxjs';
 import {
-  createEwsAgent,
   hybridSignals,
   pullSignals,
   streamingSignals,
@@ -23,6 +22,7 @@ import {
   type RetryOptions,
   type SourceSignal,
 } from '../index.js';
+import { createEwsAgent } from '../wire.js';
 import type { Mode } from './config-schema.js';
 import { libraryLogger } from './logger.js';
 

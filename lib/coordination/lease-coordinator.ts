@@ -109,6 +109,7 @@ export interface LeaseCoordinatorStats {
   readonly expiries: number;
   /** Live workers and shared resources, as of the last successful tick. */
   readonly liveWorkers: number;
+  /** Resources shared among the live workers, as of the last successful tick. */
   readonly totalResources: number;
 }
 

@@ -33,7 +33,10 @@ export class SubscriptionAffinity implements CookieJar {
     this.backend = undefined;
   }
 
-  /** @inheritDoc */
+  /**
+   * The `Cookie` header for `url`: this subscription's `X-BackEndOverrideCookie` (once pinned),
+   * then the caller's jar's cookies, without a second copy of ours. `undefined` when there are none.
+   */
   cookieHeader(url: URL): string | undefined {
     const own = this.backend === undefined ? undefined : `${BACKEND_COOKIE}=${this.backend}`;
     const others = this.next?.cookieHeader(url);
@@ -47,7 +50,10 @@ export class SubscriptionAffinity implements CookieJar {
     return parts.length === 0 ? undefined : parts.join('; ');
   }
 
-  /** @inheritDoc */
+  /**
+   * Takes the `X-BackEndOverrideCookie` from a response's `Set-Cookie` values (an expired or empty
+   * one clears the pin), then hands every value to the caller's jar.
+   */
   storeSetCookie(url: URL, setCookie: readonly string[]): void {
     for (const line of setCookie) {
       const pair = line.split(';', 1)[0] ?? '';

@@ -3,23 +3,28 @@
  * that produces `Authorization` header values round by round, so a challenge/response scheme
  * (NTLM, in `ntlm.ts`) fits the same seam as one-shot schemes (Basic, Bearer).
  */
-import type { Socket } from 'node:net';
 import { EwsCredentialsError, EwsPeerMissingError, EwsTokenProviderError } from '../errors.js';
+import type { Authorizer } from './authorizer.js';
 import { negotiateAuthorizer, type NegotiateAuth } from './negotiate.js';
 import { ntlmAuthorizer, type NtlmAuth } from './ntlm.js';
 
 export type { NtlmAuth } from './ntlm.js';
 export type { NegotiateAuth } from './negotiate.js';
+export type { AuthContext, Authorizer } from './authorizer.js';
 
 /** No `Authorization` header (the server authenticates otherwise, or not at all). */
 export interface NoAuth {
+  /** Discriminant. */
   readonly type: 'none';
 }
 
 /** HTTP Basic. Use it only over TLS: the password travels base64-encoded in every request. */
 export interface BasicAuth {
+  /** Discriminant. */
   readonly type: 'basic';
+  /** The account, in the form the server expects (`CONTOSO\svc` or `svc@contoso.com`). */
   readonly username: string;
+  /** Its password. Never logged; removed from error messages. */
   readonly password: string;
 }
 
@@ -34,59 +39,14 @@ export interface BasicAuth {
  * also as the `cause` of a `fetch failed`) and `TimeoutError`s count as transient on their own.
  */
 export interface BearerAuth {
+  /** Discriminant. */
   readonly type: 'bearer';
+  /** The access token, or a function that fetches one (called again after an HTTP 401). */
   readonly token: string | (() => Promise<string>);
 }
 
 /** The authentication settings accepted by the transport and the sources. */
 export type EwsAuth = NoAuth | BasicAuth | BearerAuth | NtlmAuth | NegotiateAuth;
-
-/** What an {@link Authorizer} learns about the call it authenticates. */
-export interface AuthContext {
-  /** The endpoint (its host names the service: `HTTP/<host>`). */
-  readonly url: URL;
-  /**
-   * The connection the last response arrived on, which (for a connection-bound scheme) carries
-   * the next round: its TLS certificate is what a channel binding binds to. `undefined` before
-   * the first round.
-   */
-  readonly socket: Socket | undefined;
-}
-
-/**
- * Produces `Authorization` header values for one request, round by round.
- *
- * Round 0 is {@link Authorizer.initial}; every HTTP 401 then calls {@link Authorizer.challenge} with
- * the response's `WWW-Authenticate` values, and a returned header is sent on a retry of the same
- * request. One-shot schemes answer the challenge with `undefined` (fail) or a refreshed credential;
- * a connection-bound handshake (NTLM's negotiate → challenge → authenticate) answers with its next
- * message.
- */
-export interface Authorizer {
-  /** The header for the first attempt, or `undefined` to send none. */
-  initial(context: AuthContext): Promise<string | undefined>;
-  /**
-   * Called on HTTP 401. Returns the header for one more attempt, or `undefined` to give up
-   * (the transport then fails with `EwsAuthError`).
-   *
-   * @param wwwAuthenticate - The response's `WWW-Authenticate` values.
-   * @param round - 1 for the first 401 of this request, 2 for the second, ….
-   * @param context - The call: its URL and the connection the 401 came on.
-   */
-  challenge(wwwAuthenticate: readonly string[], round: number, context: AuthContext): Promise<string | undefined>;
-  /**
-   * Schemes that keep state across the rounds of one request (a GSSAPI context) return a fresh
-   * authorizer for each call here; the transport uses it for that call only. Default: the
-   * authorizer itself serves every call.
-   */
-  forCall?(): Authorizer;
-  /**
-   * Set by schemes that authenticate a connection rather than a request (NTLM). The transport then
-   * runs every request on a connection of its own, sends round 0 (the negotiation) without a body,
-   * and the connection that finished the handshake carries the request. Default `false`.
-   */
-  readonly connectionBound?: boolean;
-}
 
 const noneAuthorizer: Authorizer = {
   initial: () => Promise.resolve(undefined),

@@ -79,7 +79,9 @@ export interface AutodiscoverResult {
   readonly mailbox: string;
   /** The EWS URL to use (per `prefer`, falling back to the other one). */
   readonly ewsUrl: string;
+  /** The EWS URL for clients outside the organization's network, if the server gave one. */
   readonly externalEwsUrl: string | undefined;
+  /** The EWS URL for clients inside the organization's network, if the server gave one. */
   readonly internalEwsUrl: string | undefined;
   /** Mailboxes with the same value (and EWS URL) share a mailbox server: one streaming group. SOAP only. */
   readonly groupingInformation: string | undefined;
@@ -432,7 +434,9 @@ export async function autodiscover(options: AutodiscoverOptions): Promise<Autodi
 
 /** Mailboxes that can share streaming connections: one EWS URL, one mailbox server. */
 export interface MailboxGroup {
+  /** The EWS URL every mailbox of the group is served from. */
   readonly ewsUrl: string;
+  /** Their common `GroupingInformation`; `undefined` for mailboxes that had none. */
   readonly groupingInformation: string | undefined;
   /** The group's anchor (`StreamingGroup`'s `anchorMailbox`): its first mailbox. */
   readonly anchorMailbox: string;

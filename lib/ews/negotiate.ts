@@ -13,7 +13,7 @@
  * krb5.conf.
  */
 import { EwsAuthError, EwsCredentialsError, EwsPeerMissingError } from '../errors.js';
-import type { AuthContext, Authorizer } from './auth-header.js';
+import type { AuthContext, Authorizer } from './authorizer.js';
 import { schemesOf, tokenOf } from './ntlm.js';
 
 /**
@@ -22,11 +22,12 @@ import { schemesOf, tokenOf } from './ntlm.js';
  * system's GSSAPI: Debian/Ubuntu `libkrb5-dev`, RHEL `krb5-devel`).
  */
 export interface NegotiateAuth {
+  /** Discriminant. */
   readonly type: 'negotiate';
   /**
-   * The service principal name of the EWS server, `service/host`. Default: `HTTP/<host of the EWS
-   * URL>` — the name Exchange registers (`setspn -S HTTP/mail.contoso.com <account>` for a load
-   * balancer name served by an alternate service account).
+   * The service principal name of the EWS server, `service/host`. Default: `HTTP/` and the host of
+   * the EWS URL — the name Exchange registers (`setspn -S HTTP/mail.contoso.com <account>` for a
+   * load balancer name served by an alternate service account).
    */
   readonly spn?: string;
   /**

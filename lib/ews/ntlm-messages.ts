@@ -79,7 +79,9 @@ export class NtlmMessageError extends Error {
 
 /** One attribute-value pair of target information. */
 export interface AvPair {
+  /** `AvId`: which attribute this is (MS-NLMP §2.2.2.1). */
   readonly id: number;
+  /** The value's bytes. */
   readonly value: Buffer;
 }
 
@@ -87,7 +89,9 @@ export interface AvPair {
 export interface NtlmChallenge {
   /** The message exactly as received: the MIC covers these bytes. */
   readonly raw: Buffer;
+  /** `NegotiateFlags` the server chose. */
   readonly flags: number;
+  /** The 8-byte server challenge. */
   readonly serverChallenge: Buffer;
   /** The target (domain) name, decoded per the Unicode flag. */
   readonly targetName: string;
@@ -250,10 +254,15 @@ export function fileTimeNow(nowMs = Date.now()): Buffer {
 export interface AuthenticateInput {
   /** The NEGOTIATE message exactly as sent (the MIC covers it). */
   readonly negotiate: Buffer;
+  /** The server's CHALLENGE, decoded. */
   readonly challenge: NtlmChallenge;
+  /** The account name. */
   readonly user: string;
+  /** The account's domain (may be empty). */
   readonly domain: string;
+  /** This machine's name as sent (may be empty). */
   readonly workstation: string;
+  /** The account's password. */
   readonly password: string;
   /**
    * `MsvAvChannelBindings`: the 16-byte MD5 from {@link channelBindingsHash}. `undefined` sends
@@ -270,9 +279,11 @@ export interface AuthenticateInput {
 
 /** A built AUTHENTICATE message and what went into it (for tests and diagnostics). */
 export interface AuthenticateMessage {
+  /** The AUTHENTICATE (Type 3) message's bytes (sent base64-encoded after `NTLM `). */
   readonly message: Buffer;
   /** Whether a MIC was computed (the challenge carried `MsvAvTimestamp`). */
   readonly mic: boolean;
+  /** The NTLMv2 session base key. */
   readonly sessionBaseKey: Buffer;
 }
 

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { EwsAuthError } from '../errors.js';
-import type { AuthContext, Authorizer } from './auth-header.js';
+import type { AuthContext, Authorizer } from './authorizer.js';
 import {
   authenticateMessage,
   channelBindingsHash,
@@ -31,6 +31,7 @@ import {
  * and LM are never used: a server whose challenge allows only those is refused.
  */
 export interface NtlmAuth {
+  /** Discriminant. */
   readonly type: 'ntlm';
   /** The account: `alice`, `CONTOSO\\alice` or `alice@contoso.com`. Required. */
   readonly username: string;

@@ -4,7 +4,7 @@
  *
  * How it works: one streaming `saxes` parser (namespace-aware, in fragment mode so that any number
  * of envelopes may follow each other) reads the whole stream once; a streaming `TextDecoder` turns
- * bytes into text so a UTF-8 character split across chunks is reassembled; {@link EnvelopeBuilder}
+ * bytes into text so a UTF-8 character split across chunks is reassembled; {@link EnvelopeReader}
  * turns the SAX events of each envelope into typed objects and forgets them once emitted. Work is
  * linear in the input, nothing is re-scanned, and memory is bounded by the largest envelope
  * (enforced by `maxEnvelopeBytes`).
@@ -27,7 +27,7 @@ import {
   EwsParseError,
   EwsXmlForbiddenError,
 } from '../errors.js';
-import { EnvelopeBuilder } from './envelope-builder.js';
+import { EnvelopeReader } from './envelope-reader.js';
 import type { EwsEnvelope } from './messages.js';
 import { NamespaceScopes } from './namespaces.js';
 
@@ -131,7 +131,7 @@ export class EnvelopeParser {
   private readonly httpStatus: number | undefined;
   private readonly decoder = new TextDecoder('utf-8');
   private readonly sax: SaxesParser<{ xmlns: false; fragment: true }>;
-  private readonly builder = new EnvelopeBuilder();
+  private readonly reader = new EnvelopeReader();
   private readonly scopes: NamespaceScopes;
 
   private phase = P_START;
@@ -175,8 +175,8 @@ export class EnvelopeParser {
     sax.on('opentag', (tag) => this.onOpenTag(tag));
     sax.on('closetag', () => this.onCloseTag());
 
-    sax.on('text', (text) => this.builder.onText(text));
-    sax.on('cdata', (text) => this.builder.onText(text));
+    sax.on('text', (text) => this.reader.onText(text));
+    sax.on('cdata', (text) => this.reader.onText(text));
     sax.on('doctype', (doctype) => this.onDoctype(doctype));
     sax.on('error', (err) => this.onSaxError(err));
   }
@@ -322,7 +322,7 @@ export class EnvelopeParser {
       const next = s.charCodeAt(at + 5);
       this.feed(s.slice(from, at));
       if (this.phase !== P_XML) return;
-      if ((next === 0x3f /* ? */ || isXmlSpace(next)) && this.builder.depth === 0) {
+      if ((next === 0x3f /* ? */ || isXmlSpace(next)) && this.reader.depth === 0) {
         this.declaration = '';
         from = at;
       } else {
@@ -403,7 +403,7 @@ export class EnvelopeParser {
       this.failIfPreviewComplete();
       return;
     }
-    const insideEnvelope = this.builder.depth > 0;
+    const insideEnvelope = this.reader.depth > 0;
     try {
       this.sax.close();
     } catch (err) {
@@ -435,7 +435,7 @@ export class EnvelopeParser {
     const scopes = this.scopes;
     scopes.open(tag.name);
     const { uri, local } = scopes;
-    if (this.builder.depth === 0) {
+    if (this.reader.depth === 0) {
       if (!this.sawEnvelope && local.toLowerCase() === 'html') throw NOT_XML_SIGNAL;
       if (local !== 'Envelope' || uri !== SOAP_NS) {
         throw new EwsParseError(
@@ -449,12 +449,12 @@ export class EnvelopeParser {
         this.head = '';
       }
     }
-    this.builder.openTag(uri, local, tag);
+    this.reader.openTag(uri, local, tag);
   }
 
   private onCloseTag(): void {
     this.scopes.close();
-    const envelope = this.builder.closeTag();
+    const envelope = this.reader.closeTag();
     if (envelope === undefined) return;
     const end = this.byteOffsetAt(this.sax.position);
     if (end - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);

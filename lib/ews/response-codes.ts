@@ -1,36 +1,16 @@
 /**
  * What each EWS response code means for a caller, in one table (not in scattered `if`s).
  * Sources: Microsoft's EWS reference (ResponseCode, Subscribe, GetEvents, GetStreamingEvents) and
- * the notification/throttling guidance summarised in DESIGN.md.
+ * its notification and throttling guidance; docs/retry-and-gaps.md tells what the sources do with
+ * each action. The actions themselves ({@link ResponseCodeAction}) are defined with the errors that
+ * carry them (`errors.ts`): this table is the wire layer's knowledge of codes, the errors know none.
  */
 
-/**
- * What a caller should do about a response code.
- * - `ok`: success.
- * - `backoff`: the server is busy; wait (`BackOffMilliseconds` when given) and retry the same call.
- * - `retry`: a transient failure; retry with the usual exponential back-off.
- * - `resubscribe`: the subscription is gone on the server; create a new one (pull: from the last
- *   watermark), then carry on.
- * - `resubscribe-without-watermark`: as `resubscribe`, but the watermark is unusable: start fresh
- *   and report the gap.
- * - `rediscover`: the mailbox moved; find its new server (Autodiscover), then resubscribe.
- * - `recover-missed`: the server dropped events but the subscription is alive; resync, keep going.
- * - `connection-taken`: another client opened a stream for our subscription; surface it.
- * - `fatal`: retrying cannot help (access denied, bad request, quota exceeded); stop and report.
- */
-export type ResponseCodeAction =
-  | 'ok'
-  | 'backoff'
-  | 'retry'
-  | 'resubscribe'
-  | 'resubscribe-without-watermark'
-  | 'rediscover'
-  | 'recover-missed'
-  | 'connection-taken'
-  | 'fatal';
+import type { ResponseCodeAction } from '../errors.js';
 
 /** One row of the table. */
 export interface ResponseCodeInfo {
+  /** What to do about the code. */
   readonly action: ResponseCodeAction;
   /** Whether doing the same thing again (after the action) may succeed. */
   readonly retriable: boolean;

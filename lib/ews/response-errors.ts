@@ -4,6 +4,7 @@
  */
 import { EwsResponseError, EwsSoapFaultError } from '../errors.js';
 import type { EwsEnvelope, ResponseMessage, SoapFault } from './messages.js';
+import { responseCodeInfo } from './response-codes.js';
 import { backOffMsFrom } from './retry-after.js';
 
 /** `a:ErrorSchemaValidation` → `ErrorSchemaValidation`; `soap:Server` → `Server`. */
@@ -19,8 +20,10 @@ function localName(qname: string): string {
 export function soapFaultError(fault: SoapFault): EwsSoapFaultError {
   const backOffMs = backOffMsFrom(fault.messageXml);
   const messageText = fault.messageText ?? fault.faultString;
+  const responseCode = fault.responseCode ?? localName(fault.faultCode);
   return new EwsSoapFaultError(fault.faultCode, {
-    responseCode: fault.responseCode ?? localName(fault.faultCode),
+    responseCode,
+    action: responseCodeInfo(responseCode).action,
     ...(messageText ? { messageText } : {}),
     ...(backOffMs === undefined ? {} : { backOffMs }),
   });
@@ -37,6 +40,7 @@ export function responseMessageError(message: ResponseMessage): EwsResponseError
     message.kind === 'GetStreamingEvents' && message.errorSubscriptionIds.length > 0 ? message.errorSubscriptionIds : undefined;
   return new EwsResponseError({
     responseCode: message.responseCode,
+    action: responseCodeInfo(message.responseCode).action,
     ...(message.messageText ? { messageText: message.messageText } : {}),
     ...(backOffMs === undefined ? {} : { backOffMs }),
     ...(subscriptionIds ? { subscriptionIds } : {}),

@@ -16,7 +16,7 @@
  * `EwsNotXmlError`; socket failures → `EwsConnectionError` (`EwsStreamCutError` once a response
  * had started). Response messages with `ResponseClass="Error"` are returned, not thrown: see
  * `envelopeError()` in `response-errors.ts`. No error or log line carries a credential: the
- * passwords and tokens a call uses are remembered for `scrubCredentials` (`credential-scrub.ts`),
+ * passwords and tokens a call uses are remembered for `scrubCredentials` (`lib/credential-scrub.ts`),
  * which every error message and body preview passes through.
  *
  * Bodies: requests send `Accept-Encoding: identity`; a body a proxy compressed anyway (gzip,
@@ -28,16 +28,15 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError } from '../errors.js';
+import { EwsAuthError, EwsBridgeError, EwsConnectionError, EwsHeartbeatTimeoutError, EwsHttpError, EwsParseError, EwsStreamCutError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { authorizerFor, tokenProviderError, type EwsAuth } from './auth-header.js';
 import { ACCEPT_IDENTITY, bodyDecodeError, decodedBody } from './content-encoding.js';
-import { rememberSecret } from './credential-scrub.js';
+import { rememberSecret } from '../credential-scrub.js';
 import type { EwsEnvelope } from './messages.js';
 import { EnvelopeParser } from './parser.js';
 import { soapFaultError } from './response-errors.js';
 import { parseRetryAfter } from './retry-after.js';
-import { EwsStreamCutError } from './stream-cut-error.js';
 import { tlsAgentOptions, validateTlsOptions, type EwsTlsOptions } from './tls.js';
 
 /** One SOAP call: the `SOAPAction` and the envelope text (from the builders in `requests.ts`). */

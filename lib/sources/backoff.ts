@@ -17,11 +17,11 @@ import type { DisconnectReason, RetryingEvent } from './lifecycle.js';
 export interface RetryOptions {
   /** Delay before the first retry of a failing streak, and the floor of every wait after a failure; must be > 0. Default `1_000`. */
   readonly minDelayMs?: number;
-  /** Upper bound of one computed delay, at most {@link MAX_TIMER_MS}. Default `60_000`. */
+  /** Upper bound of one computed delay, at most 2^31 − 1 (Node's longest timer). Default `60_000`. */
   readonly maxDelayMs?: number;
   /**
    * Upper bound of a wait the server asked for (`Retry-After`, `BackOffMilliseconds`), at most
-   * {@link MAX_TIMER_MS}. A longer request is clamped to it (and logged at warn level): a proxy that
+   * 2^31 − 1 (Node's longest timer). A longer request is clamped to it (and logged at warn level): a proxy that
    * says "come back in three years" must not silence the bridge. A shorter one is honoured, but never
    * below the back-off's current delay. Default `300_000` (5 minutes).
    */

@@ -34,41 +34,57 @@ export type DisconnectReason =
 
 /** A subscription was created: the first one, or a replacement after the server lost the previous one. */
 export interface SubscribedEvent {
+  /** Discriminant. */
   readonly type: 'subscribed';
+  /** The new subscription's id. */
   readonly subscriptionId: string;
   /** Set when this subscription replaces one the server lost. */
   readonly previousSubscriptionId?: string;
+  /** When the source saw it (client clock). */
   readonly at: Date;
 }
 
 /** A connection is open and the server is answering (streaming: the response has started). */
 export interface ConnectedEvent {
+  /** Discriminant. */
   readonly type: 'connected';
+  /** The subscription the connection serves. */
   readonly subscriptionId: string;
+  /** When the source saw it (client clock). */
   readonly at: Date;
 }
 
 /** The server said "still alive, nothing new" (streaming `ConnectionStatus OK`). */
 export interface KeepAliveEvent {
+  /** Discriminant. */
   readonly type: 'keep-alive';
+  /** The subscription the connection serves. */
   readonly subscriptionId: string;
+  /** When the source saw it (client clock). */
   readonly at: Date;
 }
 
 /** An open connection ended. A reconnect follows unless the source stops. */
 export interface DisconnectedEvent {
+  /** Discriminant. */
   readonly type: 'disconnected';
+  /** The subscription the connection served. */
   readonly subscriptionId: string;
+  /** Why it ended. */
   readonly reason: DisconnectReason;
   /** The error behind it, when there was one (a `Closed` ending has none). */
   readonly error?: EwsBridgeError;
+  /** When the source saw it (client clock). */
   readonly at: Date;
 }
 
 /** An attempt (subscribe or connect) failed; the next one starts after `delayMs`. */
 export interface RetryingEvent {
+  /** Discriminant. */
   readonly type: 'retrying';
+  /** Why the attempt failed. */
   readonly reason: DisconnectReason;
+  /** The failure. */
   readonly error: EwsBridgeError;
   /** Consecutive failed attempts so far (1 for the first failure). */
   readonly attempt: number;
@@ -76,6 +92,7 @@ export interface RetryingEvent {
   readonly delayMs: number;
   /** Whether `delayMs` came from the server (`BackOffMilliseconds` or `Retry-After`). */
   readonly serverRequested: boolean;
+  /** When the source saw it (client clock). */
   readonly at: Date;
 }
 
@@ -103,15 +120,19 @@ export interface RetryingEvent {
  * the moment the server queued for us again. `lastDelivered` anchors `from` on the server's clock.
  */
 export interface GapEvent {
+  /** Discriminant. */
   readonly type: 'gap';
   /** The subscription in use after the gap. */
   readonly subscriptionId: string;
+  /** What opened the window. */
   readonly reason: DisconnectReason;
   /** No later than the start of the window (client clock). */
   readonly from: Date;
   /** No earlier than its end (client clock). */
   readonly to: Date;
+  /** Whether the same subscription carried on (`false`: a new one replaced one the server lost). */
   readonly subscriptionKept: boolean;
+  /** Whether events of the window may never be delivered (see the cases above). */
   readonly eventsMayBeLost: boolean;
   /**
    * Streaming sources: the last event delivered before the gap, with the server's own `timeStamp`
@@ -125,8 +146,11 @@ export interface GapEvent {
 export interface DeliveredEventRef {
   /** The event's `TimeStamp`, on the server's clock (ISO 8601 as the server wrote it). */
   readonly timeStamp: string;
+  /** The event's type, e.g. `NewMail`. */
   readonly type: string;
+  /** The item, for an item event. */
   readonly itemId?: Id;
+  /** The folder, for a folder event. */
   readonly folderId?: Id;
 }
 
@@ -136,9 +160,13 @@ export interface DeliveredEventRef {
  * new doorbell after `restartInMs` (`doorbellRestartMs`).
  */
 export interface DoorbellFailedEvent {
+  /** Discriminant. */
   readonly type: 'failed';
+  /** Why the doorbell gave up. */
   readonly error: Error;
+  /** When a new doorbell opens, in milliseconds from now. */
   readonly restartInMs: number;
+  /** When the source saw it (client clock). */
   readonly at: Date;
 }
 
@@ -151,6 +179,7 @@ export interface DoorbellFailedEvent {
  * safety-net poll. Consumers that look only at the other `type`s are unaffected.
  */
 export interface DoorbellEvent {
+  /** Discriminant. */
   readonly type: 'doorbell';
   /** What happened to the doorbell: its streaming source's own signal, or `failed`. */
   readonly event: SubscribedEvent | ConnectedEvent | KeepAliveEvent | DisconnectedEvent | RetryingEvent | GapEvent | DoorbellFailedEvent;
@@ -161,7 +190,9 @@ export type SourceLifecycleEvent = SubscribedEvent | ConnectedEvent | KeepAliveE
 
 /** A notification, as a signal among lifecycle signals. */
 export interface NotificationSignal {
+  /** Discriminant. */
   readonly type: 'notification';
+  /** The notification. */
   readonly notification: PushNotification;
 }
 

@@ -2,10 +2,21 @@
 import bridge = require('ews-push-bridge');
 import callback = require('ews-push-bridge/adapters/push-callback');
 import testing = require('ews-push-bridge/testing');
+import wire = require('ews-push-bridge/wire');
 
 const n: bridge.PushNotification = { subscriptionId: 's', moreEvents: false, events: [{ type: 'Status' }] };
 const e: bridge.EwsHttpError = new bridge.EwsHttpError(503);
 const handler: callback.PushHandler = () => 'OK';
 const group: bridge.StreamingGroup = new bridge.StreamingGroup({ url: 'http://127.0.0.1:1/EWS/Exchange.asmx', maxSubscriptionsPerConnection: 200 });
 const stats: bridge.StreamingGroupStats = group.stats();
-export const checked: [string, boolean, unknown, unknown, number] = [n.subscriptionId, e.retriable, handler, testing.sequenceOf, stats.connections];
+const envelope: wire.EwsEnvelope = wire.parseEnvelope('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>');
+const action: bridge.ResponseCodeAction = wire.responseCodeInfo('ErrorServerBusy').action;
+export const checked: [string, boolean, unknown, unknown, number, unknown, string] = [
+  n.subscriptionId,
+  e.retriable,
+  handler,
+  testing.sequenceOf,
+  stats.connections,
+  envelope.body,
+  action,
+];

@@ -1,5 +1,6 @@
 // Type-checked by test/package-exports.test.ts as an ES module consumer of the built package.
-import { EwsHttpError, streamingSignals, type PushNotification } from 'ews-push-bridge';
+import { EwsBridgeError, EwsHttpError, streamingSignals, type PushNotification, type ResponseCodeAction } from 'ews-push-bridge';
+import { parseEnvelope, responseCodeInfo, type EwsEnvelope, type ResponseCodeInfo } from 'ews-push-bridge/wire';
 import { pushCallback, type PushHandler } from 'ews-push-bridge/adapters/push-callback';
 import { soapForwarder } from 'ews-push-bridge/adapters/soap-forwarder';
 import { pushEvents } from 'ews-push-bridge/adapters/event-emitter';
@@ -8,7 +9,13 @@ import { EwsSimulator, sequenceOf } from 'ews-push-bridge/testing';
 const n: PushNotification = { subscriptionId: 's', moreEvents: false, events: [{ type: 'Status' }] };
 const e: EwsHttpError = new EwsHttpError(503);
 const handler: PushHandler = (notification) => (notification.events.length > 0 ? 'OK' : 'Unsubscribe');
-export const checked: [string, boolean, unknown, unknown, unknown, unknown, unknown, unknown] = [
+// The wire entry's types and errors are the main entry's.
+const info: ResponseCodeInfo = responseCodeInfo('ErrorServerBusy');
+const action: ResponseCodeAction = info.action;
+const parse: (body: string) => EwsEnvelope = parseEnvelope;
+const wireError: unknown = new Error();
+const fromWire: boolean = wireError instanceof EwsBridgeError;
+export const checked: [string, boolean, unknown, unknown, unknown, unknown, unknown, unknown, unknown] = [
   n.subscriptionId,
   e.retriable,
   handler,
@@ -17,4 +24,5 @@ export const checked: [string, boolean, unknown, unknown, unknown, unknown, unkn
   pushEvents,
   streamingSignals,
   [EwsSimulator.start, sequenceOf],
+  [action, parse, fromWire],
 ];

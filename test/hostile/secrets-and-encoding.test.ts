@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { brotliCompressSync, constants, createGzip, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EwsBridgeError, EwsContentEncodingError, EwsNotXmlError } from '../../lib/errors.js';
-import { REDACTED, scrubCredentials } from '../../lib/ews/credential-scrub.js';
+import { REDACTED, scrubCredentials } from '../../lib/credential-scrub.js';
 import type { EwsEnvelope } from '../../lib/ews/messages.js';
 import { SOAP_ACTIONS, buildGetStreamingEventsRequest, buildUnsubscribeRequest } from '../../lib/ews/requests.js';
 import { openStream, postSoap } from '../../lib/ews/transport.js';

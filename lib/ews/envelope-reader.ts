@@ -223,7 +223,7 @@ function isXmlWhitespace(text: string): boolean {
  * elements) and returns each {@link EwsEnvelope} when its closing tag is read. The caller checks
  * that a depth-0 element is a SOAP `Envelope` before passing it in.
  */
-export class EnvelopeBuilder {
+export class EnvelopeReader {
   /** Open frames, innermost last. Empty between envelopes. */
   private readonly frames: number[] = [];
   /** Depth inside a subtree being skipped (0 = not skipping). */
