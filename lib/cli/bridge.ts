@@ -9,12 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { pushCallback, type ErrorContext, type PushCallbackEnd, type PushCallbackHandle, type PushHandler } from '../../adapters/push-callback.js';
 import { createListenerPoster, type ListenerPosterOptions } from '../../adapters/soap-forwarder.js';
 import type { EwsBridgeError, GapEvent, Logger, PushNotification, SourceLifecycleEvent } from '../index.js';
-import { RetryStreak } from './health.js';
+import { RetryStreak, type BridgeState } from './health.js';
 import { libraryLogger } from './logger.js';
 import { cliSourceSignals, type AgentTracker, type CliSourceOptions } from './sources.js';
-
-/** Where a mailbox bridge is. */
-export type BridgeState = 'starting' | 'connected' | 'disconnected' | 'unsubscribed' | 'closed' | 'failed';
 
 /** What a bridge reports, all optional. Callbacks must not throw (they are the CLI's own code). */
 export interface BridgeObserver {

@@ -11,7 +11,6 @@ import { FileCheckpointStore, StreamingGroup, type CheckpointStore, type Logger 
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { BridgeConfig } from './config.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
-import { runCoordinatedForward } from './forward-coordinated.js';
 import { healthOf } from './health.js';
 import { libraryLogger } from './logger.js';
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
@@ -54,8 +53,8 @@ function sleep(ms: number): { promise: Promise<void>; cancel: () => void } {
  * outages are retried without end (watch `/healthz`).
  */
 export async function runForward(config: BridgeConfig, options: ForwardRunOptions): Promise<ExitCode> {
-  // Several processes sharing the mailboxes through Redis leases: forward-coordinated.ts.
-  if (config.coordinator !== undefined) return runCoordinatedForward(config, config.coordinator, options);
+  // Several processes sharing the mailboxes through Redis leases: forward-coordinated.ts (main.ts chooses).
+  if (config.coordinator !== undefined) throw new Error('runForward: a configuration with a coordinator runs through runCoordinatedForward');
   const { logger, signal } = options;
   const endpoint = shownUrl(config.ews.url);
   const metrics = new BridgeMetrics({ doorbell: config.mode === 'hybrid' });

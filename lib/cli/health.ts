@@ -5,8 +5,10 @@
  *
  * @packageDocumentation
  */
-import type { BridgeState } from './bridge.js';
 import type { Health } from './metrics.js';
+
+/** Where a mailbox bridge is. */
+export type BridgeState = 'starting' | 'connected' | 'disconnected' | 'unsubscribed' | 'closed' | 'failed';
 
 /** What `/healthz` needs to know of one mailbox bridge (a `MailboxBridge` is one). */
 export interface MailboxHealthView {

@@ -18,6 +18,7 @@ import { EXAMPLE_CONFIG_YAML } from './example-config.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { runDoctor } from './doctor.js';
 import { runForward } from './forward.js';
+import { runCoordinatedForward } from './forward-coordinated.js';
 import { runSimulatorCommand } from './simulator-command.js';
 import { createCliLogger } from './logger.js';
 import { runTail } from './tail.js';
@@ -202,6 +203,8 @@ async function forwardCommand(args: string[], io: CliIo): Promise<ExitCode> {
     return EXIT.ok;
   }
   const logger = createCliLogger({ level: config.log.level, format: config.log.format, stream: io.stderr });
+  // Several processes sharing the mailboxes through Redis leases: forward-coordinated.ts.
+  if (config.coordinator !== undefined) return runCoordinatedForward(config, config.coordinator, { signal: io.signal, logger });
   return runForward(config, { signal: io.signal, logger });
 }
 
