@@ -53,6 +53,8 @@ export interface IdleStep {
   readonly subscribeMs: number;
   /** From the step's first Subscribe until every subscription was connected, ms. */
   readonly connectMs: number;
+  /** CPU time this process used for the step's subscribing and connecting (user + system), ms. */
+  readonly cpuMs: number;
   readonly before: MemorySample;
   readonly after: MemorySample;
   /** The heap snapshot written, if asked. */
@@ -222,6 +224,10 @@ const waitForContinue = (): Promise<void> =>
   });
 
 process.once('message', (task: IdleTask) => {
+  // tsx turns source maps on; the first stack trace formatted later would then load dist/'s
+  // source map (~1.5 MiB of strings) in the middle of the measurement, a one-off cost that
+  // the marginal figure would charge to the subscriptions added meanwhile.
+  process.setSourceMapsEnabled(false);
   const run = async (): Promise<void> => {
     // The client's code is loaded and what it needs before a first subscription is made before
     // the baseline, so the readings count subscriptions only.
@@ -229,13 +235,16 @@ process.once('message', (task: IdleTask) => {
     const before = sample();
     let from = 0;
     for (const to of task.steps) {
+      const cpu = process.cpuUsage();
       const { subscribeMs, connectMs } = await holder.add(from, to);
+      const used = process.cpuUsage(cpu);
+      const cpuMs = (used.user + used.system) / 1000;
       from = to;
       await settle(task.settleMs);
       const after = sample();
       let snapshot: string | undefined;
       if (task.snapshotDir !== undefined) snapshot = v8.writeHeapSnapshot(join(task.snapshotDir, `${task.client}-${to}.heapsnapshot`));
-      const step: IdleStep = { type: 'step', client: task.client, subscriptions: to, connections: holder.connections(), subscribeMs, connectMs, before, after, ...(snapshot ? { snapshot } : {}) };
+      const step: IdleStep = { type: 'step', client: task.client, subscriptions: to, connections: holder.connections(), subscribeMs, connectMs, cpuMs, before, after, ...(snapshot ? { snapshot } : {}) };
       const proceed = waitForContinue();
       process.send?.(step);
       await proceed;

@@ -124,7 +124,8 @@ export async function runIdleMemory(options: IdleMemoryOptions = {}): Promise<Id
             if (server.streamAnchors !== 1) mismatch ??= `${client}: GetStreamingEvents carried ${server.streamAnchors} X-AnchorMailbox values, not 1`;
             log(
               `  ${client}: ${int(step.subscriptions)} subscriptions on ${server.openStreams} GetStreamingEvents connections; ` +
-                `subscribed in ${int(step.subscribeMs)} ms, connected in ${int(step.connectMs)} ms`,
+                `subscribed in ${int(step.subscribeMs)} ms, connected in ${int(step.connectMs)} ms; ` +
+                `CPU: client ${int(step.cpuMs)} ms, simulator ${int(server.cpuMs)} ms so far`,
             );
             reply({ type: 'continue' });
           });

@@ -28,6 +28,8 @@ export interface SimStats {
   readonly streamAnchors: number;
   /** Subscribe requests that failed (status ≠ 200 or a fault). */
   readonly failedSubscribes: number;
+  /** CPU time the simulator process used so far (user + system), ms. */
+  readonly cpuMs: number;
 }
 
 const DIST = fileURLToPath(new URL('../dist/testing/index.js', import.meta.url));
@@ -70,6 +72,7 @@ process.once('message', (task: SimTask) => {
         subscribedMailboxes: mailboxes.size,
         streamAnchors: anchors.size,
         failedSubscribes,
+        cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
       };
       process.send?.(stats);
     });
