@@ -14,7 +14,8 @@
  *
  * Run: `npx tsx bench/idle-memory.ts [to=10000] [from=2000]` (part of `npm run bench`; `npm run
  * build` first, the clients and the simulator load dist/). `IDLE_RAW=1` prints every reading;
- * `IDLE_SNAPSHOTS=dir` writes a heap snapshot at each step (bench/heap-diff.ts compares two).
+ * `IDLE_SNAPSHOTS=dir` writes a heap snapshot at each step (bench/heap-diff.ts compares two);
+ * `IDLE_CPU_PROF=dir` writes each client's CPU profile there.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -113,6 +114,7 @@ export async function runIdleMemory(options: IdleMemoryOptions = {}): Promise<Id
         script: 'idle-child.ts',
         task,
         timeoutMs: 600_000,
+        ...(process.env.IDLE_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.IDLE_CPU_PROF}`] } : {}),
         onReport: (step, reply) => {
           checking = checking.then(async () => {
             const server = await sim.stats();
