@@ -61,34 +61,35 @@ interface Handover {
 const STOPPED = 1;
 const CONNECTED = 2;
 
+/**
+ * What a member holds only at times (subscribing, after a loss, moving between responses, after an
+ * event or a gap, leaving, or with a signal of its own): one object, made the first time one is
+ * needed, so an idle member that never needed any holds none.
+ */
+class MemberExtra {
+  signal: AbortSignal | undefined = undefined;
+  stopController: AbortController | undefined = undefined;
+  lostSubscriptionId: string | undefined = undefined;
+  gap: StreamingGap | undefined = undefined;
+  handover: Handover | undefined = undefined;
+  pendingSubscribe: Promise<unknown> | undefined = undefined;
+  left: Promise<void> | undefined = undefined;
+}
+
 /** @internal */
 export class GroupMember {
-  /** Made only while something waits on it (a Subscribe and its retries): idle members hold none. */
-  private stopController: AbortController | undefined;
   /** {@link STOPPED} and {@link CONNECTED} bits. */
   private flags = 0;
   subscriptionId: string | undefined;
-  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
-  private lostSubscriptionId: string | undefined;
   /**
    * No later than the last moment the server showed it had nothing more queued for this
    * subscription: when the Subscribe, or the request of the response that carried the last
    * notification or keep-alive for it, was sent (see `GapEvent.from`).
    */
   aliveAt: Date | undefined;
-  /** Made once a gap opens or an event is delivered. */
-  private gap: StreamingGap | undefined;
   /** The stream that carries the subscription now (or will, once it opens). */
   stream: StreamRef | undefined;
-  /**
-   * While older streams that carried the subscription may still deliver its last events:
-   * notifications from {@link stream} wait in `held` until each has released it, so wire order holds.
-   */
-  private handover: Handover | undefined;
-  /** The last Subscribe sent, until it succeeded, so teardown can wait for it and remove what it created. */
-  pendingSubscribe: Promise<unknown> | undefined;
-  /** The teardown's work (the Unsubscribe), once the subscriber left. */
-  private left: Promise<void> | undefined;
+  private extra: MemberExtra | undefined;
 
   constructor(
     private readonly host: MemberHost,
@@ -96,11 +97,79 @@ export class GroupMember {
     readonly mailbox: string | undefined,
     readonly scope: MemberScope,
     /** Stops the member when aborted (the member is its listener). */
-    private readonly signal: AbortSignal | undefined,
+    signal: AbortSignal | undefined,
     private readonly subscriber: Subscriber<never>,
     private readonly output: MemberOutput,
   ) {
-    signal?.addEventListener('abort', this, { once: true });
+    if (signal !== undefined) {
+      this.more().signal = signal;
+      signal.addEventListener('abort', this, { once: true });
+    }
+  }
+
+  private more(): MemberExtra {
+    return (this.extra ??= new MemberExtra());
+  }
+
+  private get signal(): AbortSignal | undefined {
+    return this.extra?.signal;
+  }
+
+  /** Made only while something waits on it (a Subscribe and its retries). */
+  private get stopController(): AbortController | undefined {
+    return this.extra?.stopController;
+  }
+
+  private set stopController(value: AbortController | undefined) {
+    if (value !== undefined || this.extra !== undefined) this.more().stopController = value;
+  }
+
+  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
+  private get lostSubscriptionId(): string | undefined {
+    return this.extra?.lostSubscriptionId;
+  }
+
+  private set lostSubscriptionId(value: string | undefined) {
+    if (value !== undefined || this.extra !== undefined) this.more().lostSubscriptionId = value;
+  }
+
+  /** The open gap and the last event delivered: made once a gap opens or an event is delivered. */
+  private get gap(): StreamingGap | undefined {
+    return this.extra?.gap;
+  }
+
+  private set gap(value: StreamingGap | undefined) {
+    if (value !== undefined || this.extra !== undefined) this.more().gap = value;
+  }
+
+  /**
+   * While older streams that carried the subscription may still deliver its last events:
+   * notifications from {@link stream} wait in `held` until each has released it, so wire order holds.
+   */
+  private get handover(): Handover | undefined {
+    return this.extra?.handover;
+  }
+
+  private set handover(value: Handover | undefined) {
+    if (value !== undefined || this.extra !== undefined) this.more().handover = value;
+  }
+
+  /** The last Subscribe sent, until it succeeded, so teardown can wait for it and remove what it created. */
+  get pendingSubscribe(): Promise<unknown> | undefined {
+    return this.extra?.pendingSubscribe;
+  }
+
+  set pendingSubscribe(value: Promise<unknown> | undefined) {
+    if (value !== undefined || this.extra !== undefined) this.more().pendingSubscribe = value;
+  }
+
+  /** The teardown's work (the Unsubscribe), once the subscriber left. */
+  private get left(): Promise<void> | undefined {
+    return this.extra?.left;
+  }
+
+  private set left(value: Promise<void> | undefined) {
+    if (value !== undefined || this.extra !== undefined) this.more().left = value;
   }
 
   /** Whom the member's calls impersonate. */
