@@ -74,6 +74,19 @@ class MemberExtra {
   handover: Handover | undefined = undefined;
   pendingSubscribe: Promise<unknown> | undefined = undefined;
   left: Promise<void> | undefined = undefined;
+
+  /** Whether it holds nothing (and can be dropped). */
+  get empty(): boolean {
+    return (
+      this.signal === undefined &&
+      this.stopController === undefined &&
+      this.lostSubscriptionId === undefined &&
+      this.gap === undefined &&
+      this.handover === undefined &&
+      this.pendingSubscribe === undefined &&
+      this.left === undefined
+    );
+  }
 }
 
 /** @internal */
@@ -111,6 +124,18 @@ export class GroupMember {
     return (this.extra ??= new MemberExtra());
   }
 
+  /** Sets one of the {@link MemberExtra} fields; drops the object once it holds nothing. */
+  private setExtra<K extends Exclude<keyof MemberExtra, 'empty' | 'signal'>>(key: K, value: MemberExtra[K]): void {
+    if (value !== undefined) {
+      this.more()[key] = value;
+      return;
+    }
+    const extra = this.extra;
+    if (extra === undefined) return;
+    extra[key] = value;
+    if (extra.empty) this.extra = undefined;
+  }
+
   private get signal(): AbortSignal | undefined {
     return this.extra?.signal;
   }
@@ -121,7 +146,7 @@ export class GroupMember {
   }
 
   private set stopController(value: AbortController | undefined) {
-    if (value !== undefined || this.extra !== undefined) this.more().stopController = value;
+    this.setExtra('stopController', value);
   }
 
   /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
@@ -130,7 +155,7 @@ export class GroupMember {
   }
 
   private set lostSubscriptionId(value: string | undefined) {
-    if (value !== undefined || this.extra !== undefined) this.more().lostSubscriptionId = value;
+    this.setExtra('lostSubscriptionId', value);
   }
 
   /** The open gap and the last event delivered: made once a gap opens or an event is delivered. */
@@ -139,7 +164,7 @@ export class GroupMember {
   }
 
   private set gap(value: StreamingGap | undefined) {
-    if (value !== undefined || this.extra !== undefined) this.more().gap = value;
+    this.setExtra('gap', value);
   }
 
   /**
@@ -151,7 +176,7 @@ export class GroupMember {
   }
 
   private set handover(value: Handover | undefined) {
-    if (value !== undefined || this.extra !== undefined) this.more().handover = value;
+    this.setExtra('handover', value);
   }
 
   /** The last Subscribe sent, until it succeeded, so teardown can wait for it and remove what it created. */
@@ -160,7 +185,7 @@ export class GroupMember {
   }
 
   set pendingSubscribe(value: Promise<unknown> | undefined) {
-    if (value !== undefined || this.extra !== undefined) this.more().pendingSubscribe = value;
+    this.setExtra('pendingSubscribe', value);
   }
 
   /** The teardown's work (the Unsubscribe), once the subscriber left. */
@@ -169,7 +194,7 @@ export class GroupMember {
   }
 
   private set left(value: Promise<void> | undefined) {
-    if (value !== undefined || this.extra !== undefined) this.more().left = value;
+    this.setExtra('left', value);
   }
 
   /** Whom the member's calls impersonate. */
