@@ -119,8 +119,13 @@ interface Holder {
 async function groupHolder(task: IdleTask): Promise<Holder> {
   const { StreamingGroup } = await shipped();
   const { BENCH_PASSWORD, BENCH_USER } = await import('./recorder.js');
-  // Its default options: 200 per connection, 8 Subscribes at a time, regroupDelayMs 100.
-  const group = new StreamingGroup({ url: task.url, auth: { type: 'basic', username: BENCH_USER, password: BENCH_PASSWORD } });
+  // Its default options: 200 per connection, 8 Subscribes at a time, regroupDelayMs 100 (only
+  // `IDLE_CONCURRENCY` changes the concurrency, for both clients).
+  const group = new StreamingGroup({
+    url: task.url,
+    auth: { type: 'basic', username: BENCH_USER, password: BENCH_PASSWORD },
+    ...(task.concurrency === 8 ? {} : { maxConcurrentSubscribes: task.concurrency }),
+  });
   const configured = (group as unknown as { options: { maxConcurrentSubscribes: number } }).options.maxConcurrentSubscribes;
   if (configured !== task.concurrency) throw new Error(`the group's default maxConcurrentSubscribes is ${configured}, the bench gives ews-javascript-api ${task.concurrency}`);
   let subscribed = 0;

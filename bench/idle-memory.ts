@@ -15,7 +15,8 @@
  * Run: `npx tsx bench/idle-memory.ts [to=10000] [from=2000]` (part of `npm run bench`; `npm run
  * build` first, the clients and the simulator load dist/). `IDLE_RAW=1` prints every reading;
  * `IDLE_SNAPSHOTS=dir` writes a heap snapshot at each step (bench/heap-diff.ts compares two);
- * `IDLE_CPU_PROF=dir` writes each client's CPU profile there.
+ * `IDLE_CPU_PROF=dir` writes each client's CPU profile there; `IDLE_CONCURRENCY=n` gives both
+ * clients n Subscribes in flight instead of the group's default 8.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -103,7 +104,7 @@ export async function runIdleMemory(options: IdleMemoryOptions = {}): Promise<Id
         client,
         url: sim.url,
         steps: from > 0 && from < to ? [from, to] : [to],
-        concurrency: SUBSCRIBE_CONCURRENCY,
+        concurrency: Number(process.env.IDLE_CONCURRENCY ?? SUBSCRIBE_CONCURRENCY) || SUBSCRIBE_CONCURRENCY,
         settleMs: 3_000,
         ...(options.snapshotDir === undefined ? {} : { snapshotDir: options.snapshotDir }),
       };
