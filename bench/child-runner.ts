@@ -13,8 +13,11 @@ export interface RunChildOptions<Report> {
   readonly script: string;
   /** Sent to the child as its first message. Required. */
   readonly task: unknown;
-  /** Called with every report the child sends, as it arrives. Default: none. */
-  readonly onReport?: (report: Report) => void;
+  /**
+   * Called with every report the child sends, as it arrives; `reply` sends the child a message
+   * (a child that waits for the parent between steps). Default: none.
+   */
+  readonly onReport?: (report: Report, reply: (message: object) => void) => void;
   /** Kill the child after this long. Default `300_000`. */
   readonly timeoutMs?: number;
   /** Extra node flags (e.g. `--cpu-prof`). Default: none. */
@@ -55,7 +58,9 @@ export function runChild<Report extends { type: string }>(options: RunChildOptio
     if (message.type === 'failed') failure = message.error ?? 'the child failed';
     else if (message.type !== 'done') {
       reports.push(message);
-      options.onReport?.(message);
+      options.onReport?.(message, (reply) => {
+        if (child.connected) child.send(reply);
+      });
     }
   });
   child.send(options.task as object);

@@ -42,7 +42,7 @@ log('latency at 100 and 1,000 events/s (2 runs of 5,000 samples each)…');
 const latency = await runRateLatency({ log });
 log(`pull (${runs} runs × 2 clients)…`);
 const pull = await runPull({ runs, log });
-log('1,000 idle subscriptions…');
+log('10,000 idle subscriptions (readings at 2,000 and 10,000)…');
 const idle = await runIdleMemory({ log });
 log('bench/streaming-latency.ts…');
 const pingPong = await script('streaming-latency.ts');
@@ -119,7 +119,7 @@ console.log(
     '',
     pullTable(pull),
     '',
-    '### 1,000 idle streaming subscriptions',
+    '### 10,000 idle streaming subscriptions, one mailbox each',
     '',
     idleTable(idle),
     '',

@@ -307,12 +307,16 @@ export class GroupConnection {
         : openStream(
             {
               soapAction: SOAP_ACTIONS.GetStreamingEvents,
-              envelope: buildGetStreamingEventsRequest({
-                subscriptionIds: ids,
-                connectionTimeoutMinutes: s.connectionTimeoutMinutes,
-                requestServerVersion: s.requestServerVersion,
-                ...(impersonation ? { impersonation } : {}),
-              }),
+              // Built each time it is sent, not kept: the response lives for up to 30 minutes, and
+              // its request's XML (~130 bytes per subscription) would live as long.
+              get envelope() {
+                return buildGetStreamingEventsRequest({
+                  subscriptionIds: ids,
+                  connectionTimeoutMinutes: s.connectionTimeoutMinutes,
+                  requestServerVersion: s.requestServerVersion,
+                  ...(impersonation ? { impersonation } : {}),
+                });
+              },
             },
             {
               ...this.host.endpoint(),

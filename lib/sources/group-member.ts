@@ -3,33 +3,45 @@
  * (connected or not, the open gap), and the notifications it must hold back while its subscription
  * moves from one connection to the next.
  *
+ * An idle member is what a group of 10,000 mailboxes holds 10,000 of, so it is one object that
+ * holds only what it needs now: its subscriber directly (no sink object, no second Observable
+ * chain for `notifications()`), its mailbox and a scope shared by every member that watches the
+ * default folders and event types, and no AbortController, gap, Set, array or request XML until
+ * one is needed. It is also its subscriber's teardown (`unsubscribe()`), its signal's abort
+ * listener (`handleEvent()`) and what `sourceClosed()` asks (`whenClosed()`), so that none of those
+ * needs a closure per member.
+ *
  * @internal
  */
+import type { Subscriber } from 'rxjs';
 import type { EwsBridgeError } from '../errors.js';
-import type { SoapRequest } from '../ews/transport.js';
-import type { ImpersonationTarget } from '../ews/requests.js';
-import type { PushNotification } from '../model.js';
-import type { DisconnectReason, SourceSignal } from './lifecycle.js';
+import type { FolderSpec, ImpersonationTarget } from '../ews/requests.js';
+import type { Logger } from '../logger.js';
+import type { EventType, PushNotification } from '../model.js';
+import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { StreamingGap } from './streaming-gap.js';
 
-/** The subscriber's side of the Observable. */
-export interface MemberSink {
-  next(signal: SourceSignal): void;
-  error(error: unknown): void;
-  complete(): void;
+/** What one member subscribes to (one object shared by every member with the defaults). */
+export interface MemberScope {
+  readonly folders: readonly FolderSpec[];
+  readonly subscribeToAllFolders: boolean;
+  readonly eventTypes: readonly EventType[];
 }
 
-/** What one member subscribes to. */
-export interface MemberScope {
-  /** The impersonated mailbox, set on every notification. */
-  readonly mailbox: string | undefined;
-  readonly impersonation: ImpersonationTarget | undefined;
-  /**
-   * The member's Subscribe request. Built (and so checked) once before any I/O, then again for each
-   * Subscribe, so a thousand idle members don't each hold a kilobyte of XML.
-   */
-  subscribeRequest(): SoapRequest;
+/** What a member needs from its group. */
+export interface MemberHost {
+  readonly logger: Logger;
+  /** Takes the member out; resolves once its subscription is removed. */
+  leave(member: GroupMember): Promise<void>;
 }
+
+/**
+ * Where a member's signals go: `SIGNALS`, every signal to the subscriber (`group.signals()`);
+ * otherwise notifications to the subscriber and the other signals to this listener, if any
+ * (`group.notifications()`).
+ */
+export const SIGNALS = true;
+export type MemberOutput = typeof SIGNALS | LifecycleListener | undefined;
 
 /**
  * A physical GetStreamingEvents response as a member sees it: whether it is still running.
@@ -40,82 +52,240 @@ export interface StreamRef {
   readonly finished: boolean;
 }
 
+/** A subscription moving between responses: the older ones it waits for, what it holds back meanwhile. */
+interface Handover {
+  readonly draining: Set<StreamRef>;
+  held: PushNotification[] | undefined;
+}
+
+const STOPPED = 1;
+const CONNECTED = 2;
+
+/**
+ * What a member holds only at times (subscribing, after a loss, moving between responses, after an
+ * event or a gap, leaving, or with a signal of its own): one object, made the first time one is
+ * needed, so an idle member that never needed any holds none.
+ */
+class MemberExtra {
+  signal: AbortSignal | undefined = undefined;
+  stopController: AbortController | undefined = undefined;
+  lostSubscriptionId: string | undefined = undefined;
+  gap: StreamingGap | undefined = undefined;
+  handover: Handover | undefined = undefined;
+  pendingSubscribe: Promise<unknown> | undefined = undefined;
+  left: Promise<void> | undefined = undefined;
+
+  /** Whether it holds nothing (and can be dropped). */
+  get empty(): boolean {
+    return (
+      this.signal === undefined &&
+      this.stopController === undefined &&
+      this.lostSubscriptionId === undefined &&
+      this.gap === undefined &&
+      this.handover === undefined &&
+      this.pendingSubscribe === undefined &&
+      this.left === undefined
+    );
+  }
+}
+
 /** @internal */
 export class GroupMember {
-  /** Made only while something waits on it (a Subscribe and its retries): idle members hold none. */
-  private stopController: AbortController | undefined;
-  private isStopped = false;
+  /** {@link STOPPED} and {@link CONNECTED} bits. */
+  private flags = 0;
   subscriptionId: string | undefined;
-  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
-  private lostSubscriptionId: string | undefined;
   /**
    * No later than the last moment the server showed it had nothing more queued for this
    * subscription: when the Subscribe, or the request of the response that carried the last
    * notification or keep-alive for it, was sent (see `GapEvent.from`).
    */
   aliveAt: Date | undefined;
-  private readonly gap = new StreamingGap();
-  private connected = false;
   /** The stream that carries the subscription now (or will, once it opens). */
   stream: StreamRef | undefined;
-  /**
-   * Older streams that carried the subscription and may still deliver its last events: until each
-   * has released it, notifications from {@link stream} wait in {@link held}, so wire order holds.
-   */
-  private draining: Set<StreamRef> | undefined;
-  private held: PushNotification[] | undefined;
-  /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
-  pendingSubscribe: Promise<unknown> | undefined;
+  private extra: MemberExtra | undefined;
 
   constructor(
+    private readonly host: MemberHost,
+    /** The impersonated mailbox, set on every notification. */
+    readonly mailbox: string | undefined,
     readonly scope: MemberScope,
-    private readonly sink: MemberSink,
-  ) {}
+    /** Stops the member when aborted (the member is its listener). */
+    signal: AbortSignal | undefined,
+    private readonly subscriber: Subscriber<never>,
+    private readonly output: MemberOutput,
+  ) {
+    if (signal !== undefined) {
+      this.more().signal = signal;
+      signal.addEventListener('abort', this, { once: true });
+    }
+  }
+
+  private more(): MemberExtra {
+    return (this.extra ??= new MemberExtra());
+  }
+
+  /** Sets one of the {@link MemberExtra} fields; drops the object once it holds nothing. */
+  private setExtra<K extends Exclude<keyof MemberExtra, 'empty' | 'signal'>>(key: K, value: MemberExtra[K]): void {
+    if (value !== undefined) {
+      this.more()[key] = value;
+      return;
+    }
+    const extra = this.extra;
+    if (extra === undefined) return;
+    extra[key] = value;
+    if (extra.empty) this.extra = undefined;
+  }
+
+  private get signal(): AbortSignal | undefined {
+    return this.extra?.signal;
+  }
+
+  /** Made only while something waits on it (a Subscribe and its retries). */
+  private get stopController(): AbortController | undefined {
+    return this.extra?.stopController;
+  }
+
+  private set stopController(value: AbortController | undefined) {
+    this.setExtra('stopController', value);
+  }
+
+  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
+  private get lostSubscriptionId(): string | undefined {
+    return this.extra?.lostSubscriptionId;
+  }
+
+  private set lostSubscriptionId(value: string | undefined) {
+    this.setExtra('lostSubscriptionId', value);
+  }
+
+  /** The open gap and the last event delivered: made once a gap opens or an event is delivered. */
+  private get gap(): StreamingGap | undefined {
+    return this.extra?.gap;
+  }
+
+  private set gap(value: StreamingGap | undefined) {
+    this.setExtra('gap', value);
+  }
+
+  /**
+   * While older streams that carried the subscription may still deliver its last events:
+   * notifications from {@link stream} wait in `held` until each has released it, so wire order holds.
+   */
+  private get handover(): Handover | undefined {
+    return this.extra?.handover;
+  }
+
+  private set handover(value: Handover | undefined) {
+    this.setExtra('handover', value);
+  }
+
+  /** The last Subscribe sent, until it succeeded, so teardown can wait for it and remove what it created. */
+  get pendingSubscribe(): Promise<unknown> | undefined {
+    return this.extra?.pendingSubscribe;
+  }
+
+  set pendingSubscribe(value: Promise<unknown> | undefined) {
+    this.setExtra('pendingSubscribe', value);
+  }
+
+  /** The teardown's work (the Unsubscribe), once the subscriber left. */
+  private get left(): Promise<void> | undefined {
+    return this.extra?.left;
+  }
+
+  private set left(value: Promise<void> | undefined) {
+    this.setExtra('left', value);
+  }
+
+  /** Whom the member's calls impersonate. */
+  get impersonation(): ImpersonationTarget | undefined {
+    return this.mailbox === undefined ? undefined : { smtpAddress: this.mailbox };
+  }
+
+  /** The member's signal aborted (EventListener). */
+  handleEvent(): void {
+    this.complete();
+  }
+
+  /** The subscriber's teardown (rxjs calls it once the subscriber unsubscribed, errored or completed). */
+  unsubscribe(): void {
+    this.signal?.removeEventListener('abort', this);
+    this.left = this.host.leave(this);
+  }
+
+  /** For `sourceClosed()`: resolves once the teardown's work is done. */
+  whenClosed(): Promise<void> {
+    return this.left ?? Promise.resolve();
+  }
 
   /** Aborted when the member leaves (its subscriber unsubscribed, errored or completed). */
   get stopSignal(): AbortSignal {
     this.stopController ??= new AbortController();
-    if (this.isStopped && !this.stopController.signal.aborted) this.stopController.abort(new Error('The group member left'));
+    if (this.stopped && !this.stopController.signal.aborted) this.stopController.abort(new Error('The group member left'));
     return this.stopController.signal;
   }
 
   /** Drops the stop signal once nothing waits on it (it is made again when needed). */
   releaseStopSignal(): void {
-    if (!this.isStopped) this.stopController = undefined;
+    if (!this.stopped) this.stopController = undefined;
   }
 
   get stopped(): boolean {
-    return this.isStopped;
+    return (this.flags & STOPPED) !== 0;
+  }
+
+  private get connected(): boolean {
+    return (this.flags & CONNECTED) !== 0;
+  }
+
+  private set connected(value: boolean) {
+    this.flags = value ? this.flags | CONNECTED : this.flags & ~CONNECTED;
   }
 
   /** Marks the member gone; nothing more reaches its subscriber. Idempotent. */
   stop(): void {
-    if (this.isStopped) return;
-    this.isStopped = true;
+    if (this.stopped) return;
+    this.flags |= STOPPED;
     this.stopController?.abort(new Error('The group member left'));
   }
 
   /** Whether the subscription still waits for `stream` to hand it over. */
   drains(stream: StreamRef): boolean {
-    return this.draining?.has(stream) ?? false;
+    return this.handover?.draining.has(stream) ?? false;
   }
 
   report(signal: SourceSignal): void {
-    if (!this.stopped) this.sink.next(signal);
+    if (this.stopped) return;
+    const output = this.output;
+    if (output === SIGNALS) {
+      (this.subscriber as Subscriber<SourceSignal>).next(signal);
+      return;
+    }
+    // Notifications pass through synchronously and as the same objects, so `deferAck` keeps working.
+    if (signal.type === 'notification') {
+      (this.subscriber as Subscriber<PushNotification>).next(signal.notification);
+      return;
+    }
+    if (!output) return;
+    try {
+      output(signal);
+    } catch (error) {
+      this.host.logger.error('onLifecycle listener threw', { error, signal: signal.type });
+    }
   }
 
   /** Errors the subscriber (once) and stops the member. */
   fail(error: unknown): void {
     if (this.stopped) return;
     this.stop();
-    this.sink.error(error);
+    this.subscriber.error(error);
   }
 
   /** Completes the subscriber (once) and stops the member. */
   complete(): void {
     if (this.stopped) return;
     this.stop();
-    this.sink.complete();
+    this.subscriber.complete();
   }
 
   /** A new subscription exists (its Subscribe was sent at `sentAt`): say so, and close a gap left by a lost one. */
@@ -125,7 +295,7 @@ export class GroupMember {
     const previous = this.lostSubscriptionId;
     this.lostSubscriptionId = undefined;
     this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
-    const gap = this.gap.closeOnSubscribed(subscriptionId, at);
+    const gap = this.gap?.closeOnSubscribed(subscriptionId, at);
     if (gap) this.report(gap);
   }
 
@@ -141,7 +311,7 @@ export class GroupMember {
       this.connected = false;
       this.report({ type: 'disconnected', subscriptionId: this.lostSubscriptionId, reason, at: new Date() });
     }
-    this.gap.lost(reason, this.aliveAt ?? new Date());
+    (this.gap ??= new StreamingGap()).lost(reason, this.aliveAt ?? new Date());
   }
 
   /** The member's stream opened. A member moved from one open stream to the next hears nothing. */
@@ -150,7 +320,7 @@ export class GroupMember {
     if (this.connected || subscriptionId === undefined) return;
     this.connected = true;
     this.report({ type: 'connected', subscriptionId, at });
-    const gap = this.gap.closeOnConnected(subscriptionId, at);
+    const gap = this.gap?.closeOnConnected(subscriptionId, at);
     if (gap) this.report(gap);
   }
 
@@ -162,7 +332,7 @@ export class GroupMember {
       this.connected = false;
       this.report({ type: 'disconnected', subscriptionId, reason, ...(error ? { error } : {}), at });
     }
-    this.gap.disconnected(reason, clean, this.aliveAt ?? at, true);
+    (this.gap ??= new StreamingGap()).disconnected(reason, clean, this.aliveAt ?? at, true);
   }
 
   /** A keep-alive or a notification, on a response requested at `sentAt`, showed the server has nothing more queued. */
@@ -174,16 +344,17 @@ export class GroupMember {
   /** The server said it dropped events but kept the subscription. */
   missedEvents(at: Date): void {
     if (this.subscriptionId === undefined) return;
-    this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap.anchor() });
+    this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap?.anchor() });
   }
 
   /** A notification for this member's subscription arrived on `from`. */
   deliver(notification: PushNotification, from: StreamRef): void {
-    const value = this.scope.mailbox === undefined ? notification : { ...notification, mailbox: this.scope.mailbox };
-    this.gap.delivered(notification);
+    const value = this.mailbox === undefined ? notification : { ...notification, mailbox: this.mailbox };
+    (this.gap ??= new StreamingGap()).delivered(notification);
     // Events on the new stream happened after those still in flight on older ones.
-    if (from === this.stream && this.draining !== undefined) {
-      (this.held ??= []).push(value);
+    const handover = this.handover;
+    if (from === this.stream && handover !== undefined) {
+      (handover.held ??= []).push(value);
       return;
     }
     this.report({ type: 'notification', notification: value });
@@ -193,7 +364,7 @@ export class GroupMember {
   moveTo(next: StreamRef): void {
     const previous = this.stream;
     if (previous === next) return;
-    if (previous && !previous.finished) (this.draining ??= new Set()).add(previous);
+    if (previous && !previous.finished) (this.handover ??= { draining: new Set(), held: undefined }).draining.add(previous);
     this.stream = next;
   }
 
@@ -207,18 +378,18 @@ export class GroupMember {
    * or the stream ended. When it ended uncleanly, envelopes it swallowed may have held events.
    */
   release(stream: StreamRef, clean: boolean): void {
-    if (!this.draining?.delete(stream)) return;
+    const handover = this.handover;
+    if (!handover?.draining.delete(stream)) return;
     if (!clean && this.subscriptionId !== undefined) {
       const at = new Date();
-      this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap.anchor() });
+      this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap?.anchor() });
     }
-    if (this.draining.size === 0) this.flushHeld();
+    if (handover.draining.size === 0) this.flushHeld();
   }
 
   private flushHeld(): void {
-    this.draining = undefined;
-    const held = this.held;
-    this.held = undefined;
+    const held = this.handover?.held;
+    this.handover = undefined;
     for (const notification of held ?? []) this.report({ type: 'notification', notification });
   }
 }

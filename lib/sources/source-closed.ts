@@ -12,16 +12,19 @@
 
 const SOURCE_CLOSED: unique symbol = Symbol.for('ews-push-bridge.sourceClosed') as never;
 
+/** What can be waited on: a function, or an object with `whenClosed()` (no closure per subscription). */
+type ClosedWaiter = (() => Promise<void>) | { whenClosed(): Promise<void> };
+
 interface Closable {
-  [SOURCE_CLOSED]?: () => Promise<void>;
+  [SOURCE_CLOSED]?: ClosedWaiter;
 }
 
 /**
  * Records on `subscriber` (the Subscriber a source's subscribe function receives, which is the
- * Subscription `subscribe()` returns) how to wait for its teardown. `closed` is called after the
- * subscriber was unsubscribed and must never reject.
+ * Subscription `subscribe()` returns) how to wait for its teardown. `closed` (or its
+ * `whenClosed()`) is called after the subscriber was unsubscribed and must never reject.
  */
-export function setSourceClosed(subscriber: object, closed: () => Promise<void>): void {
+export function setSourceClosed(subscriber: object, closed: ClosedWaiter): void {
   (subscriber as Closable)[SOURCE_CLOSED] = closed;
 }
 
@@ -41,5 +44,7 @@ export function setSourceClosed(subscriber: object, closed: () => Promise<void>)
  */
 export function sourceClosed(subscription: unknown): Promise<void> {
   const closed = typeof subscription === 'object' && subscription !== null ? (subscription as Closable)[SOURCE_CLOSED] : undefined;
-  return closed ? closed().catch(() => undefined) : Promise.resolve();
+  if (typeof closed === 'function') return closed().catch(() => undefined);
+  if (typeof closed === 'object' && closed !== null && typeof closed.whenClosed === 'function') return closed.whenClosed().catch(() => undefined);
+  return Promise.resolve();
 }

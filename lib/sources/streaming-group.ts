@@ -7,20 +7,20 @@
  * @packageDocumentation
  */
 import type { Agent } from 'node:http';
-import { Observable } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import { EwsProtocolError } from '../errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
+import { EVENT_TYPES } from '../model.js';
 import type { EventType, PushNotification } from '../model.js';
 import type { FolderSpec } from '../ews/requests.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeQuietly } from './endpoint.js';
 import { GroupConnection, type ConnectionHost, type ConnectionSettings } from './group-connection.js';
-import { GroupMember, type MemberScope } from './group-member.js';
+import { GroupMember, SIGNALS, type MemberHost, type MemberOutput, type MemberScope } from './group-member.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
-import { notificationsOf } from './notifications-of.js';
 import { setSourceClosed } from './source-closed.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 
@@ -122,8 +122,32 @@ function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptio
   };
 }
 
-/** A member's options checked (with the group's rules), and its Subscribe request built. */
-function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMemberOptions): MemberScope & { readonly signal: AbortSignal | undefined } {
+/** The scope of every member that gives no folders, subscribeToAllFolders or eventTypes. */
+const DEFAULT_SCOPE: MemberScope = Object.freeze({ folders: Object.freeze(['inbox'] as const), subscribeToAllFolders: false, eventTypes: EVENT_TYPES });
+
+/** A member's options, checked. */
+interface MemberOptions {
+  readonly mailbox: string | undefined;
+  readonly scope: MemberScope;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** A member's Subscribe request, built when it is sent, so that idle members hold no XML. */
+function subscribeRequest(group: ResolvedGroupOptions, mailbox: string | undefined, scope: MemberScope): SoapRequest {
+  return {
+    soapAction: SOAP_ACTIONS.Subscribe,
+    envelope: buildStreamingSubscribeRequest({
+      folders: scope.folders,
+      subscribeToAllFolders: scope.subscribeToAllFolders,
+      eventTypes: scope.eventTypes,
+      requestServerVersion: group.requestServerVersion,
+      ...(mailbox === undefined ? {} : { impersonation: { smtpAddress: mailbox } }),
+    }),
+  };
+}
+
+/** A member's options checked (with the group's rules), and its Subscribe request built once. */
+function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMemberOptions): MemberOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('member options must be an object');
   // The shared validator names the option exactly as the single-subscription sources do.
   const checked = resolveSourceOptions({
@@ -135,20 +159,14 @@ function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMembe
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
-  const { folders, subscribeToAllFolders, eventTypes, impersonation } = checked;
-  const subscribeRequest = (): SoapRequest => ({
-    soapAction: SOAP_ACTIONS.Subscribe,
-    envelope: buildStreamingSubscribeRequest({
-      folders,
-      subscribeToAllFolders,
-      eventTypes,
-      requestServerVersion: group.requestServerVersion,
-      ...(impersonation ? { impersonation } : {}),
-    }),
-  });
+  const { folders, subscribeToAllFolders, eventTypes } = checked;
+  const scope =
+    options.folders === undefined && options.subscribeToAllFolders === undefined && options.eventTypes === undefined
+      ? DEFAULT_SCOPE
+      : { folders, subscribeToAllFolders, eventTypes };
   // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
-  subscribeRequest();
-  return { mailbox: checked.mailbox, impersonation, subscribeRequest, signal: checked.signal };
+  subscribeRequest(group, checked.mailbox, scope);
+  return { mailbox: checked.mailbox, scope, signal: checked.signal };
 }
 
 /**
@@ -193,6 +211,8 @@ export class StreamingGroup {
   private readonly onAbort = (): void => void this.close();
   /** What the connections see of the group. */
   private readonly host: ConnectionHost;
+  /** What the members see of it. */
+  private readonly memberHost: MemberHost;
 
   constructor(options: StreamingGroupOptions) {
     this.options = resolveGroupOptions(options);
@@ -210,6 +230,7 @@ export class StreamingGroup {
         this.connections.delete(connection);
       },
     };
+    this.memberHost = { logger: this.options.logger, leave: (member) => this.leave(member) };
     this.limiter = new Limiter(this.options.maxConcurrentSubscribes);
     const signal = this.options.source.signal;
     if (signal?.aborted) this.state = 'closing';
@@ -235,38 +256,7 @@ export class StreamingGroup {
    * the Observable at once; on a closed group it completes at once.
    */
   signals(member: StreamingGroupMemberOptions = {}): Observable<SourceSignal> {
-    let scope: ReturnType<typeof resolveMember>;
-    try {
-      scope = resolveMember(this.options, member);
-    } catch (error) {
-      return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
-    }
-    return new Observable<SourceSignal>((subscriber) => {
-      if (this.closed || scope.signal?.aborted) {
-        subscriber.complete();
-        return undefined;
-      }
-      const impersonating = scope.impersonation !== undefined;
-      if (this.impersonating !== undefined && this.impersonating !== impersonating) {
-        subscriber.error(new TypeError('mailbox: in one StreamingGroup either every member gives a mailbox (impersonation) or none does'));
-        return undefined;
-      }
-      this.impersonating = impersonating;
-      const joined = new GroupMember(scope, {
-        next: (signal) => subscriber.next(signal),
-        error: (error) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      });
-      const onAbort = (): void => joined.complete();
-      scope.signal?.addEventListener('abort', onAbort, { once: true });
-      let left: Promise<void> | undefined;
-      setSourceClosed(subscriber, () => left ?? Promise.resolve());
-      this.join(joined);
-      return () => {
-        scope.signal?.removeEventListener('abort', onAbort);
-        left = this.leave(joined);
-      };
-    });
+    return this.observe<SourceSignal>(member, SIGNALS);
   }
 
   /**
@@ -275,7 +265,7 @@ export class StreamingGroup {
    */
   notifications(member: StreamingGroupMemberOptions = {}): Observable<PushNotification> {
     const valid = typeof member === 'object' && member !== null;
-    return notificationsOf(this.signals(member), valid ? member.onLifecycle : undefined, this.options.logger);
+    return this.observe<PushNotification>(member, valid ? member.onLifecycle : undefined);
   }
 
   /**
@@ -305,6 +295,34 @@ export class StreamingGroup {
 
   // -------------------------------------------------------------------------------------------
 
+  /** A member's Observable: its subscriber is told what `output` says (see {@link MemberOutput}). */
+  private observe<T>(member: StreamingGroupMemberOptions, output: MemberOutput): Observable<T> {
+    let options: MemberOptions;
+    try {
+      options = resolveMember(this.options, member);
+    } catch (error) {
+      return new Observable<T>((subscriber) => subscriber.error(error));
+    }
+    return new Observable<T>((subscriber) => {
+      if (this.closed || options.signal?.aborted) {
+        subscriber.complete();
+        return undefined;
+      }
+      const impersonating = options.mailbox !== undefined;
+      if (this.impersonating !== undefined && this.impersonating !== impersonating) {
+        subscriber.error(new TypeError('mailbox: in one StreamingGroup either every member gives a mailbox (impersonation) or none does'));
+        return undefined;
+      }
+      this.impersonating = impersonating;
+      const joined = new GroupMember(this.memberHost, options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, output);
+      // The member is its own teardown (leave the group) and what sourceClosed() waits on.
+      addFinalizer(subscriber, joined);
+      setSourceClosed(subscriber, joined);
+      this.join(joined);
+      return undefined;
+    });
+  }
+
   private async settled(): Promise<void> {
     while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
     await Promise.all([...this.connections].map((connection) => connection.stopped()));
@@ -320,7 +338,7 @@ export class StreamingGroup {
   private endpointFor(member: GroupMember): NonNullable<StreamingGroup['link']> {
     if (this.link) return this.link;
     const source = this.options.source;
-    const anchor = source.anchorMailbox ?? member.scope.mailbox;
+    const anchor = source.anchorMailbox ?? member.mailbox;
     const { agent, endpoint, affinity } = sourceEndpoint({ ...source, anchorMailbox: anchor });
     this.link = { agent, endpoint, affinity, anchor };
     return this.link;
@@ -354,7 +372,7 @@ export class StreamingGroup {
       .run(() =>
         unsubscribeQuietly(subscriptionId, link.endpoint, {
           requestServerVersion: this.options.requestServerVersion,
-          impersonation: member.scope.impersonation,
+          impersonation: member.impersonation,
           unsubscribeTimeoutMs: this.options.source.unsubscribeTimeoutMs,
           logger: this.options.logger,
         }),
@@ -397,6 +415,7 @@ export class StreamingGroup {
     ).then(
       (subscriptionId) => {
         member.releaseStopSignal();
+        member.pendingSubscribe = undefined;
         this.place(member, subscriptionId);
       },
       (error: unknown) => {
@@ -423,7 +442,9 @@ export class StreamingGroup {
     const link = this.endpointFor(member);
     // Not aborted by the member leaving: once sent, only the id lets leave() remove it.
     const sentAt = new Date();
-    const subscriptionId = await postStreamingSubscribe(member.scope.subscribeRequest(), link.endpoint, this.options.requestTimeoutMs);
+    const request = subscribeRequest(this.options, member.mailbox, member.scope);
+    // A copy of its own: the id as parsed is a slice of the whole response text, which it would keep alive.
+    const subscriptionId = ownString(await postStreamingSubscribe(request, link.endpoint, this.options.requestTimeoutMs));
     const at = new Date();
     if (member.stopped) {
       member.subscriptionId = subscriptionId;
@@ -472,4 +493,25 @@ export class StreamingGroup {
     this.subscribe(member, backOffFrom);
   }
 
+}
+
+/**
+ * A string that shares no memory with another: V8 keeps a substring as a slice of its parent, so a
+ * subscription id read out of a Subscribe response would keep the whole response text alive.
+ */
+function ownString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
+/**
+ * `subscriber.add(teardown)`, with the finalizer list as long as it needs to be: RxJS pushes the
+ * first finalizer into an empty array, whose backing store V8 sizes for 17 (152 bytes per member of
+ * a large group). When the teardown is the subscriber's only finalizer, the list is replaced by a
+ * one-element array; with any other RxJS that keeps finalizers differently, nothing is replaced.
+ */
+function addFinalizer(subscriber: Subscriber<unknown>, teardown: { unsubscribe(): void }): void {
+  subscriber.add(teardown);
+  const internal = subscriber as unknown as { _finalizers?: unknown };
+  const finalizers = internal._finalizers;
+  if (Array.isArray(finalizers) && finalizers.length === 1 && finalizers[0] === teardown) internal._finalizers = [teardown];
 }
