@@ -295,7 +295,7 @@ export class StreamingGroup {
 
   // -------------------------------------------------------------------------------------------
 
-  /** A member's Observable: its subscriber is told what `output` says (see {@link MemberOutput}). */
+  /** A member's Observable: its subscriber is told what `output` says (see `MemberOutput` in group-member.ts). */
   private observe<T>(member: StreamingGroupMemberOptions, output: MemberOutput): Observable<T> {
     let options: MemberOptions;
     try {
