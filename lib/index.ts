@@ -64,6 +64,7 @@ export * from './sources/lifecycle.js';
 export type { RetryOptions } from './sources/backoff.js';
 export type { SourceOptions } from './sources/options.js';
 export { streamingNotifications, streamingSignals, type StreamingOptions } from './sources/streaming.js';
+export type { GapRecoveryOptions } from './sources/gap-recovery.js';
 export { pullNotifications, pullSignals, type PullOptions } from './sources/pull.js';
 export { hybridNotifications, hybridSignals, type HybridOptions } from './sources/hybrid.js';
 export { deferAck, type AckFunction, type AckMode } from './sources/ack.js';
