@@ -23,6 +23,10 @@ import { Limiter } from './limiter.js';
 import { notificationsOf } from './notifications-of.js';
 import { setSourceClosed } from './source-closed.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { GapRecovery, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
+import type { GapUnrecoverableReason } from './lifecycle.js';
+import { resolveRecovery, unrecoveredGap } from './streaming.js';
 
 /** Options of a {@link StreamingGroup}: where the mailboxes are and how the group's connections behave. */
 export interface StreamingGroupOptions extends Omit<SourceOptions, 'mailbox' | 'folders' | 'subscribeToAllFolders' | 'eventTypes'> {
@@ -75,6 +79,18 @@ export interface StreamingGroupMemberOptions {
   readonly signal?: AbortSignal;
   /** Lifecycle signals of {@link StreamingGroup.notifications} (see `streamingNotifications`). Default: none. */
   readonly onLifecycle?: LifecycleListener;
+  /**
+   * Where this member's SyncFolderItems sync states live: with a store its lossy gaps (a connection
+   * cut mid-envelope, a lost subscription, a handover that failed, missed events) are recovered, and
+   * a restarted member catches up (as `streamingSignals` with `checkpoint`). Default: none.
+   */
+  readonly checkpoint?: CheckpointStore;
+  /** The key of its sync states in the store. Default: `checkpointKey()` of the mailbox, folders and event types. */
+  readonly checkpointKey?: string;
+  /** `false` keeps the store unused. Default `true` when `checkpoint` is given. */
+  readonly recoverGaps?: boolean;
+  /** Tuning of the recovery. Default: see {@link GapRecoveryOptions}. */
+  readonly recovery?: GapRecoveryOptions;
 }
 
 /** What a {@link StreamingGroup} holds right now. */
@@ -123,7 +139,10 @@ function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptio
 }
 
 /** A member's options checked (with the group's rules), and its Subscribe request built. */
-function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMemberOptions): MemberScope & { readonly signal: AbortSignal | undefined } {
+function resolveMember(
+  group: ResolvedGroupOptions,
+  options: StreamingGroupMemberOptions,
+): MemberScope & { readonly signal: AbortSignal | undefined; readonly recovery: GapRecoveryConfig | undefined; readonly unrecoverable: GapUnrecoverableReason } {
   if (typeof options !== 'object' || options === null) throw new TypeError('member options must be an object');
   // The shared validator names the option exactly as the single-subscription sources do.
   const checked = resolveSourceOptions({
@@ -148,7 +167,21 @@ function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMembe
   });
   // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
   subscribeRequest();
-  return { mailbox: checked.mailbox, impersonation, subscribeRequest, signal: checked.signal };
+  // The member's own view of the source options, for its gap recovery: the group's connection
+  // settings with the member's mailbox, folders and event types (SyncFolderItems anchored on it).
+  const memberSource: ResolvedSourceOptions = {
+    ...group.source,
+    mailbox: checked.mailbox,
+    folders,
+    subscribeToAllFolders,
+    eventTypes,
+    impersonation,
+    anchorMailbox: checked.mailbox ?? group.source.anchorMailbox,
+    signal: undefined,
+  };
+  const recovery = resolveRecovery(options, memberSource);
+  const unrecoverable: GapUnrecoverableReason = subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store';
+  return { mailbox: checked.mailbox, impersonation, subscribeRequest, signal: checked.signal, recovery, unrecoverable };
 }
 
 /**
@@ -252,18 +285,32 @@ export class StreamingGroup {
         return undefined;
       }
       this.impersonating = impersonating;
+      const recovery = scope.recovery ? new GapRecovery(scope.recovery, (signal) => subscriber.next(signal)) : undefined;
       const joined = new GroupMember(scope, {
-        next: (signal) => subscriber.next(signal),
+        next: recovery ? (signal) => recovery.onSignal(signal) : (signal) => subscriber.next(unrecoveredGap(signal, scope.unrecoverable)),
         error: (error) => subscriber.error(error),
         complete: () => subscriber.complete(),
       });
       const onAbort = (): void => joined.complete();
       scope.signal?.addEventListener('abort', onAbort, { once: true });
       let left: Promise<void> | undefined;
-      setSourceClosed(subscriber, () => left ?? Promise.resolve());
-      this.join(joined);
+      let gone = false;
+      setSourceClosed(subscriber, async () => {
+        await (left ?? Promise.resolve());
+        await recovery?.closed();
+      });
+      // With recovery, the baseline is taken before the member subscribes (see GapRecovery.prepare).
+      if (recovery) {
+        void recovery.prepare().then(() => {
+          if (gone) return;
+          if (this.closed) joined.complete();
+          else this.join(joined);
+        });
+      } else this.join(joined);
       return () => {
+        gone = true;
         scope.signal?.removeEventListener('abort', onAbort);
+        recovery?.stop();
         left = this.leave(joined);
       };
     });
