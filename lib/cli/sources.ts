@@ -123,6 +123,7 @@ export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracke
       folders: options.folders,
       subscribeToAllFolders: options.subscribeToAllFolders,
       ...(options.eventTypes === undefined ? {} : { eventTypes: options.eventTypes }),
+      ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
     });
   }
   const tls = cliTls(options);
