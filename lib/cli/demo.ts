@@ -419,7 +419,7 @@ export function summaryText(s: DemoSummary, width: number): string[] {
   const para = (text: string): void => void lines.push(...wrap(text, width, '  '));
   para(
     `${plural(s.produced, 'event')} produced, ${count(s.delivered)} delivered, ${count(s.lost)} lost` +
-      (s.recovered > 0 ? ` (${count(s.recovered)} recovered after gaps)` : '') +
+      (s.recovered > 0 ? ` (${count(s.recovered)} recovered after gaps${s.vanishedInGaps > 0 ? `, ${count(s.vanishedInGaps)} deleted before recovery` : ''})` : '') +
       `, p99 ${duration(s.latencyMs.p99)}, ${plural(s.reconnects, 'reconnect')}`,
   );
   para(`Mode ${s.mode}, ${s.mailboxes.length} mailboxes, ${plural(s.duplicates, 'duplicate')} delivered, ${plural(s.gaps, 'gap')} reported.`);

@@ -166,8 +166,12 @@ export class GapRecovery {
   private readonly folders: FolderState[];
   private readonly eventTypes: ReadonlySet<EventType>;
   private readonly delivered = new Map<string, Delivered>();
-  /** Versions emitted as recovered since the last sync: the stream delivering them later is dropped. */
-  private readonly recoveredVersions = new Map<string, string>();
+  /**
+   * Versions emitted as recovered by the current and the previous sync run: the stream delivering
+   * them later (they were in flight while the recovery ran) is dropped.
+   */
+  private recoveredVersions = new Map<string, string>();
+  private recoveredBefore = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
   /** The versions the last sync run reported (`null`: deleted). */
   private lastResults = new Map<string, string | null>();
@@ -288,7 +292,7 @@ export class GapRecovery {
     const kept: NotificationEvent[] = [];
     for (const event of notification.events) {
       if (event.type !== 'Status' && event.itemId !== undefined) {
-        const recovered = this.recoveredVersions.get(event.itemId.id);
+        const recovered = this.recoveredVersions.get(event.itemId.id) ?? this.recoveredBefore.get(event.itemId.id);
         const duplicate = recovered !== undefined && event.itemId.changeKey !== undefined && recovered === event.itemId.changeKey && event.type !== 'Deleted' && event.type !== 'Moved';
         this.touch(event.itemId.id, event.itemId.changeKey, event.type === 'Deleted', event.parentFolderId.id);
         if (event.type === 'Moved' && event.oldItemId !== undefined) this.touch(event.oldItemId.id, event.oldItemId.changeKey, true, event.oldParentFolderId.id);
@@ -422,8 +426,7 @@ export class GapRecovery {
   /** Syncs every folder from its state and emits what the stream did not deliver; then reports `gaps`. */
   private async recover(gaps: readonly GapEvent[]): Promise<void> {
     this.stats.recoveries++;
-    // Live duplicates of what the previous run recovered have arrived by now.
-    this.recoveredVersions.clear();
+    this.rotateRecovered();
     const requestsBefore = this.stats.requests;
     const marker = this.deliveryCounter;
     const results = new Map<string, string | null>();
@@ -484,7 +487,7 @@ export class GapRecovery {
   /** Syncs every folder forward while the stream is healthy (nothing emitted); bounds the delivered-set. */
   private async rebaseline(): Promise<void> {
     this.stats.rebaselines++;
-    this.recoveredVersions.clear();
+    this.rotateRecovered();
     const marker = this.deliveryCounter;
     const results = new Map<string, string | null>();
     this.generation++;
@@ -634,6 +637,12 @@ export class GapRecovery {
     if (!entry) return false;
     if (change.type === 'Delete') return entry.deleted;
     return !entry.deleted && entry.changeKey !== undefined && entry.changeKey === change.itemId.changeKey;
+  }
+
+  /** Live duplicates of what the run before the previous one recovered have arrived by now. */
+  private rotateRecovered(): void {
+    this.recoveredBefore = this.recoveredVersions;
+    this.recoveredVersions = new Map();
   }
 
   /** Emits the changes the stream did not deliver, as one notification per page. */
