@@ -69,6 +69,18 @@ describe('SyncFolderItems', () => {
     ]);
   });
 
+  it("the 'invalid-sync-state' fault refuses a state with ErrorInvalidSyncStateData; a call without one is answered", async () => {
+    sim = await EwsSimulator.start();
+    sim.deliver(ALICE, { type: 'NewMail' });
+    const { syncState } = await syncAll(sim, undefined, 512);
+    sim.inject({ type: 'invalid-sync-state', operation: 'SyncFolderItems' });
+    expect(await sync(sim, { syncState })).toMatchObject({ responseClass: 'Error', responseCode: 'ErrorInvalidSyncStateData' });
+    expect(await sync(sim, { syncState })).toMatchObject({ responseCode: 'NoError' });
+    // A first sync has no state to refuse (the fault is used up by the call all the same).
+    sim.inject({ type: 'invalid-sync-state', operation: 'SyncFolderItems' });
+    expect(await sync(sim)).toMatchObject({ responseClass: 'Success', changes: [expect.objectContaining({ type: 'Create' })] });
+  });
+
   it('AdditionalProperties item:ParentFolderId adds the folder; the element names the item class', async () => {
     sim = await EwsSimulator.start();
     const mail = sim.deliver(ALICE, { type: 'NewMail' });

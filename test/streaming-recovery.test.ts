@@ -206,6 +206,20 @@ describe('streaming gap recovery (checkpoint store given)', () => {
     expect(gaps(h.signals)[1]).toMatchObject({ eventsMayBeLost: false });
   });
 
+  it('a state the server stops accepting mid-run: that gap is lossy (invalid-sync-state), the next is recovered from the new baseline', async () => {
+    const h = await startRecovering();
+    h.sim.inject({ type: 'invalid-sync-state', operation: 'SyncFolderItems' });
+    h.deliver();
+    h.sim.inject({ type: 'missed-events' });
+    await h.until(() => gaps(h.signals).length >= 1, 'first gap');
+    expect(gaps(h.signals)[0]).toMatchObject({ eventsMayBeLost: true, unrecoverable: 'invalid-sync-state' });
+    const second = h.deliver();
+    h.sim.inject({ type: 'missed-events' });
+    await h.until(() => gaps(h.signals).length >= 2, 'second gap');
+    expect(gaps(h.signals)[1]).toMatchObject({ eventsMayBeLost: false, recovered: 1 });
+    expect(itemEvents(h.signals).filter((e) => e.recovered).map((e) => e.seq)).toEqual([second]);
+  });
+
   it('SyncFolderItems answering ErrorServerBusy and 503: waits as told, no hot loop', async () => {
     const h = await startRecovering(new MemoryCheckpointStore(), { retry: { minDelayMs: 50, maxDelayMs: 400, minConnectionLifetimeMs: 0, jitter: false } });
     const before = syncCalls(h.sim);
