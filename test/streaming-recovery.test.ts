@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCheckpointStore } from '../lib/checkpoint/memory-store.js';
+import { EwsCheckpointError } from '../lib/errors.js';
 import type { NotificationEvent } from '../lib/model.js';
 import type { GapEvent, SourceSignal } from '../lib/sources/lifecycle.js';
 import { sourceClosed } from '../lib/sources/source-closed.js';
@@ -290,6 +291,16 @@ describe('streaming gap recovery (checkpoint store given)', () => {
     await all.until(() => gaps(all.signals).length >= 1, 'the gap');
     expect(gaps(all.signals)[0]).toMatchObject({ eventsMayBeLost: true, unrecoverable: 'all-folders' });
     expect(syncCalls(all.sim)).toBe(0);
+  });
+
+  it('a store that cannot be read errors the source with EwsCheckpointError before it subscribes', async () => {
+    const broken = { get: () => Promise.reject(new Error('disk on fire')), set: () => Promise.resolve(), delete: () => Promise.resolve() };
+    harness = await startHarness({ stream: { checkpoint: broken, folders: ['inbox'] } });
+    const h = harness;
+    await h.until(() => h.error !== undefined || h.completed, 'the error').catch(() => undefined);
+    expect(h.error).toBeInstanceOf(EwsCheckpointError);
+    expect((h.error as EwsCheckpointError).code).toBe('EWS_CHECKPOINT_ERROR');
+    expect(h.sim.requests.filter((r) => r.operation === 'Subscribe')).toHaveLength(0);
   });
 
   it('validates its options', () => {

@@ -30,7 +30,7 @@
  */
 import type { Agent } from 'node:http';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { EwsBridgeError, EwsParseError, EwsResponseError } from '../errors.js';
+import { EwsBridgeError, EwsCheckpointError, EwsParseError, EwsResponseError } from '../errors.js';
 import type { SyncFolderItemsMessage, SyncItemChange } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildSyncFolderItemsRequest, type FolderSpec } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
@@ -381,21 +381,32 @@ export class GapRecovery {
   /**
    * Before the first Subscribe: loads the stored states; without any, takes the baseline now, so
    * that every change after it — also those before the subscription exists — can be recovered.
-   * Never rejects (a failure leaves folders without a state: their gaps say `no-baseline`).
+   * Rejects only when the store cannot be read (an `EwsCheckpointError`, fatal for the source as
+   * for pull); a failed baseline is logged and leaves folders without a state (their gaps then say
+   * `no-baseline`).
    */
   prepare(): Promise<void> {
+    let storeError: unknown;
     const run = this.load().catch((error: unknown) => {
-      if (!this.signal.aborted) this.logger.error('EWS gap recovery could not take its baseline', { checkpointKey: this.config.key, error });
+      if (this.signal.aborted) return;
+      if (error instanceof EwsCheckpointError) storeError = error;
+      else this.logger.error('EWS gap recovery could not take its baseline', { checkpointKey: this.config.key, error });
     });
     this.running = run;
     return run.finally(() => {
       if (this.running === run) this.running = undefined;
+      if (storeError !== undefined) throw storeError;
       if (!this.signal.aborted && (this.heldGaps.length > 0 || this.needsStart)) this.kick();
     });
   }
 
   private async load(): Promise<void> {
-    const stored = await this.config.store.get(this.config.key);
+    let stored: Awaited<ReturnType<CheckpointStore['get']>>;
+    try {
+      stored = await this.config.store.get(this.config.key);
+    } catch (error) {
+      throw error instanceof EwsCheckpointError ? error : new EwsCheckpointError(`Could not read the sync states of checkpoint key ${JSON.stringify(this.config.key)}`, { cause: error });
+    }
     const states = stored?.syncStates ?? {};
     let any = false;
     for (const folder of this.folders) {

@@ -301,11 +301,14 @@ export class StreamingGroup {
       });
       // With recovery, the baseline is taken before the member subscribes (see GapRecovery.prepare).
       if (recovery) {
-        void recovery.prepare().then(() => {
-          if (gone) return;
-          if (this.closed) joined.complete();
-          else this.join(joined);
-        });
+        recovery.prepare().then(
+          () => {
+            if (gone) return;
+            if (this.closed) joined.complete();
+            else this.join(joined);
+          },
+          (error: unknown) => joined.fail(error),
+        );
       } else this.join(joined);
       return () => {
         gone = true;

@@ -296,7 +296,7 @@ class StreamingSession {
 
   /** Runs streaks of attempts forever; each streak ends after a healthy connection, resetting the back-off. */
   private async run(): Promise<void> {
-    // Gap recovery takes its baseline before the first Subscribe (it never rejects).
+    // Gap recovery takes its baseline before the first Subscribe (it rejects only when the store cannot be read).
     await this.prepare?.();
     while (!this.stopSignal.aborted) {
       await withRetry(() => this.connectOnce(), {
