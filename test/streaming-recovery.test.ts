@@ -159,6 +159,18 @@ describe('streaming gap recovery (checkpoint store given)', () => {
     expect(one.type !== 'Status' && one.timeStamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
+  it('an item streamed into a folder that was empty at its baseline, then deleted inside a gap, is recovered as Deleted', async () => {
+    const h = await startRecovering(new MemoryCheckpointStore(), { eventTypes: ['NewMail', 'Deleted'] });
+    const item = h.sim.deliver(MAILBOX, { type: 'NewMail' });
+    await h.until(() => itemEvents(h.signals).length >= 1, 'the live NewMail');
+    h.sim.inject({ type: 'forget-subscriptions' });
+    h.sim.deliver(MAILBOX, { type: 'Deleted', itemId: item.itemId!.id });
+    await h.until(() => gaps(h.signals).length >= 1, 'the gap');
+    const recovered = itemEvents(h.signals).filter((e) => e.recovered).map((e) => e.event);
+    expect(recovered).toMatchObject([{ type: 'Deleted', itemId: { id: item.itemId!.id }, parentFolderId: { id: item.parentFolderId!.id }, recovered: true }]);
+    expect(gaps(h.signals)[0]).toMatchObject({ recovered: 1, eventsMayBeLost: false });
+  });
+
   it('catch-up at start: a restarted source emits what changed while it was down', async () => {
     const store = new MemoryCheckpointStore();
     const h = await startRecovering(store);

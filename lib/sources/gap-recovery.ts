@@ -295,6 +295,8 @@ export class GapRecovery {
         const recovered = this.recoveredVersions.get(event.itemId.id) ?? this.recoveredBefore.get(event.itemId.id);
         const duplicate = recovered !== undefined && event.itemId.changeKey !== undefined && recovered === event.itemId.changeKey && event.type !== 'Deleted' && event.type !== 'Moved';
         this.touch(event.itemId.id, event.itemId.changeKey, event.type === 'Deleted', event.parentFolderId.id);
+        // Outside moves and copies an event happens in a watched folder: its id, if not known yet.
+        if (event.type !== 'Moved' && event.type !== 'Copied') this.learnFolderId(event.parentFolderId.id);
         if (event.type === 'Moved' && event.oldItemId !== undefined) this.touch(event.oldItemId.id, event.oldItemId.changeKey, true, event.oldParentFolderId.id);
         if (duplicate) {
           dropped = true;
@@ -308,6 +310,23 @@ export class GapRecovery {
     if (!dropped) return notification;
     if (kept.length === 0) return undefined;
     return { ...notification, events: kept };
+  }
+
+  /**
+   * Names the one watched folder whose id is still unknown (a distinguished folder that was empty
+   * at its baseline) after `id`, when no watched folder has that id: Exchange notifies only for
+   * the subscribed folders.
+   */
+  private learnFolderId(id: string): void {
+    let unknown: FolderState | undefined;
+    for (const folder of this.folders) {
+      if (folder.folderId === id) return;
+      if (folder.folderId === undefined) {
+        if (unknown) return;
+        unknown = folder;
+      }
+    }
+    if (unknown) unknown.folderId = id;
   }
 
   /**
