@@ -171,6 +171,36 @@ describe('streaming gap recovery (checkpoint store given)', () => {
     expect(gaps(h.signals)[0]).toMatchObject({ recovered: 1, eventsMayBeLost: false });
   });
 
+  it('pages through MaxChangesReturned: 10 lost changes at 3 a page are 4 calls, all recovered', async () => {
+    const h = await startRecovering(new MemoryCheckpointStore(), { recovery: { maxChangesReturned: 3 } });
+    h.deliver();
+    await h.allReceived();
+    for (let i = 0; i < 10; i++) h.deliver();
+    h.sim.inject({ type: 'missed-events' });
+    await h.until(() => gaps(h.signals).length >= 1, 'the gap');
+    expect(gaps(h.signals)[0]).toMatchObject({ recovered: 10, recoveryRequests: 4, eventsMayBeLost: false });
+    expectNothingLost(h);
+    const pages = h.signals.filter((s) => s.type === 'notification' && s.notification.events.some((e) => e.type !== 'Status' && e.recovered));
+    expect(pages).toHaveLength(4);
+  });
+
+  it('a move between two watched folders inside a gap: Deleted in one, Created in the other, each with its folder', async () => {
+    const h = await startRecovering(new MemoryCheckpointStore(), { folders: ['inbox', 'deleteditems'], eventTypes: ['Created', 'Deleted', 'Moved'] });
+    const mail = h.sim.deliver(MAILBOX, { type: 'Created' });
+    await h.until(() => itemEvents(h.signals).length >= 1, 'the live Created');
+    h.sim.inject({ type: 'forget-subscriptions' });
+    const moved = h.sim.deliver(MAILBOX, { type: 'Moved', itemId: mail.itemId!.id, from: 'inbox', to: 'deleteditems' });
+    await h.until(() => gaps(h.signals).length >= 1, 'the gap');
+    const recovered = itemEvents(h.signals).filter((e) => e.recovered).map((e) => e.event);
+    expect(recovered).toHaveLength(2);
+    expect(recovered).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Deleted', itemId: { id: mail.itemId!.id }, parentFolderId: { id: mail.parentFolderId!.id } }),
+        expect.objectContaining({ type: 'Created', itemId: { id: moved.itemId!.id, changeKey: moved.itemId!.changeKey }, parentFolderId: { id: moved.parentFolderId!.id } }),
+      ]),
+    );
+  });
+
   it('catch-up at start: a restarted source emits what changed while it was down', async () => {
     const store = new MemoryCheckpointStore();
     const h = await startRecovering(store);

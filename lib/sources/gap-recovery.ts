@@ -173,6 +173,8 @@ export class GapRecovery {
   private recoveredVersions = new Map<string, string>();
   private recoveredBefore = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
+  /** Folder ids live events named that could not be told apart yet (see {@link learnFolderId}). */
+  private readonly unattributed = new Set<string>();
   /** The versions the last sync run reported (`null`: deleted). */
   private lastResults = new Map<string, string | null>();
   private deliveryCounter = 0;
@@ -322,11 +324,22 @@ export class GapRecovery {
     for (const folder of this.folders) {
       if (folder.folderId === id) return;
       if (folder.folderId === undefined) {
-        if (unknown) return;
+        if (unknown) {
+          // Several unknown: remember it until syncs name the others (bounded).
+          if (this.unattributed.size < 32) this.unattributed.add(id);
+          return;
+        }
         unknown = folder;
       }
     }
     if (unknown) unknown.folderId = id;
+  }
+
+  /** Retries {@link learnFolderId} for ids live events named while several folders were unknown. */
+  private resolveFolderIds(): void {
+    const ids = [...this.unattributed];
+    this.unattributed.clear();
+    for (const id of ids) this.learnFolderId(id);
   }
 
   /**
@@ -460,6 +473,7 @@ export class GapRecovery {
     const requestsBefore = this.stats.requests;
     const marker = this.deliveryCounter;
     const results = new Map<string, string | null>();
+    const synced: FolderState[] = [];
     let recovered = 0;
     let unrecoverable: GapUnrecoverableReason | undefined;
     let cause: unknown;
@@ -486,7 +500,7 @@ export class GapRecovery {
           await this.syncFolder(folder, 'baseline', results);
         } else {
           recovered += await this.syncFolder(folder, 'recover', results);
-          recovered += this.emitRecovered(folder, this.vanished(folder, marker, results));
+          synced.push(folder);
         }
       } catch (error) {
         if (this.signal.aborted) throw error;
@@ -497,6 +511,10 @@ export class GapRecovery {
         cause ??= error instanceof FolderUnavailable ? error.error : error;
       }
     }
+    // After every folder's sync, which may have named folders: items the stream delivered that the
+    // syncs no longer mention were deleted inside the window.
+    this.resolveFolderIds();
+    for (const folder of synced) recovered += this.emitRecovered(folder, this.vanished(folder, marker, results));
     this.prune(marker, results);
     await this.persistQuietly();
     this.lastSyncAt = performance.now();
@@ -520,6 +538,7 @@ export class GapRecovery {
     this.rotateRecovered();
     const marker = this.deliveryCounter;
     const results = new Map<string, string | null>();
+    const synced: FolderState[] = [];
     this.generation++;
     // Still pending after a whole healthy interval: the stream delivered them under another version, or never will.
     for (const [id, p] of this.pending) if (p.generation < this.generation - 1) this.pending.delete(id);
@@ -529,7 +548,7 @@ export class GapRecovery {
         if (folder.syncState === undefined) await this.syncFolder(folder, 'baseline', results);
         else {
           await this.syncFolder(folder, 'rebaseline', results);
-          this.keepPending(folder, this.vanished(folder, marker, results));
+          synced.push(folder);
         }
       } catch (error) {
         if (this.signal.aborted) throw error;
@@ -537,6 +556,8 @@ export class GapRecovery {
         this.logger.warn('EWS gap recovery cannot sync a folder', { folder: folder.key, reason: error.reason });
       }
     }
+    this.resolveFolderIds();
+    for (const folder of synced) this.keepPending(folder, this.vanished(folder, marker, results));
     this.prune(marker, results);
     await this.persistQuietly();
     this.lastSyncAt = performance.now();
