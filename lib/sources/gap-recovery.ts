@@ -279,13 +279,14 @@ export class GapRecovery {
     const entry = this.delivered.get(id);
     // Re-inserted so the map stays in delivery order and pruning can stop at the first young entry.
     if (entry) this.delivered.delete(id);
+    // A change a re-baseline found before the stream delivered it: delivered now.
+    const pending = this.pending.get(id);
+    if (pending && (deleted ? pending.change.type === 'Delete' : pending.change.itemId.changeKey === changeKey)) this.pending.delete(id);
     // A version the last sync reported arrives late: the stored state covers it already.
     const synced = this.lastResults.get(id);
     if (synced !== undefined && (deleted ? synced === null : synced === changeKey)) return;
     this.delivered.set(id, { changeKey, deleted, seq: this.deliveryCounter, folder });
     if (this.delivered.size > this.stats.deliveredSetPeak) this.stats.deliveredSetPeak = this.delivered.size;
-    const pending = this.pending.get(id);
-    if (pending && (deleted ? pending.change.type === 'Delete' : pending.change.itemId.changeKey === changeKey)) this.pending.delete(id);
   }
 
   /** Remembers what a live notification delivered; returns it minus versions a recovery already emitted (or nothing when that leaves it empty). */
