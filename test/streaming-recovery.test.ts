@@ -9,7 +9,8 @@ import { EwsCheckpointError } from '../lib/errors.js';
 import type { NotificationEvent } from '../lib/model.js';
 import type { GapEvent, SourceSignal } from '../lib/sources/lifecycle.js';
 import { sourceClosed } from '../lib/sources/source-closed.js';
-import { streamingSignals, type StreamingOptions } from '../lib/sources/streaming.js';
+import { deferAck } from '../lib/sources/ack.js';
+import { streamingNotifications, streamingSignals, type StreamingOptions } from '../lib/sources/streaming.js';
 import type { EwsSimulator} from '../lib/testing/index.js';
 import { sequenceOf } from '../lib/testing/index.js';
 import { AUTH, MAILBOX, startHarness, type Harness } from './helpers/streaming-harness.js';
@@ -343,6 +344,36 @@ describe('streaming gap recovery (checkpoint store given)', () => {
     expect(h.error).toBeInstanceOf(EwsCheckpointError);
     expect((h.error as EwsCheckpointError).code).toBe('EWS_CHECKPOINT_ERROR');
     expect(h.sim.requests.filter((r) => r.operation === 'Subscribe')).toHaveLength(0);
+  });
+
+  it('a consumer that defers its ack holds back the sync-state write until it is done (a crash redelivers, never loses)', async () => {
+    const store = new MemoryCheckpointStore();
+    const h = await startRecovering(store, { recovery: { rebaselineEvents: 1 } });
+    await h.until(() => store.keys().length > 0, 'baseline stored');
+    h.subscription.unsubscribe();
+    await sourceClosed(h.subscription);
+    // A consumer that takes over the ack of the first live notification, as an adapter posting it on would.
+    let ack: (() => Promise<void>) | undefined;
+    const state = async (): Promise<string | undefined> => (await store.get(KEY))?.syncStates?.['name:inbox'];
+    const sub = streamingNotifications({ url: h.sim.url, auth: AUTH, checkpoint: store, checkpointKey: KEY, folders: ['inbox'], eventTypes: ['NewMail'], recovery: { rebaselineEvents: 1 } }).subscribe((n) => {
+      if (ack === undefined && n.events.some((e) => e.type !== 'Status' && !e.recovered)) ack = deferAck(n);
+    });
+    try {
+      await h.until(() => h.sim.subscriptions.some((x) => x.connected), 'second source connected');
+      await sleep(100); // its catch-up stored its state
+      const held = await state();
+      const calls = syncCalls(h.sim);
+      h.sim.deliver(MAILBOX, { type: 'NewMail' });
+      await h.until(() => ack !== undefined && syncCalls(h.sim) > calls, 'the live notification and the re-baseline after it');
+      await sleep(100);
+      expect(await state()).toBe(held);
+      await ack!();
+      await sleep(50);
+      expect(await state()).not.toBe(held);
+    } finally {
+      sub.unsubscribe();
+      await sourceClosed(sub);
+    }
   });
 
   it('validates its options', () => {

@@ -36,6 +36,7 @@ import { SOAP_ACTIONS, buildSyncFolderItemsRequest, type FolderSpec } from '../e
 import { envelopeError } from '../ews/response-errors.js';
 import { postSoap, type EwsEndpointOptions } from '../ews/transport.js';
 import type { EventType, Id, NotificationEvent, ObjectChangedEvent, PushNotification } from '../model.js';
+import { AckHandle, registerAck } from './ack.js';
 import { planFor, withRetry, type FailurePlan } from './backoff.js';
 import { sourceEndpoint } from './endpoint.js';
 import type { GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
@@ -200,14 +201,22 @@ export class GapRecovery {
     pending: 0,
   };
 
+  /** Notifications emitted whose consumer has not finished with them yet (see `deferAck`). */
+  private readonly unacked = new Set<AckHandle>();
+  /** Sync-state writes, in order; each waits until the notifications emitted before it are done. */
+  private persisting: Promise<void> = Promise.resolve();
+  /** Resolves when {@link stop} is called. */
+  private readonly stopped: Promise<'stopped'>;
+
   constructor(
     private readonly config: GapRecoveryConfig,
-    private readonly emit: (signal: SourceSignal) => void,
+    private readonly emitSignal: (signal: SourceSignal) => void,
   ) {
     // SyncFolderItems needs no subscription affinity; X-AnchorMailbox still routes it.
     ({ agent: this.agent, endpoint: this.endpoint } = sourceEndpoint({ ...config.source, affinity: false }));
     this.folders = config.source.folders.map((spec) => ({ key: folderKey(spec), spec, syncState: undefined, folderId: typeof spec === 'object' && 'id' in spec ? spec.id : undefined, unavailable: undefined }));
     this.eventTypes = new Set(config.source.eventTypes);
+    this.stopped = new Promise((resolve) => this.stopController.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
   }
 
   private get signal(): AbortSignal {
@@ -229,6 +238,39 @@ export class GapRecovery {
   /** Settles once the unit's work is over after {@link stop}. */
   async closed(): Promise<void> {
     await this.running?.catch(() => undefined);
+    await this.persisting;
+  }
+
+  /**
+   * Passes a signal on. A notification gets an acknowledgement handle, as pull's do: a consumer
+   * that calls `deferAck` while receiving it holds back every sync-state write made after it until
+   * it acknowledges — so a state is stored only once what it covers was handled, and a restart
+   * after a crash redelivers rather than loses. (The ack itself resolves at once: streaming has no
+   * per-notification checkpoint.)
+   */
+  private emit(signal: SourceSignal): void {
+    if (signal.type !== 'notification') {
+      this.emitSignal(signal);
+      return;
+    }
+    const handle = new AckHandle('auto', this.logger);
+    registerAck(signal.notification, handle);
+    handle.delivering = true;
+    try {
+      this.emitSignal(signal);
+    } finally {
+      handle.delivering = false;
+    }
+    if (!handle.deferred) void handle.ack();
+    if (handle.acked) {
+      handle.written();
+      return;
+    }
+    this.unacked.add(handle);
+    void handle.done.then(() => {
+      this.unacked.delete(handle);
+      handle.written();
+    });
   }
 
   /** One signal of the engine, in order. */
@@ -565,23 +607,28 @@ export class GapRecovery {
     this.stats.pending = this.pending.size;
   }
 
-  /** {@link persist}, a failure logged (the states stay in memory; the next sync writes them again). */
-  private async persistQuietly(): Promise<void> {
-    try {
-      await this.persist();
-    } catch (error) {
-      this.logger.error('Could not store the sync states', { checkpointKey: this.config.key, error });
-    }
-  }
-
-  private async persist(): Promise<void> {
+  /**
+   * Stores the states as they are now, once every notification emitted so far is done (in the
+   * background, in order; skipped when the source stops first: what was not handled must come
+   * again). A failure is logged: the states stay in memory and the next sync writes them again.
+   */
+  private persistQuietly(): Promise<void> {
     const syncStates: Record<string, string> = {};
     for (const folder of this.folders) {
       if (folder.syncState !== undefined) syncStates[folder.key] = folder.syncState;
       if (folder.folderId !== undefined) syncStates[folder.key + FOLDER_ID_SUFFIX] = folder.folderId;
     }
-    if (Object.keys(syncStates).length === 0) return;
-    await this.config.store.set(this.config.key, { syncStates });
+    if (Object.keys(syncStates).length === 0) return Promise.resolve();
+    const handled = Promise.all([...this.unacked].map((h) => h.done));
+    this.persisting = this.persisting.then(async () => {
+      if ((await Promise.race([handled, this.stopped])) === 'stopped' && this.unacked.size > 0) return;
+      try {
+        await this.config.store.set(this.config.key, { syncStates });
+      } catch (error) {
+        this.logger.error('Could not store the sync states', { checkpointKey: this.config.key, error });
+      }
+    });
+    return Promise.resolve();
   }
 
   /**
