@@ -15,6 +15,7 @@
 
 // Sources: one Observable per subscription, or one connection for many mailboxes.
 export { streamingNotifications, streamingSignals, type StreamingOptions } from './sources/streaming.js';
+export type { GapRecoveryOptions } from './sources/gap-recovery.js';
 export { pullNotifications, pullSignals, type PullOptions } from './sources/pull.js';
 export { hybridNotifications, hybridSignals, type HybridOptions } from './sources/hybrid.js';
 export {
@@ -41,6 +42,7 @@ export type {
   DisconnectReason,
   RetryingEvent,
   GapEvent,
+  GapUnrecoverableReason,
   DeliveredEventRef,
   DoorbellEvent,
   DoorbellFailedEvent,

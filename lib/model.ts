@@ -51,6 +51,13 @@ interface ObjectEventBase {
   readonly folderId?: Id;
   /** The folder that holds the item or folder. */
   readonly parentFolderId: Id;
+  /**
+   * Set on events a streaming source recovered with SyncFolderItems after a gap rather than
+   * received on the stream. Such an event carries what SyncFolderItems gives: the item's id and
+   * change key (of its latest version: changes inside one gap are coalesced per item) and its
+   * folder; its `timeStamp` is when the recovery found it (the server gives none).
+   */
+  readonly recovered?: true;
 }
 
 /** NewMail, Created, Deleted, Modified and FreeBusyChanged events. */

@@ -44,6 +44,24 @@ async function until(predicate: () => boolean | Promise<boolean>, what: string, 
 const seqs = (n: PushNotification): number[] => n.events.map(sequenceOf).filter((s): s is number => s !== undefined);
 
 describe('push-callback against EwsSimulator', () => {
+  it('a streaming source with a checkpoint store hands recovered events to the legacy handler like any other', async () => {
+    const sim = await simulator();
+    const received: PushNotification[] = [];
+    track(
+      pushCallback(streamingSignals({ url: sim.url, auth: AUTH, checkpoint: new MemoryCheckpointStore(), folders: ['inbox'], eventTypes: ['NewMail'] }), (n) => {
+        received.push(n);
+        return 'OK';
+      }),
+    );
+    await until(() => sim.subscriptions.some((s) => s.connected), 'a connected streaming subscription');
+    // Dropped by the server: only SyncFolderItems finds them.
+    const lost = [1, 2, 3].map(() => sim.deliver(MAILBOX, { type: 'NewMail' }).seq);
+    sim.inject({ type: 'missed-events' });
+    await until(() => lost.every((seq) => received.some((n) => seqs(n).includes(seq))), 'the recovered events');
+    const recovered = received.flatMap((n) => n.events).filter((e) => e.type !== 'Status' && e.recovered);
+    expect(recovered.map(sequenceOf)).toEqual(lost);
+  });
+
   it("an 'Unsubscribe' answer ends the streaming source and the EWS subscription", async () => {
     const sim = await simulator();
     const received: number[] = [];

@@ -222,6 +222,33 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     expect(sim.subscriptions).toEqual([]);
   });
 
+  it('streaming with checkpoint.file is loss-free across SIGKILL: a restart recovers what arrived while it was down', async () => {
+    const sim = await simulator();
+    const l = await listener();
+    const dir = tempDir();
+    const config = { ...baseConfig(sim, l), mode: 'streaming' };
+    const mailboxOf = new Map<string, string>();
+    const learn = (): Map<string, string> => {
+      for (const s of sim.subscriptions) mailboxOf.set(s.id, s.mailbox);
+      return mailboxOf;
+    };
+    const seen = (m: string): Set<number> => new Set(received(l, learn()).get(m) ?? []);
+    const first = await startForward(writeConfig(dir, config));
+    const live = new Map([ALICE, BOB].map((m) => [m, sim.deliver(m, { type: 'NewMail' }).seq] as const));
+    await until('the live events', () => [...live].every(([m, seq]) => seen(m).has(seq)));
+    const stored = JSON.parse(readFileSync(join(dir, 'state/checkpoints.json'), 'utf8')) as { checkpoints: Record<string, { syncStates?: Record<string, string> }> };
+    expect(Object.values(stored.checkpoints).filter((c) => c.syncStates?.['name:inbox'] !== undefined)).toHaveLength(2);
+    first.child.process.kill('SIGKILL');
+    await first.child.exited(15_000);
+    // While the bridge is down.
+    const down = new Map([ALICE, BOB].map((m) => [m, [1, 2, 3].map(() => sim.deliver(m, { type: 'NewMail' }).seq)] as const));
+    const second = await startForward(writeConfig(dir, config));
+    await until('the events made while it was down', () => [...down].every(([m, seqs]) => seqs.every((seq) => seen(m).has(seq))));
+    second.child.process.kill('SIGTERM');
+    expect(await second.child.exited(15_000)).toBe(0);
+    expect(second.child.stderr() + second.child.stdout()).not.toMatch(/checkpoint\.file is not used/);
+  });
+
   it('exits 3 when the server refuses the credentials, without printing them', async () => {
     const sim = await simulator();
     const l = await listener();

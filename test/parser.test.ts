@@ -329,8 +329,9 @@ describe('parseEnvelope: pull, subscribe, unsubscribe, sync', () => {
         syncState: 'H4sIAAAAAAAEAO29B2AcSZY=',
         includesLastItemInRange: false,
         changes: [
-          { type: 'Create', itemId: { id: 'sync-item-1', changeKey: 'CQAAABYAAAB1' } },
-          { type: 'Update', itemId: { id: 'sync-item-2', changeKey: 'DwAAABYAAAB2' } },
+          // The item element names the class; ParentFolderId comes when the request asked for it.
+          { type: 'Create', itemId: { id: 'sync-item-1', changeKey: 'CQAAABYAAAB1' }, itemClass: 'Message', parentFolderId: { id: 'sync-inbox', changeKey: 'AQAAAA==' } },
+          { type: 'Update', itemId: { id: 'sync-item-2', changeKey: 'DwAAABYAAAB2' }, itemClass: 'CalendarItem' },
           { type: 'ReadFlagChange', itemId: { id: 'sync-item-3', changeKey: 'CQAAABYAAAB3' }, isRead: true },
           { type: 'Delete', itemId: { id: 'sync-item-4' } },
         ],

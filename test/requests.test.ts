@@ -73,6 +73,7 @@ function allEnvelopes(): [string, string][] {
   add('unsubscribe', () => buildUnsubscribeRequest({ subscriptionId: 'f6bc657d-dde1-4f94-952d-143b95d6483d' }));
   add('sync with state, max 1', () => buildSyncFolderItemsRequest({ folder: 'inbox', syncState: 'H4sIAAA==', maxChangesReturned: 1 }));
   add('sync max 512', () => buildSyncFolderItemsRequest({ folder: { id: 'F', changeKey: 'C' }, maxChangesReturned: 512 }));
+  add('sync with ParentFolderId (gap recovery)', () => buildSyncFolderItemsRequest({ folder: 'inbox', syncState: 'H4sIAAA==', withParentFolderId: true, impersonation: { smtpAddress: 'a@b.c' } }));
   // Hostile text in every slot that takes free text.
   add('hostile everywhere (streaming)', () =>
     buildStreamingSubscribeRequest({

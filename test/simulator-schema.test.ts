@@ -57,6 +57,11 @@ async function collectResponses(s: EwsSimulator): Promise<Record<string, string>
   await keep('Subscribe push', req.subscribePush({ url: 'http://127.0.0.1:9/listener', statusFrequency: 30 }));
   await keep('Subscribe impersonated', req.subscribePull(), impersonating('bob@contoso.com'));
   await keep('SyncFolderItems initial', req.syncFolderItems({ folder: 'calendar' }));
+  await keep(
+    'SyncFolderItems with ParentFolderId (gap recovery)',
+    '<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="item:ParentFolderId"/></t:AdditionalProperties></m:ItemShape>' +
+      '<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId><m:MaxChangesReturned>512</m:MaxChangesReturned></m:SyncFolderItems>',
+  );
   await keep('SyncFolderItems error', req.syncFolderItems({ syncState: 'bm9wZQ==' }));
   await keep('Unsubscribe', req.unsubscribe(pull.subscriptionId!));
   await keep('Unsubscribe error', req.unsubscribe(pull.subscriptionId!));

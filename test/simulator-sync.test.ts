@@ -61,11 +61,39 @@ describe('SyncFolderItems', () => {
     const back = sim.deliver(ALICE, { type: 'Moved', itemId: moved.itemId!.id, from: 'Archive', to: 'inbox' });
     const { changes } = await syncAll(sim, syncState, 512);
     expect(changes).toEqual([
-      { type: 'Update', itemId: { id: a.itemId!.id, changeKey: expect.any(String) } },
+      { type: 'Update', itemId: { id: a.itemId!.id, changeKey: expect.any(String) }, itemClass: 'Message' },
       { type: 'Delete', itemId: { id: b.itemId!.id } },
       { type: 'ReadFlagChange', itemId: { id: c.itemId!.id, changeKey: expect.any(String) }, isRead: true },
       { type: 'Delete', itemId: { id: d.itemId!.id } },
-      { type: 'Create', itemId: { id: back.itemId!.id, changeKey: expect.any(String) } },
+      { type: 'Create', itemId: { id: back.itemId!.id, changeKey: expect.any(String) }, itemClass: 'Message' },
+    ]);
+  });
+
+  it("the 'invalid-sync-state' fault refuses a state with ErrorInvalidSyncStateData; a call without one is answered", async () => {
+    sim = await EwsSimulator.start();
+    sim.deliver(ALICE, { type: 'NewMail' });
+    const { syncState } = await syncAll(sim, undefined, 512);
+    sim.inject({ type: 'invalid-sync-state', operation: 'SyncFolderItems' });
+    expect(await sync(sim, { syncState })).toMatchObject({ responseClass: 'Error', responseCode: 'ErrorInvalidSyncStateData' });
+    expect(await sync(sim, { syncState })).toMatchObject({ responseCode: 'NoError' });
+    // A first sync has no state to refuse (the fault is used up by the call all the same).
+    sim.inject({ type: 'invalid-sync-state', operation: 'SyncFolderItems' });
+    expect(await sync(sim)).toMatchObject({ responseClass: 'Success', changes: [expect.objectContaining({ type: 'Create' })] });
+  });
+
+  it('AdditionalProperties item:ParentFolderId adds the folder; the element names the item class', async () => {
+    sim = await EwsSimulator.start();
+    const mail = sim.deliver(ALICE, { type: 'NewMail' });
+    const meeting = sim.deliver(ALICE, { type: 'Created', folder: 'calendar' });
+    const xml = (folder: string): string =>
+      `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="item:ParentFolderId"/></t:AdditionalProperties></m:ItemShape><m:SyncFolderId><t:DistinguishedFolderId Id="${folder}"/></m:SyncFolderId><m:MaxChangesReturned>512</m:MaxChangesReturned></m:SyncFolderItems>`;
+    const inbox = firstMessage((await call(sim.url, xml('inbox'))).envelope);
+    const calendar = firstMessage((await call(sim.url, xml('calendar'))).envelope);
+    expect(inbox.kind === 'SyncFolderItems' && inbox.changes).toEqual([
+      { type: 'Create', itemId: { id: mail.itemId!.id, changeKey: expect.any(String) }, itemClass: 'Message', parentFolderId: { id: mail.parentFolderId!.id } },
+    ]);
+    expect(calendar.kind === 'SyncFolderItems' && calendar.changes).toEqual([
+      { type: 'Create', itemId: { id: meeting.itemId!.id, changeKey: expect.any(String) }, itemClass: 'CalendarItem', parentFolderId: { id: meeting.parentFolderId!.id } },
     ]);
   });
 

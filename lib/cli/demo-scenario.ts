@@ -20,14 +20,20 @@ export const MAILBOXES = ['alice@contoso.com', 'bob@contoso.com'] as const;
 /** The first and second mailbox (the cut socket hits the first, server-busy the second). */
 export const [ALICE, BOB] = MAILBOXES;
 
-/** A steady, varied mailbox: mostly new mail, some edits, moves, deletes and calendar items. */
+/**
+ * The folders the demo's events touch: what a streaming bridge watches, so that SyncFolderItems
+ * can recover its gaps (it works folder by folder).
+ */
+export const DEMO_FOLDERS = ['inbox', 'calendar', 'deleteditems'] as const;
+
+/** A steady, varied mailbox: mostly new mail, some edits, moves to Deleted Items, deletes and calendar items. */
 export function eventFor(i: number): SimulatedEvent {
   switch (i % 10) {
     case 5:
     case 6:
       return { type: 'Modified', folder: 'inbox' };
     case 7:
-      return { type: 'Moved', from: 'inbox', to: 'Archive' };
+      return { type: 'Moved', from: 'inbox', to: 'deleteditems' };
     case 8:
       return { type: 'Created', folder: 'calendar' };
     case 9:

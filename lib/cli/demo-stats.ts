@@ -46,6 +46,16 @@ export class DemoStats {
   readonly startedAt: number;
   private readonly produced = new Map<string, Map<number, number>>();
   private readonly received = new Map<string, Set<number>>();
+  /** Per mailbox: the items each event touched (a move touches the old and the new item). */
+  private readonly itemsOf = new Map<string, Map<number, readonly string[]>>();
+  /** Per mailbox and item: the newest sequence number received for it (a later version of the item). */
+  private readonly newestOfItem = new Map<string, Map<string, number>>();
+  /** Per mailbox and item: the sequence number of the event that deleted it (or moved it away). */
+  private readonly deletedAt = new Map<string, Map<string, number>>();
+  /** Per mailbox: items whose deletion was received. */
+  private readonly deletedItems = new Map<string, Set<string>>();
+  /** Per mailbox: (sequence number, event type) pairs received, to tell duplicates from Created + NewMail of one change. */
+  private readonly receivedTypes = new Map<string, Set<string>>();
   private readonly latencies: number[] = [];
   /** Per received event, in receipt order: its mailbox and when it was produced (for {@link DemoStats.latency}'s filter). */
   private readonly receipts: { readonly mailbox: string; readonly producedAt: number }[] = [];
@@ -66,26 +76,60 @@ export class DemoStats {
   }
 
   /** Records an event produced in `mailbox` with sequence number `seq` at `at` (`performance.now()`). */
-  produce(mailbox: string, seq: number, at: number): void {
+  produce(mailbox: string, seq: number, at: number, items: readonly string[] = [], deletes: readonly string[] = []): void {
+    for (const item of deletes) {
+      let byItem = this.deletedAt.get(mailbox);
+      if (!byItem) this.deletedAt.set(mailbox, (byItem = new Map()));
+      byItem.set(item, seq);
+    }
     let byMailbox = this.produced.get(mailbox);
     if (!byMailbox) this.produced.set(mailbox, (byMailbox = new Map()));
     byMailbox.set(seq, at);
+    if (items.length > 0) {
+      let of = this.itemsOf.get(mailbox);
+      if (!of) this.itemsOf.set(mailbox, (of = new Map()));
+      of.set(seq, items);
+    }
     this.producedCount++;
   }
 
-  /** Records an event the listener received. */
-  receive(mailbox: string, seq: number, at: number): void {
+  /**
+   * Records that the listener was told item `itemId` was deleted, by an event that names no
+   * version (a deletion recovered by SyncFolderItems carries no change key): every earlier event
+   * of the item is accounted for by it.
+   */
+  receiveDeletion(mailbox: string, itemId: string): void {
+    let deleted = this.deletedItems.get(mailbox);
+    if (!deleted) this.deletedItems.set(mailbox, (deleted = new Set()));
+    deleted.add(itemId);
+  }
+
+  /**
+   * Records an event the listener received. `type` tells a second event type for the same change
+   * (Exchange sends Created and NewMail for one new message) from a duplicate.
+   */
+  receive(mailbox: string, seq: number, at: number, type = ''): void {
     const producedAt = this.produced.get(mailbox)?.get(seq);
     if (producedAt === undefined) {
       this.unknown++;
       return;
     }
+    for (const item of this.itemsOf.get(mailbox)?.get(seq) ?? []) {
+      let newest = this.newestOfItem.get(mailbox);
+      if (!newest) this.newestOfItem.set(mailbox, (newest = new Map()));
+      newest.set(item, Math.max(newest.get(item) ?? 0, seq));
+    }
     let seen = this.received.get(mailbox);
     if (!seen) this.received.set(mailbox, (seen = new Set()));
+    let types = this.receivedTypes.get(mailbox);
+    if (!types) this.receivedTypes.set(mailbox, (types = new Set()));
+    const pair = `${seq}|${type}`;
     if (seen.has(seq)) {
-      this.duplicates++;
+      if (types.has(pair)) this.duplicates++;
+      types.add(pair);
       return;
     }
+    types.add(pair);
     seen.add(seq);
     this.deliveredCount++;
     this.lastReceiptAt = at;
@@ -107,7 +151,9 @@ export class DemoStats {
 
   /** Events produced but not (yet) received. */
   get missing(): number {
-    return this.producedCount - this.deliveredCount;
+    if (this.itemsOf.size === 0 || this.deliveredCount >= this.producedCount) return this.producedCount - this.deliveredCount;
+    const { coalesced, vanished } = this.losses();
+    return this.producedCount - this.deliveredCount - coalesced - vanished;
   }
 
   /**
@@ -129,20 +175,52 @@ export class DemoStats {
     return { p50: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), max: s.at(-1) ?? 0 };
   }
 
-  /** The events never received, split by whether a reported gap accounts for them. */
-  losses(): { lost: number; inReportedGaps: number; unexplained: number } {
+  /**
+   * The events never received, split by whether a reported gap accounts for them. An event whose
+   * item the listener later received in a newer version, or as deleted, is not lost but
+   * `coalesced`: SyncFolderItems reports one change per item, its latest (Exchange folds a create
+   * and an update inside one window into one Create).
+   */
+  losses(): { lost: number; inReportedGaps: number; unexplained: number; coalesced: number; vanished: number } {
     let lost = 0;
     let inReportedGaps = 0;
+    let coalesced = 0;
+    let vanished = 0;
     for (const [mailbox, events] of this.produced) {
       const seen = this.received.get(mailbox);
       const windows = this.gaps.filter((g) => g.mailbox === mailbox && g.eventsMayBeLost);
+      const items = this.itemsOf.get(mailbox);
+      const newest = this.newestOfItem.get(mailbox);
+      const deleted = this.deletedItems.get(mailbox);
+      const deletedAt = this.deletedAt.get(mailbox);
+      const everyGap = this.gaps.filter((g) => g.mailbox === mailbox);
+      const inOneGap = (a: number, b: number): boolean => everyGap.some((g) => a >= g.fromMs - GAP_SLACK_MS && b <= g.toMs);
       for (const [seq, at] of events) {
         if (seen?.has(seq)) continue;
+        const touched = items?.get(seq) ?? [];
+        if (touched.length > 0 && touched.every((item) => (newest?.get(item) ?? 0) > seq || deleted?.has(item) === true)) {
+          coalesced++;
+          continue;
+        }
+        // Made and deleted inside one reported gap, never seen: SyncFolderItems cannot report an
+        // item that no longer exists (Exchange folds a create and a delete into nothing).
+        const t0 = at - this.startedAt;
+        const goneInGap =
+          touched.length > 0 &&
+          touched.every((item) => {
+            const d = deletedAt?.get(item);
+            const dAt = d === undefined ? undefined : events.get(d);
+            return d !== undefined && d >= seq && dAt !== undefined && newest?.get(item) === undefined && inOneGap(t0, dAt - this.startedAt);
+          });
+        if (goneInGap) {
+          vanished++;
+          continue;
+        }
         lost++;
         const t = at - this.startedAt;
         if (windows.some((g) => t >= g.fromMs - GAP_SLACK_MS && t <= g.toMs)) inReportedGaps++;
       }
     }
-    return { lost, inReportedGaps, unexplained: lost - inReportedGaps };
+    return { lost, inReportedGaps, unexplained: lost - inReportedGaps, coalesced, vanished };
   }
 }

@@ -9,12 +9,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { silentLogger, type SourceLifecycleEvent } from '../index.js';
+import { MemoryCheckpointStore, silentLogger, type SourceLifecycleEvent } from '../index.js';
 import { EwsSimulator } from '../testing/index.js';
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { Mode } from './config-schema.js';
 import { startDemoListener, sequenceOfFiled, WatchedCrm, type DemoListener } from './demo-listener.js';
-import { ALICE, IN_FLIGHT_MS, MAILBOXES, SERVICE_ACCOUNT, eventFor, planFaults, type FaultRun } from './demo-scenario.js';
+import { ALICE, DEMO_FOLDERS, IN_FLIGHT_MS, MAILBOXES, SERVICE_ACCOUNT, eventFor, planFaults, type FaultRun } from './demo-scenario.js';
 import { DemoStats, type LatencySummary } from './demo-stats.js';
 import { LiveRegion, count, duration, latencyText, plural, renderDemoView, wrap, type FaultView, type ViewStream } from './render.js';
 import { AgentTracker } from './sources.js';
@@ -61,8 +61,23 @@ export interface DemoSummary {
   readonly produced: number;
   readonly delivered: number;
   readonly duplicates: number;
-  /** Produced but never received. */
+  /** Produced but never received (neither itself nor a later version of its item). */
   readonly lost: number;
+  /**
+   * Streaming: events the bridge recovered with SyncFolderItems after gaps (the sum of the gaps'
+   * `recovered`), delivered like any other.
+   */
+  readonly recovered: number;
+  /**
+   * Counted as delivered although not received themselves: their item reached the listener in a
+   * later version, or as deleted (a recovery reports one change per item, its latest).
+   */
+  readonly coalesced: number;
+  /**
+   * Neither received nor lost: items made and deleted again inside one reported gap, which
+   * SyncFolderItems cannot report (the item no longer exists); the listener never needed them.
+   */
+  readonly vanishedInGaps: number;
   /** Lost events produced inside a gap the bridge reported with `eventsMayBeLost`. */
   readonly lostInReportedGaps: number;
   /** Lost events no reported gap accounts for (a bug if ever non-zero). */
@@ -151,8 +166,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       width,
     );
 
-  const onReceived = (mailbox: string, seq: number, at: number): void => {
-    stats.receive(mailbox, seq, at);
+  let recovered = 0;
+  // Streaming keeps its SyncFolderItems states here (one key per mailbox).
+  const recoveryStore = new MemoryCheckpointStore();
+  const onReceived = (mailbox: string, seq: number, at: number, type: string): void => {
+    stats.receive(mailbox, seq, at, type);
     for (const fault of faults) {
       if (fault.injectedAt === undefined || fault.recoveredAt !== undefined || !fault.waiting.has(mailbox)) continue;
       if (seq <= (fault.after.get(mailbox) ?? 0)) continue;
@@ -191,7 +209,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         return;
       case 'gap':
         stats.gap(mailbox, event, wallToPerf);
-        log(`${mailbox}: gap of ${duration(event.to.getTime() - event.from.getTime())} reported — ${event.eventsMayBeLost ? 'events may have been lost' : 'nothing lost'}`);
+        recovered += event.recovered ?? 0;
+        log(
+          `${mailbox}: gap of ${duration(event.to.getTime() - event.from.getTime())} reported — ` +
+            (event.recovered !== undefined && !event.eventsMayBeLost
+              ? `${plural(event.recovered, 'event')} recovered with SyncFolderItems`
+              : event.eventsMayBeLost
+                ? `events may have been lost${event.unrecoverable ? ` (${event.unrecoverable})` : ''}`
+                : 'nothing lost'),
+        );
         return;
       case 'doorbell':
         if (event.event.type === 'disconnected') {
@@ -229,8 +255,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       new WatchedCrm((filed, at) => {
         const seq = sequenceOfFiled(filed);
         const mailbox = subscriptionMailbox.get(filed.subscriptionId);
-        if (seq === undefined || mailbox === undefined) stats.unknown++;
-        else onReceived(mailbox, seq, at);
+        // A deletion recovered by SyncFolderItems names the item but no version.
+        if (seq === undefined && mailbox !== undefined && filed.type === 'Deleted' && filed.kind === 'item') stats.receiveDeletion(mailbox, filed.id);
+        else if (seq === undefined || mailbox === undefined) stats.unknown++;
+        else onReceived(mailbox, seq, at, filed.type);
       }),
     );
     if (region.interactive) ticker = setInterval(() => region.update(view()), 100);
@@ -244,9 +272,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
             url: simulator.url,
             auth: { type: 'basic', username: SERVICE_ACCOUNT, password },
             mailbox,
-            folders: [],
-            subscribeToAllFolders: true,
+            // Streaming watches the folders the events touch and keeps SyncFolderItems states in a
+            // store, so every gap is recovered; pull and hybrid resume from watermarks anyway.
+            folders: mode === 'streaming' ? DEMO_FOLDERS : [],
+            subscribeToAllFolders: mode !== 'streaming',
             eventTypes: undefined,
+            ...(mode === 'streaming' ? { checkpoint: recoveryStore } : {}),
             // Pull polls briskly for the demo; hybrid's poll is only the safety net behind the doorbell.
             pollIntervalMs: mode === 'pull' ? 200 : mode === 'hybrid' ? 2_000 : undefined,
             // The demo compresses hours into seconds: its forced Closed, half a second into a
@@ -281,7 +312,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         const mailbox = MAILBOXES[produced % MAILBOXES.length] ?? ALICE;
         const at = performance.now();
         const delivered = simulator.deliver(mailbox, eventFor(Math.floor(produced / MAILBOXES.length)));
-        stats.produce(mailbox, delivered.seq, at);
+        const old = 'oldItemId' in delivered ? delivered.oldItemId?.id : undefined;
+        const items = [delivered.itemId?.id, old].filter((id): id is string => id !== undefined);
+        const deletes = delivered.type === 'Deleted' && delivered.itemId ? [delivered.itemId.id] : delivered.type === 'Moved' && old !== undefined ? [old] : [];
+        stats.produce(mailbox, delivered.seq, at, items, deletes);
         lastSeq.set(mailbox, delivered.seq);
         produced++;
         const fault = faults[nextFault];
@@ -324,14 +358,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   if (failure !== undefined) throw failure;
 
   const losses = stats.losses();
+  const recoveredTotal = recovered;
   const gapsMayLose = stats.gaps.filter((g) => g.eventsMayBeLost).length;
   const summary: DemoSummary = {
     mode,
     mailboxes: [...MAILBOXES],
     produced: stats.producedCount,
-    delivered: stats.deliveredCount,
+    delivered: stats.deliveredCount + losses.coalesced,
     duplicates: stats.duplicates,
     lost: losses.lost,
+    recovered: recoveredTotal,
+    coalesced: losses.coalesced,
+    vanishedInGaps: losses.vanished,
     lostInReportedGaps: losses.inReportedGaps,
     lostUnexplained: losses.unexplained,
     latencyMs: roundLatency(stats.latency()),
@@ -363,7 +401,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       stats.unknown === 0 &&
       losses.unexplained === 0 &&
       (mode === 'streaming' || losses.lost === 0) &&
-      stats.producedCount === stats.deliveredCount + losses.lost &&
+      stats.producedCount === stats.deliveredCount + losses.coalesced + losses.vanished + losses.lost &&
       subscriptionsLeft === 0,
   };
   out.write(json ? `${JSON.stringify(summary, null, 2)}\n` : `\n${summaryText(summary, width).join('\n')}\n`);
@@ -379,7 +417,11 @@ function roundLatency(l: LatencySummary): LatencySummary {
 export function summaryText(s: DemoSummary, width: number): string[] {
   const lines: string[] = [];
   const para = (text: string): void => void lines.push(...wrap(text, width, '  '));
-  para(`${plural(s.produced, 'event')} produced, ${count(s.delivered)} delivered, ${count(s.lost)} lost, p99 ${duration(s.latencyMs.p99)}, ${plural(s.reconnects, 'reconnect')}`);
+  para(
+    `${plural(s.produced, 'event')} produced, ${count(s.delivered)} delivered, ${count(s.lost)} lost` +
+      (s.recovered > 0 ? ` (${count(s.recovered)} recovered after gaps${s.vanishedInGaps > 0 ? `, ${count(s.vanishedInGaps)} deleted before recovery` : ''})` : '') +
+      `, p99 ${duration(s.latencyMs.p99)}, ${plural(s.reconnects, 'reconnect')}`,
+  );
   para(`Mode ${s.mode}, ${s.mailboxes.length} mailboxes, ${plural(s.duplicates, 'duplicate')} delivered, ${plural(s.gaps, 'gap')} reported.`);
   para(
     `Latency from the mailbox event to the legacy listener: ${latencyText(s.latencyMs)}` +
@@ -400,6 +442,13 @@ export function summaryText(s: DemoSummary, width: number): string[] {
     );
   } else if (s.reconnects === 0) {
     para('Nothing lost.');
+  } else if (s.mode === 'streaming' && s.recovered > 0) {
+    para(
+      `Nothing lost: what the cut connections carried was recovered with SyncFolderItems from the stored sync states (${plural(s.recovered, 'event')}` +
+        (s.coalesced > 0 ? `; ${plural(s.coalesced, 'earlier change')} folded into a later version of the same item` : '') +
+        (s.vanishedInGaps > 0 ? `; ${plural(s.vanishedInGaps, 'event')} of items made and deleted inside a gap, which no longer exist to report` : '') +
+        ').',
+    );
   } else if (s.mode === 'streaming') {
     para('Nothing lost: every reconnect resumed the same subscription, which held its events meanwhile.');
   } else {

@@ -61,15 +61,18 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
   const tracker = new AgentTracker();
   let checkpoint: CheckpointStore | undefined;
   if (config.checkpointFile !== undefined) {
-    if (config.mode === 'streaming') {
-      logger.warn('checkpoint.file is not used in streaming mode (streaming events carry no watermark); use mode "pull" or "hybrid" to resume after a restart', {
+    // Pull/hybrid keep watermarks there; streaming keeps SyncFolderItems sync states and recovers
+    // every gap (and the time it was down) with them.
+    checkpoint = new FileCheckpointStore({ path: config.checkpointFile, logger });
+    if (config.mode === 'streaming' && config.mailboxes.some((m) => m.subscribeToAllFolders)) {
+      logger.warn('subscribeToAllFolders cannot be recovered with SyncFolderItems (it works folder by folder): gaps of those mailboxes are reported, not recovered; list the folders to make them loss-free', {
         file: config.checkpointFile,
       });
-    } else {
-      checkpoint = new FileCheckpointStore({ path: config.checkpointFile, logger });
     }
   } else if (config.mode !== 'streaming') {
     logger.warn('no checkpoint.file: after a restart the bridge starts from "now" and events that happened while it was down are not forwarded');
+  } else {
+    logger.warn('no checkpoint.file: streaming gaps (a cut connection, a lost subscription) and the time the bridge is down are reported, not recovered; set checkpoint.file to recover them with SyncFolderItems');
   }
 
   // Several impersonated mailboxes share GetStreamingEvents connections (up to 200 subscriptions

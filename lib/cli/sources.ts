@@ -46,7 +46,10 @@ export interface CliSourceOptions {
   readonly anchorMailbox?: string | undefined;
   /** Pull/hybrid poll interval; `undefined` for the library's default. */
   readonly pollIntervalMs?: number | undefined;
-  /** Pull/hybrid position store; `undefined` keeps positions in memory. */
+  /**
+   * Pull/hybrid position store; `undefined` keeps positions in memory. Streaming keeps its
+   * SyncFolderItems sync states there and recovers its gaps with them; `undefined`: no recovery.
+   */
   readonly checkpoint?: CheckpointStore | undefined;
   /** Whether pull/hybrid idle answers (StatusEvents only) are emitted. Default: the library's (`true`). */
   readonly emitStatusEvents?: boolean;
@@ -120,6 +123,7 @@ export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracke
       folders: options.folders,
       subscribeToAllFolders: options.subscribeToAllFolders,
       ...(options.eventTypes === undefined ? {} : { eventTypes: options.eventTypes }),
+      ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
     });
   }
   const tls = cliTls(options);
@@ -136,7 +140,7 @@ export function cliSourceSignals(options: CliSourceOptions, tracker: AgentTracke
     createAgent: () => tracker.create(options.url, tls, options.logger),
     logger: libraryLogger(options.logger),
   };
-  if (options.mode === 'streaming') return streamingSignals(common);
+  if (options.mode === 'streaming') return streamingSignals({ ...common, ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }) });
   const pull = {
     ...common,
     ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),

@@ -269,6 +269,8 @@ export class EnvelopeReader {
   private cType: ChangeType = 'Create';
   private cItemId: Id | undefined;
   private cIsRead: boolean | undefined;
+  private cItemClass: string | undefined;
+  private cParentFolderId: Id | undefined;
 
   /** Element depth: 0 between envelopes. */
   get depth(): number {
@@ -339,6 +341,8 @@ export class EnvelopeReader {
             this.cType = type;
             this.cItemId = undefined;
             this.cIsRead = undefined;
+            this.cItemClass = undefined;
+            this.cParentFolderId = undefined;
             next = F_CHANGE;
           }
         }
@@ -347,11 +351,15 @@ export class EnvelopeReader {
         if (uri === T_NS) {
           if (local === 'ItemId') this.cItemId = readId(tag);
           else if (local === 'IsRead') next = this.startLeaf(L_C_IS_READ, local);
-          else if (this.cType === 'Create' || this.cType === 'Update') next = F_CHANGE_ITEM;
+          else if (this.cType === 'Create' || this.cType === 'Update') {
+            this.cItemClass ??= local;
+            next = F_CHANGE_ITEM;
+          }
         }
         break;
       case F_CHANGE_ITEM:
         if (uri === T_NS && local === 'ItemId' && this.cItemId === undefined) this.cItemId = readId(tag);
+        else if (uri === T_NS && local === 'ParentFolderId' && this.cParentFolderId === undefined) this.cParentFolderId = readId(tag);
         break;
       case F_FAULT:
         // SOAP 1.1 fault children are unqualified; some stacks qualify them, so go by local name.
@@ -797,10 +805,13 @@ export class EnvelopeReader {
     const itemId = this.cItemId;
     // A change without an ItemId carries nothing a caller could act on (the schema requires one).
     if (itemId === undefined) return;
-    const change: SyncItemChange =
-      this.cType === 'ReadFlagChange' && this.cIsRead !== undefined
-        ? { type: this.cType, itemId, isRead: this.cIsRead }
-        : { type: this.cType, itemId };
+    const change: SyncItemChange = {
+      type: this.cType,
+      itemId,
+      ...(this.cType === 'ReadFlagChange' && this.cIsRead !== undefined ? { isRead: this.cIsRead } : {}),
+      ...(this.cItemClass === undefined ? {} : { itemClass: this.cItemClass }),
+      ...(this.cParentFolderId === undefined ? {} : { parentFolderId: this.cParentFolderId }),
+    };
     this.msg?.changes.push(change);
   }
 

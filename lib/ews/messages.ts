@@ -79,6 +79,13 @@ export interface SyncItemChange {
   readonly itemId: { readonly id: string; readonly changeKey?: string };
   /** Only on ReadFlagChange. */
   readonly isRead?: boolean;
+  /**
+   * Create and Update: the local name of the item element, which is all SyncFolderItems tells of
+   * the item's class (`Message`, `CalendarItem`, `MeetingRequest`, `Contact`, `Task`, `Item` …).
+   */
+  readonly itemClass?: string;
+  /** Create and Update, when the request asked for `item:ParentFolderId`: the folder holding the item. */
+  readonly parentFolderId?: { readonly id: string; readonly changeKey?: string };
 }
 
 /** One message of a `SyncFolderItemsResponse`. */

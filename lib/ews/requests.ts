@@ -161,6 +161,11 @@ export interface SyncFolderItemsRequestOptions extends EwsRequestOptions {
   readonly syncState?: string;
   /** Changes per response (`m:MaxChangesReturned`), an integer 1–512. Default `512`. */
   readonly maxChangesReturned?: number;
+  /**
+   * Ask for each created or updated item's `ParentFolderId` too (`AdditionalProperties`
+   * `item:ParentFolderId`), so a change can name its folder by id. Default `false`.
+   */
+  readonly withParentFolderId?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,9 +408,11 @@ export function buildSyncFolderItemsRequest(options: SyncFolderItemsRequestOptio
   const syncState =
     opts.syncState === undefined ? '' : textElement('m:SyncState', requireString(opts.syncState, 'syncState'), 'syncState');
   const max = requireIntInRange(opts.maxChangesReturned ?? 512, 'maxChangesReturned', 1, 512);
+  if (opts.withParentFolderId !== undefined && typeof opts.withParentFolderId !== 'boolean') throw new TypeError('withParentFolderId must be a boolean');
+  const extra = opts.withParentFolderId === true ? '<t:AdditionalProperties><t:FieldURI FieldURI="item:ParentFolderId"/></t:AdditionalProperties>' : '';
   return envelope(
     opts,
-    `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>` +
+    `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>${extra}</m:ItemShape>` +
       `<m:SyncFolderId>${folder}</m:SyncFolderId>${syncState}` +
       `<m:MaxChangesReturned>${max}</m:MaxChangesReturned></m:SyncFolderItems>`,
   );

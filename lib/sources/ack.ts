@@ -10,7 +10,8 @@
  * - An asynchronous consumer calls {@link deferAck} *during* that `next` call (directly, or in an
  *   operator that runs synchronously from it, like `mergeMap`/`concatMap`'s project function) and
  *   calls the returned function when it is done. This is what adapters do; it works with any
- *   source (for sources without watermarks, such as streaming, it is a no-op).
+ *   source (streaming with a `checkpoint` store holds back its sync-state writes until then;
+ *   streaming without one has nothing to hold: a no-op).
  * - **`ackMode: 'manual'`**: nothing is done until the consumer acks through {@link deferAck}, at
  *   any time — for pipelines that hand notifications on asynchronously (`observeOn`, `delay`).
  * - Back-pressure: the source holds one notification in flight. It does not call GetEvents again
@@ -124,8 +125,9 @@ export function registerAck(notification: PushNotification, handle: AckHandle): 
  * });
  * ```
  *
- * Works with every source: for a notification that has nothing to checkpoint (from streaming, or
- * not emitted by a source at all) it returns a function that resolves at once. The match is by
+ * Works with every source: for a notification that has nothing to checkpoint (from streaming
+ * without a store, or not emitted by a source at all) it returns a function that resolves at once;
+ * a streaming source with a store writes no sync state past it until it is called. The match is by
  * object identity: a copy (`{ ...n }`) has no ack of its own.
  */
 export function deferAck(notification: PushNotification): AckFunction {

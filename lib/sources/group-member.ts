@@ -18,14 +18,16 @@ import type { EwsBridgeError } from '../errors.js';
 import type { FolderSpec, ImpersonationTarget } from '../ews/requests.js';
 import type { Logger } from '../logger.js';
 import type { EventType, PushNotification } from '../model.js';
-import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
-import { StreamingGap } from './streaming-gap.js';
+import type { DisconnectReason, GapUnrecoverableReason, LifecycleListener, SourceSignal } from './lifecycle.js';
+import { StreamingGap, unrecoveredGap } from './streaming-gap.js';
 
 /** What one member subscribes to (one object shared by every member with the defaults). */
 export interface MemberScope {
   readonly folders: readonly FolderSpec[];
   readonly subscribeToAllFolders: boolean;
   readonly eventTypes: readonly EventType[];
+  /** What a lossy gap says when no gap recovery covers the member (see `GapEvent.unrecoverable`). */
+  readonly unrecoverable: GapUnrecoverableReason;
 }
 
 /** What a member needs from its group. */
@@ -42,6 +44,35 @@ export interface MemberHost {
  */
 export const SIGNALS = true;
 export type MemberOutput = typeof SIGNALS | LifecycleListener | undefined;
+
+/**
+ * What a member with gap recovery reports to instead of its subscriber: it gets every signal as the
+ * engine saw it (gaps unmarked) and passes them on, with what it recovered, through {@link deliver}.
+ */
+export interface MemberTap {
+  onSignal(signal: SourceSignal): void;
+}
+
+/**
+ * Hands one signal to a member's subscriber as `output` says. Notifications pass through
+ * synchronously and as the same objects, so `deferAck` keeps working.
+ */
+export function deliver(subscriber: Subscriber<never>, output: MemberOutput, signal: SourceSignal, logger: Logger): void {
+  if (output === SIGNALS) {
+    (subscriber as Subscriber<SourceSignal>).next(signal);
+    return;
+  }
+  if (signal.type === 'notification') {
+    (subscriber as Subscriber<PushNotification>).next(signal.notification);
+    return;
+  }
+  if (!output) return;
+  try {
+    output(signal);
+  } catch (error) {
+    logger.error('onLifecycle listener threw', { error, signal: signal.type });
+  }
+}
 
 /**
  * A physical GetStreamingEvents response as a member sees it: whether it is still running.
@@ -112,7 +143,8 @@ export class GroupMember {
     /** Stops the member when aborted (the member is its listener). */
     signal: AbortSignal | undefined,
     private readonly subscriber: Subscriber<never>,
-    private readonly output: MemberOutput,
+    /** Where its signals go: see {@link MemberOutput}; a {@link MemberTap} when it recovers gaps. */
+    private readonly output: MemberOutput | MemberTap,
   ) {
     if (signal !== undefined) {
       this.more().signal = signal;
@@ -257,21 +289,11 @@ export class GroupMember {
   report(signal: SourceSignal): void {
     if (this.stopped) return;
     const output = this.output;
-    if (output === SIGNALS) {
-      (this.subscriber as Subscriber<SourceSignal>).next(signal);
+    if (typeof output === 'object') {
+      output.onSignal(signal);
       return;
     }
-    // Notifications pass through synchronously and as the same objects, so `deferAck` keeps working.
-    if (signal.type === 'notification') {
-      (this.subscriber as Subscriber<PushNotification>).next(signal.notification);
-      return;
-    }
-    if (!output) return;
-    try {
-      output(signal);
-    } catch (error) {
-      this.host.logger.error('onLifecycle listener threw', { error, signal: signal.type });
-    }
+    deliver(this.subscriber, output, unrecoveredGap(signal, this.scope.unrecoverable), this.host.logger);
   }
 
   /** Errors the subscriber (once) and stops the member. */

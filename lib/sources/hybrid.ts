@@ -133,7 +133,12 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
           if (signal.type === 'doorbell') return;
           // Wrapped, so consumers that track the pull side by `type` never mistake the doorbell's
           // subscription or connection for it.
-          report({ type: 'doorbell', event: signal });
+          // A doorbell's gap costs the pull side nothing (it resumes from its watermark): it has no
+          // "unrecoverable" to report, whatever the streaming source says without a store.
+          if (signal.type === 'gap' && signal.unrecoverable !== undefined) {
+            const { unrecoverable: _dropped, ...gap } = signal;
+            report({ type: 'doorbell', event: gap });
+          } else report({ type: 'doorbell', event: signal });
           // A doorbell back after a gap may have missed rings: fetch now.
           if (signal.type === 'connected') session.wake();
           else if (signal.type === 'disconnected') logger.debug('hybrid doorbell disconnected; polling covers the gap', { reason: signal.reason });

@@ -140,7 +140,33 @@ export interface GapEvent {
    * delivered before the gap.
    */
   readonly lastDelivered?: DeliveredEventRef;
+  /**
+   * Streaming sources with a `checkpoint` store: how many events the gap's SyncFolderItems
+   * recovery emitted (marked `recovered: true`, before this signal). When the recovery covered the
+   * whole window, `eventsMayBeLost` is `false`. Absent when no recovery ran.
+   */
+  readonly recovered?: number;
+  /** SyncFolderItems calls the recovery made for this gap (retries included). */
+  readonly recoveryRequests?: number;
+  /** Why (part of) the window could not be recovered; `eventsMayBeLost` stays `true` then. */
+  readonly unrecoverable?: GapUnrecoverableReason;
+  /** The error behind `unrecoverable`, when there was one. */
+  readonly recoveryError?: EwsBridgeError;
 }
+
+/**
+ * Why a streaming gap could not be recovered with SyncFolderItems.
+ * - `no-store`: the source has no `checkpoint` store (or `recoverGaps: false`).
+ * - `all-folders`: `subscribeToAllFolders` — SyncFolderItems works folder by folder; not supported.
+ * - `no-baseline`: the window reaches back before the first sync state was taken.
+ * - `invalid-sync-state`: the server rejected the stored state (`ErrorInvalidSyncStateData`); a new
+ *   baseline was taken, changes before it are unknown.
+ * - `folder-deleted`: a watched folder no longer exists (`ErrorFolderNotFound`).
+ * - `access-denied`: the account may no longer read a watched folder.
+ * - `failed`: the sync failed otherwise (retries exhausted, a fatal error): see `recoveryError`.
+ *   The stored states are kept, so the next recovery also covers this window.
+ */
+export type GapUnrecoverableReason = 'no-store' | 'all-folders' | 'no-baseline' | 'invalid-sync-state' | 'folder-deleted' | 'access-denied' | 'failed';
 
 /** Which event was delivered last before a gap, as the server described it. */
 export interface DeliveredEventRef {

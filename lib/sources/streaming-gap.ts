@@ -6,7 +6,7 @@
  * @internal
  */
 import type { PushNotification } from '../model.js';
-import type { DeliveredEventRef, DisconnectReason, GapEvent } from './lifecycle.js';
+import type { DeliveredEventRef, DisconnectReason, GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
 
 interface OpenGap {
   from: Date;
@@ -100,4 +100,9 @@ export class StreamingGap {
 
 function lastDeliveredOf(gap: OpenGap): { lastDelivered?: DeliveredEventRef } {
   return gap.lastDelivered === undefined ? {} : { lastDelivered: gap.lastDelivered };
+}
+
+/** Marks a lossy gap that no recovery will cover with the reason. @internal */
+export function unrecoveredGap(signal: SourceSignal, reason: GapUnrecoverableReason): SourceSignal {
+  return signal.type === 'gap' && signal.eventsMayBeLost && signal.unrecoverable === undefined ? { ...signal, unrecoverable: reason } : signal;
 }

@@ -18,11 +18,15 @@ import type { FolderSpec } from '../ews/requests.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeQuietly } from './endpoint.js';
 import { GroupConnection, type ConnectionHost, type ConnectionSettings } from './group-connection.js';
-import { GroupMember, SIGNALS, type MemberHost, type MemberOutput, type MemberScope } from './group-member.js';
+import { GroupMember, SIGNALS, deliver, type MemberHost, type MemberOutput, type MemberScope } from './group-member.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
 import { setSourceClosed } from './source-closed.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { GapRecovery, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
+import type { GapUnrecoverableReason } from './lifecycle.js';
+import { resolveRecovery } from './streaming.js';
 
 /** Options of a {@link StreamingGroup}: where the mailboxes are and how the group's connections behave. */
 export interface StreamingGroupOptions extends Omit<SourceOptions, 'mailbox' | 'folders' | 'subscribeToAllFolders' | 'eventTypes'> {
@@ -75,6 +79,18 @@ export interface StreamingGroupMemberOptions {
   readonly signal?: AbortSignal;
   /** Lifecycle signals of {@link StreamingGroup.notifications} (see `streamingNotifications`). Default: none. */
   readonly onLifecycle?: LifecycleListener;
+  /**
+   * Where this member's SyncFolderItems sync states live: with a store its lossy gaps (a connection
+   * cut mid-envelope, a lost subscription, a handover that failed, missed events) are recovered, and
+   * a restarted member catches up (as `streamingSignals` with `checkpoint`). Default: none.
+   */
+  readonly checkpoint?: CheckpointStore;
+  /** The key of its sync states in the store. Default: `checkpointKey()` of the mailbox, folders and event types. */
+  readonly checkpointKey?: string;
+  /** `false` keeps the store unused. Default `true` when `checkpoint` is given. */
+  readonly recoverGaps?: boolean;
+  /** Tuning of the recovery. Default: see {@link GapRecoveryOptions}. */
+  readonly recovery?: GapRecoveryOptions;
 }
 
 /** What a {@link StreamingGroup} holds right now. */
@@ -122,14 +138,21 @@ function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptio
   };
 }
 
-/** The scope of every member that gives no folders, subscribeToAllFolders or eventTypes. */
-const DEFAULT_SCOPE: MemberScope = Object.freeze({ folders: Object.freeze(['inbox'] as const), subscribeToAllFolders: false, eventTypes: EVENT_TYPES });
+/** The scope of every member that gives no folders, subscribeToAllFolders, eventTypes or checkpoint. */
+const DEFAULT_SCOPE: MemberScope = Object.freeze({
+  folders: Object.freeze(['inbox'] as const),
+  subscribeToAllFolders: false,
+  eventTypes: EVENT_TYPES,
+  unrecoverable: 'no-store',
+});
 
 /** A member's options, checked. */
 interface MemberOptions {
   readonly mailbox: string | undefined;
   readonly scope: MemberScope;
   readonly signal: AbortSignal | undefined;
+  /** Its gap recovery, when it gave a checkpoint store (and recovery applies). */
+  readonly recovery: GapRecoveryConfig | undefined;
 }
 
 /** A member's Subscribe request, built when it is sent, so that idle members hold no XML. */
@@ -160,13 +183,30 @@ function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMembe
   });
   if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
   const { folders, subscribeToAllFolders, eventTypes } = checked;
+  // A store cannot recover a subscription to every folder (SyncFolderItems works per folder).
+  const unrecoverable: GapUnrecoverableReason = subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store';
   const scope =
     options.folders === undefined && options.subscribeToAllFolders === undefined && options.eventTypes === undefined
       ? DEFAULT_SCOPE
-      : { folders, subscribeToAllFolders, eventTypes };
+      : { folders, subscribeToAllFolders, eventTypes, unrecoverable };
   // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
   subscribeRequest(group, checked.mailbox, scope);
-  return { mailbox: checked.mailbox, scope, signal: checked.signal };
+  // The member's own view of the source options, for its gap recovery: the group's connection
+  // settings with the member's mailbox, folders and event types (SyncFolderItems anchored on it).
+  const recovery =
+    options.checkpoint === undefined && options.recoverGaps === undefined && options.recovery === undefined
+      ? undefined
+      : resolveRecovery(options, {
+          ...group.source,
+          mailbox: checked.mailbox,
+          folders,
+          subscribeToAllFolders,
+          eventTypes,
+          impersonation: checked.impersonation,
+          anchorMailbox: checked.mailbox ?? group.source.anchorMailbox,
+          signal: undefined,
+        });
+  return { mailbox: checked.mailbox, scope, signal: checked.signal, recovery };
 }
 
 /**
@@ -314,11 +354,34 @@ export class StreamingGroup {
         return undefined;
       }
       this.impersonating = impersonating;
-      const joined = new GroupMember(this.memberHost, options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, output);
-      // The member is its own teardown (leave the group) and what sourceClosed() waits on.
-      addFinalizer(subscriber, joined);
-      setSourceClosed(subscriber, joined);
-      this.join(joined);
+      const config = options.recovery;
+      if (config === undefined) {
+        const joined = new GroupMember(this.memberHost, options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, output);
+        // The member is its own teardown (leave the group) and what sourceClosed() waits on.
+        addFinalizer(subscriber, joined);
+        setSourceClosed(subscriber, joined);
+        this.join(joined);
+        return undefined;
+      }
+      // With a checkpoint store, the member's signals go through its gap recovery, which passes
+      // them on (and what it recovers) as `output` says. It takes its baseline before the member
+      // subscribes; an unreadable store errors the member.
+      const recovery = new GapRecovery(config, (signal) => deliver(subscriber as Subscriber<never>, output, signal, this.options.logger));
+      const joined = new GroupMember(this.memberHost, options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, recovery);
+      subscriber.add(() => recovery.stop());
+      subscriber.add(joined);
+      setSourceClosed(subscriber, async () => {
+        await joined.whenClosed();
+        await recovery.closed();
+      });
+      recovery.prepare().then(
+        () => {
+          if (joined.stopped) return;
+          if (this.closed) joined.complete();
+          else this.join(joined);
+        },
+        (error: unknown) => joined.fail(error),
+      );
       return undefined;
     });
   }

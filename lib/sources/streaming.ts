@@ -26,9 +26,13 @@ import { planFor, retryingSignal, shortLivedConnection, withRetry, type FailureP
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { notificationsOf } from './notifications-of.js';
 import { setSourceClosed } from './source-closed.js';
-import { StreamingGap } from './streaming-gap.js';
+import { StreamingGap, unrecoveredGap } from './streaming-gap.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { GapRecovery, resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
+import type { GapUnrecoverableReason } from './lifecycle.js';
+import { defaultCheckpointKey } from './pull-session.js';
 
 /** Options of {@link streamingNotifications} and {@link streamingSignals}. */
 export interface StreamingOptions extends SourceOptions {
@@ -58,6 +62,19 @@ export interface StreamingOptions extends SourceOptions {
    * them in the stream instead.)
    */
   readonly onLifecycle?: LifecycleListener;
+  /**
+   * Where SyncFolderItems sync states live (one per watched folder, under `checkpointKey`): with a
+   * store, every gap that may have lost events is recovered with SyncFolderItems and a restarted
+   * source catches up on what changed while it was down (see docs/retry-and-gaps.md). The same
+   * store a pull source uses works. Default: none — gaps are reported, not recovered.
+   */
+  readonly checkpoint?: CheckpointStore;
+  /** The key of this subscription's sync states in the store. Default: `checkpointKey()` of the mailbox, folders and event types (as pull). */
+  readonly checkpointKey?: string;
+  /** `false` keeps the store unused (gaps reported, not recovered). Default `true` when `checkpoint` is given. */
+  readonly recoverGaps?: boolean;
+  /** Tuning of the recovery: re-baseline policy, page size. Default: see {@link GapRecoveryOptions}. */
+  readonly recovery?: GapRecoveryOptions;
 }
 
 interface ResolvedStreamingOptions extends ResolvedSourceOptions {
@@ -65,6 +82,26 @@ interface ResolvedStreamingOptions extends ResolvedSourceOptions {
   readonly heartbeatTimeoutMs: number;
   readonly onConnectionTaken: 'error' | 'reconnect';
   readonly subscribeRequest: SoapRequest;
+  /** Set when gaps are recovered. */
+  readonly recovery: GapRecoveryConfig | undefined;
+}
+
+/** Checks `checkpoint`/`checkpointKey`/`recoverGaps`/`recovery` of a streaming source (or group member). @internal */
+export function resolveRecovery(
+  options: Pick<StreamingOptions, 'checkpoint' | 'checkpointKey' | 'recoverGaps' | 'recovery'>,
+  base: ResolvedSourceOptions,
+): GapRecoveryConfig | undefined {
+  const { checkpoint, recoverGaps } = options;
+  if (recoverGaps !== undefined && typeof recoverGaps !== 'boolean') throw new TypeError('recoverGaps must be a boolean');
+  const tuning = resolveGapRecoveryOptions(options.recovery);
+  if (checkpoint === undefined) return undefined;
+  if (typeof checkpoint !== 'object' || checkpoint === null || typeof checkpoint.get !== 'function' || typeof checkpoint.set !== 'function') {
+    throw new TypeError('checkpoint must be a CheckpointStore (with get and set methods)');
+  }
+  const key = options.checkpointKey ?? defaultCheckpointKey(base);
+  if (typeof key !== 'string' || key === '') throw new TypeError('checkpointKey must be a non-empty string');
+  if (recoverGaps === false || base.subscribeToAllFolders) return undefined;
+  return { source: base, store: checkpoint, key, ...tuning };
 }
 
 function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOptions {
@@ -85,7 +122,8 @@ function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOp
       ...(base.impersonation ? { impersonation: base.impersonation } : {}),
     }),
   };
-  return { ...base, connectionTimeoutMinutes, heartbeatTimeoutMs, onConnectionTaken, subscribeRequest };
+  const recovery = resolveRecovery(options, base);
+  return { ...base, connectionTimeoutMinutes, heartbeatTimeoutMs, onConnectionTaken, subscribeRequest, recovery };
 }
 
 /**
@@ -102,16 +140,25 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
   } catch (error) {
     return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
   }
+  // Without recovery, a lossy gap says why it stays lossy.
+  const unrecoverable: GapUnrecoverableReason = resolved.subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store';
   return new Observable<SourceSignal>((subscriber) => {
-    const session = new StreamingSession(resolved, (signal) => subscriber.next(signal));
+    const recovery = resolved.recovery ? new GapRecovery(resolved.recovery, (signal) => subscriber.next(signal)) : undefined;
+    const session = recovery
+      ? new StreamingSession(resolved, (signal) => recovery.onSignal(signal), () => recovery.prepare())
+      : new StreamingSession(resolved, (signal) => subscriber.next(unrecoveredGap(signal, unrecoverable)));
     const outer = resolved.signal;
     const onAbort = (): void => subscriber.complete();
     if (outer?.aborted) {
+      recovery?.stop();
       subscriber.complete();
       return undefined;
     }
     outer?.addEventListener('abort', onAbort, { once: true });
-    setSourceClosed(subscriber, () => session.closed());
+    setSourceClosed(subscriber, async () => {
+      await session.closed();
+      await recovery?.closed();
+    });
     session.start(
       (error) => subscriber.error(error),
       () => subscriber.complete(),
@@ -119,6 +166,7 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
     return () => {
       outer?.removeEventListener('abort', onAbort);
       session.stop();
+      recovery?.stop();
     };
   });
 }
@@ -191,6 +239,7 @@ class StreamingSession {
   constructor(
     private readonly options: ResolvedStreamingOptions,
     private readonly emit: (signal: SourceSignal) => void,
+    private readonly prepare?: () => Promise<void>,
   ) {
     ({ agent: this.agent, endpoint: this.endpoint, affinity: this.affinity } = sourceEndpoint(options));
   }
@@ -242,6 +291,8 @@ class StreamingSession {
 
   /** Runs streaks of attempts forever; each streak ends after a healthy connection, resetting the back-off. */
   private async run(): Promise<void> {
+    // Gap recovery takes its baseline before the first Subscribe (it rejects only when the store cannot be read).
+    await this.prepare?.();
     while (!this.stopSignal.aborted) {
       await withRetry(() => this.connectOnce(), {
         retry: this.options.retry,

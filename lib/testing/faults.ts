@@ -43,6 +43,7 @@ export interface FaultScope {
  * | `html-error-page` | an IIS-style `text/html` error page with HTTP `status` (default 500) |
  * | `trickle` | the whole response written `bytesPerWrite` bytes at a time (default 1), `intervalMs` apart (default 1) |
  * | `coalesce-envelopes` | (streaming) the next `count` envelopes (default 2) reach the socket in ONE write, so the client gets several envelopes in one chunk; the first is held until the others exist |
+ * | `invalid-sync-state` | (SyncFolderItems with a `SyncState`) `ErrorInvalidSyncStateData`, as Exchange answers a state it no longer accepts (too old, the mailbox moved); a call without a state is answered normally (and still uses the fault up) |
  * | `forget-subscriptions` | (server action) the server forgets the selected subscriptions: open streams get `ErrorSubscriptionNotFound` for them in-stream (and `Closed` when none is left), GetEvents/Unsubscribe answer `ErrorSubscriptionNotFound` |
  * | `missed-events` | (server action) the server drops every event it has not yet delivered to the selected subscriptions and says so: `ErrorMissedNotificationEvents` in-stream, on the next GetEvents, or as an Error-class push notification |
  */
@@ -56,6 +57,7 @@ export type FaultSpec =
   | ({ readonly type: 'html-error-page'; readonly status?: number } & FaultScope)
   | ({ readonly type: 'trickle'; readonly bytesPerWrite?: number; readonly intervalMs?: number } & FaultScope)
   | ({ readonly type: 'coalesce-envelopes'; readonly count?: number } & FaultScope)
+  | ({ readonly type: 'invalid-sync-state' } & FaultScope)
   | ServerAction;
 
 /** Faults that happen at once rather than to calls. */

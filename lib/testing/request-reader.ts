@@ -79,6 +79,8 @@ export interface UnsubscribeRequest {
 export interface SyncFolderItemsRequest {
   readonly operation: 'SyncFolderItems';
   readonly baseShape: string;
+  /** `FieldURI`s of the ItemShape's `AdditionalProperties` (e.g. `item:ParentFolderId`). */
+  readonly additionalProperties: readonly string[];
   readonly folder: RequestedFolder;
   readonly syncState?: string;
   readonly ignore: readonly string[];
@@ -403,9 +405,13 @@ function readSyncFolderItems(body: XmlElement, v: Violations): SyncFolderItemsRe
   );
   const first = (name: string): XmlElement | undefined => kids.get(name)?.[0];
   let baseShape = '';
+  const additionalProperties: string[] = [];
   const shapeEl = first('ItemShape');
   if (shapeEl) {
     const shape = sequence(shapeEl, [one('t', 'BaseShape'), ...ITEM_SHAPE_OPTIONAL.map((n) => opt('t', n))], v);
+    for (const path of shape.get('AdditionalProperties')?.[0]?.children ?? []) {
+      if (path.local === 'FieldURI') additionalProperties.push(path.attributes.get('FieldURI') ?? '');
+    }
     const baseEl = shape.get('BaseShape')?.[0];
     if (baseEl) {
       baseShape = nonEmptyText(baseEl, `${NS.t}:DefaultShapeNamesType`, v);
@@ -447,6 +453,7 @@ function readSyncFolderItems(body: XmlElement, v: Violations): SyncFolderItemsRe
   return {
     operation: 'SyncFolderItems',
     baseShape,
+    additionalProperties,
     folder,
     ...(syncStateEl ? { syncState: (noChildren(syncStateEl, v), syncStateEl.text.trim()) } : {}),
     ignore,

@@ -738,7 +738,10 @@ export class EwsSimulator {
   }
 
   private syncFolderItems(res: ServerResponse, record: MutableRecord, fault: CallFault | undefined, request: SyncFolderItemsRequest, mailbox: Mailbox): void {
-    const answer = syncFolderItems(mailbox, request, this.options.serverId);
+    const answer =
+      fault?.type === 'invalid-sync-state' && request.syncState !== undefined
+        ? { status: { code: 'ErrorInvalidSyncStateData' }, inner: '' }
+        : syncFolderItems(mailbox, request, this.options.serverId);
     this.respond(res, record, fault, 'SyncFolderItems', responseMessage('SyncFolderItemsResponseMessage', answer.status, answer.inner));
   }
 }

@@ -80,15 +80,20 @@ export function syncFolderItems(mailbox: Mailbox, request: SyncFolderItemsReques
     entry.lastSeq = change.seq;
   }
 
+  // IdOnly gives the id; AdditionalProperties item:ParentFolderId adds the folder (as Exchange does).
+  const parent = request.additionalProperties.includes('item:ParentFolderId') ? `<t:ParentFolderId Id="${escapeXml(folder.id)}"/>` : '';
+  // The element names the item's class, the one thing IdOnly tells about it.
+  const element = folder.name === 'calendar' ? 'CalendarItem' : folder.name === 'contacts' ? 'Contact' : folder.name === 'tasks' ? 'Task' : 'Message';
+  const itemXml = (entry: Collapsed): string => `<t:${element}>${idXml(entry.itemId, entry.changeKey)}${parent}</t:${element}>`;
   const xml: string[] = [];
   for (const entry of [...items.values()].sort((a, b) => a.lastSeq - b.lastSeq)) {
     if (ignore.has(entry.itemId)) continue;
     if (!entry.existedBefore && !entry.exists) continue;
     if (!entry.exists) xml.push(`<t:Delete>${idXml(entry.itemId)}</t:Delete>`);
-    else if (!entry.existedBefore) xml.push(`<t:Create><t:Message>${idXml(entry.itemId, entry.changeKey)}</t:Message></t:Create>`);
+    else if (!entry.existedBefore) xml.push(`<t:Create>${itemXml(entry)}</t:Create>`);
     else if (entry.onlyReadChanges && entry.isRead !== undefined) {
       xml.push(`<t:ReadFlagChange>${idXml(entry.itemId, entry.changeKey)}<t:IsRead>${entry.isRead}</t:IsRead></t:ReadFlagChange>`);
-    } else xml.push(`<t:Update><t:Message>${idXml(entry.itemId, entry.changeKey)}</t:Message></t:Update>`);
+    } else xml.push(`<t:Update>${itemXml(entry)}</t:Update>`);
   }
   const syncState = encodeSyncState({ serverId, mailboxNo: mailbox.no, folderNo: folder.no, seq: cutoff });
   return {
