@@ -187,7 +187,7 @@ const EXPECTED: Record<string, (e: EwsEnvelope) => void> = {
         responseCode: 'NoError',
         syncState: 'H4sIAAAAA=',
         includesLastItemInRange: true,
-        changes: [{ type: 'Create', itemId: { id: 'AQApAHRwA==', changeKey: 'CwAAABYA' } }],
+        changes: [{ type: 'Create', itemId: { id: 'AQApAHRwA==', changeKey: 'CwAAABYA' }, itemClass: 'MeetingRequest' }],
       },
     ]);
   },
@@ -195,20 +195,21 @@ const EXPECTED: Record<string, (e: EwsEnvelope) => void> = {
     const [m] = messages(e);
     expect(m).toMatchObject({ kind: 'SyncFolderItems', syncState: 'H4sIAAA==', includesLastItemInRange: true });
     expect(m?.kind === 'SyncFolderItems' ? m.changes : []).toStrictEqual([
-      { type: 'Create', itemId: { id: 'q04QAAAA==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVdC' } },
-      { type: 'Create', itemId: { id: 'q07AAAAA==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVdB' } },
-      { type: 'Create', itemId: { id: 'q1AwAAAA==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVdA' } },
-      { type: 'Create', itemId: { id: 'AAMkADBh==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVc5' } },
-      { type: 'Create', itemId: { id: 'AAMkADBh==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVc4' } },
+      { type: 'Create', itemId: { id: 'q04QAAAA==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVdC' }, itemClass: 'Message' },
+      { type: 'Create', itemId: { id: 'q07AAAAA==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVdB' }, itemClass: 'Message' },
+      { type: 'Create', itemId: { id: 'q1AwAAAA==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVdA' }, itemClass: 'Message' },
+      { type: 'Create', itemId: { id: 'AAMkADBh==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVc5' }, itemClass: 'Message' },
+      { type: 'Create', itemId: { id: 'AAMkADBh==', changeKey: 'CQAAABYAAABhFfgM7MNwSYx0VZ0GoBMJAAAATVc4' }, itemClass: 'Message' },
     ]);
   },
   'syncfolderitems-response-3.xml': (e) => {
     const [m] = messages(e);
-    // Ids are opaque: the sample's leading spaces are kept, not "fixed".
+    // Ids are opaque: the sample's leading spaces are kept, not "fixed". The item class is the
+    // element a Create/Update carries (ReadFlagChange and Delete carry only an ItemId).
     expect(m?.kind === 'SyncFolderItems' ? m.changes : []).toStrictEqual([
-      { type: 'Update', itemId: { id: 'q04QAAAA==', changeKey: 'CQAAABYAAADZGACZQpSgSpyNkexYe2b7AAAAird/' } },
-      { type: 'Create', itemId: { id: 'AQMkAD+' } },
-      { type: 'Create', itemId: { id: 'Q04AAAAA==', changeKey: 'AAAirbnd' } },
+      { type: 'Update', itemId: { id: 'q04QAAAA==', changeKey: 'CQAAABYAAADZGACZQpSgSpyNkexYe2b7AAAAird/' }, itemClass: 'Message', parentFolderId: { id: ' AgENAAAA', changeKey: 'AQAAAA==' } },
+      { type: 'Create', itemId: { id: 'AQMkAD+' }, itemClass: 'Message', parentFolderId: { id: 'AQMkA==', changeKey: 'AQAAAA==' } },
+      { type: 'Create', itemId: { id: 'Q04AAAAA==', changeKey: 'AAAirbnd' }, itemClass: 'Message', parentFolderId: { id: 'AgENAAAA', changeKey: 'AQAAAA==' } },
       { type: 'ReadFlagChange', itemId: { id: ' q07AAAAA==', changeKey: 'CQAAAA==' }, isRead: true },
       { type: 'Delete', itemId: { id: ' q1AwAAAA==', changeKey: 'CQAAAA==' } },
     ]);
