@@ -34,10 +34,10 @@ const adaptersUseLibraryEntries: NonNullable<Options['esbuildPlugins']>[number] 
   },
 };
 
-// The CLI (lib/cli/) uses the library like any app, through the package's public entries, so the
+// The CLI (cli/) uses the library like any app, through the package's public entries, so the
 // bin stays small and shares their modules (and their deferAck registry and error classes). The
 // demo bundles the 2015 example listener (examples/legacy-listener/) as its legacy app.
-const cliDir = resolve('lib/cli') + sep;
+const cliDir = resolve('cli') + sep;
 const exampleListenerDir = resolve('examples/legacy-listener') + sep;
 const publicEntryOf = new Map<string, string>([
   ...libraryEntryOf,
@@ -53,7 +53,7 @@ const cliUsesPublicEntries: NonNullable<Options['esbuildPlugins']>[number] = {
       if (target.startsWith(cliDir) || target.startsWith(exampleListenerDir)) return undefined;
       const entry = publicEntryOf.get(target);
       if (entry !== undefined) return { path: entry, external: true };
-      return { errors: [{ text: `lib/cli may import only the package's public entries, not ${args.path}` }] };
+      return { errors: [{ text: `cli/ may import only the package's public entries, not ${args.path}` }] };
     });
   },
 };
@@ -106,5 +106,5 @@ export default defineConfig([
   // (a type is declared once, whichever entry names it).
   { ...shared, dts: { only: true }, entry: { ...libraryEntries, ...otherEntries }, format: ['esm', 'cjs'] },
   // The bin is CommonJS only: the bundled yaml is CommonJS and needs a real `require`.
-  { ...shared, entry: { cli: 'lib/cli/main.ts' }, format: ['cjs'], dts: false },
+  { ...shared, entry: { cli: 'cli/main.ts' }, format: ['cjs'], dts: false },
 ]);

@@ -45,9 +45,11 @@ const pull = await runPull({ runs, log });
 log('10,000 idle subscriptions (readings at 2,000 and 10,000)…');
 const idle = await runIdleMemory({ log });
 log('bench/streaming-latency.ts…');
-const pingPong = await script('streaming-latency.ts');
+// A script that fails is reported in its section; the tables of the others are still printed.
+const orFailure = (name: string) => (error: unknown): string => `${name} could not run: ${error instanceof Error ? error.message : String(error)}`;
+const pingPong = await script('streaming-latency.ts').catch(orFailure('streaming-latency.ts'));
 log('bench/parse.ts…');
-const parse = await script('parse.ts');
+const parse = await script('parse.ts').catch(orFailure('parse.ts'));
 
 // --- targets -----------------------------------------------------------------------------------
 

@@ -6,9 +6,9 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../lib/cli/config.js';
-import { CliError } from '../lib/cli/exit-codes.js';
-import { loadIoredis } from '../lib/cli/redis-peer.js';
+import { resolveConfig } from '../cli/config.js';
+import { CliError } from '../cli/exit-codes.js';
+import { loadIoredis } from '../cli/redis-peer.js';
 import { EwsPeerMissingError } from '../lib/index.js';
 
 const SECRET = 'Winter2026!not-for-logs';
@@ -133,7 +133,7 @@ describe('forward configuration: coordinator', () => {
 
 describe('examples/bridge-workers.json', () => {
   it('is a valid coordinated configuration', async () => {
-    const { loadConfig } = await import('../lib/cli/config.js');
+    const { loadConfig } = await import('../cli/config.js');
     const { ROOT } = await import('./helpers/cli-process.js');
     const config = await loadConfig(join(ROOT, 'examples/bridge-workers.json'), { EWS_PASSWORD: SECRET, BRIDGE_REDIS_URL: `redis://:${REDIS_SECRET}@redis.contoso.local:6379` });
     expect(config.coordinator).toMatchObject({ urlField: 'coordinator.urlEnv', prefix: 'ews-bridge', leaseTtlMs: 15_000, renewIntervalMs: 5_000 });

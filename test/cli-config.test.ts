@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../lib/cli/config.js';
-import { closest, editDistance } from '../lib/cli/config-hints.js';
-import { CliError } from '../lib/cli/exit-codes.js';
+import { resolveConfig } from '../cli/config.js';
+import { closest, editDistance } from '../cli/config-hints.js';
+import { CliError } from '../cli/exit-codes.js';
 import { ROOT, killAll, runCli } from './helpers/cli-process.js';
 
 afterEach(killAll);

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { summaryText, type DemoSummary } from '../lib/cli/demo.js';
+import { summaryText, type DemoSummary } from '../cli/demo.js';
 import { ROOT, killAll, runCli } from './helpers/cli-process.js';
 
 afterEach(killAll);
@@ -114,7 +114,7 @@ describe.skipIf(!existsSync(join(ROOT, 'dist/cli.cjs')))('the built bin', () => 
   it('is package.json\'s bin and runs the demo', async () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
     expect(pkg.bin['ews-push-bridge']).toBe('./dist/cli.cjs');
-    expect(pkg.scripts['demo']).toBe('tsx lib/cli/main.ts demo');
+    expect(pkg.scripts['demo']).toBe('tsx cli/main.ts demo');
     expect(readFileSync(join(ROOT, 'dist/cli.cjs'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
     const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist/cli.cjs'), 'demo', '--json', '--events', '200', '--faults', 'off'], { cwd: ROOT });
     const summary = JSON.parse(stdout) as DemoSummary;

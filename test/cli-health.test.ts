@@ -3,7 +3,7 @@
  * retrying or flapping past its start-up window, a mailbox down too long, and the body's `reasons`.
  */
 import { describe, expect, it } from 'vitest';
-import { healthOf, RetryStreak, type MailboxHealthView } from '../lib/cli/health.js';
+import { healthOf, RetryStreak, type MailboxHealthView } from '../cli/health.js';
 
 const T = 1_000_000;
 const thresholds = { unhealthyAfterMs: 120_000, startupWindowMs: 30_000 };

@@ -4,7 +4,7 @@
  * histogram buckets from sub-millisecond to a minute, one TYPE per family, and /healthz's status codes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BridgeMetrics, LATENCY_BUCKETS_SECONDS, RETRY_REASONS, startMetricsServer, type MetricsServer } from '../lib/cli/metrics.js';
+import { BridgeMetrics, LATENCY_BUCKETS_SECONDS, RETRY_REASONS, startMetricsServer, type MetricsServer } from '../cli/metrics.js';
 
 const servers: MetricsServer[] = [];
 afterEach(async () => {

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SIMULATOR_PASSWORD, type SimulatorBanner } from '../lib/cli/simulator-command.js';
+import { SIMULATOR_PASSWORD, type SimulatorBanner } from '../cli/simulator-command.js';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { killAll, runCli, spawnCli } from './helpers/cli-process.js';
 

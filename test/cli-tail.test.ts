@@ -4,7 +4,7 @@
  * the exit codes a person can act on.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventLine } from '../lib/cli/tail.js';
+import { eventLine } from '../cli/tail.js';
 import type { PushNotification } from '../lib/model.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { killAll, runCli, spawnCli } from './helpers/cli-process.js';

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { fieldsAt } from '../lib/cli/config-hints.js';
-import { bridgeConfigSchema } from '../lib/cli/config-schema.js';
+import { fieldsAt } from '../cli/config-hints.js';
+import { bridgeConfigSchema } from '../cli/config-schema.js';
 import { ROOT } from './helpers/cli-process.js';
 
 const DOCS = readdirSync(join(ROOT, 'docs'))

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = 'lib/cli/main.ts';
+const MAIN = 'cli/main.ts';
 
 const children = new Set<ChildProcess>();
 

@@ -6,9 +6,9 @@
  * @packageDocumentation
  */
 import { performance } from 'node:perf_hooks';
-import { pushCallback, type ErrorContext, type PushCallbackEnd, type PushCallbackHandle, type PushHandler } from '../../adapters/push-callback.js';
-import { createListenerPoster, type ListenerPosterOptions } from '../../adapters/soap-forwarder.js';
-import type { EwsBridgeError, GapEvent, Logger, PushNotification, SourceLifecycleEvent } from '../index.js';
+import { pushCallback, type ErrorContext, type PushCallbackEnd, type PushCallbackHandle, type PushHandler } from '../adapters/push-callback.js';
+import { createListenerPoster, type ListenerPosterOptions } from '../adapters/soap-forwarder.js';
+import type { EwsBridgeError, GapEvent, Logger, PushNotification, SourceLifecycleEvent } from '../lib/index.js';
 import { RetryStreak, type BridgeState } from './health.js';
 import { libraryLogger } from './logger.js';
 import { cliSourceSignals, type AgentTracker, type CliSourceOptions } from './sources.js';

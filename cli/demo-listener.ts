@@ -7,10 +7,10 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Crm, type MailEvent } from '../../examples/legacy-listener/crm.js';
-import { startListener } from '../../examples/legacy-listener/listener-2015.js';
-import type { NotificationEvent } from '../index.js';
-import { sequenceOf } from '../testing/index.js';
+import { Crm, type MailEvent } from '../examples/legacy-listener/crm.js';
+import { startListener } from '../examples/legacy-listener/listener-2015.js';
+import type { NotificationEvent } from '../lib/index.js';
+import { sequenceOf } from '../lib/testing/index.js';
 
 /** The example CRM, watched: the demo learns of every event the 2015 listener files, as it files it. */
 export class WatchedCrm extends Crm {

@@ -9,8 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { MemoryCheckpointStore, silentLogger, type SourceLifecycleEvent } from '../index.js';
-import { EwsSimulator } from '../testing/index.js';
+import { MemoryCheckpointStore, silentLogger, type SourceLifecycleEvent } from '../lib/index.js';
+import { EwsSimulator } from '../lib/testing/index.js';
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { Mode } from './config-schema.js';
 import { startDemoListener, sequenceOfFiled, WatchedCrm, type DemoListener } from './demo-listener.js';

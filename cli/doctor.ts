@@ -15,7 +15,7 @@ import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { checkServerIdentity, connect as tlsConnect, rootCertificates, type PeerCertificate } from 'node:tls';
 import { firstValueFrom, filter, take, tap, timeout } from 'rxjs';
-import { EwsBridgeError, EwsResponseError, streamingSignals, type CookieJar, type EwsAuth } from '../index.js';
+import { EwsBridgeError, EwsResponseError, streamingSignals, type CookieJar, type EwsAuth } from '../lib/index.js';
 import {
   authenticateMessage,
   buildPullSubscribeRequest,
@@ -30,7 +30,7 @@ import {
   SOAP_ACTIONS,
   type EwsEnvelope,
   type ServerVersionInfo,
-} from '../wire.js';
+} from '../lib/wire.js';
 import type { BridgeConfig } from './config.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 

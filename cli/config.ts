@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { parseDocument as parseYamlDocument } from 'yaml';
-import type { EventType, EwsAuth, ExchangeVersion, FolderRef } from '../index.js';
+import type { EventType, EwsAuth, ExchangeVersion, FolderRef } from '../lib/index.js';
 import { lineAndColumn, sourceExcerpt } from './config-hints.js';
 import { bridgeConfigSchema, describeIssues, formatPath, redisUrlProblem, type BridgeConfigFile, type LogLevel, type Mode } from './config-schema.js';
 import { CliError, EXIT } from './exit-codes.js';

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { EwsBridgeError } from '../index.js';
+import { EwsBridgeError } from '../lib/index.js';
 
 /** Exit codes: 0 ok, 1 anything else, 2 bad usage/config, 3 cannot authenticate, 4 cannot reach the server. */
 export const EXIT = {

@@ -10,7 +10,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EVENT_TYPES, type EventType, type EwsAuth } from '../index.js';
+import { EVENT_TYPES, type EventType, type EwsAuth } from '../lib/index.js';
 import { loadConfig, shownRedisUrl, type Environment } from './config.js';
 import { MODES, type Mode } from './config-schema.js';
 import { MAX_DEMO_EVENTS, runDemo } from './demo.js';

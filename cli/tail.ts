@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import type { Subscription } from 'rxjs';
-import type { EventType, EwsAuth, FolderRef, Logger, NotificationEvent, PushNotification, SourceSignal } from '../index.js';
+import type { EventType, EwsAuth, FolderRef, Logger, NotificationEvent, PushNotification, SourceSignal } from '../lib/index.js';
 import type { Mode } from './config-schema.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
 import { AgentTracker, cliSourceSignals } from './sources.js';

@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import type { GapEvent } from '../index.js';
+import type { GapEvent } from '../lib/index.js';
 
 /** Latency percentiles, in milliseconds. */
 export interface LatencySummary {

@@ -7,8 +7,8 @@
  * @packageDocumentation
  */
 import { z } from 'zod';
-import { EVENT_TYPES } from '../index.js';
-import { EXCHANGE_VERSIONS } from '../wire.js';
+import { EVENT_TYPES } from '../lib/index.js';
+import { EXCHANGE_VERSIONS } from '../lib/wire.js';
 import { closest, fieldsAt } from './config-hints.js';
 
 /** How the bridge watches a mailbox. */

@@ -7,13 +7,14 @@
  *
  * @packageDocumentation
  */
-import { FileCheckpointStore, StreamingGroup, type CheckpointStore, type Logger } from '../index.js';
-import { startMailboxBridge, type MailboxBridge } from './bridge.js';
+import { FileCheckpointStore, StreamingGroup, type CheckpointStore, type Logger } from '../lib/index.js';
+import type { MailboxBridge } from './bridge.js';
 import type { BridgeConfig } from './config.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
+import { serveForwardMetrics, startForwardBridge } from './forward-bridge.js';
 import { healthOf } from './health.js';
 import { libraryLogger } from './logger.js';
-import { BridgeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
+import { BridgeMetrics } from './metrics.js';
 import { AgentTracker, cliTls } from './sources.js';
 
 /** Options of {@link runForward}. */
@@ -91,114 +92,7 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
 
   try {
     for (const watched of config.mailboxes) {
-      // One label convention: the impersonated address, or "" for the account's own (as /healthz).
-      const mailboxLabel = { mailbox: watched.mailbox ?? '' };
-      metrics.addMailbox(mailboxLabel.mailbox);
-      // Doorbell trouble before the mailbox first connected is held back: when the same cause
-      // (refused credentials, a wrong URL) then ends the start-up, the exit message says it once.
-      let sourceConnected = false;
-      const heldWarnings: (() => void)[] = [];
-      const bridge = startMailboxBridge({
-        source: {
-          mode: config.mode,
-          url: config.ews.url,
-          auth: config.ews.auth,
-          mailbox: watched.mailbox,
-          folders: watched.folders,
-          subscribeToAllFolders: watched.subscribeToAllFolders,
-          eventTypes: watched.eventTypes,
-          requestServerVersion: config.ews.requestServerVersion,
-          ca: config.ews.ca,
-          rejectUnauthorized: config.ews.rejectUnauthorized,
-          anchorMailbox: config.ews.anchorMailbox,
-          pollIntervalMs: config.pollIntervalMs,
-          checkpoint,
-          logger,
-          group,
-        },
-        listener: {
-          url: config.listener.url,
-          ...(config.ews.requestServerVersion === undefined ? {} : { requestServerVersion: config.ews.requestServerVersion }),
-          ...(config.listener.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.listener.requestTimeoutMs }),
-          ...(config.listener.sharedSecret === undefined ? {} : { sharedSecret: config.listener.sharedSecret }),
-          ...(config.listener.ca === undefined ? {} : { tls: { ca: config.listener.ca } }),
-          logger,
-        },
-        statusFrequencyMinutes: config.listener.statusFrequencyMinutes,
-        maxBacklogNotifications: config.listener.maxBacklogNotifications,
-        tracker,
-        logger,
-        stableConnectionMs: config.ews.startupTimeoutMs,
-        observer: {
-          lifecycle: (event) => {
-            switch (event.type) {
-              case 'connected':
-                metrics.connected.set(mailboxLabel, 1);
-                logger.info('connected', { mailbox: watched.mailbox, subscriptionId: event.subscriptionId });
-                sourceConnected = true;
-                for (const warn of heldWarnings.splice(0)) warn();
-                return;
-              case 'disconnected':
-                metrics.connected.set(mailboxLabel, 0);
-                metrics.reconnects.inc(mailboxLabel);
-                logger.info('disconnected; reconnecting', { mailbox: watched.mailbox, reason: event.reason });
-                return;
-              case 'retrying':
-                metrics.connected.set(mailboxLabel, 0);
-                metrics.retries.inc({ ...mailboxLabel, reason: event.reason });
-                // The one line per retry (the source's own goes to debug: see libraryLogger).
-                logger.warn('EWS attempt failed; retrying', {
-                  mailbox: watched.mailbox,
-                  reason: event.reason,
-                  code: event.error.code,
-                  delayMs: event.delayMs,
-                  attempt: event.attempt,
-                });
-                return;
-              case 'gap':
-                metrics.gaps.inc({ ...mailboxLabel, events_may_be_lost: String(event.eventsMayBeLost) });
-                return;
-              case 'doorbell':
-                // Hybrid's fast path: counted apart, so the pull side's series keep their meaning.
-                switch (event.event.type) {
-                  case 'connected':
-                    metrics.doorbellConnected?.set(mailboxLabel, 1);
-                    return;
-                  case 'disconnected':
-                    metrics.doorbellConnected?.set(mailboxLabel, 0);
-                    metrics.doorbellReconnects?.inc(mailboxLabel);
-                    logger.info('doorbell disconnected; reconnecting (polling covers the gap)', { mailbox: watched.mailbox, reason: event.event.reason });
-                    return;
-                  case 'retrying':
-                    metrics.doorbellConnected?.set(mailboxLabel, 0);
-                    return;
-                  case 'failed': {
-                    metrics.doorbellConnected?.set(mailboxLabel, 0);
-                    const fields = {
-                      mailbox: watched.mailbox,
-                      code: 'code' in event.event.error ? event.event.error.code : undefined,
-                      reopenInMs: event.event.restartInMs,
-                    };
-                    const warn = (): void => logger.warn('doorbell failed; polling only until it is reopened', fields);
-                    if (sourceConnected) warn();
-                    else heldWarnings.push(warn);
-                    return;
-                  }
-                  default:
-                    return;
-                }
-              default:
-                return;
-            }
-          },
-          posted: (notification, durationMs) => {
-            metrics.notificationsDelivered.inc(mailboxLabel);
-            metrics.eventsDelivered.inc(mailboxLabel, notification.events.filter((e) => e.type !== 'Status').length);
-            metrics.postSeconds.observe(mailboxLabel, durationMs / 1000);
-          },
-          failed: () => metrics.listenerFailures.inc(mailboxLabel),
-        },
-      });
+      const bridge = startForwardBridge(config, watched, { checkpoint, metrics, tracker, group, logger });
       bridges.push(bridge);
     }
   } catch (error) {
@@ -213,22 +107,7 @@ export async function runForward(config: BridgeConfig, options: ForwardRunOption
     checkpoints: checkpoint ? config.checkpointFile : undefined,
   });
 
-  let server: MetricsServer | undefined;
-  const metricsConfig = config.metrics;
-  if (metricsConfig !== undefined) {
-    try {
-      server = await startMetricsServer({
-        port: metricsConfig.port,
-        host: metricsConfig.host,
-        metrics: () => metrics.render(),
-        health: () => healthOf(bridges, { unhealthyAfterMs: metricsConfig.unhealthyAfterMs, startupWindowMs: config.ews.startupTimeoutMs }),
-      });
-      logger.info(`metrics on ${server.url}/metrics, health on ${server.url}/healthz`);
-    } catch (error) {
-      await stopAll();
-      throw new CliError(EXIT.usage, `${error instanceof Error ? error.message : String(error)}: change metrics.port`, { cause: error });
-    }
-  }
+  const server = await serveForwardMetrics(config, metrics, (thresholds) => healthOf(bridges, thresholds), logger, stopAll);
 
   try {
     return await supervise(bridges, config, signal, logger, endpoint);

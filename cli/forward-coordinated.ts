@@ -15,15 +15,15 @@ import {
   RedisLeaseCoordinator,
   type FencedCheckpointStore,
   type LeaseLostReason,
-  type Logger,
   type MailboxLease,
-} from '../index.js';
-import { startMailboxBridge, type MailboxBridge } from './bridge.js';
+} from '../lib/index.js';
+import type { MailboxBridge } from './bridge.js';
 import { shownRedisUrl, type BridgeConfig, type CoordinatorConfig, type WatchedMailbox } from './config.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
 import { newGroup, shownUrl, type ForwardRunOptions } from './forward.js';
+import { serveForwardMetrics, startForwardBridge } from './forward-bridge.js';
 import { healthOf } from './health.js';
-import { BridgeMetrics, startMetricsServer, type Health, type MetricsServer } from './metrics.js';
+import { BridgeMetrics, type Health, type MetricsServer } from './metrics.js';
 import { loadIoredis, type RedisConnection, type RedisImporter } from './redis-peer.js';
 import { AgentTracker } from './sources.js';
 
@@ -168,13 +168,12 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
     logger.info('lease granted: forwarding the mailbox', { mailbox, token: lease.token, workerId: lease.workerId });
     leasesHeld.inc();
     leaseGrants.inc();
-    metrics.addMailbox(mailbox);
-    // Handed to the source in every mode: pull/hybrid keep their watermarks in it; streaming uses
-    // it once its sources keep a position (until then it stays unused and `idle()` is immediate).
+    // Handed to the source in every mode: pull/hybrid keep their watermarks in it, streaming its
+    // SyncFolderItems sync states (for gap recovery).
     const checkpoints = store.fenced(lease);
     let bridge: MailboxBridge;
     try {
-      bridge = startBridge(config, watched, { checkpoints, metrics, tracker, group, logger });
+      bridge = startForwardBridge(config, watched, { checkpoint: checkpoints, metrics, tracker, group, logger });
     } catch (error) {
       // A listener option the poster refused (after the config schema passed): a config problem.
       fail(toCliError(error, endpoint));
@@ -225,7 +224,7 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
     logger,
   });
 
-  let server: MetricsServer | undefined;
+  let server: MetricsServer | undefined = undefined;
   const shutdown = async (): Promise<void> => {
     logger.info('stopping: closing subscriptions, then releasing leases');
     // onLost(…, 'closing') for every lease (Unsubscribe, final checkpoint), then one release of all.
@@ -253,21 +252,7 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
     to: shownUrl(config.listener.url),
   });
 
-  const metricsConfig = config.metrics;
-  if (metricsConfig !== undefined) {
-    try {
-      server = await startMetricsServer({
-        port: metricsConfig.port,
-        host: metricsConfig.host,
-        metrics: () => metrics.render(),
-        health: () => coordinatedHealth(leases, [...held.values()], { unhealthyAfterMs: metricsConfig.unhealthyAfterMs, startupWindowMs: config.ews.startupTimeoutMs }),
-      });
-      logger.info(`metrics on ${server.url}/metrics, health on ${server.url}/healthz`);
-    } catch (error) {
-      await shutdown();
-      throw new CliError(EXIT.usage, `${messageOf(error)}: change metrics.port`, { cause: error });
-    }
-  }
+  server = await serveForwardMetrics(config, metrics, (thresholds) => coordinatedHealth(leases, [...held.values()], thresholds), logger, shutdown);
 
   let failure: unknown;
   try {
@@ -305,103 +290,3 @@ function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
-interface BridgeContext {
-  readonly checkpoints: FencedCheckpointStore;
-  readonly metrics: BridgeMetrics;
-  readonly tracker: AgentTracker;
-  readonly group: ReturnType<typeof newGroup> | undefined;
-  readonly logger: Logger;
-}
-
-/** One leased mailbox's bridge, its signals counted and logged as `forward` does. */
-function startBridge(config: BridgeConfig, watched: WatchedMailbox, ctx: BridgeContext): MailboxBridge {
-  const { metrics, logger } = ctx;
-  const mailboxLabel = { mailbox: watched.mailbox ?? '' };
-  return startMailboxBridge({
-    source: {
-      mode: config.mode,
-      url: config.ews.url,
-      auth: config.ews.auth,
-      mailbox: watched.mailbox,
-      folders: watched.folders,
-      subscribeToAllFolders: watched.subscribeToAllFolders,
-      eventTypes: watched.eventTypes,
-      requestServerVersion: config.ews.requestServerVersion,
-      ca: config.ews.ca,
-      rejectUnauthorized: config.ews.rejectUnauthorized,
-      anchorMailbox: config.ews.anchorMailbox,
-      pollIntervalMs: config.pollIntervalMs,
-      checkpoint: ctx.checkpoints,
-      logger,
-      group: ctx.group,
-    },
-    listener: {
-      url: config.listener.url,
-      ...(config.ews.requestServerVersion === undefined ? {} : { requestServerVersion: config.ews.requestServerVersion }),
-      ...(config.listener.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.listener.requestTimeoutMs }),
-      ...(config.listener.sharedSecret === undefined ? {} : { sharedSecret: config.listener.sharedSecret }),
-      ...(config.listener.ca === undefined ? {} : { tls: { ca: config.listener.ca } }),
-      logger,
-    },
-    statusFrequencyMinutes: config.listener.statusFrequencyMinutes,
-    maxBacklogNotifications: config.listener.maxBacklogNotifications,
-    tracker: ctx.tracker,
-    logger,
-    stableConnectionMs: config.ews.startupTimeoutMs,
-    observer: {
-      lifecycle: (event) => {
-        switch (event.type) {
-          case 'connected':
-            metrics.connected.set(mailboxLabel, 1);
-            logger.info('connected', { mailbox: watched.mailbox, subscriptionId: event.subscriptionId });
-            return;
-          case 'disconnected':
-            metrics.connected.set(mailboxLabel, 0);
-            metrics.reconnects.inc(mailboxLabel);
-            logger.info('disconnected; reconnecting', { mailbox: watched.mailbox, reason: event.reason });
-            return;
-          case 'retrying':
-            metrics.connected.set(mailboxLabel, 0);
-            metrics.retries.inc({ ...mailboxLabel, reason: event.reason });
-            logger.warn('EWS attempt failed; retrying', { mailbox: watched.mailbox, reason: event.reason, code: event.error.code, delayMs: event.delayMs, attempt: event.attempt });
-            return;
-          case 'gap':
-            metrics.gaps.inc({ ...mailboxLabel, events_may_be_lost: String(event.eventsMayBeLost) });
-            return;
-          case 'doorbell':
-            switch (event.event.type) {
-              case 'connected':
-                metrics.doorbellConnected?.set(mailboxLabel, 1);
-                return;
-              case 'disconnected':
-                metrics.doorbellConnected?.set(mailboxLabel, 0);
-                metrics.doorbellReconnects?.inc(mailboxLabel);
-                logger.info('doorbell disconnected; reconnecting (polling covers the gap)', { mailbox: watched.mailbox, reason: event.event.reason });
-                return;
-              case 'retrying':
-                metrics.doorbellConnected?.set(mailboxLabel, 0);
-                return;
-              case 'failed':
-                metrics.doorbellConnected?.set(mailboxLabel, 0);
-                logger.warn('doorbell failed; polling only until it is reopened', {
-                  mailbox: watched.mailbox,
-                  code: 'code' in event.event.error ? event.event.error.code : undefined,
-                  reopenInMs: event.event.restartInMs,
-                });
-                return;
-              default:
-                return;
-            }
-          default:
-            return;
-        }
-      },
-      posted: (notification, durationMs) => {
-        metrics.notificationsDelivered.inc(mailboxLabel);
-        metrics.eventsDelivered.inc(mailboxLabel, notification.events.filter((e) => e.type !== 'Status').length);
-        metrics.postSeconds.observe(mailboxLabel, durationMs / 1000);
-      },
-      failed: () => metrics.listenerFailures.inc(mailboxLabel),
-    },
-  });
-}

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { Logger } from '../index.js';
+import type { Logger } from '../lib/index.js';
 import { LOG_LEVELS, type LogLevel } from './config-schema.js';
 
 /** Options of {@link createCliLogger}. */

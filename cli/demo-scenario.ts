@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { EwsSimulator, FaultSpec, SimulatedEvent } from '../testing/index.js';
+import type { EwsSimulator, FaultSpec, SimulatedEvent } from '../lib/testing/index.js';
 import type { Mode } from './config-schema.js';
 
 /**

@@ -21,8 +21,8 @@ import {
   type Logger,
   type RetryOptions,
   type SourceSignal,
-} from '../index.js';
-import { createEwsAgent } from '../wire.js';
+} from '../lib/index.js';
+import { createEwsAgent } from '../lib/wire.js';
 import type { Mode } from './config-schema.js';
 import { libraryLogger } from './logger.js';
 

@@ -10,8 +10,8 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { MailEvent } from '../../examples/legacy-listener/crm.js';
-import { EwsSimulator } from '../testing/index.js';
+import type { MailEvent } from '../examples/legacy-listener/crm.js';
+import { EwsSimulator } from '../lib/testing/index.js';
 import { sequenceOfFiled, startDemoListener, WatchedCrm, type DemoListener } from './demo-listener.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { EwsPeerMissingError, type RedisScriptClient } from '../index.js';
+import { EwsPeerMissingError, type RedisScriptClient } from '../lib/index.js';
 
 /** What the CLI uses of an `ioredis` `Redis` instance. */
 export interface RedisConnection extends RedisScriptClient {
