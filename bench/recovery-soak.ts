@@ -22,6 +22,7 @@ import type { GapEvent, SourceSignal } from '../lib/sources/lifecycle.js';
 import { sourceClosed } from '../lib/sources/source-closed.js';
 import { streamingSignals } from '../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf, type FaultSpec } from '../lib/testing/index.js';
+import { prng } from './stats.js';
 
 /** Options of {@link runRecoverySoak}. */
 export interface RecoverySoakOptions {
@@ -65,17 +66,6 @@ export interface RecoverySoakResult {
 
 const MAILBOX = 'alice@contoso.com';
 const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -18,6 +18,7 @@ import { createEwsAgent } from '../lib/ews/transport.js';
 import type { GapEvent, SourceLifecycleEvent } from '../lib/sources/lifecycle.js';
 import { streamingSignals } from '../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf, type FaultSpec } from '../lib/testing/index.js';
+import { prng } from './stats.js';
 
 /** Options of {@link runStreamingSoak}. */
 export interface SoakOptions {
@@ -72,18 +73,6 @@ export interface SoakResult {
 }
 
 const MAILBOX = 'soak@contoso.com';
-
-/** A small seeded PRNG (mulberry32), so a fault schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const count = (list: readonly string[], type: string) => list.filter((x) => x === type).length;
