@@ -21,12 +21,13 @@ const libWire = resolve('lib/wire.ts');
 const libraryEntryOf = new Map<string, string>([
   [libIndex, 'ews-push-bridge'],
   [libWire, 'ews-push-bridge/wire'],
+  ...(['errors', 'types', 'redis', 'autodiscover'] as const).map((name) => [resolve(`lib/entry-${name}.ts`), `ews-push-bridge/${name}`] as const),
 ]);
 const adaptersDir = resolve('adapters') + sep;
 const adaptersUseLibraryEntries: NonNullable<Options['esbuildPlugins']>[number] = {
   name: 'adapters-use-library-entries',
   setup(build) {
-    build.onResolve({ filter: /\/lib\/(index|wire)(\.js)?$/ }, (args) => {
+    build.onResolve({ filter: /\/lib\/(index|wire|entry-[a-z]+)(\.js)?$/ }, (args) => {
       if (!args.importer.startsWith(adaptersDir)) return undefined;
       const entry = libraryEntryOf.get(resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts'));
       return entry === undefined ? undefined : { path: entry, external: true };
@@ -84,7 +85,14 @@ const shared: Options = {
 // came from) and the transport's remembered secrets are the ones every error message is scrubbed
 // of. (esbuild's code splitting would do the same for ES modules only; tsup's CommonJS splitting
 // rewrites the chunks with sucrase, which lowers `?.` and `??` into helper calls.)
-const libraryEntries = { index: 'lib/index.ts', wire: 'lib/wire.ts' };
+const libraryEntries = {
+  index: 'lib/index.ts',
+  wire: 'lib/wire.ts',
+  errors: 'lib/entry-errors.ts',
+  types: 'lib/entry-types.ts',
+  redis: 'lib/entry-redis.ts',
+  autodiscover: 'lib/entry-autodiscover.ts',
+};
 const libraryEntryFiles = new Set(Object.values(libraryEntries).map((file) => resolve(file)));
 const entriesReexportLibrary: NonNullable<Options['esbuildPlugins']>[number] = {
   name: 'entries-reexport-library',

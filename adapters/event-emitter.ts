@@ -31,16 +31,8 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
-import {
-  type GapEvent,
-  type MovedOrCopiedEvent,
-  type NotificationEvent,
-  type ObjectChangedEvent,
-  type PushNotification,
-  type SourceLifecycleEvent,
-  type SourceSignal,
-  type StatusEvent,
-} from '../lib/index.js';
+import { type GapEvent, type NotificationEvent, type PushNotification, type SourceLifecycleEvent, type SourceSignal } from '../lib/index.js';
+import type { MovedOrCopiedEvent, ObjectChangedEvent, StatusEvent } from '../lib/entry-types.js';
 import { resolveLogger } from '../lib/logger.js';
 import { resolvePushCallbackOptions } from './internal/options.js';
 import {

@@ -9,15 +9,20 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as Redis from '../lib/entry-redis.js';
 import type * as Library from '../lib/index.js';
 
-/** The public API's shape (the bundle exports exactly lib/index.ts). */
-export type Shipped = typeof Library;
+/** The public API's shape: the main entry (lib/index.ts) and `ews-push-bridge/redis` (lib/entry-redis.ts). */
+export type Shipped = typeof Library & typeof Redis;
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const DIST_REDIS = fileURLToPath(new URL('../dist/redis.js', import.meta.url));
 
-/** Loads `dist/index.js`; throws with the fix when it was not built. */
+/** Loads `dist/index.js` and `dist/redis.js`; throws with the fix when they were not built. */
 export async function shipped(): Promise<Shipped> {
-  if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first (npm run bench does)`);
-  return (await import(pathToFileURL(DIST).href)) as Shipped;
+  for (const file of [DIST, DIST_REDIS]) {
+    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first (npm run bench does)`);
+  }
+  const [library, redis] = await Promise.all([import(pathToFileURL(DIST).href), import(pathToFileURL(DIST_REDIS).href)]);
+  return { ...(library as typeof Library), ...(redis as typeof Redis) };
 }

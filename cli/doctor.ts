@@ -15,7 +15,9 @@ import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { checkServerIdentity, connect as tlsConnect, rootCertificates, type PeerCertificate } from 'node:tls';
 import { firstValueFrom, filter, take, tap, timeout } from 'rxjs';
-import { EwsBridgeError, EwsResponseError, streamingSignals, type CookieJar, type EwsAuth } from '../lib/index.js';
+import { EwsBridgeError, streamingSignals, type EwsAuth } from '../lib/index.js';
+import { EwsResponseError } from '../lib/entry-errors.js';
+import type { CookieJar } from '../lib/entry-types.js';
 import {
   authenticateMessage,
   buildPullSubscribeRequest,

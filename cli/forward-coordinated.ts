@@ -10,13 +10,7 @@
  * @packageDocumentation
  */
 import { Counter, Gauge } from 'prom-client';
-import {
-  RedisCheckpointStore,
-  RedisLeaseCoordinator,
-  type FencedCheckpointStore,
-  type LeaseLostReason,
-  type MailboxLease,
-} from '../lib/index.js';
+import { RedisCheckpointStore, RedisLeaseCoordinator, type FencedCheckpointStore, type LeaseLostReason, type MailboxLease } from '../lib/entry-redis.js';
 import type { MailboxBridge } from './bridge.js';
 import { shownRedisUrl, type BridgeConfig, type CoordinatorConfig, type WatchedMailbox } from './config.js';
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DisconnectReason } from '../lib/index.js';
+import type { DisconnectReason } from '../lib/entry-types.js';
 
 /**
  * Buckets of the latency histograms (`ews_bridge_listener_post_duration_seconds`,

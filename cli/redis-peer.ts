@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { EwsPeerMissingError, type RedisScriptClient } from '../lib/index.js';
+import { EwsPeerMissingError } from '../lib/entry-errors.js';
+import { type RedisScriptClient } from '../lib/entry-redis.js';
 
 /** What the CLI uses of an `ioredis` `Redis` instance. */
 export interface RedisConnection extends RedisScriptClient {

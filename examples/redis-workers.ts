@@ -22,15 +22,8 @@
  */
 import { Redis } from 'ioredis';
 import type { Subscription } from 'rxjs';
-import {
-  EVENT_TYPES,
-  RedisCheckpointStore,
-  RedisLeaseCoordinator,
-  checkpointKey,
-  pullNotifications,
-  type EwsAuth,
-  type FencedCheckpointStore,
-} from '../lib/index.js';
+import { EVENT_TYPES, checkpointKey, pullNotifications, type EwsAuth } from '../lib/index.js';
+import { RedisCheckpointStore, RedisLeaseCoordinator, type FencedCheckpointStore } from '../lib/entry-redis.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 
 interface WorkerOptions {

@@ -2,13 +2,20 @@
  * ews-push-bridge: EWS streaming and pull notifications as RxJS observables, delivered through
  * adapters that keep the legacy push-notification contract.
  *
- * This entry holds what an application uses: the sources and the streaming group, the
- * notification and signal types they emit, their options, the checkpoint stores and the lease
- * coordinator, Autodiscover, and the typed errors. Every name is listed here on purpose (no
+ * This entry holds what an application uses (at most 50 names, checked by a test): the sources and
+ * the streaming group, the notifications and signals they emit, their main options, the checkpoint
+ * stores, and the base error class with its codes. Every name is listed on purpose (no
  * `export *`); `api/ews-push-bridge.api.md` is the reviewed record of this surface and `npm test`
- * fails when it changes unrecorded. The wire layer (envelope parser, request builders, the
- * response-code table, the SOAP transport, NTLM messages) is the separate entry
- * `ews-push-bridge/wire`, for advanced uses.
+ * fails when it changes unrecorded. The rest lives in subpaths, each with its own report:
+ *
+ * - `ews-push-bridge/errors`: every error class (match on `code`; `instanceof` holds across entries).
+ * - `ews-push-bridge/types`: every type by name, the ones here and the detailed ones (each
+ *   lifecycle signal, each auth variant, the event shapes, store options).
+ * - `ews-push-bridge/redis`: checkpoints and mailbox leases shared by many processes through Redis.
+ * - `ews-push-bridge/autodiscover`: finding the EWS URL of mailboxes and grouping them by server.
+ * - `ews-push-bridge/wire`: the wire layer (envelope parser, request builders, the response-code
+ *   table, the SOAP transport, NTLM messages), for advanced uses.
+ * - `ews-push-bridge/testing`: the EWS simulator; `ews-push-bridge/adapters/*`: the legacy shapes.
  *
  * @packageDocumentation
  */
@@ -29,110 +36,37 @@ export { deferAck, type AckFunction, type AckMode } from './sources/ack.js';
 export type { SourceOptions } from './sources/options.js';
 export type { RetryOptions } from './sources/backoff.js';
 
-// What the sources emit.
+// What the sources emit (each lifecycle signal's own type: ews-push-bridge/types).
 export type {
   SourceSignal,
   NotificationSignal,
   SourceLifecycleEvent,
   LifecycleListener,
-  SubscribedEvent,
-  ConnectedEvent,
-  KeepAliveEvent,
-  DisconnectedEvent,
-  DisconnectReason,
-  RetryingEvent,
   GapEvent,
-  GapUnrecoverableReason,
-  DeliveredEventRef,
   DoorbellEvent,
-  DoorbellFailedEvent,
 } from './sources/lifecycle.js';
 export {
   EVENT_TYPES,
   type PushNotification,
   type NotificationEvent,
-  type ObjectChangedEvent,
-  type MovedOrCopiedEvent,
-  type StatusEvent,
   type EventType,
   type SubscriptionStatus,
-  type Id,
   type FolderRef,
   type DistinguishedFolderName,
   type ExchangeVersion,
 } from './model.js';
 
-// Connection options the sources share.
-export type { EwsAuth, NoAuth, BasicAuth, BearerAuth, NtlmAuth, NegotiateAuth } from './ews/auth-header.js';
-export type { EwsTlsOptions, TlsMaterial } from './ews/tls.js';
-export type { FolderSpec, MailboxFolderRef } from './ews/requests.js';
-export type { CookieJar } from './ews/transport.js';
+// Connection options the sources share (each auth variant: ews-push-bridge/types).
+export type { EwsAuth } from './ews/auth-header.js';
+export type { EwsTlsOptions } from './ews/tls.js';
+export type { FolderSpec } from './ews/requests.js';
 export { silentLogger, type Logger } from './logger.js';
 
-// Checkpoints and coordination.
-export {
-  checkpointKey,
-  type CheckpointStore,
-  type Checkpoint,
-  type CheckpointUpdate,
-  type CheckpointKeyOptions,
-} from './checkpoint/checkpoint-store.js';
+// Checkpoints (shared by many processes: ews-push-bridge/redis).
+export { checkpointKey, type CheckpointStore, type Checkpoint } from './checkpoint/checkpoint-store.js';
 export { MemoryCheckpointStore } from './checkpoint/memory-store.js';
-export { FileCheckpointStore, type FileCheckpointStoreOptions } from './checkpoint/file-store.js';
-export {
-  RedisCheckpointStore,
-  FencedCheckpointStore,
-  type LeaseFence,
-  type RedisCheckpointStoreOptions,
-} from './checkpoint/redis-store.js';
-export {
-  RedisLeaseCoordinator,
-  type RedisLeaseCoordinatorOptions,
-  type LeaseCoordinatorStats,
-  type MailboxLease,
-  type LeaseLostReason,
-} from './coordination/lease-coordinator.js';
-export type { RedisScriptClient } from './coordination/redis-client.js';
+export { FileCheckpointStore } from './checkpoint/file-store.js';
 
-// Finding the server of a mailbox.
-export {
-  autodiscover,
-  groupMailboxesByServer,
-  type AutodiscoverOptions,
-  type AutodiscoverOutcome,
-  type AutodiscoverResult,
-  type AutodiscoverRedirect,
-  type MailboxGroup,
-} from './ews/autodiscover.js';
-
-// Errors: every error of the library is an EwsBridgeError with a stable `code`.
-export {
-  EwsBridgeError,
-  EwsParseError,
-  EwsXmlForbiddenError,
-  EwsEnvelopeTooLargeError,
-  EwsNotXmlError,
-  EwsHttpError,
-  EwsResponseError,
-  EwsSoapFaultError,
-  EwsAuthError,
-  EwsTokenProviderError,
-  EwsCredentialsError,
-  EwsPeerMissingError,
-  EwsAutodiscoverError,
-  EwsConnectionError,
-  EwsStreamCutError,
-  EwsHeartbeatTimeoutError,
-  EwsConnectionTakenError,
-  EwsListenerError,
-  EwsListenerBacklogError,
-  EwsCheckpointError,
-  EwsCheckpointLockedError,
-  EwsProtocolError,
-  EwsContentEncodingError,
-  EwsLeaseLostError,
-  type EwsBridgeErrorCode,
-  type EwsErrorDetails,
-  type ResponseCodeAction,
-  type CheckpointLockHolder,
-} from './errors.js';
+// Errors: every error of the library is an EwsBridgeError with a stable `code`; the subclasses
+// are in ews-push-bridge/errors.
+export { EwsBridgeError, type EwsBridgeErrorCode } from './errors.js';

@@ -10,3 +10,6 @@
  */
 export * from './index.js';
 export * from './wire.js';
+export * from './entry-errors.js';
+export * from './entry-redis.js';
+export * from './entry-autodiscover.js';

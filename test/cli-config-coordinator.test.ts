@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../cli/config.js';
 import { CliError } from '../cli/exit-codes.js';
 import { loadIoredis } from '../cli/redis-peer.js';
-import { EwsPeerMissingError } from '../lib/index.js';
+import { EwsPeerMissingError } from '../lib/entry-errors.js';
 
 const SECRET = 'Winter2026!not-for-logs';
 const REDIS_SECRET = 'redis-Pa55-not-for-logs';

@@ -1,5 +1,5 @@
 /**
- * The Redis store and coordinator ship in the main entry without making ioredis a runtime
+ * The Redis store and coordinator ship in `ews-push-bridge/redis` without making ioredis a runtime
  * dependency: the built package never imports it (users pass their own client).
  */
 import { execFileSync } from 'node:child_process';
@@ -19,7 +19,7 @@ const fakeClient = `{ evalsha: async () => { throw new Error('NOSCRIPT'); }, eva
 
 describe.skipIf(!built)('package exports: Redis coordination (built output)', () => {
   it('never imports ioredis', () => {
-    for (const file of ['dist/index.js', 'dist/index.cjs']) {
+    for (const file of ['dist/index.js', 'dist/index.cjs', 'dist/library.js', 'dist/library.cjs', 'dist/redis.js', 'dist/redis.cjs']) {
       const code = readFileSync(`${root}/${file}`, 'utf8');
       expect(code, file).not.toMatch(/(?:require\(|from\s*|import\()\s*["']ioredis["']/);
     }
@@ -29,8 +29,12 @@ describe.skipIf(!built)('package exports: Redis coordination (built output)', ()
     const body = `
       const store = new m.RedisCheckpointStore({ redis: ${fakeClient} });
       const c = new m.RedisLeaseCoordinator({ redis: ${fakeClient}, resources: ['a@x'], onOwned() {} });
-      store.set('k', { watermark: 'w' }).then(() => console.log(typeof m.EwsLeaseLostError, c.stats().owned, new m.EwsLeaseLostError('a@x', 1, 2).code));`;
-    expect(run(`import * as m from 'ews-push-bridge'; ${body}`, 'module')).toBe('function 0 EWS_LEASE_LOST');
-    expect(run(`const m = require('ews-push-bridge'); ${body}`, 'commonjs')).toBe('function 0 EWS_LEASE_LOST');
+      store.set('k', { watermark: 'w' }).then(() => console.log(typeof e.EwsLeaseLostError, c.stats().owned, new e.EwsLeaseLostError('a@x', 1, 2).code));`;
+    expect(run(`import * as m from 'ews-push-bridge/redis'; import * as e from 'ews-push-bridge/errors'; ${body}`, 'module')).toBe(
+      'function 0 EWS_LEASE_LOST',
+    );
+    expect(run(`const m = require('ews-push-bridge/redis'); const e = require('ews-push-bridge/errors'); ${body}`, 'commonjs')).toBe(
+      'function 0 EWS_LEASE_LOST',
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -27,13 +27,19 @@ describe.skipIf(!built)('package exports (built output)', () => {
   it('imports the wire entry from both module systems, sharing the main entry’s error classes', () => {
     const throwing = `let wireError; try { w.parseEnvelope('<!DOCTYPE x><x/>'); } catch (e) { wireError = e; }`;
     const shown = `[typeof w.responseCodeInfo, w.responseCodeInfo('ErrorServerBusy').action, typeof w.EnvelopeParser,
-       wireError instanceof m.EwsBridgeError, wireError instanceof m.EwsXmlForbiddenError, wireError.code].join(' ')`;
+       wireError instanceof m.EwsBridgeError, wireError instanceof e.EwsXmlForbiddenError, wireError.code].join(' ')`;
     const expected = 'function backoff function true true EWS_XML_FORBIDDEN';
     expect(
-      run(`import * as m from 'ews-push-bridge'; import * as w from 'ews-push-bridge/wire'; ${throwing} console.log(${shown})`, 'module'),
+      run(
+        `import * as m from 'ews-push-bridge'; import * as w from 'ews-push-bridge/wire'; import * as e from 'ews-push-bridge/errors'; ${throwing} console.log(${shown})`,
+        'module',
+      ),
     ).toBe(expected);
     expect(
-      run(`const m = require('ews-push-bridge'); const w = require('ews-push-bridge/wire'); ${throwing} console.log(${shown})`, 'commonjs'),
+      run(
+        `const m = require('ews-push-bridge'); const w = require('ews-push-bridge/wire'); const e = require('ews-push-bridge/errors'); ${throwing} console.log(${shown})`,
+        'commonjs',
+      ),
     ).toBe(expected);
   });
 
@@ -46,10 +52,41 @@ describe.skipIf(!built)('package exports (built output)', () => {
     expect(JSON.parse(out)).toEqual({ both: [], wireOnMain: [] });
   });
 
+  it('keeps the main entry to at most 50 names, the rest in subpaths that share its classes', () => {
+    const code = (load: (entry: string) => string): string => `
+       const m = ${load('ews-push-bridge')}; const e = ${load('ews-push-bridge/errors')};
+       const r = ${load('ews-push-bridge/redis')}; const a = ${load('ews-push-bridge/autodiscover')};
+       const t = ${load('ews-push-bridge/types')};
+       const auth = new e.EwsAuthError(401, 'Basic');
+       console.log(JSON.stringify({
+         mainValues: Object.keys(m).length,
+         errors: Object.keys(e).length, sameBase: e.EwsBridgeError === m.EwsBridgeError, authIsBridgeError: auth instanceof m.EwsBridgeError,
+         redis: typeof r.RedisCheckpointStore + ' ' + typeof r.RedisLeaseCoordinator, autodiscover: typeof a.autodiscover,
+         types: Object.keys(t).length }))`;
+    const expected = {
+      mainValues: expect.any(Number),
+      errors: 24,
+      sameBase: true,
+      authIsBridgeError: true,
+      redis: 'function function',
+      autodiscover: 'function',
+      types: 0,
+    };
+    const esm = JSON.parse(run(code((entry) => `await import('${entry}')`), 'module'));
+    const cjs = JSON.parse(run(code((entry) => `require('${entry}')`), 'commonjs'));
+    expect(esm).toEqual(expected);
+    expect(cjs).toEqual(expected);
+    // Values and types: the API report lists every exported name of the main entry.
+    const report = readFileSync(`${root}/api/ews-push-bridge.api.md`, 'utf8');
+    const exported = report.match(/^export (?:declare )?(?:abstract )?(?:class|function|const|interface|type|enum) \w+/gm) ?? [];
+    expect(exported.length).toBeGreaterThan(20);
+    expect(exported.length).toBeLessThanOrEqual(50);
+  });
+
   it('requires from a CommonJS consumer', () => {
     const out = run(
       `const m = require('ews-push-bridge'); const t = require('ews-push-bridge/testing');
-       const e = new m.EwsHttpError(503); const g = new m.StreamingGroup({ url: 'http://127.0.0.1:1/EWS/Exchange.asmx' });
+       const e = new (require('ews-push-bridge/errors').EwsHttpError)(503); const g = new m.StreamingGroup({ url: 'http://127.0.0.1:1/EWS/Exchange.asmx' });
        console.log(e instanceof m.EwsBridgeError, e.code, e.retriable, typeof t, g.stats().connections); g.destroy()`,
       'commonjs',
     );

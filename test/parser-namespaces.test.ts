@@ -4,7 +4,7 @@
  * keep: scopes, redeclaration, the default namespace, undeclared prefixes and reserved names.
  */
 import { describe, expect, it } from 'vitest';
-import { EwsParseError } from '../lib/index.js';
+import { EwsParseError } from '../lib/entry-errors.js';
 import { EnvelopeParser, parseEnvelope, type EwsEnvelope, type GetStreamingEventsMessage } from '../lib/wire.js';
 import { parseBytewise, thrown } from './helpers/parser-fixtures.js';
 

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { EwsParseError } from '../lib/index.js';
+import { EwsParseError } from '../lib/entry-errors.js';
 import { parseEnvelope, type EwsEnvelope, type GetStreamingEventsMessage, type ResponseMessage } from '../lib/wire.js';
 import { parseBytewise, thrown } from './helpers/parser-fixtures.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EwsEnvelopeTooLargeError, EwsNotXmlError, EwsParseError, EwsXmlForbiddenError } from '../lib/index.js';
+import { EwsEnvelopeTooLargeError, EwsNotXmlError, EwsParseError, EwsXmlForbiddenError } from '../lib/entry-errors.js';
 import { EnvelopeParser, parseEnvelope } from '../lib/wire.js';
 import { fixture, parseBytewise, parseInPieces, parseWhole, thrown } from './helpers/parser-fixtures.js';
 

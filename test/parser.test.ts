@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EwsParseError } from '../lib/index.js';
+import { EwsParseError } from '../lib/entry-errors.js';
 import {
   DEFAULT_MAX_ENVELOPE_BYTES,
   EnvelopeParser,

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Id, type NotificationEvent, type PushNotification } from '../lib/index.js';
+import type { Id } from '../lib/entry-types.js';
+import { type NotificationEvent, type PushNotification } from '../lib/index.js';
 import {
   buildSendNotification,
   buildSendNotificationError,

@@ -11,18 +11,8 @@
  * @packageDocumentation
  */
 import type { Unsubscribable } from 'rxjs';
-import {
-  EwsListenerBacklogError,
-  EwsListenerError,
-  deferAck,
-  sourceClosed,
-  type AckFunction,
-  type GapEvent,
-  type PushNotification,
-  type SourceLifecycleEvent,
-  type SourceSignal,
-  type SubscriptionStatus,
-} from '../../lib/index.js';
+import { EwsListenerBacklogError, EwsListenerError } from '../../lib/entry-errors.js';
+import { deferAck, sourceClosed, type AckFunction, type GapEvent, type PushNotification, type SourceLifecycleEvent, type SourceSignal, type SubscriptionStatus } from '../../lib/index.js';
 import type { ErrorContext, PushCallbackEnd, PushCallbackHandle, PushHandler } from './push-callback-types.js';
 import type { ResolvedPushCallbackOptions } from './options.js';
 import { retryAllowed, retryDelayMs } from './retry-schedule.js';

@@ -11,7 +11,8 @@
  * @packageDocumentation
  */
 import type { ExchangeService, FolderEvent, ItemEvent, NotificationEvent as EjsNotificationEvent } from 'ews-javascript-api';
-import type { Id, MovedOrCopiedEvent, ObjectChangedEvent, PushNotification } from '../../lib/index.js';
+import type { Id, MovedOrCopiedEvent, ObjectChangedEvent } from '../../lib/entry-types.js';
+import type { PushNotification } from '../../lib/index.js';
 import type { EjsModule } from './ejs-config.js';
 
 /** The XML-as-JS shape ews-javascript-api's event loaders read (element names as keys, attributes as fields). */

@@ -18,16 +18,8 @@ import type {
   SubscriptionErrorEventArgs,
 } from 'ews-javascript-api';
 import type { Subscription as RxSubscription } from 'rxjs';
-import {
-  StreamingGroup,
-  sourceClosed,
-  type DisconnectedEvent,
-  type GapEvent,
-  type Logger,
-  type SourceSignal,
-  type StreamingGroupMemberOptions,
-  type StreamingGroupOptions,
-} from '../../lib/index.js';
+import { StreamingGroup, sourceClosed, type GapEvent, type Logger, type SourceSignal, type StreamingGroupMemberOptions, type StreamingGroupOptions } from '../../lib/index.js';
+import type { DisconnectedEvent } from '../../lib/entry-types.js';
 import { resolveLogger } from '../../lib/logger.js';
 import { serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';

@@ -9,7 +9,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { EwsConnectionError, EwsHttpError, EwsParseError, type SubscriptionStatus } from '../../lib/index.js';
+import { EwsConnectionError, EwsHttpError, EwsParseError } from '../../lib/entry-errors.js';
+import { type SubscriptionStatus } from '../../lib/index.js';
 import { SOAP_ACTIONS, parseEnvelope } from '../../lib/wire.js';
 
 /** What {@link postToListener} needs. */
