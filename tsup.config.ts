@@ -10,11 +10,10 @@ const adapters = Object.fromEntries(
     .map((f) => [`adapters/${f.slice(0, -3)}`, `adapters/${f}`]),
 );
 
-// Adapters import the library through its public entries, lib/index.ts and lib/wire.ts. In the
-// build those imports become the package's own entries (`ews-push-bridge`,
-// `ews-push-bridge/wire`, resolved by Node's package self-reference), so an adapter shares their
-// modules instead of carrying a copy: deferAck's registry must be the one the user's source
-// registered in, and `instanceof EwsBridgeError` must hold across entries. (A pure helper such as
+// Adapters import the library through its public entries (lib/index.ts, lib/wire.ts,
+// lib/entry-*.ts). In the build those imports become the package's own entries (`ews-push-bridge`,
+// `ews-push-bridge/wire`, …, resolved by Node's package self-reference), so an adapter shares their
+// modules instead of carrying a copy: `instanceof EwsBridgeError` must hold across entries. (A pure helper such as
 // lib/logger.ts's resolveLogger may be imported directly: a copy of it changes nothing.)
 const libIndex = resolve('lib/index.ts');
 const libWire = resolve('lib/wire.ts');
@@ -36,7 +35,7 @@ const adaptersUseLibraryEntries: NonNullable<Options['esbuildPlugins']>[number] 
 };
 
 // The CLI (cli/) uses the library like any app, through the package's public entries, so the
-// bin stays small and shares their modules (and their deferAck registry and error classes). The
+// bin stays small and shares their modules (and their error classes). The
 // demo bundles the 2015 example listener (examples/legacy-listener/) as its legacy app.
 const cliDir = resolve('cli') + sep;
 const exampleListenerDir = resolve('examples/legacy-listener') + sep;

@@ -3,8 +3,11 @@
  * notification, so the source may checkpoint it and fetch the next one.
  *
  * The design, in one place:
- * - Notifications stay plain `PushNotification` objects (no extra or hidden properties); the source
- *   remembers each emitted object in a `WeakMap`.
+ * - The acknowledgement travels with the notification: the source attaches its handle to the
+ *   emitted object under a registered symbol, non-enumerable, so the notification still prints,
+ *   compares, serializes and spreads as the plain `PushNotification` it is (a copy has no ack of
+ *   its own), and it reaches the consumer through any operator that passes the object on — a
+ *   signal's `notification`, `notificationsOf`, an adapter. No registry, no global state.
  * - **`ackMode: 'auto'` (default)**: a notification is done when the subscriber's `next` callback
  *   *returns*. Right for synchronous consumers.
  * - An asynchronous consumer calls {@link deferAck} *during* that `next` call (directly, or in an
@@ -99,18 +102,16 @@ export class AckHandle {
 }
 
 /**
- * The registry lives on `globalThis` under a registered symbol: each published entry point (the
- * root, every adapter, their ESM and CommonJS builds) is bundled with its own copy of this module,
- * and an adapter's `deferAck` must still find the handle a source registered.
+ * The key under which a notification carries its handle. `Symbol.for`: each published entry point
+ * (ESM and CommonJS builds of the root and the adapters) may hold its own copy of this module, and
+ * an adapter's `deferAck` must read the handle a source (another copy) attached.
  */
-const REGISTRY = Symbol.for('ews-push-bridge.ack-handles');
-type Registry = WeakMap<object, Pick<AckHandle, 'defer'>>;
-const globalRegistry = globalThis as typeof globalThis & { [REGISTRY]?: Registry };
-const handles: Registry = (globalRegistry[REGISTRY] ??= new WeakMap());
+const ACK = Symbol.for('ews-push-bridge.ack');
+type Acknowledgeable = PushNotification & { [ACK]?: Pick<AckHandle, 'defer'> };
 
-/** Registers the handle of a notification about to be emitted. */
-export function registerAck(notification: PushNotification, handle: AckHandle): void {
-  handles.set(notification, handle);
+/** Attaches the handle of a notification about to be emitted (replacing an earlier one). */
+export function attachAck(notification: PushNotification, handle: AckHandle): void {
+  Object.defineProperty(notification, ACK, { value: handle, configurable: true, enumerable: false, writable: false });
 }
 
 /**
@@ -131,5 +132,5 @@ export function registerAck(notification: PushNotification, handle: AckHandle): 
  * object identity: a copy (`{ ...n }`) has no ack of its own.
  */
 export function deferAck(notification: PushNotification): AckFunction {
-  return handles.get(notification)?.defer() ?? resolvedAck;
+  return (notification as Acknowledgeable)[ACK]?.defer() ?? resolvedAck;
 }

@@ -36,7 +36,7 @@ import { SOAP_ACTIONS, buildSyncFolderItemsRequest, type FolderSpec } from '../e
 import { envelopeError } from '../ews/response-errors.js';
 import { postSoap, type EwsEndpointOptions } from '../ews/transport.js';
 import type { EventType, Id, NotificationEvent, ObjectChangedEvent, PushNotification } from '../model.js';
-import { AckHandle, registerAck } from './ack.js';
+import { AckHandle, attachAck } from './ack.js';
 import { planFor, withRetry, type FailurePlan } from './backoff.js';
 import { sourceEndpoint } from './endpoint.js';
 import type { GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
@@ -254,7 +254,7 @@ export class GapRecovery {
       return;
     }
     const handle = new AckHandle('auto', this.logger);
-    registerAck(signal.notification, handle);
+    attachAck(signal.notification, handle);
     handle.delivering = true;
     try {
       this.emitSignal(signal);

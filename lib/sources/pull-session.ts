@@ -21,7 +21,7 @@ import { envelopeError } from '../ews/response-errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { NotificationEvent, PushNotification } from '../model.js';
-import { AckHandle, registerAck, type AckMode } from './ack.js';
+import { AckHandle, attachAck, type AckMode } from './ack.js';
 import { abortableDelay, planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import { sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import type { DisconnectReason, SourceSignal } from './lifecycle.js';
@@ -429,7 +429,7 @@ export class PullSession {
   /** Emits one notification and resolves once the consumer has acknowledged it. */
   private async deliver(notification: PushNotification): Promise<AckHandle> {
     const handle = new AckHandle(this.options.ackMode, this.options.logger);
-    registerAck(notification, handle);
+    attachAck(notification, handle);
     handle.delivering = true;
     try {
       this.report({ type: 'notification', notification });

@@ -7,7 +7,7 @@
 import { Observable, type Subscriber } from 'rxjs';
 import { silentLogger } from '../../lib/logger.js';
 import type { NotificationEvent, PushNotification } from '../../lib/model.js';
-import { AckHandle, registerAck } from '../../lib/sources/ack.js';
+import { AckHandle, attachAck } from '../../lib/sources/ack.js';
 import type { SourceSignal } from '../../lib/sources/lifecycle.js';
 
 export interface ManualSource {
@@ -46,7 +46,7 @@ export function manualSource(): ManualSource {
     notify: (notification) => require().next({ type: 'notification', notification }),
     notifyWithAck(notification) {
       const handle = new AckHandle('auto', silentLogger);
-      registerAck(notification, handle);
+      attachAck(notification, handle);
       handle.delivering = true;
       try {
         require().next({ type: 'notification', notification });
