@@ -44,7 +44,8 @@ import {
 } from '../lib/index.js';
 import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './internal/ejs-config.js';
 import { toEjsEvents } from './internal/ejs-events.js';
-import { describeValue, isStatusOnly, lastWatermark, type PushSource } from './internal/source-input.js';
+import { describeValue } from '../lib/validate.js';
+import { isStatusOnly, lastWatermark, type PushSource } from './internal/source-input.js';
 import { pushCallback, type DeliveryContext, type PushCallbackEnd, type PushCallbackHandle, type PushCallbackOptions, type PushHandler } from './push-callback.js';
 import { createListenerPoster, type ListenerPosterOptions } from './soap-forwarder.js';
 

@@ -39,7 +39,7 @@ import { type ExchangeVersion, type Logger, type PushNotification, type SourceSi
 import { resolveLogger } from '../lib/logger.js';
 import { EXCHANGE_VERSIONS, buildSendNotification } from '../lib/wire.js';
 import { postToListener, redactUrl } from './internal/listener-post.js';
-import { describeValue } from './internal/source-input.js';
+import { describeValue } from '../lib/validate.js';
 import { pushCallback, type PushCallbackHandle, type PushCallbackOptions, type PushHandler, type PushSource } from './push-callback.js';
 
 export type { PushCallbackEnd, PushCallbackHandle, ErrorContext, ErrorPhase } from './push-callback.js';
@@ -207,7 +207,7 @@ export function createListenerPoster(options: ListenerPosterOptions): ListenerPo
       url: resolved.url,
       agent,
       headers: resolved.headers,
-      timeoutMs: resolved.requestTimeoutMs,
+      requestTimeoutMs: resolved.requestTimeoutMs,
       maxResponseBytes: resolved.maxResponseBytes,
     });
   };

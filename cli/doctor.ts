@@ -356,7 +356,7 @@ export async function runDoctor(options: DoctorOptions): Promise<{ report: Docto
       url,
       auth: config.ews.auth,
       agent,
-      timeoutMs: stepTimeoutMs,
+      requestTimeoutMs: stepTimeoutMs,
       cookies: jar,
       ...(options.signal ? { signal: options.signal } : {}),
     };

@@ -539,7 +539,7 @@ describe('pushCallback: arguments', () => {
     const ok = (): SubscriptionStatus => 'OK';
     expect(() => pushCallback(src.source, ok, { statusFrequencyMinutes: 0 })).toThrow(new RangeError('statusFrequencyMinutes must be 1–1440 (got 0)'));
     expect(() => pushCallback(src.source, ok, { statusFrequencyMinutes: 1.5 })).toThrow(/statusFrequencyMinutes must be 1–1440/);
-    expect(() => pushCallback(src.source, ok, { retryScheduleMs: [] })).toThrow(new TypeError('retryScheduleMs must be a non-empty array of milliseconds'));
+    expect(() => pushCallback(src.source, ok, { retryScheduleMs: [] })).toThrow(new TypeError('retryScheduleMs must be a non-empty array of milliseconds (got an empty array)'));
     expect(() => pushCallback(src.source, ok, { retryScheduleMs: [1, -2] })).toThrow(/retryScheduleMs\[1\] must be a positive finite number/);
     expect(() => pushCallback(src.source, ok, { onError: 'x' as never })).toThrow(/onError must be a function/);
     expect(() => pushCallback(src.source, ok, { logger: {} as never })).toThrow(/logger must have debug, info, warn and error methods/);

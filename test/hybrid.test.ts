@@ -198,8 +198,8 @@ describe('hybridNotifications against EwsSimulator', () => {
   it('rejects invalid doorbell options naming the option', async () => {
     const { firstValueFrom } = await import('rxjs');
     const base = { url: 'http://127.0.0.1:1/EWS/Exchange.asmx' };
-    await expect(firstValueFrom(hybridNotifications({ ...base, connectionTimeoutMinutes: 31 }))).rejects.toThrow(/^connectionTimeoutMinutes must be 1–30$/);
+    await expect(firstValueFrom(hybridNotifications({ ...base, connectionTimeoutMinutes: 31 }))).rejects.toThrow(/^connectionTimeoutMinutes must be 1–30 \(got 31\)$/);
     await expect(firstValueFrom(hybridNotifications({ ...base, doorbellRestartMs: -1 }))).rejects.toThrow(/^doorbellRestartMs must be a positive number/);
-    await expect(firstValueFrom(hybridNotifications({ ...base, subscriptionTimeoutMinutes: 2000 }))).rejects.toThrow(/^subscriptionTimeoutMinutes must be 1–1440$/);
+    await expect(firstValueFrom(hybridNotifications({ ...base, subscriptionTimeoutMinutes: 2000 }))).rejects.toThrow(/^subscriptionTimeoutMinutes must be 1–1440 \(got 2000\)$/);
   });
 });

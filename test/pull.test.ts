@@ -278,9 +278,9 @@ describe('pullNotifications against EwsSimulator', () => {
 describe('pull option validation', () => {
   const base: PullOptions = { url: 'http://127.0.0.1:1/EWS/Exchange.asmx' };
   const cases: [Partial<PullOptions>, RegExp][] = [
-    [{ subscriptionTimeoutMinutes: 0 }, /^subscriptionTimeoutMinutes must be 1–1440$/],
-    [{ subscriptionTimeoutMinutes: 1441 }, /^subscriptionTimeoutMinutes must be 1–1440$/],
-    [{ subscriptionTimeoutMinutes: 1.5 }, /^subscriptionTimeoutMinutes must be 1–1440$/],
+    [{ subscriptionTimeoutMinutes: 0 }, /^subscriptionTimeoutMinutes must be 1–1440 \(got 0\)$/],
+    [{ subscriptionTimeoutMinutes: 1441 }, /^subscriptionTimeoutMinutes must be 1–1440 \(got 1441\)$/],
+    [{ subscriptionTimeoutMinutes: 1.5 }, /^subscriptionTimeoutMinutes must be 1–1440 \(got 1.5\)$/],
     [{ pollIntervalMs: 0 }, /^pollIntervalMs must be a positive number/],
     [{ pollIntervalMs: 60_000, subscriptionTimeoutMinutes: 1 }, /^pollIntervalMs must be shorter than subscriptionTimeoutMinutes/],
     [{ watermark: '' }, /^watermark must be a non-empty string$/],

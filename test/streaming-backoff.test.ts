@@ -210,9 +210,9 @@ describe('withRetry', () => {
 describe('streamingNotifications option validation', () => {
   const url = 'http://127.0.0.1:9/EWS/Exchange.asmx';
   const cases: [Partial<StreamingOptions> & Record<string, unknown>, RegExp][] = [
-    [{ connectionTimeoutMinutes: 0 }, /^connectionTimeoutMinutes must be 1–30$/],
-    [{ connectionTimeoutMinutes: 31 }, /^connectionTimeoutMinutes must be 1–30$/],
-    [{ connectionTimeoutMinutes: 1.5 }, /^connectionTimeoutMinutes must be 1–30$/],
+    [{ connectionTimeoutMinutes: 0 }, /^connectionTimeoutMinutes must be 1–30 \(got 0\)$/],
+    [{ connectionTimeoutMinutes: 31 }, /^connectionTimeoutMinutes must be 1–30 \(got 31\)$/],
+    [{ connectionTimeoutMinutes: 1.5 }, /^connectionTimeoutMinutes must be 1–30 \(got 1.5\)$/],
     [{ heartbeatTimeoutMs: 0 }, /^heartbeatTimeoutMs must be/],
     [{ heartbeatTimeoutMs: Infinity }, /^heartbeatTimeoutMs must be/],
     [{ requestTimeoutMs: -1 }, /^requestTimeoutMs must be/],

@@ -320,7 +320,7 @@ describe('postSoap', () => {
     const srv = await serve(() => {
       /* never answers */
     });
-    const error = await rejection(postSoap(SUBSCRIBE, { url: srv.url, timeoutMs: 150, agent: agentFor(srv.url) }));
+    const error = await rejection(postSoap(SUBSCRIBE, { url: srv.url, requestTimeoutMs: 150, agent: agentFor(srv.url) }));
     expect(error).toBeInstanceOf(EwsConnectionError);
     expect((error as Error).message).toContain('150 ms');
     await waitUntil(() => srv.closed === 1);
@@ -461,7 +461,7 @@ describe('openStream', () => {
       res.write(connectionStatusEnvelope('OK'));
     });
     const started = performance.now();
-    const error = await rejection(openStream(STREAM, { url: srv.url, idleTimeoutMs: 120, agent: agentFor(srv.url), onEnvelope: () => {} }));
+    const error = await rejection(openStream(STREAM, { url: srv.url, heartbeatTimeoutMs: 120, agent: agentFor(srv.url), onEnvelope: () => {} }));
     expect(error).toBeInstanceOf(EwsHeartbeatTimeoutError);
     expect(performance.now() - started).toBeGreaterThanOrEqual(100);
     await waitUntil(() => srv.closed === 1);
@@ -480,7 +480,7 @@ describe('openStream', () => {
       }, 40);
     });
     // 8 envelopes × 40 ms is well past the 150 ms idle limit in total, but no pause reaches it.
-    expect(await openStream(STREAM, { url: srv.url, idleTimeoutMs: 150, agent: agentFor(srv.url), onEnvelope: () => {} })).toEqual({
+    expect(await openStream(STREAM, { url: srv.url, heartbeatTimeoutMs: 150, agent: agentFor(srv.url), onEnvelope: () => {} })).toEqual({
       envelopes: 8,
     });
   });
@@ -497,7 +497,7 @@ describe('openStream', () => {
       res.on('close', () => clearInterval(timer));
     });
     try {
-      const error = await rejection(openStream(STREAM, { url: srv.url, idleTimeoutMs: 150, agent: agentFor(srv.url), onEnvelope: () => {} }));
+      const error = await rejection(openStream(STREAM, { url: srv.url, heartbeatTimeoutMs: 150, agent: agentFor(srv.url), onEnvelope: () => {} }));
       expect(error).toBeInstanceOf(EwsHeartbeatTimeoutError);
       // It was trickling the whole time: bytes kept arriving, the watchdog fired all the same.
       expect(bytes).toBeGreaterThan(1);

@@ -16,7 +16,8 @@ import { deferAck, sourceClosed, type AckFunction, type GapEvent, type PushNotif
 import type { ErrorContext, PushCallbackEnd, PushCallbackHandle, PushHandler } from './push-callback-types.js';
 import type { ResolvedPushCallbackOptions } from './options.js';
 import { retryAllowed, retryDelayMs } from './retry-schedule.js';
-import { describeValue, isSignal, isStatusOnly, lastWatermark, type PushSource } from './source-input.js';
+import { describeValue } from '../../lib/validate.js';
+import { isSignal, isStatusOnly, lastWatermark, type PushSource } from './source-input.js';
 
 interface QueuedNotification {
   readonly kind: 'notification';

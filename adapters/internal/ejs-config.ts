@@ -10,7 +10,7 @@ import type * as Ejs from 'ews-javascript-api';
 import type { EventType as EjsEventType, ExchangeService, FolderId } from 'ews-javascript-api';
 import { type EventType, type EwsAuth, type ExchangeVersion, type FolderSpec } from '../../lib/index.js';
 import { EXCHANGE_VERSIONS } from '../../lib/wire.js';
-import { describeValue } from './source-input.js';
+import { describeValue } from '../../lib/validate.js';
 
 /** The ews-javascript-api module, as loaded by `import('ews-javascript-api')`. */
 export type EjsModule = typeof Ejs;

@@ -14,7 +14,8 @@ import type { Observable, Observer } from 'rxjs';
 import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
-import { describeValue, lastWatermark } from './source-input.js';
+import { describeValue } from '../../lib/validate.js';
+import { lastWatermark } from './source-input.js';
 
 /** Options the service and the Subscribe arguments decide, or that GetEvents' contract fixes. */
 type DecidedBySubscribe =

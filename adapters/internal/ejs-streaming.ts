@@ -24,7 +24,7 @@ import { resolveLogger } from '../../lib/logger.js';
 import { serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
-import { describeValue } from './source-input.js';
+import { describeValue } from '../../lib/validate.js';
 
 /** Options the `ExchangeService` decides (endpoint, credentials, impersonation, headers, version). */
 type DecidedByService = 'url' | 'auth' | 'anchorMailbox' | 'headers' | 'requestServerVersion' | 'signal';

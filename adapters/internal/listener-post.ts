@@ -19,7 +19,7 @@ export interface ListenerPostOptions {
   readonly agent: http.Agent;
   /** Extra request headers (the shared secret). */
   readonly headers: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
+  readonly requestTimeoutMs: number;
   readonly maxResponseBytes: number;
 }
 
@@ -36,7 +36,7 @@ export function redactUrl(url: URL): string {
  *   EwsParseError / EwsNotXmlError when the answer is not a `SendNotificationResult`.
  */
 export function postToListener(envelope: string, options: ListenerPostOptions): Promise<SubscriptionStatus> {
-  const { url, timeoutMs, maxResponseBytes } = options;
+  const { url, requestTimeoutMs, maxResponseBytes } = options;
   const body = Buffer.from(envelope, 'utf8');
   const request = url.protocol === 'https:' ? https.request : http.request;
   return new Promise<SubscriptionStatus>((resolve, reject) => {
@@ -61,9 +61,9 @@ export function postToListener(envelope: string, options: ListenerPostOptions): 
       },
     });
     const deadline = setTimeout(() => {
-      finish(new EwsConnectionError(`The push listener at ${redactUrl(url)} did not answer within ${timeoutMs} ms`));
+      finish(new EwsConnectionError(`The push listener at ${redactUrl(url)} did not answer within ${requestTimeoutMs} ms`));
       req.destroy();
-    }, timeoutMs);
+    }, requestTimeoutMs);
     req.on('error', (error: NodeJS.ErrnoException) => {
       finish(new EwsConnectionError(`The push listener at ${redactUrl(url)} could not be reached (${error.code ?? error.message})`, { cause: error }));
     });

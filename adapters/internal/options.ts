@@ -8,7 +8,7 @@ import { type GapEvent, type Logger, type SourceLifecycleEvent } from '../../lib
 import { resolveLogger } from '../../lib/logger.js';
 import type { ErrorContext, PushCallbackOptions } from './push-callback-types.js';
 import { EXCHANGE_RETRY_SCHEDULE_MS } from './retry-schedule.js';
-import { describeValue } from './source-input.js';
+import { describeValue, intInRange, optionalAbortSignal, optionalFunction, requireObject } from '../../lib/validate.js';
 
 /** Default of {@link PushCallbackOptions.maxBacklogNotifications}. */
 export const DEFAULT_MAX_BACKLOG_NOTIFICATIONS = 10_000;
@@ -26,24 +26,18 @@ export interface ResolvedPushCallbackOptions {
   readonly logger: Logger;
 }
 
-function optionalFunction<T>(value: T | undefined, name: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new TypeError(`${name} must be a function (got ${describeValue(value)})`);
-  return value;
-}
-
 /**
  * Checks the options and applies the documented defaults.
  *
  * @throws TypeError / RangeError naming the option.
  */
 export function resolvePushCallbackOptions(options: PushCallbackOptions): ResolvedPushCallbackOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const minutes = options.statusFrequencyMinutes ?? 30;
-  if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
-    throw new RangeError(`statusFrequencyMinutes must be 1–1440 (got ${describeValue(minutes)})`);
-  }
+  requireObject(options, 'options');
+  const minutes = intInRange(options.statusFrequencyMinutes, 'statusFrequencyMinutes', 30, 1, 1440);
   const schedule = options.retryScheduleMs ?? EXCHANGE_RETRY_SCHEDULE_MS;
-  if (!Array.isArray(schedule) || schedule.length === 0) throw new TypeError('retryScheduleMs must be a non-empty array of milliseconds');
+  if (!Array.isArray(schedule) || schedule.length === 0) {
+    throw new TypeError(`retryScheduleMs must be a non-empty array of milliseconds (got ${describeValue(schedule)})`);
+  }
   schedule.forEach((ms: unknown, i) => {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
       throw new RangeError(`retryScheduleMs[${i}] must be a positive finite number of milliseconds (got ${describeValue(ms)})`);
@@ -53,8 +47,7 @@ export function resolvePushCallbackOptions(options: PushCallbackOptions): Resolv
   if (typeof maxBacklog !== 'number' || !(maxBacklog === Infinity || (Number.isInteger(maxBacklog) && maxBacklog >= 1))) {
     throw new RangeError(`maxBacklogNotifications must be an integer ≥ 1, or Infinity (got ${describeValue(maxBacklog)})`);
   }
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  const signal = optionalAbortSignal(options.signal, 'signal');
   return {
     statusFrequencyMinutes: minutes,
     statusFrequencyMs: minutes * 60_000,

@@ -32,9 +32,3 @@ export function lastWatermark(notification: PushNotification): string | undefine
   return undefined;
 }
 
-/** A short, credential-free description of a value for an error message. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (Array.isArray(value)) return 'an array';
-  return value === null ? 'null' : typeof value === 'object' ? 'an object' : String(value);
-}

@@ -66,7 +66,7 @@ export interface AutodiscoverOptions {
   /** Connection pool (TLS settings go on it, see `createEwsAgent`). Default: a shared keep-alive agent. */
   readonly agent?: http.Agent;
   /** Per request. Default `30_000`. */
-  readonly timeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   /** Aborts the whole lookup. */
   readonly signal?: AbortSignal;
   /** Debug lines (endpoints tried, redirects). Default: silent. */
@@ -285,7 +285,7 @@ async function post(context: Context, url: URL, pox: boolean, body: string): Pro
       url,
       ...(options.auth === undefined ? {} : { auth: options.auth }),
       ...(options.agent === undefined ? {} : { agent: options.agent }),
-      timeoutMs: options.timeoutMs ?? 30_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       logger: context.logger,
     },

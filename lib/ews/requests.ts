@@ -16,7 +16,7 @@ import {
   attribute,
   textElement,
 } from './xml.js';
-import { describe, requireIntInRange, requireObject, requireString } from './validate-options.js';
+import { describeValue, requireIntInRange, requireObject, requireString } from '../validate.js';
 
 /** The `SOAPAction` HTTP header value of each operation this library sends or emulates. */
 export const SOAP_ACTIONS = {
@@ -180,7 +180,7 @@ const DISTINGUISHED_NAME = /^[a-z]+$/;
 
 function requireVersion(value: unknown, field: string): ExchangeVersion {
   if (typeof value !== 'string' || !EXCHANGE_VERSION_SET.has(value)) {
-    throw new RangeError(`${field} must be one of ${EXCHANGE_VERSIONS.join(', ')} (got ${describe(value)})`);
+    throw new RangeError(`${field} must be one of ${EXCHANGE_VERSIONS.join(', ')} (got ${describeValue(value)})`);
   }
   return value as ExchangeVersion;
 }
@@ -222,7 +222,7 @@ function envelope(options: EwsRequestOptions, body: string): string {
 function folderIdElement(folder: unknown, field: string): string {
   if (typeof folder === 'string') {
     if (!DISTINGUISHED_NAME.test(folder)) {
-      throw new RangeError(`${field} must be a lower-case distinguished folder name such as "inbox" (got ${describe(folder)})`);
+      throw new RangeError(`${field} must be a lower-case distinguished folder name such as "inbox" (got ${describeValue(folder)})`);
     }
     return `<t:DistinguishedFolderId Id="${folder}"/>`;
   }
@@ -231,7 +231,7 @@ function folderIdElement(folder: unknown, field: string): string {
     const name = obj.distinguishedId;
     if (typeof name !== 'string' || !DISTINGUISHED_NAME.test(name)) {
       throw new RangeError(
-        `${field}.distinguishedId must be a lower-case distinguished folder name such as "inbox" (got ${describe(name)})`,
+        `${field}.distinguishedId must be a lower-case distinguished folder name such as "inbox" (got ${describeValue(name)})`,
       );
     }
     const mailbox = requireString(obj.mailbox, `${field}.mailbox`);
@@ -242,15 +242,25 @@ function folderIdElement(folder: unknown, field: string): string {
   return `<t:FolderId${attribute('Id', id, `${field}.id`)}${attribute('ChangeKey', changeKey, `${field}.changeKey`)}/>`;
 }
 
-/** The body of a `*SubscriptionRequest`, up to and including `t:EventTypes`, and its attributes. */
-function subscriptionScope(options: SubscriptionScopeOptions): { attrs: string; children: string } {
+/**
+ * Checks what a subscription watches — `folders` (each a distinguished name, `{ id, changeKey? }`
+ * or `{ distinguishedId, mailbox }`), `subscribeToAllFolders`, `eventTypes` — by the rules the
+ * Subscribe builders apply, with their messages, and returns the `t:FolderIds` and `t:EventTypes`
+ * contents (event types once each). The sources call it when they resolve their options, before
+ * any I/O.
+ *
+ * @throws TypeError or RangeError naming the option (`folders[1].id must not be empty`).
+ */
+export function validateSubscriptionScope(
+  options: Pick<SubscriptionScopeOptions, 'folders' | 'subscribeToAllFolders' | 'eventTypes'>,
+): { readonly folderIds: string; readonly eventTypes: string } {
   const all = options.subscribeToAllFolders;
   if (all !== undefined && typeof all !== 'boolean') {
-    throw new TypeError(`subscribeToAllFolders must be a boolean (got ${describe(all)})`);
+    throw new TypeError(`subscribeToAllFolders must be a boolean (got ${describeValue(all)})`);
   }
   const folders = options.folders;
   if (folders !== undefined && !Array.isArray(folders)) {
-    throw new TypeError(`folders must be an array (got ${describe(folders)})`);
+    throw new TypeError(`folders must be an array (got ${describeValue(folders)})`);
   }
   let folderIds = '';
   if (all === true) {
@@ -261,27 +271,32 @@ function subscriptionScope(options: SubscriptionScopeOptions): { attrs: string; 
     if (folders === undefined || folders.length === 0) {
       throw new RangeError('folders must list at least one folder unless subscribeToAllFolders is true');
     }
-    folderIds = `<t:FolderIds>${folders.map((f, i) => folderIdElement(f, `folders[${i}]`)).join('')}</t:FolderIds>`;
+    folderIds = folders.map((f, i) => folderIdElement(f, `folders[${i}]`)).join('');
   }
 
   const requested = options.eventTypes ?? EVENT_TYPES;
-  if (!Array.isArray(requested)) throw new TypeError(`eventTypes must be an array (got ${describe(requested)})`);
+  if (!Array.isArray(requested)) throw new TypeError(`eventTypes must be an array (got ${describeValue(requested)})`);
   if (requested.length === 0) throw new RangeError('eventTypes must not be empty');
   const seen = new Set<string>();
   let eventTypes = '';
   requested.forEach((type: unknown, i) => {
     if (typeof type !== 'string' || !EVENT_TYPE_SET.has(type)) {
-      throw new RangeError(`eventTypes[${i}] must be one of ${EVENT_TYPES.join(', ')} (got ${describe(type)})`);
+      throw new RangeError(`eventTypes[${i}] must be one of ${EVENT_TYPES.join(', ')} (got ${describeValue(type)})`);
     }
     if (!seen.has(type)) {
       seen.add(type);
       eventTypes += `<t:EventType>${type}Event</t:EventType>`;
     }
   });
+  return { folderIds, eventTypes };
+}
 
+/** The body of a `*SubscriptionRequest`, up to and including `t:EventTypes`, and its attributes. */
+function subscriptionScope(options: SubscriptionScopeOptions): { attrs: string; children: string } {
+  const { folderIds, eventTypes } = validateSubscriptionScope(options);
   return {
-    attrs: all === true ? ' SubscribeToAllFolders="true"' : '',
-    children: `${folderIds}<t:EventTypes>${eventTypes}</t:EventTypes>`,
+    attrs: options.subscribeToAllFolders === true ? ' SubscribeToAllFolders="true"' : '',
+    children: `${folderIds === '' ? '' : `<t:FolderIds>${folderIds}</t:FolderIds>`}<t:EventTypes>${eventTypes}</t:EventTypes>`,
   };
 }
 
@@ -354,7 +369,7 @@ export function buildGetStreamingEventsRequest(options: GetStreamingEventsReques
   requireObject(options, 'options');
   const opts = options;
   const ids: unknown = opts.subscriptionIds;
-  if (!Array.isArray(ids)) throw new TypeError(`subscriptionIds must be an array (got ${describe(ids)})`);
+  if (!Array.isArray(ids)) throw new TypeError(`subscriptionIds must be an array (got ${describeValue(ids)})`);
   if (ids.length < 1 || ids.length > 200) {
     throw new RangeError(`subscriptionIds must hold 1–200 ids (got ${ids.length})`);
   }

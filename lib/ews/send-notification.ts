@@ -18,7 +18,7 @@
 import type { ExchangeVersion, Id, NotificationEvent, PushNotification, SubscriptionStatus } from '../model.js';
 import type { ResponseClass } from './messages.js';
 import { EXCHANGE_VERSIONS } from './requests.js';
-import { describe, requireIntInRange, requireObject, requireString } from './validate-options.js';
+import { describeValue, requireIntInRange, requireObject, requireString } from '../validate.js';
 import { MESSAGES_NS, SOAP_NS, TYPES_NS, XML_DECLARATION, attribute, escapeText, textElement } from './xml.js';
 
 /** Options of {@link buildSendNotification}. */
@@ -70,7 +70,7 @@ const MOVED_COPIED: ReadonlySet<string> = new Set(['Moved', 'Copied']);
 
 function version(value: unknown): ExchangeVersion {
   if (typeof value !== 'string' || !VERSION_SET.has(value)) {
-    throw new RangeError(`requestServerVersion must be one of ${EXCHANGE_VERSIONS.join(', ')} (got ${describe(value)})`);
+    throw new RangeError(`requestServerVersion must be one of ${EXCHANGE_VERSIONS.join(', ')} (got ${describeValue(value)})`);
   }
   return value as ExchangeVersion;
 }
@@ -106,7 +106,7 @@ function eventElement(event: NotificationEvent, field: string): string {
   }
   const moved = typeof type === 'string' && MOVED_COPIED.has(type);
   if (typeof type !== 'string' || (!moved && !OBJECT_EVENT_TYPES.has(type))) {
-    throw new RangeError(`${field}.type must be an event type or 'Status' (got ${describe(type)})`);
+    throw new RangeError(`${field}.type must be an event type or 'Status' (got ${describeValue(type)})`);
   }
   // Fields the wire cannot carry for this type would be lost on the way: refuse them instead.
   if (!moved && (obj.oldItemId !== undefined || obj.oldFolderId !== undefined || obj.oldParentFolderId !== undefined)) {
@@ -117,7 +117,7 @@ function eventElement(event: NotificationEvent, field: string): string {
   }
   const timeStamp = requireString(obj.timeStamp, `${field}.timeStamp`);
   if (!XS_DATE_TIME.test(timeStamp)) {
-    throw new RangeError(`${field}.timeStamp must be an xs:dateTime such as 2024-05-01T10:20:30Z (got ${describe(timeStamp)})`);
+    throw new RangeError(`${field}.timeStamp must be an xs:dateTime such as 2024-05-01T10:20:30Z (got ${describeValue(timeStamp)})`);
   }
   let xml =
     watermarkElement(obj.watermark, `${field}.watermark`) +
@@ -144,10 +144,10 @@ function notificationElement(notification: PushNotification): string {
       ? ''
       : textElement('t:PreviousWatermark', requireString(n.previousWatermark, 'notification.previousWatermark'), 'notification.previousWatermark');
   if (typeof n.moreEvents !== 'boolean') {
-    throw new TypeError(`notification.moreEvents must be a boolean (got ${describe(n.moreEvents)})`);
+    throw new TypeError(`notification.moreEvents must be a boolean (got ${describeValue(n.moreEvents)})`);
   }
   const events: unknown = n.events;
-  if (!Array.isArray(events)) throw new TypeError(`notification.events must be an array (got ${describe(events)})`);
+  if (!Array.isArray(events)) throw new TypeError(`notification.events must be an array (got ${describeValue(events)})`);
   // NotificationType requires at least one event; an idle notification carries a StatusEvent.
   if (events.length === 0) throw new RangeError('notification.events must not be empty (send a Status event when idle)');
   let body = '';
@@ -168,7 +168,7 @@ function responseFields(
   messageXml: Readonly<Record<string, string>> | undefined,
 ): string {
   const code = requireString(responseCode, 'responseCode');
-  if (!RESPONSE_CODE.test(code)) throw new RangeError(`responseCode must be an EWS response code name (got ${describe(code)})`);
+  if (!RESPONSE_CODE.test(code)) throw new RangeError(`responseCode must be an EWS response code name (got ${describeValue(code)})`);
   let xml = messageText === undefined ? '' : textElement('m:MessageText', requireString(messageText, 'messageText'), 'messageText');
   xml += `<m:ResponseCode>${code}</m:ResponseCode>`;
   if (descriptiveLinkKey !== undefined) {
@@ -181,7 +181,7 @@ function responseFields(
       for (const [name, value] of entries) {
         const field = `messageXml.${name}`;
         if (name.length === 0) throw new RangeError('messageXml keys must not be empty');
-        if (typeof value !== 'string') throw new TypeError(`${field} must be a string (got ${describe(value)})`);
+        if (typeof value !== 'string') throw new TypeError(`${field} must be a string (got ${describeValue(value)})`);
         xml += `<t:Value${attribute('Name', name, 'messageXml key')}>${escapeText(value, field)}</t:Value>`;
       }
       xml += '</m:MessageXml>';
@@ -218,7 +218,7 @@ export function buildSendNotification(notification: PushNotification, options: S
   const opts = options;
   const responseClass = opts.responseClass ?? 'Success';
   if (!RESPONSE_CLASSES.has(responseClass)) {
-    throw new RangeError(`responseClass must be Success, Warning or Error (got ${describe(responseClass)})`);
+    throw new RangeError(`responseClass must be Success, Warning or Error (got ${describeValue(responseClass)})`);
   }
   const fields = responseFields(opts.responseCode ?? 'NoError', opts.messageText, opts.descriptiveLinkKey, opts.messageXml);
   return sendNotificationEnvelope(opts.requestServerVersion, responseClass, fields, notificationElement(notification));
@@ -255,7 +255,7 @@ export function buildSendNotificationError(options: SendNotificationErrorOptions
  */
 export function buildSendNotificationResult(status: SubscriptionStatus): string {
   if (status !== 'OK' && status !== 'Unsubscribe') {
-    throw new RangeError(`status must be 'OK' or 'Unsubscribe' (got ${describe(status)})`);
+    throw new RangeError(`status must be 'OK' or 'Unsubscribe' (got ${describeValue(status)})`);
   }
   return (
     `${XML_DECLARATION}<soap:Envelope xmlns:soap="${SOAP_NS}"><soap:Body>` +

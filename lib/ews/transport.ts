@@ -23,6 +23,7 @@
  * deflate, br) is decoded before parsing, and any other `Content-Encoding` is an
  * `EwsContentEncodingError` (`content-encoding.ts`).
  */
+import { positiveMs } from '../validate.js';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -91,7 +92,7 @@ export interface EwsEndpointOptions {
 /** Options of {@link postSoap}. */
 export interface PostSoapOptions extends EwsEndpointOptions {
   /** The whole exchange (connect, auth rounds, response body) must finish within this. Default `100_000` (as EWS's own clients). */
-  readonly timeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   /** Aborts the call; the promise rejects with `signal.reason`. Default: none. */
   readonly signal?: AbortSignal;
 }
@@ -108,15 +109,15 @@ export interface OpenStreamOptions extends EwsEndpointOptions {
   readonly onEnvelope: (envelope: EwsEnvelope) => void;
   /** Called once when a 2xx response has started, before any envelope. Default: none. */
   readonly onOpen?: (info: StreamOpenInfo) => void;
-  /** The response headers must arrive within this. Default `100_000`. */
-  readonly responseTimeoutMs?: number;
+  /** The response headers must arrive within this (the sources' `requestTimeoutMs`). Default `100_000`. */
+  readonly requestTimeoutMs?: number;
   /**
    * Once the response started, the connection is declared dead (rejecting with
    * `EwsHeartbeatTimeoutError`) when no complete envelope arrives for this long: bytes that never
    * finish an envelope (a trickle of whitespace) do not count. Default `90_000` (what
    * Microsoft's own client uses). `Infinity` disables it.
    */
-  readonly idleTimeoutMs?: number;
+  readonly heartbeatTimeoutMs?: number;
   /** Ends the stream; the promise rejects with `signal.reason`. Default: none. */
   readonly signal?: AbortSignal;
 }
@@ -142,7 +143,7 @@ export interface EwsAgentOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 100_000;
-const DEFAULT_IDLE_TIMEOUT_MS = 90_000;
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 90_000;
 // Error bodies are read only to find a SOAP fault or to let the socket be reused; never unbounded.
 const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
@@ -210,12 +211,6 @@ function operationOf(soapAction: string): string {
   return soapAction.slice(soapAction.lastIndexOf('/') + 1);
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
-  const ms = value ?? fallback;
-  if (!(typeof ms === 'number' && ms > 0)) throw new RangeError(`${name} must be a positive number of milliseconds`);
-  return ms;
-}
-
 /**
  * Sends one SOAP request and returns its single response envelope.
  *
@@ -226,7 +221,7 @@ function positive(value: number | undefined, fallback: number, name: string): nu
  *   EwsConnectionError, or `signal.reason` when aborted.
  */
 export async function postSoap(request: SoapRequest, options: PostSoapOptions): Promise<EwsEnvelope> {
-  const timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+  const timeoutMs = positiveMs(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_TIMEOUT_MS, { allowInfinity: true });
   const call = new CallSignal(options.signal);
   call.deadline(timeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no complete answer within ${timeoutMs} ms`));
   try {
@@ -254,14 +249,14 @@ export async function postSoap(request: SoapRequest, options: PostSoapOptions): 
  * Opens a `GetStreamingEvents` response and delivers each envelope through `onEnvelope` the moment it
  * closes. Resolves when the server ends the response cleanly (after `ConnectionStatus Closed`, or
  * not); rejects with `EwsStreamCutError` when the connection is cut, `EwsHeartbeatTimeoutError`
- * after `idleTimeoutMs` without a complete envelope, the typed HTTP/auth/fault error when the server refuses or
+ * after `heartbeatTimeoutMs` without a complete envelope, the typed HTTP/auth/fault error when the server refuses or
  * faults, and `signal.reason` when aborted. The socket is destroyed on every path but a clean end.
  */
 export async function openStream(request: SoapRequest, options: OpenStreamOptions): Promise<StreamEnd> {
-  const responseTimeoutMs = positive(options.responseTimeoutMs, DEFAULT_TIMEOUT_MS, 'responseTimeoutMs');
-  const idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+  const requestTimeoutMs = positiveMs(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_TIMEOUT_MS, { allowInfinity: true });
+  const heartbeatTimeoutMs = positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', DEFAULT_HEARTBEAT_TIMEOUT_MS, { allowInfinity: true });
   const call = new CallSignal(options.signal);
-  call.deadline(responseTimeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no response within ${responseTimeoutMs} ms`));
+  call.deadline(requestTimeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no response within ${requestTimeoutMs} ms`));
   try {
     const res = await exchange(request, options, call);
     const status = res.statusCode ?? 0;
@@ -286,7 +281,7 @@ export async function openStream(request: SoapRequest, options: OpenStreamOption
     try {
       // The watchdog counts complete envelopes, not bytes: a server (or proxy) that trickles
       // whitespace without ever finishing an envelope is as dead as a silent one.
-      await pump(body, call.signal, idleTimeoutMs, (chunk) => deliver(parser.write(chunk)));
+      await pump(body, call.signal, heartbeatTimeoutMs, (chunk) => deliver(parser.write(chunk)));
     } catch (error) {
       if (error instanceof EwsStreamCutError) {
         throw new EwsStreamCutError(error.message, { midEnvelope: hasPartialEnvelope(parser), cause: error.cause });
@@ -326,7 +321,7 @@ export interface RawXmlResponse {
  * @throws EwsAuthError, EwsConnectionError, EwsHttpError (body over 1 MiB), or `signal.reason`.
  */
 export async function postXml(request: SoapRequest, options: PostSoapOptions): Promise<RawXmlResponse> {
-  const timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+  const timeoutMs = positiveMs(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_TIMEOUT_MS, { allowInfinity: true });
   const call = new CallSignal(options.signal);
   call.deadline(timeoutMs, () => new EwsConnectionError(`The request to ${redact(endpointUrl(options.url))} got no complete answer within ${timeoutMs} ms`));
   try {
@@ -609,12 +604,12 @@ function connectionError(url: URL, error: NodeJS.ErrnoException): EwsConnectionE
 
 /**
  * Feeds a response's chunks to `sink` until it ends. Rejects with `signal.reason` on abort, with
- * `EwsHeartbeatTimeoutError` after `idleTimeoutMs` without progress (a chunk for which `sink` did
+ * `EwsHeartbeatTimeoutError` after `heartbeatTimeoutMs` without progress (a chunk for which `sink` did
  * not return `false`), with `EwsStreamCutError` when the
  * connection goes before the end, and with whatever `sink` throws. The response is destroyed on
  * every path but a clean end.
  */
-function pump(res: Readable, signal: AbortSignal, idleTimeoutMs: number | undefined, sink: (chunk: Buffer) => boolean | void): Promise<void> {
+function pump(res: Readable, signal: AbortSignal, heartbeatTimeoutMs: number | undefined, sink: (chunk: Buffer) => boolean | void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let idle: NodeJS.Timeout | undefined;
@@ -652,8 +647,8 @@ function pump(res: Readable, signal: AbortSignal, idleTimeoutMs: number | undefi
       return;
     }
     signal.addEventListener('abort', onAbort, { once: true });
-    if (idleTimeoutMs !== undefined && Number.isFinite(idleTimeoutMs)) {
-      idle = setTimeout(() => finish(new EwsHeartbeatTimeoutError(idleTimeoutMs)), idleTimeoutMs);
+    if (heartbeatTimeoutMs !== undefined && Number.isFinite(heartbeatTimeoutMs)) {
+      idle = setTimeout(() => finish(new EwsHeartbeatTimeoutError(heartbeatTimeoutMs)), heartbeatTimeoutMs);
     }
     res.on('data', onData);
     res.on('end', onEnd);

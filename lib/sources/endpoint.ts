@@ -44,10 +44,10 @@ export function sourceEndpoint(options: ResolvedSourceOptions): SourceEndpoint {
 /**
  * Sends a streaming Subscribe and returns the new subscription's id; typed errors for an EWS error
  * or an answer without an id. Not abortable on purpose: once the request is out the server may have
- * created the subscription, and only its id lets teardown remove it (`timeoutMs` bounds it).
+ * created the subscription, and only its id lets teardown remove it (`requestTimeoutMs` bounds it).
  */
-export async function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, timeoutMs: number): Promise<string> {
-  const response = await postSoap(request, { ...endpoint, timeoutMs });
+export async function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, requestTimeoutMs: number): Promise<string> {
+  const response = await postSoap(request, { ...endpoint, requestTimeoutMs });
   const error = envelopeError(response);
   if (error) throw error;
   const body = response.body;
@@ -72,7 +72,7 @@ export async function unsubscribeQuietly(
       requestServerVersion: options.requestServerVersion,
       ...(options.impersonation ? { impersonation: options.impersonation } : {}),
     });
-    const response = await postSoap({ soapAction: SOAP_ACTIONS.Unsubscribe, envelope }, { ...endpoint, timeoutMs: options.unsubscribeTimeoutMs });
+    const response = await postSoap({ soapAction: SOAP_ACTIONS.Unsubscribe, envelope }, { ...endpoint, requestTimeoutMs: options.unsubscribeTimeoutMs });
     const error = envelopeError(response);
     if (error) options.logger.debug('EWS Unsubscribe answered with an error', { subscriptionId, responseCode: error.responseCode });
     else options.logger.debug('EWS Unsubscribe done', { subscriptionId });

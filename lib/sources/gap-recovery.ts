@@ -680,7 +680,7 @@ export class GapRecovery {
     return withRetry(
       async () => {
         this.stats.requests++;
-        const response = await postSoap({ soapAction: SOAP_ACTIONS.SyncFolderItems, envelope }, { ...this.endpoint, timeoutMs: source.requestTimeoutMs, signal: this.signal });
+        const response = await postSoap({ soapAction: SOAP_ACTIONS.SyncFolderItems, envelope }, { ...this.endpoint, requestTimeoutMs: source.requestTimeoutMs, signal: this.signal });
         const error = envelopeError(response);
         if (error) throw error;
         const body = response.body;

@@ -321,8 +321,8 @@ export class GroupConnection {
             {
               ...this.host.endpoint(),
               signal: stream.controller.signal,
-              responseTimeoutMs: s.requestTimeoutMs,
-              idleTimeoutMs: s.heartbeatTimeoutMs,
+              requestTimeoutMs: s.requestTimeoutMs,
+              heartbeatTimeoutMs: s.heartbeatTimeoutMs,
               onOpen: () => this.opened(stream),
               onEnvelope: (envelope) => {
                 if (envelope.body.type !== 'response') return;

@@ -11,7 +11,7 @@ import { Observable, type Subscription } from 'rxjs';
 import { EwsBridgeError } from '../errors.js';
 import type { PushNotification } from '../model.js';
 import type { SourceSignal } from './lifecycle.js';
-import { intInRange, positiveMs } from './options.js';
+import { intInRange, positiveMs } from '../validate.js';
 import { notificationsOf } from './notifications-of.js';
 import { sourceClosed } from './source-closed.js';
 import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';

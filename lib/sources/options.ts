@@ -1,14 +1,15 @@
 /**
  * Options every source shares (where the mailbox is, what to watch, how to retry), their defaults,
- * and their validation. Errors name the option: `RangeError: retry.factor must be ≥ 1`.
+ * and their validation (lib/validate.ts's style: `RangeError: retry.factor must be a finite number ≥ 1 (got 0)`).
  */
 import type { Agent } from 'node:http';
 import { validateAuth, type EwsAuth } from '../ews/auth-header.js';
-import { EXCHANGE_VERSIONS, type FolderSpec, type ImpersonationTarget } from '../ews/requests.js';
+import { EXCHANGE_VERSIONS, validateSubscriptionScope, type FolderSpec, type ImpersonationTarget } from '../ews/requests.js';
 import { validateTlsOptions, type EwsTlsOptions } from '../ews/tls.js';
 import { endpointUrl, type CookieJar } from '../ews/transport.js';
 import { resolveLogger, type Logger } from '../logger.js';
 import { EVENT_TYPES, type EventType, type ExchangeVersion } from '../model.js';
+import { booleanOption, describeValue, optionalAbortSignal, optionalFunction, positiveMs, requireObject } from '../validate.js';
 import { DEFAULT_RETRY_OPTIONS, MAX_TIMER_MS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
 
 /** Options shared by the streaming, pull and hybrid sources. */
@@ -103,44 +104,29 @@ export interface ResolvedSourceOptions {
   readonly logger: Logger;
 }
 
-/** A positive finite number of milliseconds, or a RangeError naming the option. */
-export function positiveMs(value: unknown, name: string, fallback: number, options: { allowInfinity?: boolean } = {}): number {
-  const ms = value ?? fallback;
-  const ok = typeof ms === 'number' && ms > 0 && (Number.isFinite(ms) || (options.allowInfinity === true && ms === Infinity));
-  if (!ok) throw new RangeError(`${name} must be a positive number of milliseconds${options.allowInfinity ? ' or Infinity' : ''}`);
-  return ms as number;
-}
-
-/** An integer in `min`–`max`, or a RangeError naming the option (`connectionTimeoutMinutes must be 1–30`). */
-export function intInRange(value: unknown, name: string, fallback: number, min: number, max: number): number {
-  const n = value ?? fallback;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new RangeError(`${name} must be ${min}–${max}`);
-  return n;
-}
-
 function resolveRetry(value: unknown): ResolvedRetryOptions {
   if (value === undefined) return DEFAULT_RETRY_OPTIONS;
-  if (typeof value !== 'object' || value === null) throw new TypeError('retry must be an object');
-  const r = value as RetryOptions;
+  const r = requireObject(value, 'retry') as RetryOptions;
   // A floor of 0 would let a failing server be asked again at once, for ever.
   const minDelayMs = positiveMs(r.minDelayMs, 'retry.minDelayMs', DEFAULT_RETRY_OPTIONS.minDelayMs);
   // Longer delays are clamped to what a timer can hold (Infinity included), never passed on.
   const maxDelayMs = Math.min(r.maxDelayMs ?? Math.max(DEFAULT_RETRY_OPTIONS.maxDelayMs, minDelayMs), MAX_TIMER_MS);
   if (typeof maxDelayMs !== 'number' || Number.isNaN(maxDelayMs) || maxDelayMs < minDelayMs) {
-    throw new RangeError('retry.maxDelayMs must be a number ≥ retry.minDelayMs');
+    throw new RangeError(`retry.maxDelayMs must be a number ≥ retry.minDelayMs (${minDelayMs}) (got ${describeValue(r.maxDelayMs)})`);
   }
   const maxServerDelayMs = Math.min(positiveMs(r.maxServerDelayMs, 'retry.maxServerDelayMs', DEFAULT_RETRY_OPTIONS.maxServerDelayMs, { allowInfinity: true }), MAX_TIMER_MS);
   const minConnectionLifetimeMs = r.minConnectionLifetimeMs ?? DEFAULT_RETRY_OPTIONS.minConnectionLifetimeMs;
   if (typeof minConnectionLifetimeMs !== 'number' || !Number.isFinite(minConnectionLifetimeMs) || minConnectionLifetimeMs < 0) {
-    throw new RangeError('retry.minConnectionLifetimeMs must be a finite number of milliseconds ≥ 0');
+    throw new RangeError(`retry.minConnectionLifetimeMs must be a finite number of milliseconds ≥ 0 (got ${describeValue(minConnectionLifetimeMs)})`);
   }
   const factor = r.factor ?? DEFAULT_RETRY_OPTIONS.factor;
-  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) throw new RangeError('retry.factor must be a finite number ≥ 1');
-  const jitter = r.jitter ?? DEFAULT_RETRY_OPTIONS.jitter;
-  if (typeof jitter !== 'boolean') throw new TypeError('retry.jitter must be a boolean');
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
+    throw new RangeError(`retry.factor must be a finite number ≥ 1 (got ${describeValue(factor)})`);
+  }
+  const jitter = booleanOption(r.jitter, 'retry.jitter', DEFAULT_RETRY_OPTIONS.jitter);
   const maxAttempts = r.maxAttempts ?? DEFAULT_RETRY_OPTIONS.maxAttempts;
   if (!(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) {
-    throw new RangeError('retry.maxAttempts must be a positive integer or Infinity');
+    throw new RangeError(`retry.maxAttempts must be a positive integer or Infinity (got ${describeValue(maxAttempts)})`);
   }
   const maxElapsedMs = positiveMs(r.maxElapsedMs, 'retry.maxElapsedMs', DEFAULT_RETRY_OPTIONS.maxElapsedMs, { allowInfinity: true });
   return { minDelayMs, maxDelayMs, maxServerDelayMs, minConnectionLifetimeMs, factor, jitter, maxAttempts, maxElapsedMs };
@@ -156,7 +142,7 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  * @throws TypeError or RangeError naming the option.
  */
 export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  requireObject(options, 'options');
   if (options.url === undefined) throw new TypeError('url is required');
   const url = endpointUrl(options.url, 'url');
   const auth = options.auth ?? { type: 'none' as const };
@@ -164,36 +150,36 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
 
   const mailbox = options.mailbox;
   if (mailbox !== undefined && (typeof mailbox !== 'string' || mailbox === '' || !HEADER_VALUE.test(mailbox))) {
-    throw new TypeError('mailbox must be a non-empty SMTP address without control characters');
+    throw new TypeError(`mailbox must be a non-empty SMTP address without control characters (got ${describeValue(mailbox)})`);
   }
-  const subscribeToAllFolders = options.subscribeToAllFolders ?? false;
-  if (typeof subscribeToAllFolders !== 'boolean') throw new TypeError('subscribeToAllFolders must be a boolean');
+  const subscribeToAllFolders = booleanOption(options.subscribeToAllFolders, 'subscribeToAllFolders', false);
   const folders = subscribeToAllFolders ? [] : (options.folders ?? ['inbox']);
-  if (!Array.isArray(folders)) throw new TypeError('folders must be an array');
   const eventTypes = options.eventTypes ?? EVENT_TYPES;
-  if (!Array.isArray(eventTypes)) throw new TypeError('eventTypes must be an array');
+  // Checked here, before any I/O, by the same rules (and messages) the Subscribe builders apply.
+  validateSubscriptionScope({ folders, subscribeToAllFolders, eventTypes });
 
   const requestServerVersion = options.requestServerVersion ?? 'Exchange2013';
   if (!EXCHANGE_VERSIONS.includes(requestServerVersion)) {
-    throw new RangeError(`requestServerVersion must be one of ${EXCHANGE_VERSIONS.join(', ')}`);
+    throw new RangeError(`requestServerVersion must be one of ${EXCHANGE_VERSIONS.join(', ')} (got ${describeValue(requestServerVersion)})`);
   }
   const headers = options.headers;
   if (headers !== undefined) {
-    if (typeof headers !== 'object' || headers === null) throw new TypeError('headers must be an object of strings');
+    requireObject(headers, 'headers');
     for (const [name, value] of Object.entries(headers)) {
-      if (typeof value !== 'string' || !HEADER_VALUE.test(value)) throw new TypeError(`headers["${name}"] must be a string without control characters`);
+      if (typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+        throw new TypeError(`headers["${name}"] must be a string without control characters (got ${describeValue(value)})`);
+      }
     }
   }
   const cookies = options.cookies;
   if (cookies !== undefined && (typeof cookies.cookieHeader !== 'function' || typeof cookies.storeSetCookie !== 'function')) {
     throw new TypeError('cookies must have cookieHeader and storeSetCookie methods');
   }
-  if (options.createAgent !== undefined && typeof options.createAgent !== 'function') throw new TypeError('createAgent must be a function');
-  const affinity = options.affinity ?? true;
-  if (typeof affinity !== 'boolean') throw new TypeError('affinity must be a boolean');
+  optionalFunction(options.createAgent, 'createAgent');
+  const affinity = booleanOption(options.affinity, 'affinity', true);
   const anchorMailbox = options.anchorMailbox ?? mailbox;
   if (anchorMailbox !== undefined && (typeof anchorMailbox !== 'string' || anchorMailbox === '' || !HEADER_VALUE.test(anchorMailbox))) {
-    throw new TypeError('anchorMailbox must be a non-empty SMTP address without control characters');
+    throw new TypeError(`anchorMailbox must be a non-empty SMTP address without control characters (got ${describeValue(anchorMailbox)})`);
   }
   const tls = options.tls;
   if (tls !== undefined) {
@@ -201,11 +187,10 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
     if (options.createAgent !== undefined) throw new TypeError('give tls or createAgent, not both (put the TLS settings on your agent)');
     if (url.protocol !== 'https:') throw new TypeError('tls applies only to an https url');
   }
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  const signal = optionalAbortSignal(options.signal, 'signal');
   const maxEnvelopeBytes = options.maxEnvelopeBytes;
   if (maxEnvelopeBytes !== undefined && !(Number.isInteger(maxEnvelopeBytes) && maxEnvelopeBytes > 0)) {
-    throw new RangeError('maxEnvelopeBytes must be a positive integer');
+    throw new RangeError(`maxEnvelopeBytes must be a positive integer (got ${describeValue(maxEnvelopeBytes)})`);
   }
 
   return {

@@ -311,7 +311,7 @@ export class PullSession {
 
   private async call<M extends SubscribeMessage | GetEventsMessage>(request: SoapRequest, kind: M['kind'], abortable = true): Promise<M> {
     const signal = abortable ? this.stopSignal : undefined;
-    const response = await postSoap(request, { ...this.endpoint, timeoutMs: this.options.requestTimeoutMs, ...(signal ? { signal } : {}) });
+    const response = await postSoap(request, { ...this.endpoint, requestTimeoutMs: this.options.requestTimeoutMs, ...(signal ? { signal } : {}) });
     const error = envelopeError(response);
     if (error) throw error;
     const body = response.body;

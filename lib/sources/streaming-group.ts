@@ -22,7 +22,8 @@ import { GroupMember, SIGNALS, deliver, type MemberHost, type MemberOutput, type
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
 import { setSourceClosed } from './source-closed.js';
-import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+import { intInRange, positiveMs } from '../validate.js';
+import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { GapRecovery, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
 import type { GapUnrecoverableReason } from './lifecycle.js';

@@ -28,7 +28,8 @@ import { notificationsOf } from './notifications-of.js';
 import { setSourceClosed } from './source-closed.js';
 import { StreamingGap, unrecoveredGap } from './streaming-gap.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
-import { intInRange, positiveMs, resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+import { intInRange, positiveMs } from '../validate.js';
+import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { GapRecovery, resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
 import type { GapUnrecoverableReason } from './lifecycle.js';
@@ -416,8 +417,8 @@ class StreamingSession {
         {
           ...this.endpoint,
           signal: connection.signal,
-          responseTimeoutMs: this.options.requestTimeoutMs,
-          idleTimeoutMs: this.options.heartbeatTimeoutMs,
+          requestTimeoutMs: this.options.requestTimeoutMs,
+          heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
           onOpen: () => {
             opened = true;
             openedAtMs = performance.now();
