@@ -11,12 +11,12 @@ import { Observable, type Subscription } from 'rxjs';
 import { EwsBridgeError } from '../errors.js';
 import type { PushNotification } from '../model.js';
 import type { SourceSignal } from './lifecycle.js';
-import { intInRange, positiveMs } from '../validate.js';
+import { describeValue, positiveMs } from '../validate.js';
 import { notificationsOf } from './notifications-of.js';
 import { sourceClosed } from './source-closed.js';
 import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
 import type { ResolvedPullOptions } from './pull-session.js';
-import { streamingSignals, type StreamingOptions } from './streaming.js';
+import { resolveStreamingOptionsFrom, resolvedStreamingSignals, type ResolvedStreamingOptions } from './streaming.js';
 import { StreamingGroup } from './streaming-group.js';
 
 /** Options of {@link hybridNotifications} and {@link hybridSignals}. */
@@ -47,42 +47,25 @@ export interface HybridOptions extends PullOptions {
 
 interface ResolvedHybridOptions {
   readonly pull: ResolvedPullOptions;
-  readonly doorbell: StreamingOptions;
+  readonly doorbell: ResolvedStreamingOptions;
   readonly doorbellRestartMs: number;
   readonly doorbellGroup: StreamingGroup | undefined;
 }
 
 function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
   const pull = resolvePullOptions(options, { pollIntervalMs: 60_000 });
-  const connectionTimeoutMinutes = intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30);
-  const heartbeatTimeoutMs = positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000);
-  const doorbellRestartMs = positiveMs(options.doorbellRestartMs, 'doorbellRestartMs', 60_000);
-  // The doorbell watches exactly what the pull subscription watches. No `signal`: its life is
-  // tied to the hybrid subscriber's, torn down with it.
-  const doorbell: StreamingOptions = {
-    url: pull.url,
-    auth: pull.auth,
-    folders: pull.folders,
-    subscribeToAllFolders: pull.subscribeToAllFolders,
-    eventTypes: pull.eventTypes,
-    requestServerVersion: pull.requestServerVersion,
-    requestTimeoutMs: pull.requestTimeoutMs,
-    retry: pull.retry,
-    unsubscribeTimeoutMs: pull.unsubscribeTimeoutMs,
-    logger: pull.logger,
-    connectionTimeoutMinutes,
-    heartbeatTimeoutMs,
-    ...(pull.mailbox === undefined ? {} : { mailbox: pull.mailbox }),
-    ...(pull.headers === undefined ? {} : { headers: pull.headers }),
-    ...(pull.cookies === undefined ? {} : { cookies: pull.cookies }),
-    affinity: pull.affinity,
-    ...(pull.anchorMailbox === undefined ? {} : { anchorMailbox: pull.anchorMailbox }),
-    ...(pull.tls === undefined ? {} : { tls: pull.tls }),
-    ...(pull.createAgent === undefined ? {} : { createAgent: pull.createAgent }),
-    ...(pull.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: pull.maxEnvelopeBytes }),
+  // The doorbell watches exactly what the pull subscription watches, with the pull side's resolved
+  // options. No `signal`: its life is tied to the hybrid subscriber's, torn down with it. No
+  // recovery: a doorbell's gap costs the pull side nothing.
+  const doorbell: ResolvedStreamingOptions = {
+    ...resolveStreamingOptionsFrom({ ...pull, signal: undefined }, options),
+    recovery: undefined,
   };
+  const doorbellRestartMs = positiveMs(options.doorbellRestartMs, 'doorbellRestartMs', 60_000);
   const doorbellGroup = options.doorbellGroup;
-  if (doorbellGroup !== undefined && !(doorbellGroup instanceof StreamingGroup)) throw new TypeError('doorbellGroup must be a StreamingGroup');
+  if (doorbellGroup !== undefined && !(doorbellGroup instanceof StreamingGroup)) {
+    throw new TypeError(`doorbellGroup must be a StreamingGroup (got ${describeValue(doorbellGroup)})`);
+  }
   return { pull, doorbell, doorbellRestartMs, doorbellGroup };
 }
 
@@ -108,11 +91,11 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
     doorbellGroup
       ? doorbellGroup.signals({
           ...(doorbell.mailbox === undefined ? {} : { mailbox: doorbell.mailbox }),
-          ...(doorbell.folders === undefined ? {} : { folders: doorbell.folders }),
-          ...(doorbell.subscribeToAllFolders === undefined ? {} : { subscribeToAllFolders: doorbell.subscribeToAllFolders }),
-          ...(doorbell.eventTypes === undefined ? {} : { eventTypes: doorbell.eventTypes }),
+          folders: doorbell.folders,
+          subscribeToAllFolders: doorbell.subscribeToAllFolders,
+          eventTypes: doorbell.eventTypes,
         })
-      : streamingSignals(doorbell);
+      : resolvedStreamingSignals(doorbell, 'no-store');
   const logger = pull.logger;
   return sessionSignals(pull, (session, report) => {
     let ring: Subscription | undefined;

@@ -28,7 +28,7 @@ import { notificationsOf } from './notifications-of.js';
 import { setSourceClosed } from './source-closed.js';
 import { StreamingGap, unrecoveredGap } from './streaming-gap.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
-import { intInRange, positiveMs } from '../validate.js';
+import { describeValue, intInRange, optionalFunction, positiveMs } from '../validate.js';
 import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { GapRecovery, resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
@@ -78,7 +78,8 @@ export interface StreamingOptions extends SourceOptions {
   readonly recovery?: GapRecoveryOptions;
 }
 
-interface ResolvedStreamingOptions extends ResolvedSourceOptions {
+/** @internal */
+export interface ResolvedStreamingOptions extends ResolvedSourceOptions {
   readonly connectionTimeoutMinutes: number;
   readonly heartbeatTimeoutMs: number;
   readonly onConnectionTaken: 'error' | 'reconnect';
@@ -105,14 +106,22 @@ export function resolveRecovery(
   return { source: base, store: checkpoint, key, ...tuning };
 }
 
-function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOptions {
-  const base = resolveSourceOptions(options);
+/**
+ * The streaming part of the options on top of shared options already resolved: how a hybrid
+ * source builds its doorbell from its own resolved options, without resolving them twice.
+ * @internal
+ */
+export function resolveStreamingOptionsFrom(
+  base: ResolvedSourceOptions,
+  options: Pick<StreamingOptions, 'connectionTimeoutMinutes' | 'heartbeatTimeoutMs' | 'onConnectionTaken'>,
+): Omit<ResolvedStreamingOptions, 'recovery'> {
   const connectionTimeoutMinutes = intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30);
   const heartbeatTimeoutMs = positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000);
   const onConnectionTaken = options.onConnectionTaken ?? 'error';
-  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') throw new RangeError("onConnectionTaken must be 'error' or 'reconnect'");
-  if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
-  // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
+  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') {
+    throw new RangeError(`onConnectionTaken must be 'error' or 'reconnect' (got ${describeValue(onConnectionTaken)})`);
+  }
+  // Folders and event types were checked when `base` was resolved.
   const subscribeRequest: SoapRequest = {
     soapAction: SOAP_ACTIONS.Subscribe,
     envelope: buildStreamingSubscribeRequest({
@@ -123,8 +132,13 @@ function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOp
       ...(base.impersonation ? { impersonation: base.impersonation } : {}),
     }),
   };
-  const recovery = resolveRecovery(options, base);
-  return { ...base, connectionTimeoutMinutes, heartbeatTimeoutMs, onConnectionTaken, subscribeRequest, recovery };
+  return { ...base, connectionTimeoutMinutes, heartbeatTimeoutMs, onConnectionTaken, subscribeRequest };
+}
+
+function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOptions {
+  const base = resolveSourceOptions(options);
+  optionalFunction(options.onLifecycle, 'onLifecycle');
+  return { ...resolveStreamingOptionsFrom(base, options), recovery: resolveRecovery(options, base) };
 }
 
 /**
@@ -143,6 +157,15 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
   }
   // Without recovery, a lossy gap says why it stays lossy.
   const unrecoverable: GapUnrecoverableReason = resolved.subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store';
+  return resolvedStreamingSignals(resolved, unrecoverable);
+}
+
+/**
+ * {@link streamingSignals} on resolved options: the hybrid doorbell's entry (no recovery; its gaps
+ * cost the pull side nothing). `unrecoverable` is what a lossy gap says without recovery.
+ * @internal
+ */
+export function resolvedStreamingSignals(resolved: ResolvedStreamingOptions, unrecoverable: GapUnrecoverableReason): Observable<SourceSignal> {
   return new Observable<SourceSignal>((subscriber) => {
     const recovery = resolved.recovery ? new GapRecovery(resolved.recovery, (signal) => subscriber.next(signal)) : undefined;
     const session = recovery
