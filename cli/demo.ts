@@ -9,12 +9,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { MemoryCheckpointStore, silentLogger, type SourceLifecycleEvent } from '../lib/index.js';
+import { MemoryCheckpointStore, silentLogger } from '../lib/index.js';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { startMailboxBridge, type MailboxBridge } from './bridge.js';
 import type { Mode } from './config-schema.js';
 import { startDemoListener, sequenceOfFiled, WatchedCrm, type DemoListener } from './demo-listener.js';
 import { ALICE, DEMO_FOLDERS, IN_FLIGHT_MS, MAILBOXES, SERVICE_ACCOUNT, eventFor, planFaults, type FaultRun } from './demo-scenario.js';
+import { DemoNarration } from './demo-narration.js';
 import { DemoStats, type LatencySummary } from './demo-stats.js';
 import { LiveRegion, count, duration, latencyText, plural, renderDemoView, wrap, type FaultView, type ViewStream } from './render.js';
 import { AgentTracker } from './sources.js';
@@ -134,6 +135,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     for (const line of lines) region.log(line);
   };
 
+  const narration = new DemoNarration(stats, log, wallToPerf);
   const faults: FaultRun[] = (options.faults ?? true ? planFaults(mode) : []).map((plan) => ({
     plan,
     injectedAt: undefined,
@@ -144,8 +146,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let phase = 'starting the simulator, the legacy listener and the bridge';
   let produced = 0;
   const lastSeq = new Map<string, number>();
-  const connected = new Set<string>();
-  const subscriptionMailbox = new Map<string, string>();
+  const { connected, subscriptionMailbox } = narration;
 
   const view = (): string[] =>
     renderDemoView(
@@ -156,7 +157,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         delivered: stats.deliveredCount,
         duplicates: stats.duplicates,
         latency: stats.latency(),
-        reconnects: stats.reconnects + doorbells,
+        reconnects: stats.reconnects + narration.doorbells,
         gaps: stats.gaps.length,
         gapsMayLose: stats.gaps.filter((g) => g.eventsMayBeLost).length,
         faults: faults.map((f): FaultView => ({ name: f.plan.name, state: f.recoveredAt !== undefined ? 'recovered' : f.injectedAt !== undefined ? 'injected' : 'pending' })),
@@ -166,7 +167,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       width,
     );
 
-  let recovered = 0;
   // Streaming keeps its SyncFolderItems states here (one key per mailbox).
   const recoveryStore = new MemoryCheckpointStore();
   const onReceived = (mailbox: string, seq: number, at: number, type: string): void => {
@@ -182,54 +182,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
   };
 
-  /** When the latest announced retry is due (performance.now()): the drain waits for it. */
-  let retryDueAt = 0;
-  const onLifecycle = (mailbox: string, event: SourceLifecycleEvent): void => {
-    switch (event.type) {
-      case 'subscribed':
-        subscriptionMailbox.set(event.subscriptionId, mailbox);
-        if (event.previousSubscriptionId !== undefined) log(`${mailbox}: subscribed again (the server had lost the subscription)`);
-        return;
-      case 'connected':
-        if (!connected.has(mailbox)) {
-          connected.add(mailbox);
-          log(`${mailbox}: subscribed and connected`);
-        } else {
-          log(`${mailbox}: reconnected`);
-        }
-        return;
-      case 'disconnected':
-        stats.reconnects++;
-        log(`${mailbox}: connection ended (${event.reason}${event.error ? `, ${event.error.code}` : ''})`);
-        return;
-      case 'retrying':
-        // Quiet while a source waits out its back-off is not the end of the traffic.
-        retryDueAt = Math.max(retryDueAt, performance.now() + event.delayMs);
-        log(`${mailbox}: ${event.error.message.split(':')[0]} — retry in ${duration(event.delayMs)}${event.serverRequested ? ', as the server asked' : ''}`);
-        return;
-      case 'gap':
-        stats.gap(mailbox, event, wallToPerf);
-        recovered += event.recovered ?? 0;
-        log(
-          `${mailbox}: gap of ${duration(event.to.getTime() - event.from.getTime())} reported — ` +
-            (event.recovered !== undefined && !event.eventsMayBeLost
-              ? `${plural(event.recovered, 'event')} recovered with SyncFolderItems`
-              : event.eventsMayBeLost
-                ? `events may have been lost${event.unrecoverable ? ` (${event.unrecoverable})` : ''}`
-                : 'nothing lost'),
-        );
-        return;
-      case 'doorbell':
-        if (event.event.type === 'disconnected') {
-          doorbells++;
-          log(`${mailbox}: doorbell connection ended (${event.event.reason}); polling covers it`);
-        }
-        return;
-      default:
-        return;
-    }
-  };
-
   let sim: EwsSimulator | undefined;
   let listener: DemoListener | undefined;
   const bridges: MailboxBridge[] = [];
@@ -237,7 +189,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let ticker: NodeJS.Timeout | undefined;
   let interrupted = false;
   let subscriptionsLeft = -1;
-  let doorbells = 0;
   let failure: unknown;
   const stopRequested = (): boolean => {
     if (options.signal?.aborted && !interrupted) {
@@ -290,7 +241,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           statusFrequencyMinutes: 1,
           tracker,
           logger: silentLogger,
-          observer: { lifecycle: (event) => onLifecycle(mailbox, event) },
+          observer: { lifecycle: (event) => narration.onLifecycle(mailbox, event) },
         }),
       );
     }
@@ -336,7 +287,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const drainBy = producedAll + 20_000;
     while (stats.missing > 0 && !stopRequested()) {
       const now = performance.now();
-      if (now > drainBy || now - Math.max(stats.lastReceiptAt, producedAll, retryDueAt) > quietMs) break;
+      if (now > drainBy || now - Math.max(stats.lastReceiptAt, producedAll, narration.retryDueAt) > quietMs) break;
       await sleep(25);
     }
     const failed = bridges.find((b) => b.state === 'failed');
@@ -357,17 +308,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
   if (failure !== undefined) throw failure;
 
+  const summary = summarize({ mode, stats, narration, faults, t0, subscriptionsLeft, interrupted });
+  out.write(json ? `${JSON.stringify(summary, null, 2)}\n` : `\n${summaryText(summary, width).join('\n')}\n`);
+  return summary;
+}
+
+/** The numbers of a finished run, and whether they add up. */
+function summarize(run: {
+  readonly mode: Mode;
+  readonly stats: DemoStats;
+  readonly narration: DemoNarration;
+  readonly faults: readonly FaultRun[];
+  readonly t0: number;
+  readonly subscriptionsLeft: number;
+  readonly interrupted: boolean;
+}): DemoSummary {
+  const { mode, stats, narration, faults, t0, subscriptionsLeft, interrupted } = run;
   const losses = stats.losses();
-  const recoveredTotal = recovered;
   const gapsMayLose = stats.gaps.filter((g) => g.eventsMayBeLost).length;
-  const summary: DemoSummary = {
+  return {
     mode,
     mailboxes: [...MAILBOXES],
     produced: stats.producedCount,
     delivered: stats.deliveredCount + losses.coalesced,
     duplicates: stats.duplicates,
     lost: losses.lost,
-    recovered: recoveredTotal,
+    recovered: narration.recovered,
     coalesced: losses.coalesced,
     vanishedInGaps: losses.vanished,
     lostInReportedGaps: losses.inReportedGaps,
@@ -384,8 +350,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         ),
       ),
     ),
-    reconnects: stats.reconnects + doorbells,
-    doorbellReconnects: doorbells,
+    reconnects: stats.reconnects + narration.doorbells,
+    doorbellReconnects: narration.doorbells,
     gaps: stats.gaps.length,
     gapsMayHaveLostEvents: gapsMayLose,
     faults: faults.map((f) => ({
@@ -404,8 +370,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       stats.producedCount === stats.deliveredCount + losses.coalesced + losses.vanished + losses.lost &&
       subscriptionsLeft === 0,
   };
-  out.write(json ? `${JSON.stringify(summary, null, 2)}\n` : `\n${summaryText(summary, width).join('\n')}\n`);
-  return summary;
 }
 
 function roundLatency(l: LatencySummary): LatencySummary {
