@@ -13,9 +13,9 @@ import type { PushNotification } from '../model.js';
 import type { AckMode } from './ack.js';
 import type { LifecycleListener, SourceSignal } from './lifecycle.js';
 import { intInRange, positiveMs } from '../validate.js';
-import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+import { resolveSourceOptions, type SourceOptions } from './options.js';
 import { notificationsOf } from './notifications-of.js';
-import { setSourceClosed } from './source-closed.js';
+import { sessionObservable, type SourceSession } from './session-observable.js';
 import { DEFAULT_DEDUPE_WINDOW, PullSession, defaultCheckpointKey, type ResolvedPullOptions } from './pull-session.js';
 
 /** Options of {@link pullNotifications} and {@link pullSignals} (and, with more, of the hybrid source). */
@@ -136,30 +136,20 @@ export function sessionSignals(
   resolved: ResolvedPullOptions,
   attach?: (session: PullSession, report: (signal: SourceSignal) => void) => () => Promise<void>,
 ): Observable<SourceSignal> {
-  return new Observable<SourceSignal>((subscriber) => {
-    const outer: ResolvedSourceOptions['signal'] = resolved.signal;
-    if (outer?.aborted) {
-      subscriber.complete();
-      return undefined;
-    }
-    const session = new PullSession(resolved, (signal) => subscriber.next(signal));
-    const onAbort = (): void => subscriber.complete();
-    outer?.addEventListener('abort', onAbort, { once: true });
-    const detach = attach?.(session, (signal) => {
-      if (!subscriber.closed) subscriber.next(signal);
-    });
+  return sessionObservable(resolved.signal, (emit): SourceSession => {
+    const session = new PullSession(resolved, emit);
+    if (!attach) return session;
+    const detach = attach(session, emit);
     let detached: Promise<void> | undefined;
-    setSourceClosed(subscriber, async () => {
-      await Promise.all([session.closed(), detached]);
-    });
-    session.start(
-      (error) => subscriber.error(error),
-      () => subscriber.complete(),
-    );
-    return () => {
-      outer?.removeEventListener('abort', onAbort);
-      detached = detach?.();
-      session.stop();
+    return {
+      start: (fail, complete) => session.start(fail, complete),
+      stop: () => {
+        detached = detach();
+        session.stop();
+      },
+      closed: async () => {
+        await Promise.all([session.closed(), detached]);
+      },
     };
   });
 }

@@ -24,8 +24,8 @@ import { openStream, type EwsEndpointOptions, type SoapRequest } from '../ews/tr
 import type { PushNotification } from '../model.js';
 import { planFor, retryingSignal, shortLivedConnection, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
+import { sessionObservable, type SourceSession } from './session-observable.js';
 import { notificationsOf } from './notifications-of.js';
-import { setSourceClosed } from './source-closed.js';
 import { StreamingGap, unrecoveredGap } from './streaming-gap.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { describeValue, intInRange, optionalFunction, positiveMs } from '../validate.js';
@@ -166,31 +166,22 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
  * @internal
  */
 export function resolvedStreamingSignals(resolved: ResolvedStreamingOptions, unrecoverable: GapUnrecoverableReason): Observable<SourceSignal> {
-  return new Observable<SourceSignal>((subscriber) => {
-    const recovery = resolved.recovery ? new GapRecovery(resolved.recovery, (signal) => subscriber.next(signal)) : undefined;
+  return sessionObservable(resolved.signal, (emit): SourceSession => {
+    const recovery = resolved.recovery ? new GapRecovery(resolved.recovery, emit) : undefined;
     const session = recovery
       ? new StreamingSession(resolved, (signal) => recovery.onSignal(signal), () => recovery.prepare())
-      : new StreamingSession(resolved, (signal) => subscriber.next(unrecoveredGap(signal, unrecoverable)));
-    const outer = resolved.signal;
-    const onAbort = (): void => subscriber.complete();
-    if (outer?.aborted) {
-      recovery?.stop();
-      subscriber.complete();
-      return undefined;
-    }
-    outer?.addEventListener('abort', onAbort, { once: true });
-    setSourceClosed(subscriber, async () => {
-      await session.closed();
-      await recovery?.closed();
-    });
-    session.start(
-      (error) => subscriber.error(error),
-      () => subscriber.complete(),
-    );
-    return () => {
-      outer?.removeEventListener('abort', onAbort);
-      session.stop();
-      recovery?.stop();
+      : new StreamingSession(resolved, (signal) => emit(unrecoveredGap(signal, unrecoverable)));
+    if (!recovery) return session;
+    return {
+      start: (fail, complete) => session.start(fail, complete),
+      stop: () => {
+        session.stop();
+        recovery.stop();
+      },
+      closed: async () => {
+        await session.closed();
+        await recovery.closed();
+      },
     };
   });
 }
