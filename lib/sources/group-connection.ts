@@ -38,10 +38,11 @@ export interface ConnectionHost {
   /** The member that holds `subscriptionId` now, if any. */
   memberOf(subscriptionId: string): GroupMember | undefined;
   /**
-   * The server lost the member's subscription: take it off its connection and subscribe it anew —
-   * at once, or after the usual back-off when `backOffFrom` (the error that lost it) is given.
+   * The server lost the member's subscription (`error` says how, for the member's `disconnected`
+   * signal): take it off its connection and subscribe it anew — at once, or after the usual
+   * back-off when `backOffFrom` (the error that lost it) is given.
    */
-  lost(member: GroupMember, reason: DisconnectReason, backOffFrom: unknown): void;
+  lost(member: GroupMember, reason: DisconnectReason, error: unknown, backOffFrom: unknown): void;
   /** The member cannot go on: error its subscriber with `error`. */
   failMember(member: GroupMember, error: unknown): void;
   /** The connection has no member left and has stopped. */
@@ -208,7 +209,7 @@ export class GroupConnection {
     if (this.stopSignal.aborted) return { kind: 'fatal', reason: 'connection-error' };
     const plan = planFor(error);
     if (plan.kind === 'resubscribe') {
-      for (const member of [...this.members]) this.host.lost(member, plan.reason, plan.backOff ? error : undefined);
+      for (const member of [...this.members]) this.host.lost(member, plan.reason, error, plan.backOff ? error : undefined);
     }
     if (plan.kind === 'connection-taken' && this.settings.onConnectionTaken === 'reconnect') return { kind: 'retry', reason: plan.reason };
     return plan;
@@ -446,6 +447,6 @@ export class GroupConnection {
     }
     // Lost, or a transient error of this one subscription: a new subscription is the only way on.
     const immediately = plan.kind === 'resubscribe' && !plan.backOff;
-    this.host.lost(member, plan.kind === 'resubscribe' ? plan.reason : 'subscription-lost', immediately ? undefined : error);
+    this.host.lost(member, plan.kind === 'resubscribe' ? plan.reason : 'subscription-lost', error, immediately ? undefined : error);
   }
 }

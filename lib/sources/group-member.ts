@@ -322,7 +322,7 @@ export class GroupMember {
   }
 
   /** The server lost the subscription: the next one starts a gap with events lost. Idempotent. */
-  forgetSubscription(reason: DisconnectReason): void {
+  forgetSubscription(reason: DisconnectReason, error?: EwsBridgeError): void {
     if (this.subscriptionId === undefined) return;
     this.lostSubscriptionId = this.subscriptionId;
     this.subscriptionId = undefined;
@@ -331,7 +331,7 @@ export class GroupMember {
     this.flushHeld();
     if (this.connected) {
       this.connected = false;
-      this.report({ type: 'disconnected', subscriptionId: this.lostSubscriptionId, reason, at: new Date() });
+      this.report({ type: 'disconnected', subscriptionId: this.lostSubscriptionId, reason, ...(error ? { error } : {}), at: new Date() });
     }
     (this.gap ??= new StreamingGap()).lost(reason, this.aliveAt ?? new Date());
   }

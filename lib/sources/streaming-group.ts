@@ -8,7 +8,7 @@
  */
 import type { Agent } from 'node:http';
 import { Observable, type Subscriber } from 'rxjs';
-import { EwsProtocolError } from '../errors.js';
+import { EwsBridgeError, EwsProtocolError } from '../errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
@@ -265,7 +265,7 @@ export class StreamingGroup {
         return this.impersonating === true && anchor !== undefined ? { smtpAddress: anchor } : undefined;
       },
       memberOf: (subscriptionId) => this.bySubscription.get(subscriptionId),
-      lost: (member, reason, backOffFrom) => this.lost(member, reason, backOffFrom),
+      lost: (member, reason, error, backOffFrom) => this.lost(member, reason, error, backOffFrom),
       failMember: (member, error) => this.failMember(member, error),
       emptied: (connection) => {
         this.connections.delete(connection);
@@ -546,11 +546,11 @@ export class StreamingGroup {
     member.fail(error);
   }
 
-  private lost(member: GroupMember, reason: DisconnectReason, backOffFrom: unknown): void {
+  private lost(member: GroupMember, reason: DisconnectReason, error: unknown, backOffFrom: unknown): void {
     if (member.stopped) return;
     this.detach(member);
     if (member.subscriptionId !== undefined) this.bySubscription.delete(member.subscriptionId);
-    member.forgetSubscription(reason);
+    member.forgetSubscription(reason, error instanceof EwsBridgeError ? error : undefined);
     // When no subscription of the group is left, the server that held them is no longer where the
     // next ones must go.
     if (this.bySubscription.size === 0) this.link?.affinity?.reset();
