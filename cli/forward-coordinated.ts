@@ -16,7 +16,7 @@ import { shownRedisUrl, type BridgeConfig, type CoordinatorConfig, type WatchedM
 import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
 import { newGroup, shownUrl, type ForwardRunOptions } from './forward.js';
 import { serveForwardMetrics, startForwardBridge } from './forward-bridge.js';
-import { healthOf } from './health.js';
+import { healthOf, type HealthReason, type HealthThresholds } from './health.js';
 import { BridgeMetrics, type Health, type MetricsServer } from './metrics.js';
 import { loadIoredis, type RedisConnection, type RedisImporter } from './redis-peer.js';
 import { AgentTracker } from './sources.js';
@@ -261,19 +261,35 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
 
 /**
  * `/healthz` with a coordinator: only the mailboxes this process holds count (one held elsewhere
- * is not unhealthy here), and the body says what this process holds.
+ * is not unhealthy here), and the body says what this process holds. A process that has not
+ * reached Redis for longer than `metrics.unhealthyAfterSeconds` is unhealthy
+ * (`coordinator-unreachable`): it holds nothing and cannot take anything, which would otherwise
+ * look like an idle, healthy worker.
  */
-function coordinatedHealth(leases: RedisLeaseCoordinator, held: readonly Held[], thresholds: Parameters<typeof healthOf>[1]): Health {
+function coordinatedHealth(leases: RedisLeaseCoordinator, held: readonly Held[], thresholds: HealthThresholds, now = Date.now()): Health {
   const health = healthOf(
     held.filter((h) => !h.leaseLost).map((h) => h.bridge),
     thresholds,
+    now,
   );
   const stats = leases.stats();
+  const details = health.details as { readonly reasons: readonly HealthReason[] } & Record<string, unknown>;
+  const failingForMs = stats.failingSince === undefined ? 0 : now - stats.failingSince.getTime();
+  const unreachable: HealthReason[] = failingForMs > thresholds.unhealthyAfterMs ? [{ reason: 'coordinator-unreachable', forMs: failingForMs }] : [];
+  const healthy = health.healthy && unreachable.length === 0;
   return {
-    healthy: health.healthy,
+    healthy,
     details: {
-      ...(health.details as Record<string, unknown>),
-      coordinator: { workerId: stats.workerId, leasesHeld: stats.owned, liveWorkers: stats.liveWorkers, sharedMailboxes: stats.totalResources },
+      ...details,
+      status: healthy ? 'ok' : 'unhealthy',
+      reasons: [...unreachable, ...details.reasons],
+      coordinator: {
+        workerId: stats.workerId,
+        leasesHeld: stats.owned,
+        liveWorkers: stats.liveWorkers,
+        sharedMailboxes: stats.totalResources,
+        ...(stats.failingSince === undefined ? {} : { unreachableSince: stats.failingSince.toISOString() }),
+      },
     },
   };
 }

@@ -86,11 +86,17 @@ export type UnhealthyReason =
   /** The mailbox has been starting or disconnected for longer than `unhealthyAfterMs`. */
   | 'ews-down'
   /** The mailbox's bridge has ended (the process is stopping). */
-  | 'ended';
+  | 'ended'
+  /**
+   * With a coordinator: this process has not reached Redis for longer than `unhealthyAfterMs`, so
+   * it holds no mailbox and cannot take any (process-wide: no `mailbox` in the entry).
+   */
+  | 'coordinator-unreachable';
 
 /** One entry of the `reasons` list in the `/healthz` body. */
 export interface HealthReason {
-  readonly mailbox: string;
+  /** The mailbox concerned; absent for a reason of the whole process (`coordinator-unreachable`). */
+  readonly mailbox?: string;
   readonly reason: UnhealthyReason;
   /** How long the condition has lasted, in milliseconds. */
   readonly forMs: number;

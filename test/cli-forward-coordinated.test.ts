@@ -61,7 +61,7 @@ interface Env {
   readonly prefix: string;
 }
 
-async function setUp(mode: 'pull' | 'hybrid' | 'streaming' = 'pull'): Promise<Env> {
+async function setUp(mode: 'pull' | 'hybrid' | 'streaming' = 'pull', metrics: { readonly unhealthyAfterSeconds?: number } = {}): Promise<Env> {
   const redisServer = await startRedisServer();
   cleanups.push(() => redisServer.stop());
   const redis = redisServer.client();
@@ -83,7 +83,7 @@ async function setUp(mode: 'pull' | 'hybrid' | 'streaming' = 'pull'): Promise<En
       pollIntervalSeconds: 1,
       listener: { url: listener.url, statusFrequencyMinutes: 1 },
       coordinator: { urlEnv: 'BRIDGE_TEST_REDIS_URL', prefix, leaseTtlSeconds: TTL_SECONDS, renewIntervalSeconds: RENEW_SECONDS },
-      metrics: { port: 0 },
+      metrics: { port: 0, ...metrics },
       log: { level: 'info', format: 'json' },
     }),
   );
@@ -424,12 +424,17 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
   });
 
   it('Redis outages: a short one changes nothing; one longer than the lease drops every lease until Redis is back, then they are granted again and nothing is lost', async () => {
-    const env = await setUp();
+    const env = await setUp('pull', { unhealthyAfterSeconds: 1 });
     const a = await startWorker(env);
     await until('A holding every mailbox', () => a.held().size === MAILBOXES.length);
     await until('every mailbox checkpointed', () => allStarted(env));
     const sent: string[] = [];
     const grantsBefore = a.grants().length;
+    const healthz = async (): Promise<{ status: number; body: { reasons: { reason: string; mailbox?: string }[]; coordinator: { unreachableSince?: string } } }> => {
+      const response = await fetch(`${a.metricsUrl}/healthz`);
+      return { status: response.status, body: (await response.json()) as never };
+    };
+    expect((await healthz()).status).toBe(200);
 
     // Shorter than the TTL less a renewal and the 10 % margin: A keeps its leases and keeps forwarding.
     env.redisServer.pause();
@@ -442,9 +447,16 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     // Longer than the TTL: A stops every mailbox before anyone could take them, then rejoins.
     env.redisServer.pause();
     await a.child.waitFor(/"reason":"expired"/, 60_000);
+    // Holding nothing and unable to reach Redis for longer than unhealthyAfterSeconds: not an idle, healthy worker.
+    await until('/healthz 503 coordinator-unreachable', async () => (await healthz()).status === 503);
+    const down = await healthz();
+    expect(down.body.reasons).toEqual([expect.objectContaining({ reason: 'coordinator-unreachable' })]);
+    expect(down.body.reasons[0]).not.toHaveProperty('mailbox');
+    expect(down.body.coordinator.unreachableSince).toEqual(expect.any(String));
     deliverRound(env, sent);
     env.redisServer.resume();
     await until('A granted every mailbox again', () => a.grants().length === grantsBefore + MAILBOXES.length && a.held().size === MAILBOXES.length);
+    await until('/healthz 200 again', async () => (await healthz()).status === 200);
     deliverRound(env, sent);
     await until('every event at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
     const result = summarize(sent, receivedWatermarks(env.listener));

@@ -111,6 +111,12 @@ export interface LeaseCoordinatorStats {
   readonly liveWorkers: number;
   /** Resources shared among the live workers, as of the last successful tick. */
   readonly totalResources: number;
+  /**
+   * Since when every renewal has failed (Redis unreachable, timing out, refusing), or `undefined`
+   * while the last one succeeded: what a health check judges, since a worker that cannot reach
+   * Redis holds nothing and would otherwise look idle and fine.
+   */
+  readonly failingSince: Date | undefined;
 }
 
 interface Held {
@@ -180,6 +186,7 @@ export class RedisLeaseCoordinator {
   #timer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
+  #failingSince: Date | undefined;
   #closing: Promise<void> | undefined;
   #stats = { ticks: 0, tickFailures: 0, commands: 0, claims: 0, releases: 0, expiries: 0, liveWorkers: 0, totalResources: 0 };
   readonly #onAbort = (): void => {
@@ -248,7 +255,7 @@ export class RedisLeaseCoordinator {
 
   /** Counters (see {@link LeaseCoordinatorStats}). */
   stats(): LeaseCoordinatorStats {
-    return { workerId: this.#id, owned: this.#held.size, ...this.#stats };
+    return { workerId: this.#id, owned: this.#held.size, ...this.#stats, failingSince: this.#failingSince };
   }
 
   /**
@@ -339,8 +346,10 @@ export class RedisLeaseCoordinator {
     let nextInMs: number | undefined;
     try {
       nextInMs = await this.#step(started);
+      this.#failingSince = undefined;
     } catch (error) {
       this.#stats.tickFailures++;
+      this.#failingSince ??= new Date();
       this.#logger.warn('lease renewal failed; retrying', { workerId: this.#id, error: error instanceof Error ? error.message : String(error) });
     }
     this.#schedule(nextInMs ?? Math.max(0, this.#renewMs - (performance.now() - started)));
