@@ -16,7 +16,7 @@
  */
 import { EwsAutodiscoverError, EwsBridgeError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { readXmlTree, type XmlElement } from '../testing/xml-tree.js';
+import { readXmlTree, type XmlElement } from './xml-tree.js';
 import type { EwsAuth } from './auth-header.js';
 import { postXml, type RawXmlResponse } from './transport.js';
 import { escapeText } from './xml.js';

@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { escapeXml } from './response-writer.js';
-import { readXmlTree, type XmlElement } from './xml-tree.js';
+import { readXmlTree, type XmlElement } from '../ews/xml-tree.js';
 
 /** The paths the simulator answers Autodiscover on (case-insensitive, as IIS). */
 export const AUTODISCOVER_SOAP_PATH = '/autodiscover/autodiscover.svc';

@@ -15,7 +15,7 @@ import { buildSendNotification } from '../ews/send-notification.js';
 import type { WireEvent } from './response-writer.js';
 import type { Subscription } from './subscriptions.js';
 import type { TimerHandle, TimerSet } from './timers.js';
-import { NS, readXmlTree, type XmlElement } from './xml-tree.js';
+import { NS, readXmlTree, type XmlElement } from '../ews/xml-tree.js';
 
 /** One POST the simulator made to a push listener. */
 export interface PushAttempt {

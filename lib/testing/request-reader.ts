@@ -5,7 +5,7 @@
  * Microsoft's EWS schema; anything it does not know is a violation, as it would be for Exchange.
  */
 import type { EventType } from '../model.js';
-import { NS, readXmlTree, XmlReadError, type XmlElement } from './xml-tree.js';
+import { NS, readXmlTree, XmlReadError, type XmlElement } from '../ews/xml-tree.js';
 
 /** Operations the simulator serves. */
 export type SimulatedOperation = 'Subscribe' | 'GetEvents' | 'GetStreamingEvents' | 'Unsubscribe' | 'SyncFolderItems';

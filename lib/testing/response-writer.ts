@@ -10,7 +10,7 @@
 import type { ResponseClass } from '../ews/messages.js';
 import type { Id } from '../model.js';
 import type { DeliveredEvent } from './events.js';
-import { NS } from './xml-tree.js';
+import { NS } from '../ews/xml-tree.js';
 
 /** Escapes text for element content and attribute values. */
 export function escapeXml(value: string): string {

@@ -1,7 +1,8 @@
 /**
- * A small namespace-aware element tree for the simulator's inputs (EWS requests and push-listener
- * answers). Those documents are small, so a tree is fine here; the library's own wire layer parses
- * streams incrementally and never builds one.
+ * A small namespace-aware element tree for small, whole XML documents: Autodiscover answers, and
+ * the simulator's inputs (EWS requests, push-listener answers); the tests read what the builders
+ * write with it too. Notifications never go through it: the envelope parser reads streams
+ * incrementally and never builds a tree. Internal: not exported.
  */
 import { SaxesParser } from 'saxes';
 
