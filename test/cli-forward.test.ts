@@ -229,8 +229,20 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     const first = await startForward(writeConfig(dir, config));
     const live = new Map([ALICE, BOB].map((m) => [m, sim.deliver(m, { type: 'NewMail' }).seq] as const));
     await until(() => [...live].every(([m, seq]) => seen(m).has(seq)), 'the live events');
-    const stored = JSON.parse(readFileSync(join(dir, 'state/checkpoints.json'), 'utf8')) as { checkpoints: Record<string, { syncStates?: Record<string, string> }> };
-    expect(Object.values(stored.checkpoints).filter((c) => c.syncStates?.['name:inbox'] !== undefined)).toHaveLength(2);
+    // The sync states are stored in the background once the events are handled, so after the
+    // listener saw them: wait for the file rather than read it at once (that raced under load).
+    type Stored = { checkpoints: Record<string, { syncStates?: Record<string, string> }> };
+    const withSyncStates = (): Stored['checkpoints'][string][] => {
+      let stored: Stored;
+      try {
+        stored = JSON.parse(readFileSync(join(dir, 'state/checkpoints.json'), 'utf8')) as Stored;
+      } catch {
+        return [];
+      }
+      return Object.values(stored.checkpoints).filter((c) => c.syncStates?.['name:inbox'] !== undefined);
+    };
+    await until(() => withSyncStates().length >= 2, 'both sync states in the checkpoint file');
+    expect(withSyncStates()).toHaveLength(2);
     first.child.process.kill('SIGKILL');
     await first.child.exited();
     // While the bridge is down.

@@ -29,8 +29,9 @@ export interface UntilOptions {
   /** The state worth showing when the wait times out (lifecycle, stats, ...), appended to the message. */
   describe?: () => string;
   /**
-   * Checked after each poll that found `predicate` false: an error returned here ends the wait at once (thrown as is), e.g.
-   * "the source under test failed while we waited". Return `undefined` to keep waiting.
+   * Checked after each poll that found `predicate` false: an error returned here ends the wait at
+   * once (thrown as is), e.g. "the source under test failed while we waited". Return `undefined`
+   * to keep waiting.
    */
   failWhen?: () => Error | undefined;
 }
