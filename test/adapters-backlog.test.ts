@@ -15,6 +15,7 @@ import { streamingSignals } from '../lib/sources/streaming.js';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { startCaptureListener } from './helpers/capture-listener.js';
 import { thrown } from './helpers/parser-fixtures.js';
+import { until } from './helpers/until.js';
 
 const MAILBOX = 'alice@contoso.com';
 const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
@@ -34,14 +35,6 @@ async function simulator(): Promise<EwsSimulator> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** A streaming source that counts the notifications it hands to the adapter. */
 function countedStreaming(sim: EwsSimulator): { source: ReturnType<typeof streamingSignals>; notifications: () => number; events: () => number } {

@@ -11,6 +11,7 @@ import type { NotificationEvent } from '../lib/model.js';
 import { streamingSignals } from '../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { flush, manualSource, newMail, notification } from './helpers/adapter-sources.js';
+import { until } from './helpers/until.js';
 
 const at = new Date('2024-05-01T10:00:00Z');
 const parent = { id: 'inbox-id' };
@@ -198,11 +199,7 @@ describe('pushEvents against EwsSimulator', () => {
       emitter.on(name, (event: NotificationEvent) => void got.push([name, sequenceOf(event)]));
     }
     try {
-      const started = Date.now();
-      while (!sim.subscriptions.some((s) => s.connected)) {
-        if (Date.now() - started > 10_000) throw new Error('no connection');
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await until(() => sim.subscriptions.some((s) => s.connected), 'a connection');
       const delivered = [
         ['newMail', sim.deliver(mailbox, { type: 'NewMail' }).seq],
         ['created', sim.deliver(mailbox, { type: 'Created', folder: 'calendar' }).seq],
@@ -210,10 +207,7 @@ describe('pushEvents against EwsSimulator', () => {
         ['moved', sim.deliver(mailbox, { type: 'Moved', from: 'inbox', to: 'archive' }).seq],
         ['deleted', sim.deliver(mailbox, { type: 'Deleted', folder: 'archive' }).seq],
       ];
-      while (got.length < delivered.length) {
-        if (Date.now() - started > 10_000) throw new Error(`only got ${JSON.stringify(got)}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await until(() => got.length >= delivered.length, 'every event', { describe: () => `only got ${JSON.stringify(got)}` });
       expect(got).toEqual(delivered);
     } finally {
       await emitter.close();

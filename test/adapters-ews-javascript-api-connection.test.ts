@@ -27,6 +27,7 @@ import { ExchangeService, StreamingSubscriptionConnection, notificationBridge } 
 import { MemoryCheckpointStore, type Logger } from '../lib/index.js';
 import { decodeChangeKey } from '../lib/testing/ids.js';
 import { EwsSimulator } from '../lib/testing/index.js';
+import { until } from './helpers/until.js';
 
 const MAILBOX = 'alice@contoso.com';
 const INBOX = (): FolderId[] => [new FolderId(WellKnownFolderName.Inbox)];
@@ -47,14 +48,6 @@ function serviceFor(sim: EwsSimulator): ExchangeService {
   service.Url = new Uri(sim.url);
   service.bridgeOptions = { streaming: { retry: { minDelayMs: 20, maxDelayMs: 200 } }, pull: { pollIntervalMs: 20, retry: { minDelayMs: 20, maxDelayMs: 200 } } };
   return service;
-}
-
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > 20_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 const seqOf = (event: ItemEvent | FolderEvent): number | undefined =>

@@ -28,6 +28,7 @@ import { EwsAuthError } from '../lib/errors.js';
 import { parseEnvelope } from '../lib/ews/parser.js';
 import { EwsSimulator, type DeliveredEvent } from '../lib/testing/index.js';
 import { startCaptureListener } from './helpers/capture-listener.js';
+import { until } from './helpers/until.js';
 
 const USER = 'svc-crm@contoso.com';
 const PASSWORD = 'Pa55-w0rd';
@@ -56,14 +57,6 @@ function service(sim: EwsSimulator, version = ExchangeVersion.Exchange2013_SP1):
   };
   s.XHRApi = { xhr: refuse('xhr'), xhrStream: refuse('xhrStream'), disconnect: () => void ownCalls.push('disconnect'), type: 'refusing', apiName: 'refusing' } as unknown as IXHRApi;
   return { service: s, ownCalls };
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('ews-javascript-api adapter: callback form', () => {

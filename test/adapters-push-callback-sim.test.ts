@@ -13,6 +13,7 @@ import { pullSignals } from '../lib/sources/pull.js';
 import { streamingSignals } from '../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { deferred } from './helpers/adapter-sources.js';
+import { until } from './helpers/until.js';
 
 const MAILBOX = 'alice@contoso.com';
 const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
@@ -31,14 +32,6 @@ async function simulator(): Promise<EwsSimulator> {
 function track(bridge: PushCallbackHandle): PushCallbackHandle {
   cleanups.push(() => bridge.close());
   return bridge;
-}
-
-async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 const seqs = (n: PushNotification): number[] => n.events.map(sequenceOf).filter((s): s is number => s !== undefined);

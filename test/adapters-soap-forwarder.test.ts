@@ -16,6 +16,10 @@ import { EwsSimulator, sequenceOf, type SimulatedEvent } from '../lib/testing/in
 import { manualSource, notification } from './helpers/adapter-sources.js';
 import { makeTestPki, opensslAvailable, startCaptureListener, type CaptureListener, type CaptureListenerOptions } from './helpers/capture-listener.js';
 import { schemaAvailable, schemaSkipReason, validateSoapBody } from './helpers/schema.js';
+import { until } from './helpers/until.js';
+
+/** until() polls on setImmediate, without timers, so it also works while setTimeout is faked. */
+const NO_TIMERS = { intervalMs: 0 };
 
 const MAILBOX = 'alice@contoso.com';
 const PASSWORD = 'S3cret-p@ssw0rd!';
@@ -44,15 +48,6 @@ function forwarder(source: Parameters<typeof soapForwarder>[0], options: SoapFor
   const handle = soapForwarder(source, options);
   cleanups.push(() => handle.close());
   return handle;
-}
-
-/** Polls without timers (setImmediate), so it also works while setTimeout is faked. */
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = performance.now();
-  while (!predicate()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 function errorsRecorder() {
@@ -89,10 +84,10 @@ describe('soap-forwarder: what the listener receives', () => {
       url: l.url,
       requestServerVersion: 'Exchange2010_SP2',
     });
-    await until(() => sim.subscriptions.some((s) => s.connected), 'a connected streaming subscription');
+    await until(() => sim.subscriptions.some((s) => s.connected), 'a connected streaming subscription', NO_TIMERS);
     const delivered = EVENTS.map((e) => sim.deliver(MAILBOX, e).seq);
     const received = (): number[] => l.posts.flatMap((p) => notificationOf(p.body).events.map(sequenceOf)).filter((s): s is number => s !== undefined);
-    await until(() => received().length >= delivered.length, 'every event at the listener');
+    await until(() => received().length >= delivered.length, 'every event at the listener', NO_TIMERS);
     expect(received()).toEqual(delivered);
 
     const subscriptionId = sim.subscriptions[0]!.id;
@@ -123,10 +118,10 @@ describe('soap-forwarder: what the listener receives', () => {
     const sim = await simulator();
     const l = await listener();
     forwarder(pullSignals({ url: sim.url, auth: AUTH, pollIntervalMs: 20 }), { url: l.url });
-    await until(() => sim.subscriptions.length === 1, 'a pull subscription');
+    await until(() => sim.subscriptions.length === 1, 'a pull subscription', NO_TIMERS);
     const delivered = [sim.deliver(MAILBOX, { type: 'NewMail' }), sim.deliver(MAILBOX, { type: 'Created' })];
     const withEvents = (): PushNotification[] => l.posts.map((p) => notificationOf(p.body)).filter((n) => n.events.some((e) => e.type !== 'Status'));
-    await until(() => withEvents().flatMap((n) => n.events).length >= 2, 'both events');
+    await until(() => withEvents().flatMap((n) => n.events).length >= 2, 'both events', NO_TIMERS);
     const events = withEvents().flatMap((n) => n.events);
     expect(events.map((e) => e.watermark)).toEqual(delivered.map((d) => d.watermark));
     expect(withEvents()[0]!.previousWatermark).toBeDefined();
@@ -141,10 +136,10 @@ describe('soap-forwarder: what the listener receives', () => {
     await vi.advanceTimersByTimeAsync(2 * 60_000 - 1);
     expect(l.posts).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
-    await until(() => l.posts.length === 1, 'the first keep-alive');
+    await until(() => l.posts.length === 1, 'the first keep-alive', NO_TIMERS);
     expect(notificationOf(l.posts[0]!.body)).toEqual({ subscriptionId: 'sub-1', moreEvents: false, events: [{ type: 'Status' }] });
     await vi.advanceTimersByTimeAsync(2 * 60_000);
-    await until(() => l.posts.length === 2, 'the second keep-alive');
+    await until(() => l.posts.length === 2, 'the second keep-alive', NO_TIMERS);
   });
 
   it.skipIf(!schemaAvailable)(
@@ -155,10 +150,10 @@ describe('soap-forwarder: what the listener receives', () => {
       const pullListener = await listener();
       forwarder(streamingSignals({ url: sim.url, auth: AUTH, subscribeToAllFolders: true }), { url: streamingListener.url });
       forwarder(pullSignals({ url: sim.url, auth: AUTH, pollIntervalMs: 20, subscribeToAllFolders: true }), { url: pullListener.url });
-      await until(() => sim.subscriptions.length === 2 && sim.subscriptions.some((s) => s.connected), 'both subscriptions');
+      await until(() => sim.subscriptions.length === 2 && sim.subscriptions.some((s) => s.connected), 'both subscriptions', NO_TIMERS);
       for (const e of EVENTS) sim.deliver(MAILBOX, e);
       const count = (l: CaptureListener): number => l.posts.flatMap((p) => notificationOf(p.body).events).filter((e) => e.type !== 'Status').length;
-      await until(() => count(streamingListener) >= EVENTS.length && count(pullListener) >= EVENTS.length, 'every event at both listeners');
+      await until(() => count(streamingListener) >= EVENTS.length && count(pullListener) >= EVENTS.length, 'every event at both listeners', NO_TIMERS);
       // A synthesized keep-alive of each kind (with and without a watermark), through the same path.
       const src = manualSource();
       const statusListener = await listener();
@@ -167,7 +162,7 @@ describe('soap-forwarder: what the listener receives', () => {
       src.notify(notification('sub-w', [{ type: 'Status', watermark: 'AQAAAA==' }]));
       src.emit({ type: 'subscribed', subscriptionId: 'sub-n', at: new Date() });
       await vi.advanceTimersByTimeAsync(60_000);
-      await until(() => statusListener.posts.length === 2, 'two keep-alives');
+      await until(() => statusListener.posts.length === 2, 'two keep-alives', NO_TIMERS);
       vi.useRealTimers();
 
       const bodies = [...streamingListener.posts, ...pullListener.posts, ...statusListener.posts].map((p) => p.body);
@@ -184,12 +179,12 @@ describe('soap-forwarder: what the listener’s answers do', () => {
     const sim = await simulator();
     const l = await listener({ answer: () => 'Unsubscribe' });
     const handle = forwarder(streamingSignals({ url: sim.url, auth: AUTH }), { url: l.url });
-    await until(() => sim.subscriptions.some((s) => s.connected), 'a connected streaming subscription');
+    await until(() => sim.subscriptions.some((s) => s.connected), 'a connected streaming subscription', NO_TIMERS);
     const subscriptionId = sim.subscriptions[0]!.id;
     sim.deliver(MAILBOX, { type: 'NewMail' });
     await expect(handle.done).resolves.toEqual({ reason: 'unsubscribed', subscriptionId });
-    await until(() => sim.requests.some((r) => r.operation === 'Unsubscribe'), 'EWS Unsubscribe');
-    await until(() => sim.subscriptions.length === 0, 'the subscription gone');
+    await until(() => sim.requests.some((r) => r.operation === 'Unsubscribe'), 'EWS Unsubscribe', NO_TIMERS);
+    await until(() => sim.subscriptions.length === 0, 'the subscription gone', NO_TIMERS);
   });
 
   it('a failing listener gets the same envelope again on the schedule, and is given up on when the next retry would pass StatusFrequency', async () => {
@@ -223,7 +218,7 @@ describe('soap-forwarder: what the listener’s answers do', () => {
     const second = notification('sub-1');
     src.notify(first);
     src.notify(second);
-    await until(() => l.posts.length === 4, 'four posts');
+    await until(() => l.posts.length === 4, 'four posts', NO_TIMERS);
     const ids = l.posts.map((p) => {
       const e = notificationOf(p.body).events[0];
       return e?.type === 'NewMail' ? e.itemId?.id : undefined;
@@ -240,7 +235,7 @@ describe('soap-forwarder: what the listener’s answers do', () => {
     const { errors, onError } = errorsRecorder();
     const handle = forwarder(src.source, { url: l.url, onError });
     src.notify(notification('sub-1'));
-    await until(() => errors.length === 1, 'the failure reported');
+    await until(() => errors.length === 1, 'the failure reported', NO_TIMERS);
     const error = errors[0]!.error as EwsHttpError;
     expect(error).toBeInstanceOf(EwsHttpError);
     expect(error.status).toBe(307);
@@ -254,7 +249,7 @@ describe('soap-forwarder: what the listener’s answers do', () => {
       const rec = errorsRecorder();
       const h = forwarder(s.source, { url: other.url, onError: rec.onError });
       s.notify(notification('sub-1'));
-      await until(() => rec.errors.length === 1, `HTTP ${status} reported`);
+      await until(() => rec.errors.length === 1, `HTTP ${status} reported`, NO_TIMERS);
       expect((rec.errors[0]!.error as EwsHttpError).status).toBe(status);
       await h.close();
     }
@@ -293,7 +288,7 @@ describe('soap-forwarder: what the listener’s answers do', () => {
       const { errors, onError } = errorsRecorder();
       const handle = forwarder(src.source, { url: l.url, requestTimeoutMs: 200, maxResponseBytes: 1_000, onError });
       src.notify(notification('sub-1'));
-      await until(() => errors.length === 1, 'the failure reported');
+      await until(() => errors.length === 1, 'the failure reported', NO_TIMERS);
       c.expected(errors[0]!.error);
       expect(errors[0]!.context.retryInMs).toBe(30_000);
       await handle.close();
@@ -308,7 +303,7 @@ describe('soap-forwarder: what the listener’s answers do', () => {
     const { errors, onError } = errorsRecorder();
     const handle = forwarder(src.source, { url, onError });
     src.notify(notification('sub-1'));
-    await until(() => errors.length === 1, 'the failure reported');
+    await until(() => errors.length === 1, 'the failure reported', NO_TIMERS);
     expect(errors[0]!.error).toBeInstanceOf(EwsConnectionError);
     expect((errors[0]!.error as Error).message).toMatch(/could not be reached \(ECONNREFUSED\)$/);
     await handle.close();
@@ -330,7 +325,7 @@ describe('soap-forwarder: telling the bridge’s posts from anonymous ones', () 
     const { errors, onError } = errorsRecorder();
     const handle = forwarder(src.source, { url: `${l.url}?token=abc`, sharedSecret: { headerName: 'X-Bridge-Secret', value: secret }, logger, onError });
     src.notify(notification('sub-1'));
-    await until(() => errors.length === 1, 'the failure reported');
+    await until(() => errors.length === 1, 'the failure reported', NO_TIMERS);
     expect(l.posts[0]!.rawHeaders).toContain('X-Bridge-Secret');
     expect(l.posts[0]!.headers['x-bridge-secret']).toBe(secret);
     await handle.close();
@@ -346,7 +341,7 @@ describe('soap-forwarder: telling the bridge’s posts from anonymous ones', () 
     const src = manualSource();
     const handle = forwarder(src.source, { url: l.url, tls: { cert: pki.clientCert, key: pki.clientKey, ca: pki.caCert } });
     src.notify(notification('sub-1'));
-    await until(() => l.posts.length === 1, 'the post');
+    await until(() => l.posts.length === 1, 'the post', NO_TIMERS);
     expect(l.posts[0]!.clientCertCN).toBe('ews-push-bridge');
     await handle.close();
 
@@ -355,7 +350,7 @@ describe('soap-forwarder: telling the bridge’s posts from anonymous ones', () 
     const { errors, onError } = errorsRecorder();
     const handle2 = forwarder(src2.source, { url: l.url, onError });
     src2.notify(notification('sub-1'));
-    await until(() => errors.length === 1, 'the TLS failure reported');
+    await until(() => errors.length === 1, 'the TLS failure reported', NO_TIMERS);
     expect(errors[0]!.error).toBeInstanceOf(EwsConnectionError);
     expect(l.posts).toHaveLength(1);
     await handle2.close();

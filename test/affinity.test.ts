@@ -56,7 +56,7 @@ describe('affinity mode: our sources never trip it', () => {
     const { seq } = sim.deliver(ALICE, { type: 'NewMail' });
     await run.until(() => run.received.includes(seq), 'event after the reconnect');
     run.stop();
-    await run.until(() => sim!.requests.filter((r) => r.operation === 'Unsubscribe').length === (kind === 'hybrid' ? 2 : 1), 'Unsubscribe', 5_000, true);
+    await run.until(() => sim!.requests.filter((r) => r.operation === 'Unsubscribe').length === (kind === 'hybrid' ? 2 : 1), 'Unsubscribe', undefined, true);
 
     expect(lost(run)).toBe(0);
     expect(run.lifecycle('subscribed')).toHaveLength(1); // hybrid reports its pull subscription only
@@ -79,7 +79,7 @@ describe('affinity mode: our sources never trip it', () => {
   it.each(['streaming', 'pull'] as const)('%s with affinity: false trips it (the control: the mode is enforced)', async (kind) => {
     sim = await EwsSimulator.start({ timeScale: 0.001, keepAliveIntervalMs: 200, affinity: true });
     const run = start(kind, { mailbox: ALICE, affinity: false });
-    await run.until(() => lost(run) >= 1, 'a lost subscription', 5_000);
+    await run.until(() => lost(run) >= 1, 'a lost subscription');
     expect(sim.requests.some((r) => r.headers['x-preferserveraffinity'] !== undefined)).toBe(false);
   });
 

@@ -129,7 +129,7 @@ describe('application token + impersonation', () => {
     await run.until(() => run!.received.includes(seq), 'the event');
     expect(run.notifications.filter((n) => n.events.some((e) => e.type !== 'Status')).every((n) => n.mailbox === MAILBOX)).toBe(true);
     run.stop();
-    await run.until(() => sim!.requests.some((r) => r.operation === 'Unsubscribe'), 'the Unsubscribe', 5_000, true);
+    await run.until(() => sim!.requests.some((r) => r.operation === 'Unsubscribe'), 'the Unsubscribe', undefined, true);
     for (const r of sim.requests) {
       expect(r.headers['x-anchormailbox']).toBe(MAILBOX);
       expect(r.request?.header.impersonation?.value).toBe(MAILBOX);

@@ -19,7 +19,8 @@ import { postSoap, type SoapRequest } from '../lib/ews/transport.js';
 import { Authenticator, ntHash, ntowfV2, parseNtlmAuthenticate, verifyNtlmV2Response } from '../lib/testing/auth.js';
 import { EwsSimulator, type RecordedRequest } from '../lib/testing/index.js';
 import { subscribeResponse } from './fixtures/ews-wire.js';
-import { ready, runSource, sleep, type SourceRun, stopRun } from './helpers/auth-sources.js';
+import { ready, runSource, type SourceRun, stopRun } from './helpers/auth-sources.js';
+import { until } from './helpers/until.js';
 
 const hex = (b: Uint8Array | readonly number[]): string => Buffer.from(b as Uint8Array).toString('hex');
 const utf16 = (s: string): Buffer => Buffer.from(s, 'utf16le');
@@ -273,8 +274,7 @@ describe('NTLM transport edge cases (bare server)', () => {
     await postSoap(SUBSCRIBE, { url: server.url, auth: ALICE });
     expect(server.requests).toHaveLength(2);
     expect(server.requests[0]!.socket).toBe(server.requests[1]!.socket);
-    const started = Date.now();
-    while ((await server.connections()) > 0 && Date.now() - started < 5_000) await sleep(5);
+    await until(async () => (await server.connections()) === 0, 'the connection closed');
     expect(await server.connections()).toBe(0);
   });
 
@@ -331,8 +331,7 @@ describe('NTLM transport edge cases (bare server)', () => {
       controller.abort(new Error('stop'));
     });
     await expect(postSoap(SUBSCRIBE, { url: server.url, auth: ALICE, signal: controller.signal })).rejects.toThrow('stop');
-    const started = Date.now();
-    while ((await server.connections()) > 0 && Date.now() - started < 5_000) await sleep(5);
+    await until(async () => (await server.connections()) === 0, 'the connection closed');
     expect(await server.connections()).toBe(0);
   });
 });

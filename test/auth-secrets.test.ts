@@ -19,6 +19,7 @@ import { EwsSimulator, type EwsSimulatorOptions } from '../lib/testing/index.js'
 import { ntHash } from '../lib/testing/auth.js';
 import { FAST, runSource, sleep, SOURCE_KINDS, type AnySourceOptions, type SourceKind } from './helpers/auth-sources.js';
 import { startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
+import { until } from './helpers/until.js';
 
 const MAILBOX = 'alice@contoso.com';
 const USER = 'CONTOSO\\svc-bridge';
@@ -133,21 +134,15 @@ describe.each(MODES)('$name: no secret in anything observable', (mode) => {
       onLifecycle: (event) => capture.add2('forwarder lifecycle', event),
     });
     const newMails = (): number => listener!.posts.filter((p) => p.body.includes('NewMailEvent')).length;
-    const until = async (predicate: () => boolean, what: string): Promise<void> => {
-      const started = Date.now();
-      while (!predicate()) {
-        if (Date.now() - started > 10_000) throw new Error(`${kind}: timed out waiting for ${what}`);
-        await sleep(20);
-      }
-    };
-    await until(() => sim!.requests.some((r) => r.status === 200 && r.operation !== 'Subscribe'), 'a working subscription');
+    const waitFor = (predicate: () => boolean, what: string): Promise<void> => until(predicate, `${what} (${kind})`, { intervalMs: 20 });
+    await waitFor(() => sim!.requests.some((r) => r.status === 200 && r.operation !== 'Subscribe'), 'a working subscription');
     sim.deliver(MAILBOX, { type: 'NewMail' });
-    await until(() => newMails() >= 1, 'the first forwarded post');
+    await waitFor(() => newMails() >= 1, 'the first forwarded post');
     sim.inject({ type: 'forget-subscriptions' });
     if (kind !== 'pull') sim.inject({ type: 'cut-mid-envelope', operation: 'GetStreamingEvents' });
     // Streaming has no watermark: mail that arrives before the resubscription is gone, so mail
     // keeps arriving until some reaches the listener again.
-    await until(() => {
+    await waitFor(() => {
       if (newMails() >= 2) return true;
       sim!.deliver(MAILBOX, { type: 'NewMail' });
       return false;
@@ -157,7 +152,7 @@ describe.each(MODES)('$name: no secret in anything observable', (mode) => {
 
     // 2. Wrong credentials: the typed error, serialised with everything it carries.
     const failing = runSource(kind, sim, { auth: mode.bad, mailbox: MAILBOX, logger: capture.logger });
-    await failing.until(() => failing.error !== undefined, 'the auth error', 5_000, true);
+    await failing.until(() => failing.error !== undefined, 'the auth error', undefined, true);
     capture.add2('auth error', failing.error);
     capture.add2('failing signals', failing.signals);
     failing.stop();

@@ -22,6 +22,7 @@ import { streamingNotifications, streamingSignals } from '../lib/sources/streami
 import { EwsSimulator } from '../lib/testing/index.js';
 import { ready, runSource, sleep, SOURCE_KINDS, type SourceRun } from './helpers/auth-sources.js';
 import { makeTestPki, opensslAvailable, type TestPki } from './helpers/capture-listener.js';
+import { until } from './helpers/until.js';
 
 const MAILBOX = 'alice@contoso.com';
 const PASSWORD = 'tls-test-Passw0rd';
@@ -189,8 +190,7 @@ describe.skipIf(!haveOpenssl)('TLS', () => {
     const options = { url: front.url, auth: { type: 'basic', username: MAILBOX, password: PASSWORD } as const, mailbox: MAILBOX, tls: { rejectUnauthorized: false }, logger, pollIntervalMs: 50 };
     const subs = [streamingSignals(options).subscribe({ error: () => undefined }), pullSignals(options).subscribe({ error: () => undefined })];
     try {
-      const started = Date.now();
-      while (!(sim.requests.some((r) => r.operation === 'GetEvents') && sim.openStreamingConnections > 0) && Date.now() - started < 10_000) await sleep(10);
+      await until(() => sim.requests.some((r) => r.operation === 'GetEvents') && sim.openStreamingConnections > 0, 'a GetEvents and a streaming connection', { intervalMs: 10 });
       expect(sim.openStreamingConnections).toBe(1);
     } finally {
       for (const s of subs) s.unsubscribe();

@@ -26,6 +26,10 @@ import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
 import { killAll, spawnCli, type CliChild } from './helpers/cli-process.js';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { until } from './helpers/until.js';
+
+/** until() every 20 ms (some predicates scrape the workers' metrics over HTTP), with the 60 s hang guard this file always had (its tests allow 180 s). */
+const SCRAPE_POLL = { intervalMs: 20, hangGuardMs: 60_000 };
 
 const missing = redisServerMissing();
 if (missing !== undefined) console.warn(missing);
@@ -43,14 +47,6 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 interface Env {
   readonly redisServer: RedisServer;
@@ -186,8 +182,8 @@ function deliverRound(env: Env, sent: string[]): void {
 async function twoWorkers(env: Env): Promise<[Worker, Worker]> {
   const a = await startWorker(env);
   const b = await startWorker(env);
-  await until('the mailboxes split between the two workers', () => a.held().size === 3 && b.held().size === 3);
-  await until('every mailbox checkpointed', () => allStarted(env));
+  await until(() => a.held().size === 3 && b.held().size === 3, 'the mailboxes split between the two workers', SCRAPE_POLL);
+  await until(() => allStarted(env), 'every mailbox checkpointed', SCRAPE_POLL);
   return [a, b];
 }
 
@@ -230,7 +226,7 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
 
     const sent: string[] = [];
     for (let i = 0; i < 3; i++) deliverRound(env, sent);
-    await until('every event at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener', SCRAPE_POLL);
     // Delivered exactly by the holder: each mailbox's events counted by one worker only.
     const [ma, mb] = await Promise.all([metricsOf(a), metricsOf(b)]);
     for (const mailbox of MAILBOXES) {
@@ -257,12 +253,12 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     expect(await a.child.exited(60_000)).toBe(0);
     const exitedAt = Date.now();
     deliverRound(env, sent);
-    await until('B holding every mailbox', () => b.held().size === MAILBOXES.length);
+    await until(() => b.held().size === MAILBOXES.length, 'B holding every mailbox', SCRAPE_POLL);
     const taken = b.grants().filter((g) => heldByA.has(g.mailbox));
     const takenAt = Math.max(...taken.map((g) => g.at));
     for (const g of taken) expect(g.token, g.mailbox).toBeGreaterThan(heldByA.get(g.mailbox)!);
     deliverRound(env, sent);
-    await until('every event at the listener after the hand-over', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener after the hand-over', SCRAPE_POLL);
     const result = summarize(sent, receivedWatermarks(env.listener));
     expect(result.invented).toEqual([]);
     expect(result.lost).toEqual([]);
@@ -289,18 +285,18 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     const heldByA = a.held();
     const sent: string[] = [];
     deliverRound(env, sent);
-    await until('the first events at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'the first events at the listener', SCRAPE_POLL);
 
     const killedAt = Date.now();
     a.child.process.kill('SIGKILL');
-    await a.child.exited(30_000);
+    await a.child.exited();
     deliverRound(env, sent);
-    await until('B holding every mailbox', () => b.held().size === MAILBOXES.length);
+    await until(() => b.held().size === MAILBOXES.length, 'B holding every mailbox', SCRAPE_POLL);
     const taken = b.grants().filter((g) => heldByA.has(g.mailbox));
     const takenAt = Math.max(...taken.map((g) => g.at));
     for (const g of taken) expect(g.token, g.mailbox).toBeGreaterThan(heldByA.get(g.mailbox)!);
     deliverRound(env, sent);
-    await until('every event at the listener after the takeover', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener after the takeover', SCRAPE_POLL);
     const result = summarize(sent, receivedWatermarks(env.listener));
     expect(result.invented).toEqual([]);
     expect(result.lost).toEqual([]);
@@ -313,8 +309,8 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
   it('hybrid: a second worker joining takes half the mailboxes by hand-over while mail flows, nothing lost, no duplicates', async () => {
     const env = await setUp('hybrid');
     const a = await startWorker(env);
-    await until('A holding every mailbox', () => a.held().size === MAILBOXES.length);
-    await until('every mailbox checkpointed', () => allStarted(env));
+    await until(() => a.held().size === MAILBOXES.length, 'A holding every mailbox', SCRAPE_POLL);
+    await until(() => allStarted(env), 'every mailbox checkpointed', SCRAPE_POLL);
     const sent: string[] = [];
     let flowing = true;
     const flow = (async () => {
@@ -324,15 +320,15 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
       }
     })();
     const b = await startWorker(env);
-    await until('the mailboxes split between the two workers', () => a.held().size === 3 && b.held().size === 3);
+    await until(() => a.held().size === 3 && b.held().size === 3, 'the mailboxes split between the two workers', SCRAPE_POLL);
     const movedAt = sent.length;
-    await until('B delivering mail sent after the hand-over', async () => {
+    await until(async () => {
       const m = await metricsOf(b);
       return [...b.held().keys()].every((mailbox) => (m.get(`ews_bridge_events_delivered_total{mailbox="${mailbox}"}`) ?? 0) > 0) && sent.length > movedAt + MAILBOXES.length;
-    });
+    }, 'B delivering mail sent after the hand-over', SCRAPE_POLL);
     flowing = false;
     await flow;
-    await until('every event at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener', SCRAPE_POLL);
     const result = summarize(sent, receivedWatermarks(env.listener));
     expect(result.invented).toEqual([]);
     expect(result.lost).toEqual([]);
@@ -349,18 +345,18 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     const env = await setUp('streaming');
     const a = await startWorker(env);
     const b = await startWorker(env);
-    await until('the mailboxes split between the two workers', () => a.held().size === 3 && b.held().size === 3);
+    await until(() => a.held().size === 3 && b.held().size === 3, 'the mailboxes split between the two workers', SCRAPE_POLL);
     // Streaming has no position to resume from: mail is someone's to deliver once its holder is connected.
-    await until('every mailbox connected at its holder', async () => {
+    await until(async () => {
       const [ma, mb] = await Promise.all([metricsOf(a), metricsOf(b)]);
       return MAILBOXES.every((m) => (a.held().has(m) ? ma : mb).get(`ews_bridge_connected{mailbox="${m}"}`) === 1);
-    });
+    }, 'every mailbox connected at its holder', SCRAPE_POLL);
     const sent: string[] = [];
     deliverRound(env, sent);
     deliverRound(env, sent);
     // Streaming notifications reach the listener without watermarks: counted through the metrics.
     const delivered = async (w: Worker, mailbox: string): Promise<number> => (await metricsOf(w)).get(`ews_bridge_events_delivered_total{mailbox="${mailbox}"}`) ?? 0;
-    await until('every event at the listener', async () => (await Promise.all(MAILBOXES.map(async (m) => (await delivered(a, m)) + (await delivered(b, m))))).every((n) => n === 2));
+    await until(async () => (await Promise.all(MAILBOXES.map(async (m) => (await delivered(a, m)) + (await delivered(b, m))))).every((n) => n === 2), 'every event at the listener', SCRAPE_POLL);
     const [ma, mb] = await Promise.all([metricsOf(a), metricsOf(b)]);
     for (const mailbox of MAILBOXES) {
       const byA = ma.get(`ews_bridge_events_delivered_total{mailbox="${mailbox}"}`) ?? 0;
@@ -377,13 +373,15 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     const env = await setUp('streaming');
     const a = await startWorker(env);
     const b = await startWorker(env);
-    await until('the mailboxes split between the two workers', () => a.held().size === 3 && b.held().size === 3);
+    await until(() => a.held().size === 3 && b.held().size === 3, 'the mailboxes split between the two workers', SCRAPE_POLL);
     // Every mailbox has its SyncFolderItems baseline in Redis: from then on nothing can be lost.
     const store = new RedisCheckpointStore({ redis: env.redis, prefix: env.prefix });
-    await until('every mailbox with a stored sync state', async () =>
+    await until(async () =>
       (await Promise.all(MAILBOXES.map((mailbox) => store.get(checkpointKey({ mailbox, folders: ['inbox'], eventTypes: EVENT_TYPES }))))).every(
         (c) => c?.syncStates?.['name:inbox'] !== undefined,
       ),
+      'every mailbox with a stored sync state',
+      SCRAPE_POLL,
     );
     const heldByA = a.held();
     const mailboxOf = new Map<string, string>();
@@ -396,7 +394,7 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
       return MAILBOXES.flatMap((m) => sent.get(m)!.filter((seq) => !got.get(m)?.has(seq)).map((seq) => `${m}#${seq}`));
     };
     deliver();
-    await until('the live events at the listener', () => missing().length === 0);
+    await until(() => missing().length === 0, 'the live events at the listener', SCRAPE_POLL);
 
     const killedAt = Date.now();
     a.child.process.kill('SIGKILL');
@@ -404,11 +402,11 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     // While A's mailboxes have no live holder (A is dead, its leases not yet expired).
     deliver();
     deliver();
-    await until('B holding every mailbox', () => b.held().size === MAILBOXES.length);
+    await until(() => b.held().size === MAILBOXES.length, 'B holding every mailbox', SCRAPE_POLL);
     const taken = b.grants().filter((g) => heldByA.has(g.mailbox));
     for (const g of taken) expect(g.token, g.mailbox).toBeGreaterThan(heldByA.get(g.mailbox)!);
     deliver();
-    await until('every event at the listener, the ones made while nobody held the mailbox included', () => missing().length === 0);
+    await until(() => missing().length === 0, 'every event at the listener, the ones made while nobody held the mailbox included', SCRAPE_POLL);
     expect(missing()).toEqual([]);
     // B caught up A's mailboxes from their stored states: a gap each, recovered (nothing may be lost).
     const m = await metricsOf(b);
@@ -426,8 +424,8 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
   it('Redis outages: a short one changes nothing; one longer than the lease drops every lease until Redis is back, then they are granted again and nothing is lost', async () => {
     const env = await setUp('pull', { unhealthyAfterSeconds: 1 });
     const a = await startWorker(env);
-    await until('A holding every mailbox', () => a.held().size === MAILBOXES.length);
-    await until('every mailbox checkpointed', () => allStarted(env));
+    await until(() => a.held().size === MAILBOXES.length, 'A holding every mailbox', SCRAPE_POLL);
+    await until(() => allStarted(env), 'every mailbox checkpointed', SCRAPE_POLL);
     const sent: string[] = [];
     const grantsBefore = a.grants().length;
     const healthz = async (): Promise<{ status: number; body: { reasons: { reason: string; mailbox?: string }[]; coordinator: { unreachableSince?: string } } }> => {
@@ -441,24 +439,24 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     deliverRound(env, sent);
     await sleep(1_200);
     env.redisServer.resume();
-    await until('the events of the short outage at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'the events of the short outage at the listener', SCRAPE_POLL);
     expect(logLines(a.child).filter((l) => l['message'] === 'lease lost: stopping the mailbox')).toEqual([]);
 
     // Longer than the TTL: A stops every mailbox before anyone could take them, then rejoins.
     env.redisServer.pause();
     await a.child.waitFor(/"reason":"expired"/, 60_000);
     // Holding nothing and unable to reach Redis for longer than unhealthyAfterSeconds: not an idle, healthy worker.
-    await until('/healthz 503 coordinator-unreachable', async () => (await healthz()).status === 503);
+    await until(async () => (await healthz()).status === 503, '/healthz 503 coordinator-unreachable', SCRAPE_POLL);
     const down = await healthz();
     expect(down.body.reasons).toEqual([expect.objectContaining({ reason: 'coordinator-unreachable' })]);
     expect(down.body.reasons[0]).not.toHaveProperty('mailbox');
     expect(down.body.coordinator.unreachableSince).toEqual(expect.any(String));
     deliverRound(env, sent);
     env.redisServer.resume();
-    await until('A granted every mailbox again', () => a.grants().length === grantsBefore + MAILBOXES.length && a.held().size === MAILBOXES.length);
-    await until('/healthz 200 again', async () => (await healthz()).status === 200);
+    await until(() => a.grants().length === grantsBefore + MAILBOXES.length && a.held().size === MAILBOXES.length, 'A granted every mailbox again', SCRAPE_POLL);
+    await until(async () => (await healthz()).status === 200, '/healthz 200 again', SCRAPE_POLL);
     deliverRound(env, sent);
-    await until('every event at the listener', () => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener', SCRAPE_POLL);
     const result = summarize(sent, receivedWatermarks(env.listener));
     expect(result.lost).toEqual([]);
     expect(result.invented).toEqual([]);

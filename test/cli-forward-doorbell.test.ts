@@ -12,6 +12,10 @@ import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { parseEnvelope } from '../lib/ews/parser.js';
 import { startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
 import { killAll, spawnCli } from './helpers/cli-process.js';
+import { until } from './helpers/until.js';
+
+/** until() every 20 ms: the predicates scrape the CLI's metrics over HTTP. */
+const SCRAPE_POLL = { intervalMs: 20 };
 
 const USER = 'alice@contoso.com';
 const PASSWORD = 'doorbell-test-Pa55word';
@@ -21,14 +25,6 @@ afterEach(async () => {
   killAll();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** The value of one sample (`name{labels}`) in a Prometheus text exposition, if present. */
 function sample(text: string, series: string): number | undefined {
@@ -81,18 +77,18 @@ describe('ews-push-bridge forward, hybrid mode', { timeout: 120_000 }, () => {
     const scrape = async (): Promise<string> => (await fetch(`${metricsUrl!}/metrics`)).text();
     const label = '{mailbox=""}';
 
-    await until('the doorbell connected', async () => sample(await scrape(), `ews_bridge_doorbell_connected${label}`) === 1);
+    await until(async () => sample(await scrape(), `ews_bridge_doorbell_connected${label}`) === 1, 'the doorbell connected', SCRAPE_POLL);
     // Present from the start with a zero sample; the account's own mailbox is "" here and in /healthz.
     expect(sample(await scrape(), `ews_bridge_doorbell_reconnects_total${label}`)).toBe(0);
     expect(await (await fetch(`${metricsUrl!}/healthz`)).json()).toMatchObject({ status: 'ok', mailboxes: [{ mailbox: '' }] });
 
     sim.inject({ type: 'cut-mid-envelope', operation: 'GetStreamingEvents' });
     const { seq } = sim.deliver(USER, { type: 'NewMail' });
-    await until('the event at the listener', () => receivedSeqs(l).includes(seq));
-    await until('the doorbell reconnect counted', async () => {
+    await until(() => receivedSeqs(l).includes(seq), 'the event at the listener', SCRAPE_POLL);
+    await until(async () => {
       const text = await scrape();
       return sample(text, `ews_bridge_doorbell_reconnects_total${label}`) === 1 && sample(text, `ews_bridge_doorbell_connected${label}`) === 1;
-    });
+    }, 'the doorbell reconnect counted', SCRAPE_POLL);
     const text = await scrape();
     expect(text).toContain('# TYPE ews_bridge_doorbell_reconnects_total counter');
     expect(text).toContain('# TYPE ews_bridge_doorbell_connected gauge');
@@ -103,7 +99,7 @@ describe('ews-push-bridge forward, hybrid mode', { timeout: 120_000 }, () => {
     expect(sim.requests.filter((r) => r.operation === 'GetStreamingEvents').length).toBeGreaterThanOrEqual(2);
 
     child.process.kill('SIGTERM');
-    expect(await child.exited(15_000)).toBe(0);
+    expect(await child.exited()).toBe(0);
     expect(child.stderr() + child.stdout()).not.toContain(PASSWORD);
   });
 });

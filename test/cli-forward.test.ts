@@ -14,6 +14,7 @@ import { parseEnvelope } from '../lib/ews/parser.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
 import { killAll, spawnCli, type CliChild } from './helpers/cli-process.js';
+import { until } from './helpers/until.js';
 
 const USER = 'svc-bridge@contoso.com';
 const PASSWORD = 'forward-test-Pa55word';
@@ -66,14 +67,6 @@ function received(l: CaptureListener, mailboxOf: ReadonlyMap<string, string>): M
     }
   }
   return out;
-}
-
-async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Prometheus text → `name{labels}` → value, checking every line's syntax on the way. */
@@ -134,17 +127,17 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
 
     const { child, metricsUrl } = await startForward(file);
     // Both mailboxes' doorbells share one GetStreamingEvents connection.
-    await until('the shared doorbell connection', () => sim.subscriptions.length === 4 && sim.openStreamingConnections === 1);
+    await until(() => sim.subscriptions.length === 4 && sim.openStreamingConnections === 1, 'the shared doorbell connection');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(sim.openStreamingConnections).toBe(1);
     expect(child.stderr() + child.stdout()).toMatch(/forwarding 2 mailboxes \(hybrid, on shared connections\)/);
     const mailboxOf = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
     const aliceSeqs = [1, 2, 3, 4, 5].map(() => sim.deliver(ALICE, { type: 'NewMail' }).seq);
     const bobSeqs = [1, 2, 3].map(() => sim.deliver(BOB, { type: 'NewMail' }).seq);
-    await until('every event at the listener', () => {
+    await until(() => {
       const got = received(l, mailboxOf);
       return got.get(ALICE)?.length === 5 && got.get(BOB)?.length === 3;
-    });
+    }, 'every event at the listener');
     expect(received(l, mailboxOf)).toEqual(new Map([[ALICE, aliceSeqs], [BOB, bobSeqs]]));
 
     const metricsResponse = await fetch(`${metricsUrl}/metrics`);
@@ -175,7 +168,7 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     expect(healthBody.mailboxes.map((m) => [m.mailbox, m.state])).toEqual([[ALICE, 'connected'], [BOB, 'connected']]);
 
     child.process.kill('SIGTERM');
-    expect(await child.exited(15_000)).toBe(0);
+    expect(await child.exited()).toBe(0);
     expect(child.stderr()).toMatch(/stopping: closing subscriptions[\s\S]*stopped/);
     expect(child.stderr() + child.stdout()).not.toContain(PASSWORD);
     // Hybrid: a pull subscription and a streaming doorbell per mailbox, each removed with EWS Unsubscribe.
@@ -192,10 +185,10 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     const postsBefore = l.posts.length;
     const again = await startForward(file);
     const mailboxOf2 = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
-    await until('the events of the downtime', () => l.posts.length > postsBefore && (received(l, mailboxOf2).get(ALICE) ?? []).length === 2);
+    await until(() => l.posts.length > postsBefore && (received(l, mailboxOf2).get(ALICE) ?? []).length === 2, 'the events of the downtime');
     expect(received(l, mailboxOf2).get(ALICE)).toEqual(whileDown);
     again.child.process.kill('SIGINT');
-    expect(await again.child.exited(15_000)).toBe(0);
+    expect(await again.child.exited()).toBe(0);
     expect(sim.subscriptions).toEqual([]);
   });
 
@@ -211,13 +204,13 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     expect(sim.openStreamingConnections).toBe(1);
     const mailboxOf = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
     const sent = new Map([ALICE, BOB, carol].map((m) => [m, [1, 2].map(() => sim.deliver(m, { type: 'NewMail' }).seq)] as const));
-    await until('every event at the listener', () => [...sent].every(([m, seqs]) => received(l, mailboxOf).get(m)?.length === seqs.length));
+    await until(() => [...sent].every(([m, seqs]) => received(l, mailboxOf).get(m)?.length === seqs.length), 'every event at the listener');
     expect(received(l, mailboxOf)).toEqual(sent);
     const metrics = parsePrometheus(await (await fetch(`${metricsUrl}/metrics`)).text());
     for (const m of [ALICE, BOB, carol]) expect(metrics.get(`ews_bridge_connected{mailbox="${m}"}`)).toBe(1);
 
     child.process.kill('SIGTERM');
-    expect(await child.exited(15_000)).toBe(0);
+    expect(await child.exited()).toBe(0);
     expect(sim.requests.filter((r) => r.operation === 'Unsubscribe').map((r) => r.status)).toEqual([200, 200, 200]);
     expect(sim.subscriptions).toEqual([]);
   });
@@ -235,17 +228,29 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     const seen = (m: string): Set<number> => new Set(received(l, learn()).get(m) ?? []);
     const first = await startForward(writeConfig(dir, config));
     const live = new Map([ALICE, BOB].map((m) => [m, sim.deliver(m, { type: 'NewMail' }).seq] as const));
-    await until('the live events', () => [...live].every(([m, seq]) => seen(m).has(seq)));
-    const stored = JSON.parse(readFileSync(join(dir, 'state/checkpoints.json'), 'utf8')) as { checkpoints: Record<string, { syncStates?: Record<string, string> }> };
-    expect(Object.values(stored.checkpoints).filter((c) => c.syncStates?.['name:inbox'] !== undefined)).toHaveLength(2);
+    await until(() => [...live].every(([m, seq]) => seen(m).has(seq)), 'the live events');
+    // The sync states are stored in the background once the events are handled, so after the
+    // listener saw them: wait for the file rather than read it at once (that raced under load).
+    type Stored = { checkpoints: Record<string, { syncStates?: Record<string, string> }> };
+    const withSyncStates = (): Stored['checkpoints'][string][] => {
+      let stored: Stored;
+      try {
+        stored = JSON.parse(readFileSync(join(dir, 'state/checkpoints.json'), 'utf8')) as Stored;
+      } catch {
+        return [];
+      }
+      return Object.values(stored.checkpoints).filter((c) => c.syncStates?.['name:inbox'] !== undefined);
+    };
+    await until(() => withSyncStates().length >= 2, 'both sync states in the checkpoint file');
+    expect(withSyncStates()).toHaveLength(2);
     first.child.process.kill('SIGKILL');
-    await first.child.exited(15_000);
+    await first.child.exited();
     // While the bridge is down.
     const down = new Map([ALICE, BOB].map((m) => [m, [1, 2, 3].map(() => sim.deliver(m, { type: 'NewMail' }).seq)] as const));
     const second = await startForward(writeConfig(dir, config));
-    await until('the events made while it was down', () => [...down].every(([m, seqs]) => seqs.every((seq) => seen(m).has(seq))));
+    await until(() => [...down].every(([m, seqs]) => seqs.every((seq) => seen(m).has(seq))), 'the events made while it was down');
     second.child.process.kill('SIGTERM');
-    expect(await second.child.exited(15_000)).toBe(0);
+    expect(await second.child.exited()).toBe(0);
     expect(second.child.stderr() + second.child.stdout()).not.toMatch(/checkpoint\.file is not used/);
   });
 
@@ -255,7 +260,7 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     const dir = tempDir();
     const file = writeConfig(dir, { ...baseConfig(sim, l), metrics: undefined });
     const child = spawnCli(['forward', '--config', file], { BRIDGE_TEST_PASSWORD: 'wrong-password-123' });
-    expect(await child.exited(20_000)).toBe(3);
+    expect(await child.exited()).toBe(3);
     expect(child.stderr()).toContain(`Cannot authenticate to ${sim.url}`);
     expect(child.stderr()).not.toContain('wrong-password-123');
     expect(l.posts).toEqual([]);
@@ -270,7 +275,7 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
       listener: { url: l.url },
     });
     const child = spawnCli(['forward', '--config', file]);
-    expect(await child.exited(20_000)).toBe(4);
+    expect(await child.exited()).toBe(4);
     expect(child.stderr()).toContain(`Cannot reach the EWS server at http://127.0.0.1:${port}/EWS/Exchange.asmx`);
     expect(child.stderr()).toContain('ECONNREFUSED');
   });

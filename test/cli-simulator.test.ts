@@ -22,7 +22,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Starts `simulator` on free ports and returns it with what it printed first. */
 async function startSimulator(extra: readonly string[] = []) {
   const child = spawnCli(['simulator', '--port', '0', '--listener-port', '0', '--json', ...extra]);
-  const [line] = await child.waitFor(/^\{.*\}\n/, 30_000, 'stdout');
+  const [line] = await child.waitFor(/^\{.*\}\n/, undefined, 'stdout');
   return { child, banner: JSON.parse(line!) as SimulatorBanner };
 }
 
@@ -40,7 +40,7 @@ describe('ews-push-bridge simulator (child processes)', () => {
     const forward = spawnCli(['forward', '--config', file], { EWS_PASSWORD: banner.password });
     await forward.waitFor(/metrics on http/);
     // The listener the simulator runs files what forward posts.
-    const [filedLine] = await sim.waitFor(/^\{"filed":.*\}$/m, 30_000, 'stdout');
+    const [filedLine] = await sim.waitFor(/^\{"filed":.*\}$/m, undefined, 'stdout');
     const filed = JSON.parse(filedLine!) as { filed: { type: string; seq: number | null } };
     expect(filed.filed.type).toBe('NewMail');
     expect(filed.filed.seq).toBeGreaterThan(0);

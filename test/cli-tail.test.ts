@@ -34,7 +34,7 @@ describe('ews-push-bridge tail', () => {
     });
     await child.waitFor(/INFO {2}connected/);
     const delivered = [sim.deliver(ALICE, { type: 'NewMail' }), sim.deliver(ALICE, { type: 'Created', folder: 'inbox' }), sim.deliver(ALICE, { type: 'Deleted', folder: 'inbox' })];
-    expect(await child.exited(20_000)).toBe(0);
+    expect(await child.exited()).toBe(0);
     const lines = child.stdout().trim().split('\n');
     const notifications = lines.map((line) => JSON.parse(line) as PushNotification & { receivedAt: string });
     for (const n of notifications) {
@@ -57,7 +57,7 @@ describe('ews-push-bridge tail', () => {
     const child = spawnCli(['tail', '--url', sim.url], { EWS_USERNAME: USER, EWS_PASSWORD: PASSWORD });
     await child.waitFor(/INFO {2}connected/);
     child.process.kill('SIGINT');
-    expect(await child.exited(15_000)).toBe(0);
+    expect(await child.exited()).toBe(0);
     expect(sim.subscriptions).toEqual([]);
     expect(child.stdout()).toBe('');
   });

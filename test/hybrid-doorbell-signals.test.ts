@@ -11,6 +11,7 @@ import { hybridNotifications, hybridSignals } from '../lib/sources/hybrid.js';
 import type { DoorbellEvent, SourceLifecycleEvent } from '../lib/sources/lifecycle.js';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { FAST, runSource, sleep, type SourceRun } from './helpers/auth-sources.js';
+import { until } from './helpers/until.js';
 
 const MAILBOX = 'alice@contoso.com';
 const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
@@ -29,14 +30,6 @@ afterEach(async () => {
 
 function doorbell(r: SourceRun): DoorbellEvent['event'][] {
   return r.lifecycle('doorbell').map((s) => (s as DoorbellEvent).event);
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 describe('hybridSignals: the doorbell’s lifecycle', () => {

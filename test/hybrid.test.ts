@@ -4,7 +4,7 @@
  * latency comparison with pure streaming is bench/hybrid-latency.ts; here only a loose sanity bound.
  */
 import { Subscription } from 'rxjs';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCheckpointStore } from '../lib/checkpoint/memory-store.js';
 import type { SubscribeRequest } from '../lib/testing/index.js';
 import { deferAck } from '../lib/sources/ack.js';
@@ -12,6 +12,7 @@ import { hybridNotifications } from '../lib/sources/hybrid.js';
 import { streamingNotifications } from '../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { AUTH, MAILBOX, sleep, startPullHarness, type PullHarness, type PullHarnessOptions } from './helpers/pull-harness.js';
+import { until } from './helpers/until.js';
 
 const harnesses: PullHarness[] = [];
 async function harness(options: PullHarnessOptions = {}): Promise<PullHarness> {
@@ -50,7 +51,7 @@ describe('hybridNotifications against EwsSimulator', () => {
       h.deliver({ type: i % 4 === 3 ? 'Deleted' : 'NewMail' });
       await sleep(i % 5 === 0 ? 30 : 3);
     }
-    await h.allReceived(5_000);
+    await h.allReceived();
     expect(h.received).toEqual(h.delivered.map((d) => d.seq));
     for (const n of h.notifications) for (const e of n.events) expect(e.watermark).toEqual(expect.any(String));
     expect((await store.get('k'))?.watermark).toBe(h.delivered.at(-1)?.watermark);
@@ -74,7 +75,7 @@ describe('hybridNotifications against EwsSimulator', () => {
       };
       subscription.add(streamingNotifications({ url: sim.url, auth: AUTH }).subscribe(record(seen.streaming)));
       subscription.add(hybridNotifications({ url: sim.url, auth: AUTH, emitStatusEvents: false }).subscribe(record(seen.hybrid)));
-      await vi.waitFor(() => expect(sim.openStreamingConnections).toBe(2), { timeout: 5_000 });
+      await until(() => sim.openStreamingConnections === 2, 'two streaming connections');
       await sleep(100);
       const made: { seq: number; at: number }[] = [];
       for (let i = 0; i < 60; i++) {
@@ -82,7 +83,7 @@ describe('hybridNotifications against EwsSimulator', () => {
         made.push({ seq: sim.deliver(MAILBOX, { type: 'NewMail' }).seq, at });
         await sleep(15);
       }
-      await vi.waitFor(() => expect(made.every((m) => seen.hybrid.has(m.seq) && seen.streaming.has(m.seq))).toBe(true), { timeout: 5_000 });
+      await until(() => made.every((m) => seen.hybrid.has(m.seq) && seen.streaming.has(m.seq)), 'every event at both sources');
       const streaming = median(made.map((m) => seen.streaming.get(m.seq)! - m.at));
       const hybrid = median(made.map((m) => seen.hybrid.get(m.seq)! - m.at));
       console.info(`latency medians: streaming ${streaming.toFixed(2)} ms, hybrid ${hybrid.toFixed(2)} ms`);
@@ -105,9 +106,9 @@ describe('hybridNotifications against EwsSimulator', () => {
       h.deliver();
       await sleep(10);
     }
-    await h.allReceived(5_000);
+    await h.allReceived();
     expect(h.received).toEqual(h.delivered.map((d) => d.seq));
-    await vi.waitFor(() => expect(h.requests('GetStreamingEvents').length).toBeGreaterThanOrEqual(2));
+    await until(() => h.requests('GetStreamingEvents').length >= 2, 'a second GetStreamingEvents');
   });
 
   it('doorbell dead for good: the safety-net poll delivers everything; the doorbell comes back after doorbellRestartMs', async () => {
@@ -116,13 +117,13 @@ describe('hybridNotifications against EwsSimulator', () => {
     // Every new doorbell connection is refused with 401 (fatal for a streaming source).
     h.sim.inject({ type: 'http-401', operation: 'GetStreamingEvents', times: Infinity });
     h.sim.forceClose();
-    await vi.waitFor(() => expect(h.requests('GetStreamingEvents').some((r) => r.status === 401)).toBe(true));
+    await until(() => h.requests('GetStreamingEvents').some((r) => r.status === 401), 'a GetStreamingEvents answered 401');
     const deadSince = h.delivered.length;
     for (let i = 0; i < 8; i++) {
       h.deliver();
       await sleep(40);
     }
-    await h.allReceived(5_000);
+    await h.allReceived();
     expect(h.received).toEqual(h.delivered.map((d) => d.seq));
     // Without a doorbell, delivery waits for the poll (but never much longer than its interval).
     const slow = latencies(h).slice(deadSince);
@@ -130,11 +131,11 @@ describe('hybridNotifications against EwsSimulator', () => {
     expect(h.error).toBeUndefined();
 
     h.sim.clearFaults();
-    await vi.waitFor(() => expect(h.sim.openStreamingConnections).toBe(1), { timeout: 5_000 });
+    await until(() => h.sim.openStreamingConnections === 1, 'one streaming connection');
     expect(kindOf(h, 'streaming').length).toBeGreaterThanOrEqual(2);
     await sleep(300); // let a poll pass, so the next event can only be fast through the doorbell
     h.deliver();
-    await h.allReceived(5_000);
+    await h.allReceived();
     expect(latencies(h).at(-1)).toBeLessThan(200);
   });
 
@@ -148,10 +149,10 @@ describe('hybridNotifications against EwsSimulator', () => {
     h.deliver();
     await sleep(50);
     h.deliver();
-    await h.allReceived(5_000);
+    await h.allReceived();
     expect(h.received).toEqual(h.delivered.map((d) => d.seq));
     expect(kindOf(h, 'pull')).toHaveLength(2);
-    await vi.waitFor(() => expect(kindOf(h, 'streaming')).toHaveLength(2));
+    await until(() => kindOf(h, 'streaming').length === 2, 'two streaming signals');
     expect(h.lifecycle('gap')).toMatchObject([{ subscriptionKept: false, eventsMayBeLost: false }]);
   });
 
@@ -160,7 +161,7 @@ describe('hybridNotifications against EwsSimulator', () => {
     await bothUp(h);
     h.sim.inject({ type: 'server-busy', backOffMs: 300, operation: 'GetEvents' });
     h.deliver();
-    await h.allReceived(5_000);
+    await h.allReceived();
     expect(h.lifecycle('retrying')[0]).toMatchObject({ delayMs: 300, serverRequested: true });
     expect(latencies(h)[0]).toBeGreaterThanOrEqual(300);
   });
@@ -181,7 +182,7 @@ describe('hybridNotifications against EwsSimulator', () => {
     expect(h.requests('GetEvents')).toHaveLength(calls);
     await acks[0]?.();
     // The ring that came in meanwhile was kept: the next GetEvents follows at once.
-    await h.until(() => h.notifications.length === 2, 'second notification', 1_000);
+    await h.until(() => h.notifications.length === 2, 'second notification');
     await acks[1]?.();
     expect(h.received).toEqual(h.delivered.map((d) => d.seq));
   });
@@ -190,8 +191,8 @@ describe('hybridNotifications against EwsSimulator', () => {
     const h = await harness();
     await bothUp(h);
     h.subscription?.unsubscribe();
-    await vi.waitFor(() => expect(h.sim.openStreamingConnections).toBe(0));
-    await vi.waitFor(() => expect(h.sim.subscriptions).toHaveLength(0));
+    await until(() => h.sim.openStreamingConnections === 0, 'no streaming connection');
+    await until(() => h.sim.subscriptions.length === 0, 'no subscription');
     expect(h.requests('Unsubscribe').length).toBeGreaterThanOrEqual(1);
   });
 

@@ -10,6 +10,7 @@ import { RedisCheckpointStore } from '../lib/checkpoint/redis-store.js';
 import { RedisLeaseCoordinator, type LeaseLostReason, type MailboxLease, type RedisLeaseCoordinatorOptions } from '../lib/coordination/lease-coordinator.js';
 import { Redis as IoRedis } from 'ioredis';
 import { redisServerMissing, startPartitionProxy, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { until } from './helpers/until.js';
 
 const missing = redisServerMissing();
 if (missing !== undefined) console.warn(missing);
@@ -17,14 +18,9 @@ if (missing !== undefined) console.warn(missing);
 const TTL_MS = 900;
 const RENEW_MS = 150;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-async function waitFor(predicate: () => boolean, debug?: () => unknown): Promise<void> {
-  let n = 0;
-  while (!predicate()) {
-    await sleep(10);
-    if (debug && ++n % 100 === 0) console.log(JSON.stringify(debug()));
-  }
-}
+/** {@link until} (test/helpers/until.ts), with the workers' stats, when given, as the diagnosis of a hang. */
+const waitFor = (predicate: () => boolean, debug?: () => unknown): Promise<void> =>
+  until(predicate, 'the leases to settle', { intervalMs: 10, describe: debug && (() => JSON.stringify(debug())) });
 
 /** Who holds what, across all workers of a test; a grant to a second holder is recorded as a violation. */
 class Ledger {

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EwsSimulator } from '../lib/testing/index.js';
 import type { WorkerConfig } from './children/lease-worker.js';
 import { redisServerMissing, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { until } from './helpers/until.js';
 
 const missing = redisServerMissing();
 if (missing !== undefined) console.warn(missing);
@@ -164,13 +165,17 @@ describe.skipIf(missing !== undefined)(`${MAILBOXES} mailboxes shared by worker 
       phaseStart = hr();
     }
   }
+  /** {@link until}, failing as soon as a live worker exits; its hang guard sits under the 300 s test timeout. */
   async function waitUntil(predicate: () => boolean | Promise<boolean>, what: string): Promise<void> {
-    let rounds = 0;
-    while (!(await predicate())) {
-      await sleep(20);
-      if (++rounds % 500 === 0) console.info(`still waiting for ${what}`);
-      for (const w of workers) if (w.killedAt === undefined && w.child.exitCode !== null) throw new Error(`worker ${w.name} exited: ${w.stderr}`);
-    }
+    await until(predicate, what, {
+      intervalMs: 20,
+      hangGuardMs: 280_000,
+      failWhen: () => {
+        const exited = workers.find((w) => w.killedAt === undefined && w.child.exitCode !== null);
+        return exited === undefined ? undefined : new Error(`worker ${exited.name} exited: ${exited.stderr}`);
+      },
+      describe: () => `phases so far: ${phases.join('; ')}`,
+    });
   }
 
   /** Open grants (not ended, worker alive) per mailbox. */

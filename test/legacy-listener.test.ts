@@ -16,6 +16,7 @@ import { startListener } from '../examples/legacy-listener/listener-2015.js';
 import { subscribe as subscribe2015 } from '../examples/legacy-listener/subscribe-2015.js';
 import { subscribe as subscribeBridged } from '../examples/legacy-listener/subscribe-bridged.js';
 import { EwsSimulator, sequenceOf, type DeliveredEvent, type SimulatedEvent } from '../lib/testing/index.js';
+import { until } from './helpers/until.js';
 
 const USER = 'crm-service@contoso.com';
 const PASSWORD = 'legacy-app-password';
@@ -39,14 +40,6 @@ async function listen(crm: Crm): Promise<string> {
     server.close(() => resolve());
   }));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/ExchangePush/Listener.asmx`;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** The sequence number of a filed event, from the change key the app filed (see `sequenceOf`). */

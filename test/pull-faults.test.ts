@@ -64,7 +64,7 @@ describe('pull source faults', () => {
     await h.until(() => h.count('connected') === 1, 'connected');
     h.sim.inject({ type: 'http-503', retryAfterSeconds: 1, operation: 'GetEvents' });
     await trickle(h, 4);
-    await h.allReceived(5_000);
+    await h.allReceived();
     expectExactlyOnce(h);
     expect(h.lifecycle('retrying')[0]).toMatchObject({ reason: 'server-busy', delayMs: 1000, serverRequested: true });
     expect(h.lifecycle('retrying')[0]?.error).toBeInstanceOf(EwsHttpError);
@@ -108,7 +108,7 @@ describe('pull source faults', () => {
     h.deliver(); // made while the consumer holds the first one and the subscription expires
     await sleep(300);
     h.deliver();
-    await h.allReceived(5_000);
+    await h.allReceived();
     expectExactlyOnce(h);
     expect(h.lifecycle('retrying').map((r) => (r.error as EwsResponseError).responseCode)).toContain('ErrorExpiredSubscription');
     expect(h.count('subscribed')).toBeGreaterThanOrEqual(2);
@@ -257,7 +257,7 @@ describe('pull source faults', () => {
         await sleep(5 + random() * 10);
       }
       h.sim.clearFaults();
-      await h.allReceived(10_000);
+      await h.allReceived();
       expectExactlyOnce(h);
       expect(h.error).toBeUndefined();
       expect(h.count('retrying')).toBeGreaterThan(5);

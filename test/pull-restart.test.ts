@@ -16,6 +16,7 @@ import { checkpointKey } from '../lib/checkpoint/checkpoint-store.js';
 import { FileCheckpointStore } from '../lib/checkpoint/file-store.js';
 import { EVENT_TYPES } from '../lib/model.js';
 import { EwsSimulator, type DeliveredEvent } from '../lib/testing/index.js';
+import { until } from './helpers/until.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const consumerScript = join(root, 'test/children/pull-consumer.ts');
@@ -60,14 +61,6 @@ function startConsumer(checkpointFile: string, logFile: string): Consumer {
   return consumer;
 }
 
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 interface LogLine {
   readonly pid: number;
   readonly seq: number;
@@ -94,7 +87,7 @@ describe('pull source across SIGKILL restarts', () => {
     // The first consumer must have checkpointed its starting point before mail arrives: events
     // made before any subscription exists are nobody's to deliver.
     let consumer = startConsumer(checkpointFile, logFile);
-    await waitFor(() => consumer.ready, 'the first consumer');
+    await until(() => consumer.ready, 'the first consumer');
 
     let producing = true;
     const producer = (async () => {
@@ -109,7 +102,7 @@ describe('pull source across SIGKILL restarts', () => {
     for (let kill = 1; kill <= KILLS; kill++) {
       // Half the kills land at a random moment after start-up (even during it), half while the
       // consumer is busy handling mail.
-      if (kill % 2 === 0) await waitFor(() => consumer.ready, `consumer ${kill} ready`);
+      if (kill % 2 === 0) await until(() => consumer.ready, `consumer ${kill} ready`);
       await sleep(Math.random() * (kill % 2 === 0 ? 300 : 1_200));
       if (!consumer.ready) killedBeforeReady++;
       expect(consumer.child.exitCode, consumer.stderr).toBeNull();
@@ -123,10 +116,10 @@ describe('pull source across SIGKILL restarts', () => {
 
     // The last consumer runs until it has handled everything.
     const want = new Set(delivered.map((d) => d.seq));
-    await waitFor(() => {
+    await until(() => {
       const seen = new Set(readLog(logFile).map((l) => l.seq));
       return [...want].every((seq) => seen.has(seq));
-    }, 'the last consumer to catch up', 60_000);
+    }, 'the last consumer to catch up', { hangGuardMs: 60_000 });
     consumer.child.kill('SIGKILL');
     await consumer.exited;
     expect(consumer.stderr).toBe('');

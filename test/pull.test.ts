@@ -18,6 +18,7 @@ import { deferAck, type AckFunction } from '../lib/sources/ack.js';
 import { pullNotifications, type PullOptions } from '../lib/sources/pull.js';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { AUTH, MAILBOX, seqsOf, sleep, startPullHarness, type PullHarness, type PullHarnessOptions } from './helpers/pull-harness.js';
+import { until } from './helpers/until.js';
 
 const harnesses: PullHarness[] = [];
 async function harness(options?: PullHarnessOptions): Promise<PullHarness> {
@@ -71,7 +72,7 @@ describe('pullNotifications against EwsSimulator', () => {
     for (let i = 0; i < 120; i++) h.deliver();
     // A poll interval far longer than the test: only MoreEvents can make it finish.
     h.start({ watermark: start.watermark, pollIntervalMs: 600_000, emitStatusEvents: false });
-    await h.allReceived(5_000);
+    await h.allReceived();
     expect(h.notifications.map((n) => [n.events.length, n.moreEvents])).toEqual([
       [50, true],
       [50, true],
@@ -208,7 +209,7 @@ describe('pullNotifications against EwsSimulator', () => {
       await sleep(100);
       sim.deliver(MAILBOX, { type: 'NewMail' });
       expect(seqsOf(await got)).toEqual([1, 2, 3, 4]);
-      await vi.waitFor(() => expect(sim.requests.filter((r) => r.operation === 'Unsubscribe')).toHaveLength(1));
+      await until(() => sim.requests.filter((r) => r.operation === 'Unsubscribe').length === 1, 'one Unsubscribe');
     } finally {
       await sim.close();
     }
@@ -222,7 +223,7 @@ describe('pullNotifications against EwsSimulator', () => {
     h.subscription?.unsubscribe();
     await h.until(() => h.requests('Unsubscribe').length === 1, 'EWS Unsubscribe');
     expect(h.requests('Unsubscribe')[0]?.request).toMatchObject({ subscriptionId: id });
-    await vi.waitFor(() => expect(h.sim.subscriptions).toHaveLength(0));
+    await until(() => h.sim.subscriptions.length === 0, 'no subscription');
     await sleep(20);
     const after = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     expect(after).toBeLessThanOrEqual(before);
@@ -233,10 +234,10 @@ describe('pullNotifications against EwsSimulator', () => {
     try {
       const controller = new AbortController();
       const done = lastValueFrom(pullNotifications({ url: sim.url, auth: AUTH, pollIntervalMs: 20, signal: controller.signal }).pipe(toArray()));
-      await vi.waitFor(() => expect(sim.requests.some((r) => r.operation === 'GetEvents')).toBe(true));
+      await until(() => sim.requests.some((r) => r.operation === 'GetEvents'), 'a GetEvents');
       controller.abort();
       await expect(done).resolves.toBeInstanceOf(Array);
-      await vi.waitFor(() => expect(sim.requests.filter((r) => r.operation === 'Unsubscribe')).toHaveLength(1));
+      await until(() => sim.requests.filter((r) => r.operation === 'Unsubscribe').length === 1, 'one Unsubscribe');
     } finally {
       await sim.close();
     }
@@ -254,7 +255,7 @@ describe('pullNotifications against EwsSimulator', () => {
       sim.deliver('a@contoso.com', { type: 'NewMail' });
       sim.deliver('b@contoso.com', { type: 'NewMail' });
       await Promise.all([a, b]);
-      await vi.waitFor(() => expect(store.keys()).toHaveLength(2));
+      await until(() => store.keys().length === 2, 'both checkpoints');
     } finally {
       await sim.close();
     }
@@ -266,7 +267,7 @@ describe('pullNotifications against EwsSimulator', () => {
       const path = join(dir, 'cp.json');
       writeFileSync(path, '{"format":"ews-push-bridge/checkpoints","version":1,"checkpoints":{"k":');
       const h = await harness({ source: { checkpoint: new FileCheckpointStore({ path }) } });
-      await h.until(() => h.error !== undefined, 'error', 5_000).catch(() => undefined);
+      await h.until(() => h.error !== undefined, 'error').catch(() => undefined);
       expect(h.error).toBeInstanceOf(EwsCheckpointError);
       expect(h.sim.requests).toHaveLength(0);
     } finally {

@@ -165,8 +165,8 @@ describe('streaming faults', () => {
     const event = sim.deliver(ALICE, { type: 'NewMail' });
     await sleep(120);
     expect(stream.envelopes.length).toBe(before); // nothing during the silence
-    await stream.waitFor((e) => e.length > before, 'traffic after the silence', 2_000);
-    await stream.waitFor(() => stream.messages.some((m) => m.notifications.length > 0), 'the held event', 2_000);
+    await stream.waitFor((e) => e.length > before, 'traffic after the silence');
+    await stream.waitFor(() => stream.messages.some((m) => m.notifications.length > 0), 'the held event');
     const delivered = stream.messages.flatMap((m) => m.notifications.flatMap((n) => n.events.map(sequenceOf)));
     expect(delivered).toEqual([event.seq]);
     stream.abort();

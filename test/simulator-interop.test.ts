@@ -7,6 +7,7 @@
 import * as ews from 'ews-javascript-api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EwsSimulator } from '../lib/testing/index.js';
+import { until } from './helpers/until.js';
 
 const ALICE = 'alice@contoso.com';
 
@@ -31,14 +32,6 @@ function service(url: string): ews.ExchangeService {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 interface Seen {
   readonly type: string;

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { call, envelope, firstMessage, openStream, post, req } from './helpers/ews-http.js';
+import { until } from './helpers/until.js';
 
 /** Handles that keep a process alive, by type (timers, TCP sockets and servers). */
 function liveHandles(): Record<string, number> {
@@ -18,14 +19,11 @@ function liveHandles(): Record<string, number> {
   return counts;
 }
 
-async function settle(baseline: Record<string, number>, timeoutMs = 3_000): Promise<Record<string, number>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const now = liveHandles();
-    const extra = Object.entries(now).filter(([k, v]) => v > (baseline[k] ?? 0));
-    if (extra.length === 0 || Date.now() > deadline) return Object.fromEntries(extra);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The handles above `baseline`, once there are none, or at the hang guard of {@link until} (then the caller's expect shows them). */
+async function settle(baseline: Record<string, number>): Promise<Record<string, number>> {
+  const extra = (): [string, number][] => Object.entries(liveHandles()).filter(([k, v]) => v > (baseline[k] ?? 0));
+  await until(() => extra().length === 0, 'the handles to return to the baseline', { intervalMs: 20 }).catch(() => undefined);
+  return Object.fromEntries(extra());
 }
 
 describe('EwsSimulator.close()', () => {

@@ -10,6 +10,7 @@ import { parseEnvelope } from '../lib/ews/parser.js';
 import type { SendNotificationMessage } from '../lib/ews/messages.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { call, firstMessage, req } from './helpers/ews-http.js';
+import { HANG_GUARD_MS, until } from './helpers/until.js';
 
 interface Received {
   readonly at: number;
@@ -53,7 +54,8 @@ class Listener {
     return listener;
   }
 
-  async waitFor(count: number, timeoutMs = 5_000): Promise<void> {
+  /** Woken by each post; `timeoutMs` is a hang guard (HANG_GUARD_MS of ./helpers/until.ts), not a speed bound. */
+  async waitFor(count: number, timeoutMs = HANG_GUARD_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.received.length < count) {
       const left = deadline - Date.now();
@@ -86,15 +88,6 @@ afterEach(async () => {
 
 const ALICE = 'alice@contoso.com';
 
-/** Polls until `condition` holds (the simulator records an attempt only after reading the answer). */
-async function until(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 async function pushSub(s: EwsSimulator, url: string, statusFrequency = 1): Promise<{ id: string; watermark: string }> {
   const message = firstMessage((await call(s.url, req.subscribePush({ url, statusFrequency }))).envelope);
   if (message.kind !== 'Subscribe' || !message.subscriptionId || !message.watermark) throw new Error(`subscribe failed: ${JSON.stringify(message)}`);
@@ -122,7 +115,7 @@ describe('push', () => {
     await listener.waitFor(2);
     expect(listener.received[1]!.message.notification).toMatchObject({ previousWatermark: delivered[1]!.watermark });
     expect(listener.received[1]!.message.notification!.events.map(sequenceOf)).toEqual([third.seq]);
-    await until(() => sim!.pushAttempts.length === 2);
+    await until(() => sim!.pushAttempts.length === 2, 'sim!.pushAttempts.length === 2');
     expect(sim.pushAttempts.map((a) => a.subscriptionStatus)).toEqual(['OK', 'OK']);
   });
 
@@ -144,7 +137,7 @@ describe('push', () => {
     await pushSub(sim, listener.url, 30);
     sim.deliver(ALICE, { type: 'NewMail' });
     await listener.waitFor(1);
-    await until(() => sim!.subscriptions.length === 0);
+    await until(() => sim!.subscriptions.length === 0, 'sim!.subscriptions.length === 0');
   });
 
   it('retries a failing listener after 30 s, 1, 2 min… (scaled) and loses nothing when it recovers', async () => {
@@ -157,7 +150,7 @@ describe('push', () => {
     expect(b!.at - a!.at).toBeGreaterThanOrEqual(55);
     expect(c!.at - b!.at).toBeGreaterThanOrEqual(115);
     expect(c!.message.notification!.events.map(sequenceOf)).toEqual([event.seq]);
-    await until(() => sim!.pushAttempts.length === 3);
+    await until(() => sim!.pushAttempts.length === 3, 'sim!.pushAttempts.length === 3');
     expect(sim.pushAttempts.map((x) => x.subscriptionStatus)).toEqual([undefined, undefined, 'OK']);
     expect(sim.pushAttempts[0]!.status).toBe(500);
     expect(sim.subscriptions).toHaveLength(1);
@@ -183,7 +176,7 @@ describe('push', () => {
     sim = await EwsSimulator.start({ timeScale: 0.001 });
     await pushSub(sim, deadUrl, 1);
     sim.deliver(ALICE, { type: 'NewMail' });
-    await until(() => sim!.subscriptions.length === 0);
+    await until(() => sim!.subscriptions.length === 0, 'sim!.subscriptions.length === 0');
     expect(sim.pushAttempts.length).toBe(2); // first try + the 30 s retry; the 1 min one would pass StatusFrequency
     expect(sim.pushAttempts.every((a) => a.error !== undefined)).toBe(true);
   });

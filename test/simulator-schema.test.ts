@@ -20,6 +20,7 @@ import { buildSendNotificationResult } from '../lib/ews/send-notification.js';
 import { EwsSimulator } from '../lib/testing/index.js';
 import { basic, call, envelope, firstMessage, impersonating, openStream, post, req, StreamReader } from './helpers/ews-http.js';
 import { schemaAvailable, schemaSkipReason, validateSoapBody } from './helpers/schema.js';
+import { until } from './helpers/until.js';
 
 let sim: EwsSimulator | undefined;
 afterEach(async () => {
@@ -97,10 +98,9 @@ describe.skipIf(!schemaAvailable)(`EwsSimulator output is schema-valid (${schema
       sim.deliver(ALICE, { type: 'NewMail' });
       sim.deliver(ALICE, { type: 'Moved', from: 'inbox', to: 'calendar' });
       sim.deliver(ALICE, { type: 'Modified', on: 'folder', unreadCount: 0 });
-      const deadline = Date.now() + 3_000;
-      while (posts.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await until(() => posts.length >= 2, 'two posts', { intervalMs: 10 });
       sim.inject({ type: 'missed-events' });
-      while (posts.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await until(() => posts.length >= 4, 'four posts', { intervalMs: 10 });
       await sim.close();
       expect(posts.length).toBeGreaterThanOrEqual(4);
       expect(posts.some((p) => p.includes('<t:StatusEvent>'))).toBe(true);
@@ -144,7 +144,7 @@ describe.skipIf(!schemaAvailable)(`the strict request reader agrees with the XSD
     return result.valid ? undefined : result.errors;
   };
 
-  it('accepts every request our builders write, with the XSD as validateRequest', { timeout: 30_000 }, async () => {
+  it('accepts every request our builders write, with the XSD as validateRequest', { timeout: 90_000 }, async () => {
     sim = await EwsSimulator.start({ validateRequest: xsd });
     const streaming = firstMessage((await call(sim.url, req.subscribeStreaming())).envelope) as { subscriptionId: string };
     const bodies = [
@@ -160,8 +160,8 @@ describe.skipIf(!schemaAvailable)(`the strict request reader agrees with the XSD
     const answers = await Promise.all(bodies.map((body) => post(sim!.url, body)));
     answers.forEach((answer, i) => expect(answer.status, `${answer.body}\n${bodies[i]}`).toBe(200));
     const stream = new StreamReader(sim.url, buildGetStreamingEventsRequest({ subscriptionIds: [streaming.subscriptionId], connectionTimeoutMinutes: 1 }));
-    const deadline = Date.now() + 10_000; // the XSD check takes a moment
-    while (stream.status === 0 && !stream.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // The XSD check takes a moment.
+    await until(() => stream.status !== 0 || stream.ended, 'the stream answered', { intervalMs: 20 });
     expect(stream.status).toBe(200);
     sim.deliver(ALICE, { type: 'NewMail' });
     await stream.waitFor((e) => e.length >= 1, 'an event');

@@ -82,10 +82,10 @@ describe('StreamingGroup churn', () => {
         await sleep(15);
       }
       h.sim.clearFaults();
-      await h.until(() => [...active].every((m) => subscribedNow(m)), 'every active member subscribed', 15_000);
+      await h.until(() => [...active].every((m) => subscribedNow(m)), 'every active member subscribed');
       // After the storm: one more event each, which must arrive (no gap can cover it any more).
       for (const m of active) h.deliver(m);
-      await h.until(() => [...active].every((m) => m.received.includes(m.delivered.at(-1)!.seq)), 'the last events', 15_000);
+      await h.until(() => [...active].every((m) => m.received.includes(m.delivered.at(-1)!.seq)), 'the last events');
       const context = JSON.stringify({ seed, faults, stats: h.group.stats(), members: next, left: left.size });
       let lost = 0;
       let received = 0;

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SourceSignal, SubscribedEvent } from '../lib/sources/lifecycle.js';
 import { StreamingGroup } from '../lib/sources/streaming-group.js';
 import { NO_ERROR, responseEnvelope, responseMessage, streamingEnvelope, streamingMessage } from '../lib/testing/response-writer.js';
+import { until } from './helpers/until.js';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -44,12 +45,6 @@ async function scriptedServer(code: string): Promise<{ url: string; subscribes: 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}/EWS/Exchange.asmx`, subscribes: () => next };
-}
-
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (const deadline = Date.now() + 10_000; !predicate(); await new Promise((resolve) => setTimeout(resolve, 5))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
 }
 
 describe('StreamingGroup: an error naming one subscription', () => {

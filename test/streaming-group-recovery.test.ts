@@ -66,6 +66,6 @@ describe('StreamingGroup members with a checkpoint store', () => {
     const m = g.join(mailboxOf(1), { checkpoint: new MemoryCheckpointStore() });
     await g.until(() => syncCalls(g) >= 1, 'the baseline request');
     await g.group.close();
-    await g.until(() => m.completed, 'completed', 5_000);
+    await g.until(() => m.completed, 'completed');
   });
 });

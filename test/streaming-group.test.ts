@@ -203,7 +203,7 @@ describe('StreamingGroup', () => {
     await h.until(() => allConnected(h), 'connected');
     h.sim.inject({ type: 'server-busy', backOffMs: 150, operation: 'GetStreamingEvents' });
     h.sim.forceClose();
-    await h.until(() => members.every((m) => m.lifecycle('connected').length === 2), 'reconnected', 5_000);
+    await h.until(() => members.every((m) => m.lifecycle('connected').length === 2), 'reconnected');
     for (const m of members) {
       const retrying = m.lifecycle('retrying');
       expect(retrying[0]).toMatchObject({ reason: 'server-busy', delayMs: 150, serverRequested: true });

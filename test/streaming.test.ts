@@ -10,6 +10,7 @@ import type { DisconnectedEvent, GapEvent, RetryingEvent } from '../lib/sources/
 import { streamingNotifications } from '../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
 import { AUTH, MAILBOX, expectCompleteExceptReportedGaps, startHarness, type Harness } from './helpers/streaming-harness.js';
+import { until } from './helpers/until.js';
 
 const harnesses: Harness[] = [];
 async function harness(...args: Parameters<typeof startHarness>): Promise<Harness> {
@@ -116,7 +117,7 @@ describe('streamingNotifications against EwsSimulator', () => {
     const silentAt = Date.now();
     h.deliver();
     h.deliver();
-    await h.until(() => h.count('connected') === 2, 'reconnect after silence', 15_000);
+    await h.until(() => h.count('connected') === 2, 'reconnect after silence');
     const disconnected = h.lifecycle('disconnected')[0] as DisconnectedEvent | undefined;
     expect(disconnected).toMatchObject({ reason: 'heartbeat-timeout', error: { code: 'EWS_HEARTBEAT_TIMEOUT' } });
     // Declared dead no sooner than the heartbeat allows.
@@ -132,7 +133,7 @@ describe('streamingNotifications against EwsSimulator', () => {
     h.sim.inject({ type: 'server-busy', backOffMs: 600, operation: 'GetStreamingEvents' });
     h.sim.forceClose();
     h.deliver();
-    await h.until(() => h.count('connected') === 2, 'reconnect after the back-off', 15_000);
+    await h.until(() => h.count('connected') === 2, 'reconnect after the back-off');
     await h.allReceived();
     const streams = requestsOf(h, 'GetStreamingEvents');
     expect(streams.map((r) => r.status)).toEqual([200, 500, 200]);
@@ -150,7 +151,7 @@ describe('streamingNotifications against EwsSimulator', () => {
     h.sim.inject({ type: 'http-503', retryAfterSeconds: 1, operation: 'GetStreamingEvents' });
     h.sim.forceClose();
     h.deliver();
-    await h.until(() => h.count('connected') === 2, 'reconnect after Retry-After', 15_000);
+    await h.until(() => h.count('connected') === 2, 'reconnect after Retry-After');
     await h.allReceived();
     const streams = requestsOf(h, 'GetStreamingEvents');
     expect(streams.map((r) => r.status)).toEqual([200, 503, 200]);
@@ -189,12 +190,12 @@ describe('streamingNotifications against EwsSimulator', () => {
     await h.until(() => h.count('connected') === 1, 'connected');
     h.sim.inject({ type: 'http-503', operation: 'GetStreamingEvents', times: 3 });
     h.sim.forceClose();
-    await h.until(() => h.count('connected') === 2, 'reconnect after three 503s', 15_000);
+    await h.until(() => h.count('connected') === 2, 'reconnect after three 503s');
     h.deliver();
     await h.allReceived();
     h.sim.inject({ type: 'http-503', operation: 'GetStreamingEvents', times: 1 });
     h.sim.forceClose();
-    await h.until(() => h.count('connected') === 3, 'reconnect after one 503', 15_000);
+    await h.until(() => h.count('connected') === 3, 'reconnect after one 503');
     expect((h.lifecycle('retrying') as RetryingEvent[]).map((r) => [r.attempt, r.delayMs, r.serverRequested])).toEqual([
       [1, 40, false],
       [2, 80, false],
@@ -213,19 +214,19 @@ describe('streamingNotifications against EwsSimulator', () => {
       const subscription = streamingNotifications({ url: sim.url, auth: AUTH }).subscribe({
         next: (n) => n.events.forEach((e) => seen.push(sequenceOf(e) ?? -1)),
       });
-      await waitFor(() => sim.openStreamingConnections === 1);
+      await until(() => sim.openStreamingConnections === 1, 'sim.openStreamingConnections === 1');
       const seq = sim.deliver(MAILBOX, { type: 'NewMail' }).seq;
-      await waitFor(() => seen.includes(seq));
+      await until(() => seen.includes(seq), 'seen.includes(seq)');
       const subscriptionId = sim.subscriptions[0]?.id ?? 'missing';
       subscription.unsubscribe();
-      await waitFor(() => sim.requests.some((r) => r.operation === 'Unsubscribe'));
+      await until(() => sim.requests.some((r) => r.operation === 'Unsubscribe'), "sim.requests.some((r) => r.operation === 'Unsubscribe')");
       const unsubscribe = sim.requests.find((r) => r.operation === 'Unsubscribe');
       expect(unsubscribe?.body).toContain(subscriptionId);
       expect(unsubscribe?.status).toBe(200);
-      await waitFor(() => sim.openStreamingConnections === 0 && sim.subscriptions.length === 0);
+      await until(() => sim.openStreamingConnections === 0 && sim.subscriptions.length === 0, 'sim.openStreamingConnections === 0 && sim.subscriptions.length === 0');
       // Sockets (client and server side) and timers all gone again.
-      await waitFor(() => count(process.getActiveResourcesInfo(), 'TCPSocketWrap') <= count(baseline, 'TCPSocketWrap'));
-      await waitFor(() => count(process.getActiveResourcesInfo(), 'Timeout') <= count(baseline, 'Timeout'));
+      await until(() => count(process.getActiveResourcesInfo(), 'TCPSocketWrap') <= count(baseline, 'TCPSocketWrap'), "count(process.getActiveResourcesInfo(), 'TCPSocketWrap') <= count(baseline, 'TCPSocketWrap')");
+      await until(() => count(process.getActiveResourcesInfo(), 'Timeout') <= count(baseline, 'Timeout'), "count(process.getActiveResourcesInfo(), 'Timeout') <= count(baseline, 'Timeout')");
       expect(count(process.getActiveResourcesInfo(), 'TCPSocketWrap')).toBe(count(baseline, 'TCPSocketWrap'));
     } finally {
       await sim.close();
@@ -257,14 +258,14 @@ describe('streamingNotifications against EwsSimulator', () => {
         );
       const a = firstThreeEvents();
       const b = firstThreeEvents();
-      await waitFor(() => sim.openStreamingConnections === 2);
+      await until(() => sim.openStreamingConnections === 2, 'sim.openStreamingConnections === 2');
       const seqs = [1, 2, 3].map(() => sim.deliver(MAILBOX, { type: 'NewMail' }).seq);
       const [ea, eb] = await Promise.all([a, b]);
       expect(ea.map((e) => e.seq)).toEqual(seqs);
       expect(eb.map((e) => e.seq)).toEqual(seqs);
       expect(new Set([ea[0]?.subscriptionId, eb[0]?.subscriptionId]).size).toBe(2);
       expect(sim.requests.filter((r) => r.operation === 'Subscribe')).toHaveLength(2);
-      await waitFor(() => sim.requests.filter((r) => r.operation === 'Unsubscribe').length === 2);
+      await until(() => sim.requests.filter((r) => r.operation === 'Unsubscribe').length === 2, "sim.requests.filter((r) => r.operation === 'Unsubscribe').length === 2");
     } finally {
       await sim.close();
     }
@@ -288,11 +289,11 @@ describe('streamingNotifications against EwsSimulator', () => {
           if (event.type === 'connected') throw new Error('listener bug');
         },
       }).subscribe({ next: (n) => order.push(`notification:${n.events.map((e) => sequenceOf(e)).join(',')}`) });
-      await waitFor(() => order.includes('connected'));
+      await until(() => order.includes('connected'), "order.includes('connected')");
       const seq = sim.deliver(MAILBOX, { type: 'NewMail' }).seq;
-      await waitFor(() => order.includes(`notification:${seq}`));
+      await until(() => order.includes(`notification:${seq}`), 'order.includes(`notification:${seq}`)');
       sim.forceClose();
-      await waitFor(() => order.filter((t) => t === 'connected').length === 2);
+      await until(() => order.filter((t) => t === 'connected').length === 2, "order.filter((t) => t === 'connected').length === 2");
       subscription.unsubscribe();
       expect(order).toEqual(['subscribed', 'connected', `notification:${seq}`, 'disconnected', 'connected', 'gap']);
       expect(logged).toEqual(['onLifecycle listener threw', 'onLifecycle listener threw']);
@@ -317,7 +318,7 @@ describe('streamingNotifications against EwsSimulator', () => {
 
   it('fails fast with EwsAuthError on wrong credentials (no retry storm)', async () => {
     const h = await harness({ sim: { users: { [MAILBOX]: 'the real one' } } });
-    await h.until(() => h.error !== undefined || h.completed, 'the error', 5_000).catch(() => {});
+    await h.until(() => h.error !== undefined || h.completed, 'the error').catch(() => {});
     expect(h.error).toBeInstanceOf(EwsAuthError);
     expect((h.error as EwsAuthError).retriable).toBe(false);
     expect(h.sim.requests).toHaveLength(1);
@@ -326,7 +327,7 @@ describe('streamingNotifications against EwsSimulator', () => {
 
   it('errors with the typed error for a fatal EWS code (impersonation denied)', async () => {
     const h = await harness({ sim: { impersonation: { [MAILBOX]: [] } }, stream: { mailbox: 'ceo@contoso.com' } });
-    await h.until(() => h.error !== undefined, 'the error', 5_000).catch(() => {});
+    await h.until(() => h.error !== undefined, 'the error').catch(() => {});
     expect(h.error).toBeInstanceOf(EwsResponseError);
     expect((h.error as EwsResponseError).action).toBe('fatal');
     expect(requestsOf(h, 'Subscribe')).toHaveLength(1);
@@ -361,10 +362,3 @@ function count(resources: readonly string[], type: string): number {
   return resources.filter((r) => r === type).length;
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}

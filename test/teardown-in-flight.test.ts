@@ -12,21 +12,13 @@ import type { PushNotification } from '../lib/model.js';
 import { pullNotifications } from '../lib/sources/pull.js';
 import { streamingNotifications } from '../lib/sources/streaming.js';
 import { EwsSimulator } from '../lib/testing/index.js';
+import { until } from './helpers/until.js';
 
 const sims: EwsSimulator[] = [];
 afterEach(async () => {
   await Promise.all(sims.splice(0).map((s) => s.close()));
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 const auth = { type: 'basic', username: 'alice@contoso.com', password: 'pw' } as const;
 

@@ -23,6 +23,7 @@ import {
   subscribeErrorResponse,
   subscribeResponse,
 } from './fixtures/ews-wire.js';
+import { until } from './helpers/until.js';
 
 const SUBSCRIBE: SoapRequest = {
   soapAction: 'http://schemas.microsoft.com/exchange/services/2006/messages/Subscribe',
@@ -106,7 +107,6 @@ function subscriptionIdOf(envelope: EwsEnvelope): string | undefined {
   return message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
 }
 
-const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('retry-after', () => {
   it('reads delay-seconds and HTTP dates', () => {
@@ -323,7 +323,7 @@ describe('postSoap', () => {
     const error = await rejection(postSoap(SUBSCRIBE, { url: srv.url, requestTimeoutMs: 150, agent: agentFor(srv.url) }));
     expect(error).toBeInstanceOf(EwsConnectionError);
     expect((error as Error).message).toContain('150 ms');
-    await waitUntil(() => srv.closed === 1);
+    await until(() => srv.closed === 1, 'srv.closed === 1');
   });
 
   it('rejects with the abort reason and closes the socket', async () => {
@@ -332,11 +332,11 @@ describe('postSoap', () => {
     });
     const controller = new AbortController();
     const pending = postSoap(SUBSCRIBE, { url: srv.url, signal: controller.signal, agent: agentFor(srv.url) });
-    await waitUntil(() => srv.requests.length === 1);
+    await until(() => srv.requests.length === 1, 'srv.requests.length === 1');
     const reason = new Error('stop');
     controller.abort(reason);
     expect(await rejection(pending)).toBe(reason);
-    await waitUntil(() => srv.closed === 1);
+    await until(() => srv.closed === 1, 'srv.closed === 1');
     // Already aborted: nothing is sent.
     expect(await rejection(postSoap(SUBSCRIBE, { url: srv.url, signal: controller.signal }))).toBe(reason);
     expect(srv.requests).toHaveLength(1);
@@ -464,7 +464,7 @@ describe('openStream', () => {
     const error = await rejection(openStream(STREAM, { url: srv.url, heartbeatTimeoutMs: 120, agent: agentFor(srv.url), onEnvelope: () => {} }));
     expect(error).toBeInstanceOf(EwsHeartbeatTimeoutError);
     expect(performance.now() - started).toBeGreaterThanOrEqual(100);
-    await waitUntil(() => srv.closed === 1);
+    await until(() => srv.closed === 1, 'srv.closed === 1');
   });
 
   it('keeps a connection alive while whole envelopes keep coming, each within the idle limit', async () => {
@@ -519,7 +519,7 @@ describe('openStream', () => {
       onEnvelope: () => controller.abort('unsubscribed'),
     });
     expect(await rejection(done)).toBe('unsubscribed');
-    await waitUntil(() => srv.closed === 1);
+    await until(() => srv.closed === 1, 'srv.closed === 1');
   });
 
   it('maps a 500 fault before the stream and an in-stream fault to EwsSoapFaultError', async () => {
@@ -564,10 +564,3 @@ describe('openStream', () => {
   });
 });
 
-async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await tick(5);
-  }
-}

@@ -9,6 +9,7 @@ import type { SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifec
 import { pullSignals } from '../../lib/sources/pull.js';
 import { streamingSignals, type StreamingOptions } from '../../lib/sources/streaming.js';
 import { sequenceOf, type EwsSimulator } from '../../lib/testing/index.js';
+import { until } from './until.js';
 
 export type SourceKind = 'streaming' | 'pull' | 'hybrid';
 export const SOURCE_KINDS: readonly SourceKind[] = ['streaming', 'pull', 'hybrid'];
@@ -27,8 +28,11 @@ export interface SourceRun {
   /** `performance.now()` when the error arrived. */
   erroredAt: number | undefined;
   lifecycle(type?: SourceLifecycleEvent['type']): SourceLifecycleEvent[];
-  /** Polls `predicate` every 5 ms; fails after `timeoutMs` or when the source errors (unless `allowError`). */
-  until(predicate: () => boolean, what: string, timeoutMs?: number, allowError?: boolean): Promise<void>;
+  /**
+   * {@link until} from ./until.ts; also fails when the source errors (unless `allowError`).
+   * `hangGuardMs` (default HANG_GUARD_MS) is a hang guard, not a speed bound.
+   */
+  until(predicate: () => boolean, what: string, hangGuardMs?: number, allowError?: boolean): Promise<void>;
   /** Unsubscribes (the source then sends EWS Unsubscribe in the background). */
   stop(): void;
 }
@@ -56,15 +60,12 @@ export function runSource(kind: SourceKind, sim: EwsSimulator, options: Partial<
     lifecycle(type) {
       return run.signals.filter((s): s is SourceLifecycleEvent => s.type !== 'notification' && (type === undefined || s.type === type));
     },
-    async until(predicate, what, timeoutMs = 30_000, allowError = false) {
-      const started = Date.now();
-      while (!predicate()) {
-        if (run.error !== undefined && !allowError) throw new Error(`${kind} source failed while waiting for ${what}`, { cause: run.error });
-        if (Date.now() - started > timeoutMs) {
-          throw new Error(`${kind}: timed out waiting for ${what}; lifecycle: ${run.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`);
-        }
-        await sleep(5);
-      }
+    async until(predicate, what, hangGuardMs, allowError = false) {
+      await until(predicate, `${what} (${kind})`, {
+        hangGuardMs,
+        failWhen: () => (run.error !== undefined && !allowError ? new Error(`${kind} source failed while waiting for ${what}`, { cause: run.error }) : undefined),
+        describe: () => `lifecycle: ${run.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`,
+      });
     },
     stop() {
       subscription.unsubscribe();

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { HANG_GUARD_MS } from './until.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = 'cli/main.ts';
@@ -16,9 +17,12 @@ export interface CliChild {
   readonly process: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** Resolves when stderr (or stdout) matches `pattern`; rejects after `timeoutMs` or when the child exits first. */
+  /**
+   * Resolves when stderr (or stdout) matches `pattern`; rejects when the child exits first, or at
+   * the hang guard `timeoutMs` (default HANG_GUARD_MS of ./until.ts: not a speed bound).
+   */
   waitFor(pattern: RegExp, timeoutMs?: number, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
-  /** Resolves with the exit code (or rejects after `timeoutMs`). */
+  /** Resolves with the exit code (or rejects at the hang guard `timeoutMs`, default HANG_GUARD_MS). */
   exited(timeoutMs?: number): Promise<number | null>;
 }
 
@@ -53,7 +57,7 @@ export function spawnCli(args: readonly string[], env: Readonly<Record<string, s
     process: child,
     stdout: () => out,
     stderr: () => err,
-    waitFor(pattern, timeoutMs = 20_000, stream = 'stderr') {
+    waitFor(pattern, timeoutMs = HANG_GUARD_MS, stream = 'stderr') {
       return new Promise((resolve, reject) => {
         const check = (): void => {
           const match = (stream === 'stderr' ? err : out).match(pattern);
@@ -81,7 +85,7 @@ export function spawnCli(args: readonly string[], env: Readonly<Record<string, s
         check();
       });
     },
-    exited(timeoutMs = 30_000) {
+    exited(timeoutMs = HANG_GUARD_MS) {
       let timer: NodeJS.Timeout | undefined;
       return Promise.race([
         exit,
@@ -97,7 +101,7 @@ export function spawnCli(args: readonly string[], env: Readonly<Record<string, s
 export async function runCli(
   args: readonly string[],
   env: Readonly<Record<string, string>> = {},
-  timeoutMs = 60_000,
+  timeoutMs = HANG_GUARD_MS,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnCli(args, env);
   const code = await child.exited(timeoutMs);

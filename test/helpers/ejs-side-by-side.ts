@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { GapEvent } from '../../lib/sources/lifecycle.js';
 import { EwsSimulator, type FaultSpec } from '../../lib/testing/index.js';
 import { startApp, type AppReport, type AppTask } from './ejs-app-runner.js';
+import { until } from './until.js';
 
 const MAILBOX = 'alice@contoso.com';
 const CHILD = fileURLToPath(new URL('../children/ejs-app.ts', import.meta.url));
@@ -22,14 +23,6 @@ const PULL_TIME_SCALE = 0.01;
 const PULL_APP_POLL_MS = 200;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /**
  * One sample app: in a process of its own (`'child'`: a crash shows as an exit), or in this one
@@ -98,7 +91,7 @@ export class AppProcess {
   }
 
   async whenReady(): Promise<void> {
-    await until(() => this.ready || this.failure !== undefined || !this.alive, 'the app to start', 120_000);
+    await until(() => this.ready || this.failure !== undefined || !this.alive, 'the app to start', { hangGuardMs: 120_000 });
     if (!this.ready) throw new Error(`the app did not start: ${this.failure ?? JSON.stringify(this.exit)} ${this.stderr}`);
   }
 
@@ -114,7 +107,8 @@ export class AppProcess {
       return;
     }
     if (this.alive) child.send('stop');
-    await until(() => !this.alive, 'the app to exit', 15_000).catch(() => child.kill('SIGKILL'));
+    // A grace period before SIGKILL, not an assertion: an app that does not exit is killed.
+    await until(() => !this.alive, 'the app to exit', { hangGuardMs: 15_000 }).catch(() => child.kill('SIGKILL'));
   }
 }
 

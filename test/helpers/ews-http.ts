@@ -6,6 +6,7 @@
 import { request, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { EnvelopeParser } from '../../lib/ews/parser.js';
 import type { EwsEnvelope, ResponseMessage } from '../../lib/ews/messages.js';
+import { HANG_GUARD_MS } from './until.js';
 
 export const SOAP = 'http://schemas.xmlsoap.org/soap/envelope/';
 export const M = 'http://schemas.microsoft.com/exchange/services/2006/messages';
@@ -202,8 +203,11 @@ export class StreamReader {
     for (const w of waiters) w();
   }
 
-  /** Waits until `predicate` holds over the envelopes received (or the stream ends; then throws). */
-  async waitFor(predicate: (envelopes: readonly EwsEnvelope[]) => boolean, what = 'condition', timeoutMs = 5_000): Promise<void> {
+  /**
+   * Waits until `predicate` holds over the envelopes received (or the stream ends; then throws).
+   * Woken by each chunk, not polled; `timeoutMs` is a hang guard (default HANG_GUARD_MS of ./until.ts), not a speed bound.
+   */
+  async waitFor(predicate: (envelopes: readonly EwsEnvelope[]) => boolean, what = 'condition', timeoutMs = HANG_GUARD_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this.envelopes)) {
       if (this.ended) throw new Error(`stream ended before ${what}: ${this.error?.message ?? 'clean end'}\n${this.raw}`);
@@ -219,8 +223,8 @@ export class StreamReader {
     }
   }
 
-  /** Waits for the response to end. */
-  async finished(timeoutMs = 5_000): Promise<void> {
+  /** Waits for the response to end (`timeoutMs`: a hang guard, default HANG_GUARD_MS). */
+  async finished(timeoutMs = HANG_GUARD_MS): Promise<void> {
     let t: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.done, new Promise((_, reject) => (t = setTimeout(() => reject(new Error(`stream did not end\n${this.raw}`)), timeoutMs)))]);
     clearTimeout(t);

@@ -9,6 +9,7 @@ import type { GapEvent, SourceLifecycleEvent, SourceSignal } from '../../lib/sou
 import { StreamingGroup, type StreamingGroupMemberOptions, type StreamingGroupOptions } from '../../lib/sources/streaming-group.js';
 import { EwsSimulator, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
 import { expectReceivedExceptLossyGaps, recordInto } from './streaming-harness.js';
+import { until } from './until.js';
 
 export const SERVICE = { type: 'basic', username: 'svc@contoso.com', password: 'correct horse' } as const;
 
@@ -31,9 +32,9 @@ export interface GroupHarness {
   /** Adds a member watching `mailbox`. */
   join(mailbox: string, options?: Partial<StreamingGroupMemberOptions>): MemberRecord;
   deliver(member: MemberRecord, event?: SimulatedEvent): number;
-  until(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+  until(predicate: () => boolean, what: string, hangGuardMs?: number): Promise<void>;
   /** Waits until each member received everything delivered to it so far. */
-  allReceived(members?: readonly MemberRecord[], timeoutMs?: number): Promise<void>;
+  allReceived(members?: readonly MemberRecord[], hangGuardMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -83,18 +84,14 @@ export async function startGroupHarness(
       member.delivered.push({ seq: d.seq, at });
       return d.seq;
     },
-    async until(predicate, what, timeoutMs = 30_000) {
-      const started = Date.now();
-      while (!predicate()) {
-        if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(group.stats())}; ${lagging(h)}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+    async until(predicate, what, hangGuardMs) {
+      await until(predicate, what, { hangGuardMs, describe: () => `stats ${JSON.stringify(group.stats())}; ${lagging(h)}` });
     },
-    async allReceived(members = h.members, timeoutMs) {
+    async allReceived(members = h.members, hangGuardMs) {
       await h.until(
         () => members.every((m) => m.delivered.every((d) => m.received.includes(d.seq))),
         'every member to receive its events',
-        timeoutMs,
+        hangGuardMs,
       );
     },
     async stop() {

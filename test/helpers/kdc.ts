@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from './until.js';
 
 const TOOLS = ['/usr/sbin/krb5kdc', '/usr/sbin/kdb5_util', '/usr/sbin/kadmin.local'];
 
@@ -126,14 +127,11 @@ export async function startKdc(options: { servicePrincipals?: readonly string[] 
 }
 
 async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
+  const inUse = (): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
       const socket = createServer();
       socket.once('error', () => resolve(true)); // in use: the KDC has it
       socket.listen(port, '127.0.0.1', () => socket.close(() => resolve(false)));
     });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`the KDC did not start listening on 127.0.0.1:${port}`);
+  await until(inUse, `the KDC to listen on 127.0.0.1:${port}`, { intervalMs: 20 });
 }

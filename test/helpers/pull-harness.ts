@@ -9,6 +9,7 @@ import { hybridSignals, type HybridOptions } from '../../lib/sources/hybrid.js';
 import type { SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifecycle.js';
 import { pullSignals } from '../../lib/sources/pull.js';
 import { EwsSimulator, sequenceOf, type DeliveredEvent, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
+import { until } from './until.js';
 
 export const MAILBOX = 'alice@contoso.com';
 export const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
@@ -33,8 +34,9 @@ export interface PullHarness {
   count(type: SourceLifecycleEvent['type']): number;
   /** Requests the simulator got for one operation. */
   requests(operation: string): EwsSimulator['requests'][number][];
-  until(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void>;
-  allReceived(timeoutMs?: number): Promise<void>;
+  /** {@link until} from ./until.ts; also fails when the source errors. `hangGuardMs` is not a speed bound. */
+  until(predicate: () => boolean, what: string, hangGuardMs?: number): Promise<void>;
+  allReceived(hangGuardMs?: number): Promise<void>;
   /** Starts (or restarts) the source; `onNotification` replaces the default (record only, auto ack). */
   start(options?: Partial<HybridOptions>, onNotification?: (n: PushNotification) => void): void;
   stop(): Promise<void>;
@@ -76,19 +78,16 @@ export async function startPullHarness(options: PullHarnessOptions = {}): Promis
     requests(operation) {
       return sim.requests.filter((r) => r.operation === operation);
     },
-    async until(predicate, what, timeoutMs = 30_000) {
-      const started = Date.now();
-      while (!predicate()) {
-        if (h.error !== undefined) throw new Error(`source failed while waiting for ${what}`, { cause: h.error });
-        if (Date.now() - started > timeoutMs) {
-          throw new Error(`timed out waiting for ${what}; lifecycle: ${h.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`);
-        }
-        await sleep(5);
-      }
+    async until(predicate, what, hangGuardMs) {
+      await until(predicate, what, {
+        hangGuardMs,
+        failWhen: () => (h.error === undefined ? undefined : new Error(`source failed while waiting for ${what}`, { cause: h.error })),
+        describe: () => `lifecycle: ${h.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`,
+      });
     },
-    async allReceived(timeoutMs) {
+    async allReceived(hangGuardMs) {
       const want = h.delivered.map((d) => d.seq);
-      await h.until(() => want.every((seq) => h.receivedAt.has(seq)), `events up to ${want.at(-1)}`, timeoutMs);
+      await h.until(() => want.every((seq) => h.receivedAt.has(seq)), `events up to ${want.at(-1)}`, hangGuardMs);
     },
     start(more = {}, onNotification) {
       const sourceOptions: HybridOptions = {

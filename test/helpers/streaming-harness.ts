@@ -10,6 +10,7 @@ import type { PushNotification } from '../../lib/model.js';
 import type { GapEvent, SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifecycle.js';
 import { streamingSignals, type StreamingOptions } from '../../lib/sources/streaming.js';
 import { EwsSimulator, sequenceOf, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
+import { until } from './until.js';
 
 export const MAILBOX = 'alice@contoso.com';
 export const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
@@ -26,10 +27,13 @@ export interface Harness {
   subscription: Subscription;
   deliver(event?: SimulatedEvent): number;
   lifecycle(type?: SourceLifecycleEvent['type']): SourceLifecycleEvent[];
-  /** Waits until `predicate` holds (polling), or fails after `timeoutMs`. */
-  until(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until `predicate` holds ({@link until} from ./until.ts); fails when the source errors, or
+   * at the hang guard (`hangGuardMs`, default HANG_GUARD_MS: not a speed bound).
+   */
+  until(predicate: () => boolean, what: string, hangGuardMs?: number): Promise<void>;
   /** Waits until every delivered event so far was received. */
-  allReceived(timeoutMs?: number): Promise<void>;
+  allReceived(hangGuardMs?: number): Promise<void>;
   /** Count of lifecycle events of a type so far. */
   count(type: SourceLifecycleEvent['type']): number;
   stop(): Promise<void>;
@@ -59,17 +63,16 @@ export async function startHarness(
     count(type) {
       return h.lifecycle(type).length;
     },
-    async until(predicate, what, timeoutMs = 30_000) {
-      const started = Date.now();
-      while (!predicate()) {
-        if (h.error !== undefined) throw new Error(`source failed while waiting for ${what}`, { cause: h.error });
-        if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; lifecycle: ${h.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+    async until(predicate, what, hangGuardMs) {
+      await until(predicate, what, {
+        hangGuardMs,
+        failWhen: () => (h.error === undefined ? undefined : new Error(`source failed while waiting for ${what}`, { cause: h.error })),
+        describe: () => `lifecycle: ${h.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`,
+      });
     },
-    async allReceived(timeoutMs) {
+    async allReceived(hangGuardMs) {
       const want = new Set(h.delivered.map((d) => d.seq));
-      await h.until(() => [...want].every((seq) => h.received.includes(seq)), `events ${[...want].join(',')}`, timeoutMs);
+      await h.until(() => [...want].every((seq) => h.received.includes(seq)), `events ${[...want].join(',')}`, hangGuardMs);
     },
     async stop() {
       h.subscription.unsubscribe();

@@ -100,12 +100,8 @@ export async function scriptedServer(handlers: Partial<Record<Operation, Handler
   };
 }
 
-/** Waits (polling) until `predicate` holds; no wall-clock bound of its own beyond vitest's test timeout. */
-export async function until(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !predicate(); await new Promise((resolve) => setTimeout(resolve, 5))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
-}
+/** The suite's polling wait (test/helpers/until.ts), re-exported for the hostile tests. */
+export { until } from '../helpers/until.js';
 
 /** A running source: its signals and how it ended. */
 export interface Run {

@@ -9,6 +9,7 @@ import { pushCallback } from '../../adapters/push-callback.js';
 import { StreamingGroup, hybridSignals, pullSignals, sourceClosed, streamingNotifications, streamingSignals } from '../../lib/index.js';
 import { connectionStatusEnvelope, subscribeResponse } from '../fixtures/ews-wire.js';
 import { answerXml, pullSubscribeResponse, startScriptedExchange, statusOnlyGetEventsResponse, type ScriptedExchange } from '../helpers/scripted-exchange.js';
+import { until } from '../helpers/until.js';
 
 const AUTH = { type: 'basic', username: 'svc', password: 'not-a-secret' } as const;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,27 +54,23 @@ async function slowUnsubscribeServer(): Promise<{ server: ScriptedExchange; answ
   };
 }
 
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await sleep(10);
-}
-
 describe('teardown that promises Unsubscribe waits for it', () => {
   it('push-callback: close() and done resolve only after EWS answered Unsubscribe', async () => {
     const s = await slowUnsubscribeServer();
     try {
       const source = streamingSignals({ url: s.server.url, auth: AUTH });
       const bridge = pushCallback(source, () => 'OK');
-      await until(() => s.server.count('GetStreamingEvents') > 0);
+      await until(() => s.server.count('GetStreamingEvents') > 0, "s.server.count('GetStreamingEvents') > 0");
       let closed = false;
       let done = false;
       void bridge.close().then(() => (closed = true));
       void bridge.done.then(() => (done = true));
-      await until(() => s.received() === 1);
+      await until(() => s.received() === 1, 's.received() === 1');
       // The Unsubscribe is out but unanswered: neither may have resolved.
       await sleep(100);
       expect([closed, done]).toEqual([false, false]);
       s.release();
-      await until(() => closed && done);
+      await until(() => closed && done, 'closed && done');
       expect(s.answered()).toBe(true);
     } finally {
       await s.server.close();
@@ -91,17 +88,17 @@ describe('teardown that promises Unsubscribe waits for it', () => {
         group.signals({}).subscribe(() => {}),
       ];
       // Each one has subscribed (the hybrid source twice: pull and doorbell).
-      await until(() => s.server.count('Subscribe') === 5);
+      await until(() => s.server.count('Subscribe') === 5, "s.server.count('Subscribe') === 5");
       let settled = 0;
       for (const subscription of subscriptions) {
         subscription.unsubscribe();
         void sourceClosed(subscription).then(() => settled++);
       }
-      await until(() => s.received() === 5);
+      await until(() => s.received() === 5, 's.received() === 5');
       await sleep(100);
       expect(settled).toBe(0);
       s.release();
-      await until(() => settled === 4);
+      await until(() => settled === 4, 'settled === 4');
       await group.close();
 
       // A server that never answers: bounded by unsubscribeTimeoutMs, never a hang.
@@ -115,7 +112,7 @@ describe('teardown that promises Unsubscribe waits for it', () => {
       });
       try {
         const subscription = streamingSignals({ url: silent.url, auth: AUTH, unsubscribeTimeoutMs: 200 }).subscribe(() => {});
-        await until(() => silent.count('GetStreamingEvents') > 0);
+        await until(() => silent.count('GetStreamingEvents') > 0, "silent.count('GetStreamingEvents') > 0");
         subscription.unsubscribe();
         await sourceClosed(subscription);
         expect(silent.count('Unsubscribe')).toBe(1);
