@@ -286,15 +286,14 @@ describe('streaming gap recovery (checkpoint store given)', () => {
 
   it('stopping the source during a recovery cancels it: no request after the stop', async () => {
     const h = await startRecovering();
-    h.sim.inject({ type: 'server-busy', backOffMs: 5_000, operation: 'SyncFolderItems', times: 5 });
+    // A server wait longer than the test's timeout: a close that waited it out would never finish.
+    h.sim.inject({ type: 'server-busy', backOffMs: 120_000, operation: 'SyncFolderItems', times: 5 });
     h.deliver();
     h.sim.inject({ type: 'missed-events' });
     const before = syncCalls(h.sim);
     await h.until(() => syncCalls(h.sim) > before, 'a recovery call');
-    const started = Date.now();
     h.subscription.unsubscribe();
     await sourceClosed(h.subscription);
-    expect(Date.now() - started).toBeLessThan(3_000);
     const after = syncCalls(h.sim);
     await sleep(300);
     expect(syncCalls(h.sim)).toBe(after);

@@ -132,6 +132,8 @@ export function firstMessage(env: EwsEnvelope): ResponseMessage {
 /** An open GetStreamingEvents response, read envelope by envelope. */
 export class StreamReader {
   readonly envelopes: EwsEnvelope[] = [];
+  /** `performance.now()` when each envelope of `envelopes` arrived (same index). */
+  readonly arrivedAt: number[] = [];
   readonly chunks: Buffer[] = [];
   status = 0;
   headers: IncomingHttpHeaders = {};
@@ -169,7 +171,11 @@ export class StreamReader {
           this.chunks.push(c);
           if (this.error) return;
           try {
-            this.envelopes.push(...this.parser.write(c));
+            const now = performance.now();
+            for (const envelope of this.parser.write(c)) {
+              this.envelopes.push(envelope);
+              this.arrivedAt.push(now);
+            }
           } catch (err) {
             this.error = err as Error;
           }
@@ -180,7 +186,11 @@ export class StreamReader {
           if (!res.complete) return finish(new Error('response cut short'));
           if (!this.error) {
             try {
-              this.envelopes.push(...this.parser.end());
+              const now = performance.now();
+              for (const envelope of this.parser.end()) {
+                this.envelopes.push(envelope);
+                this.arrivedAt.push(now);
+              }
             } catch (err) {
               this.error = err as Error;
             }
