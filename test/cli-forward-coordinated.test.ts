@@ -22,8 +22,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RedisCheckpointStore } from '../lib/entry-redis.js';
 import { checkpointKey, EVENT_TYPES } from '../lib/index.js';
 import { parseEnvelope } from '../lib/ews/parser.js';
-import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
-import { startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
+import { EwsSimulator } from '../lib/testing/index.js';
+import { receivedSequences, startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
 import { killAll, spawnCli, type CliChild } from './helpers/cli-process.js';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { until } from './helpers/until.js';
@@ -187,24 +187,6 @@ async function twoWorkers(env: Env): Promise<[Worker, Worker]> {
   return [a, b];
 }
 
-/** Sequence numbers of every event the listener accepted, by mailbox (streaming: no watermarks). */
-function receivedSequences(env: Env, mailboxOf: Map<string, string>): Map<string, Set<number>> {
-  for (const s of env.sim.subscriptions) mailboxOf.set(s.id, s.mailbox);
-  const out = new Map<string, Set<number>>();
-  for (const post of env.listener.posts) {
-    const body = parseEnvelope(post.body).body;
-    if (body.type !== 'response') continue;
-    for (const message of body.messages) {
-      if (message.kind !== 'SendNotification' || !message.notification) continue;
-      const mailbox = mailboxOf.get(message.notification.subscriptionId) ?? '?';
-      for (const event of message.notification.events) {
-        const seq = sequenceOf(event);
-        if (seq !== undefined) out.set(mailbox, (out.get(mailbox) ?? new Set()).add(seq));
-      }
-    }
-  }
-  return out;
-}
 
 function summarize(sent: readonly string[], received: readonly string[]): { lost: string[]; invented: string[]; duplicates: number } {
   const got = new Set(received);
@@ -214,6 +196,28 @@ function summarize(sent: readonly string[], received: readonly string[]): { lost
     invented: [...got].filter((w) => !known.has(w)),
     duplicates: received.length - got.size,
   };
+}
+
+/**
+ * After worker A went away: waits until B holds every mailbox (A's with higher fencing tokens than
+ * A had), sends a round of mail and waits until everything sent reached the listener.
+ */
+async function takenOver(
+  env: Env,
+  b: Worker,
+  heldByA: ReadonlyMap<string, number>,
+  sent: string[],
+  what: string,
+): Promise<{ taken: { mailbox: string; token: number; at: number }[]; takenAt: number; result: ReturnType<typeof summarize> }> {
+  await until(() => b.held().size === MAILBOXES.length, 'B holding every mailbox', SCRAPE_POLL);
+  const taken = b.grants().filter((g) => heldByA.has(g.mailbox));
+  for (const g of taken) expect(g.token, g.mailbox).toBeGreaterThan(heldByA.get(g.mailbox)!);
+  deliverRound(env, sent);
+  await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, what, SCRAPE_POLL);
+  const result = summarize(sent, receivedWatermarks(env.listener));
+  expect(result.invented).toEqual([]);
+  expect(result.lost).toEqual([]);
+  return { taken, takenAt: Math.max(...taken.map((g) => g.at)), result };
 }
 
 describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinator', { timeout: 180_000 }, () => {
@@ -253,15 +257,7 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     expect(await a.child.exited(60_000)).toBe(0);
     const exitedAt = Date.now();
     deliverRound(env, sent);
-    await until(() => b.held().size === MAILBOXES.length, 'B holding every mailbox', SCRAPE_POLL);
-    const taken = b.grants().filter((g) => heldByA.has(g.mailbox));
-    const takenAt = Math.max(...taken.map((g) => g.at));
-    for (const g of taken) expect(g.token, g.mailbox).toBeGreaterThan(heldByA.get(g.mailbox)!);
-    deliverRound(env, sent);
-    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener after the hand-over', SCRAPE_POLL);
-    const result = summarize(sent, receivedWatermarks(env.listener));
-    expect(result.invented).toEqual([]);
-    expect(result.lost).toEqual([]);
+    const { taken, takenAt, result } = await takenOver(env, b, heldByA, sent, 'every event at the listener after the hand-over');
     // A unsubscribed its three pull subscriptions before exiting, and logged what it gave up.
     expect(env.sim.requests.filter((r) => r.operation === 'Unsubscribe').length - unsubscribesBefore).toBeGreaterThanOrEqual(3);
     // (Earlier losses were the hand-overs to B when it joined.)
@@ -291,15 +287,7 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     a.child.process.kill('SIGKILL');
     await a.child.exited();
     deliverRound(env, sent);
-    await until(() => b.held().size === MAILBOXES.length, 'B holding every mailbox', SCRAPE_POLL);
-    const taken = b.grants().filter((g) => heldByA.has(g.mailbox));
-    const takenAt = Math.max(...taken.map((g) => g.at));
-    for (const g of taken) expect(g.token, g.mailbox).toBeGreaterThan(heldByA.get(g.mailbox)!);
-    deliverRound(env, sent);
-    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener after the takeover', SCRAPE_POLL);
-    const result = summarize(sent, receivedWatermarks(env.listener));
-    expect(result.invented).toEqual([]);
-    expect(result.lost).toEqual([]);
+    const { taken, takenAt, result } = await takenOver(env, b, heldByA, sent, 'every event at the listener after the takeover');
     console.log(`kill takeover: SIGKILL → B granted all ${taken.length} of A's mailboxes ${takenAt - killedAt} ms (TTL ${TTL_SECONDS * 1000} ms); ${sent.length} events, ${result.duplicates} duplicates`);
 
     b.child.process.kill('SIGTERM');
@@ -390,8 +378,9 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
       for (const mailbox of MAILBOXES) sent.get(mailbox)!.push(env.sim.deliver(mailbox, { type: 'NewMail' }).seq);
     };
     const missing = (): string[] => {
-      const got = receivedSequences(env, mailboxOf);
-      return MAILBOXES.flatMap((m) => sent.get(m)!.filter((seq) => !got.get(m)?.has(seq)).map((seq) => `${m}#${seq}`));
+      for (const s of env.sim.subscriptions) mailboxOf.set(s.id, s.mailbox);
+      const got = receivedSequences(env.listener, mailboxOf);
+      return MAILBOXES.flatMap((m) => sent.get(m)!.filter((seq) => !got.get(m)?.includes(seq)).map((seq) => `${m}#${seq}`));
     };
     deliver();
     await until(() => missing().length === 0, 'the live events at the listener', SCRAPE_POLL);

@@ -10,10 +10,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseEnvelope } from '../lib/ews/parser.js';
-import { EwsSimulator, sequenceOf } from '../lib/testing/index.js';
-import { startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
+import { EwsSimulator } from '../lib/testing/index.js';
+import { receivedSequences, startCaptureListener, type CaptureListener } from './helpers/capture-listener.js';
 import { killAll, spawnCli, type CliChild } from './helpers/cli-process.js';
+import { parsePrometheus } from './helpers/prometheus.js';
 import { until } from './helpers/until.js';
 
 const USER = 'svc-bridge@contoso.com';
@@ -51,43 +51,7 @@ function writeConfig(dir: string, config: Record<string, unknown>): string {
   return file;
 }
 
-/** Sequence numbers per mailbox of every event the listener received, via the pull subscriptions' owners. */
-function received(l: CaptureListener, mailboxOf: ReadonlyMap<string, string>): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const post of l.posts) {
-    const body = parseEnvelope(post.body).body;
-    if (body.type !== 'response') continue;
-    for (const message of body.messages) {
-      if (message.kind !== 'SendNotification' || !message.notification) continue;
-      const mailbox = mailboxOf.get(message.notification.subscriptionId) ?? '?';
-      for (const event of message.notification.events) {
-        const seq = sequenceOf(event);
-        if (seq !== undefined) out.set(mailbox, [...(out.get(mailbox) ?? []), seq]);
-      }
-    }
-  }
-  return out;
-}
 
-/** Prometheus text → `name{labels}` → value, checking every line's syntax on the way. */
-function parsePrometheus(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  const types = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
-    if (meta) {
-      if (meta[1] === 'TYPE') types.set(meta[2]!, meta[3]!);
-      continue;
-    }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN|Nan)$/.exec(line);
-    if (!sample) throw new Error(`not a Prometheus sample line: ${line}`);
-    const family = sample[1]!.replace(/_(bucket|sum|count)$/, '');
-    expect(types.has(sample[1]!) || types.get(family) === 'histogram', `TYPE of ${sample[1]}`).toBe(true);
-    samples.set(`${sample[1]}${sample[2] ?? ''}`, Number(sample[3]));
-  }
-  return samples;
-}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -135,15 +99,15 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     const aliceSeqs = [1, 2, 3, 4, 5].map(() => sim.deliver(ALICE, { type: 'NewMail' }).seq);
     const bobSeqs = [1, 2, 3].map(() => sim.deliver(BOB, { type: 'NewMail' }).seq);
     await until(() => {
-      const got = received(l, mailboxOf);
+      const got = receivedSequences(l, mailboxOf);
       return got.get(ALICE)?.length === 5 && got.get(BOB)?.length === 3;
     }, 'every event at the listener');
-    expect(received(l, mailboxOf)).toEqual(new Map([[ALICE, aliceSeqs], [BOB, bobSeqs]]));
+    expect(receivedSequences(l, mailboxOf)).toEqual(new Map([[ALICE, aliceSeqs], [BOB, bobSeqs]]));
 
     const metricsResponse = await fetch(`${metricsUrl}/metrics`);
     expect(metricsResponse.status).toBe(200);
     expect(metricsResponse.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
-    const metrics = parsePrometheus(await metricsResponse.text());
+    const metrics = parsePrometheus(await metricsResponse.text()).samples;
     expect(metrics.get(`ews_bridge_events_delivered_total{mailbox="${ALICE}"}`)).toBe(5);
     expect(metrics.get(`ews_bridge_events_delivered_total{mailbox="${BOB}"}`)).toBe(3);
     expect(metrics.get(`ews_bridge_connected{mailbox="${ALICE}"}`)).toBe(1);
@@ -185,8 +149,8 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     const postsBefore = l.posts.length;
     const again = await startForward(file);
     const mailboxOf2 = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
-    await until(() => l.posts.length > postsBefore && (received(l, mailboxOf2).get(ALICE) ?? []).length === 2, 'the events of the downtime');
-    expect(received(l, mailboxOf2).get(ALICE)).toEqual(whileDown);
+    await until(() => l.posts.length > postsBefore && (receivedSequences(l, mailboxOf2).get(ALICE) ?? []).length === 2, 'the events of the downtime');
+    expect(receivedSequences(l, mailboxOf2).get(ALICE)).toEqual(whileDown);
     again.child.process.kill('SIGINT');
     expect(await again.child.exited()).toBe(0);
     expect(sim.subscriptions).toEqual([]);
@@ -204,9 +168,9 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
     expect(sim.openStreamingConnections).toBe(1);
     const mailboxOf = new Map(sim.subscriptions.map((s) => [s.id, s.mailbox] as const));
     const sent = new Map([ALICE, BOB, carol].map((m) => [m, [1, 2].map(() => sim.deliver(m, { type: 'NewMail' }).seq)] as const));
-    await until(() => [...sent].every(([m, seqs]) => received(l, mailboxOf).get(m)?.length === seqs.length), 'every event at the listener');
-    expect(received(l, mailboxOf)).toEqual(sent);
-    const metrics = parsePrometheus(await (await fetch(`${metricsUrl}/metrics`)).text());
+    await until(() => [...sent].every(([m, seqs]) => receivedSequences(l, mailboxOf).get(m)?.length === seqs.length), 'every event at the listener');
+    expect(receivedSequences(l, mailboxOf)).toEqual(sent);
+    const metrics = parsePrometheus(await (await fetch(`${metricsUrl}/metrics`)).text()).samples;
     for (const m of [ALICE, BOB, carol]) expect(metrics.get(`ews_bridge_connected{mailbox="${m}"}`)).toBe(1);
 
     child.process.kill('SIGTERM');
@@ -225,7 +189,7 @@ describe('ews-push-bridge forward', { timeout: 120_000 }, () => {
       for (const s of sim.subscriptions) mailboxOf.set(s.id, s.mailbox);
       return mailboxOf;
     };
-    const seen = (m: string): Set<number> => new Set(received(l, learn()).get(m) ?? []);
+    const seen = (m: string): Set<number> => new Set(receivedSequences(l, learn()).get(m) ?? []);
     const first = await startForward(writeConfig(dir, config));
     const live = new Map([ALICE, BOB].map((m) => [m, sim.deliver(m, { type: 'NewMail' }).seq] as const));
     await until(() => [...live].every(([m, seq]) => seen(m).has(seq)), 'the live events');

@@ -5,32 +5,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BridgeMetrics, LATENCY_BUCKETS_SECONDS, RETRY_REASONS, startMetricsServer, type MetricsServer } from '../cli/metrics.js';
+import { parsePrometheus } from './helpers/prometheus.js';
 
 const servers: MetricsServer[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-/** `name{labels}` → value of every sample, and family → TYPE, checking each line's syntax. */
-function parse(text: string): { samples: Map<string, number>; types: Map<string, string> } {
-  const samples = new Map<string, number>();
-  const types = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
-    if (meta) {
-      if (meta[1] === 'TYPE') {
-        expect(types.has(meta[2]!), `one TYPE for ${meta[2]}`).toBe(false);
-        types.set(meta[2]!, meta[3]!);
-      }
-      continue;
-    }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN|Nan)$/.exec(line);
-    if (!sample) throw new Error(`not a Prometheus sample line: ${line}`);
-    samples.set(`${sample[1]}${sample[2] ?? ''}`, Number(sample[3]));
-  }
-  return { samples, types };
-}
 
 const ALICE = 'alice@contoso.com';
 const ODD = 'a"b\\c@contoso.com';
@@ -40,7 +21,7 @@ describe('bridge metrics', () => {
     const m = new BridgeMetrics({ doorbell: true, processMetrics: false });
     m.addMailbox('');
     m.addMailbox(ALICE);
-    const { samples, types } = parse(await m.render());
+    const { samples, types } = parsePrometheus(await m.render());
     for (const mailbox of ['', ALICE]) {
       const l = `mailbox="${mailbox}"`;
       for (const name of [
@@ -76,7 +57,7 @@ describe('bridge metrics', () => {
 
   it('exports Node process metrics: memory, CPU, event-loop lag, GC', async () => {
     const m = new BridgeMetrics();
-    const { samples, types } = parse(await m.render());
+    const { samples, types } = parsePrometheus(await m.render());
     for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
       expect(samples.has(name), name).toBe(true);
     }
@@ -95,7 +76,7 @@ describe('bridge metrics', () => {
     expect(text).toContain('# TYPE ews_bridge_events_delivered_total counter');
     expect(text).toContain('ews_bridge_events_delivered_total{mailbox="a\\"b\\\\c@contoso.com"} 3');
     expect(text).toContain('ews_bridge_gaps_total{mailbox="x@contoso.com",events_may_be_lost="true"} 1');
-    const { samples } = parse(text);
+    const { samples } = parsePrometheus(text);
     const bucket = (le: string): number | undefined => samples.get(`ews_bridge_listener_post_duration_seconds_bucket{le="${le}",mailbox="a\\"b\\\\c@contoso.com"}`);
     expect(LATENCY_BUCKETS_SECONDS[0]).toBeLessThan(0.001);
     expect(LATENCY_BUCKETS_SECONDS.at(-1)).toBeGreaterThanOrEqual(30);

@@ -11,7 +11,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { parseEnvelope } from '../../lib/ews/parser.js';
 import { buildSendNotificationResult } from '../../lib/ews/send-notification.js';
+import { sequenceOf } from '../../lib/testing/index.js';
 
 export interface CapturedPost {
   readonly method: string;
@@ -138,4 +140,26 @@ export function makeTestPki(): TestPki {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The simulator's sequence numbers of every event the listener received, by mailbox, in arrival
+ * order (repeats kept). `mailboxOf` maps the SubscriptionId of each SendNotification to its mailbox
+ * (from `sim.subscriptions`); an unknown one counts under `'?'`.
+ */
+export function receivedSequences(listener: CaptureListener, mailboxOf: ReadonlyMap<string, string>): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const post of listener.posts) {
+    const body = parseEnvelope(post.body).body;
+    if (body.type !== 'response') continue;
+    for (const message of body.messages) {
+      if (message.kind !== 'SendNotification' || !message.notification) continue;
+      const mailbox = mailboxOf.get(message.notification.subscriptionId) ?? '?';
+      for (const event of message.notification.events) {
+        const seq = sequenceOf(event);
+        if (seq !== undefined) out.set(mailbox, [...(out.get(mailbox) ?? []), seq]);
+      }
+    }
+  }
+  return out;
 }

@@ -9,7 +9,7 @@ import { hybridSignals, type HybridOptions } from '../../lib/sources/hybrid.js';
 import type { SourceLifecycleEvent, SourceSignal } from '../../lib/sources/lifecycle.js';
 import { pullSignals } from '../../lib/sources/pull.js';
 import { EwsSimulator, sequenceOf, type DeliveredEvent, type EwsSimulatorOptions, type SimulatedEvent } from '../../lib/testing/index.js';
-import { until } from './until.js';
+import { untilWhileRunning } from './streaming-harness.js';
 
 export const MAILBOX = 'alice@contoso.com';
 export const AUTH = { type: 'basic', username: MAILBOX, password: 'correct horse' } as const;
@@ -78,12 +78,8 @@ export async function startPullHarness(options: PullHarnessOptions = {}): Promis
     requests(operation) {
       return sim.requests.filter((r) => r.operation === operation);
     },
-    async until(predicate, what, hangGuardMs) {
-      await until(predicate, what, {
-        hangGuardMs,
-        failWhen: () => (h.error === undefined ? undefined : new Error(`source failed while waiting for ${what}`, { cause: h.error })),
-        describe: () => `lifecycle: ${h.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`,
-      });
+    until(predicate, what, hangGuardMs) {
+      return untilWhileRunning(h, predicate, what, hangGuardMs);
     },
     async allReceived(hangGuardMs) {
       const want = h.delivered.map((d) => d.seq);

@@ -63,12 +63,8 @@ export async function startHarness(
     count(type) {
       return h.lifecycle(type).length;
     },
-    async until(predicate, what, hangGuardMs) {
-      await until(predicate, what, {
-        hangGuardMs,
-        failWhen: () => (h.error === undefined ? undefined : new Error(`source failed while waiting for ${what}`, { cause: h.error })),
-        describe: () => `lifecycle: ${h.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`,
-      });
+    until(predicate, what, hangGuardMs) {
+      return untilWhileRunning(h, predicate, what, hangGuardMs);
     },
     async allReceived(hangGuardMs) {
       const want = new Set(h.delivered.map((d) => d.seq));
@@ -152,4 +148,21 @@ export function expectReceivedExceptLossyGaps(
     lost.push(seq);
   }
   return lost;
+}
+
+/**
+ * Waits until `predicate` holds, failing at once if the source errors meanwhile (with the error as
+ * the cause) and, at the hang guard, with the source's lifecycle so far. The harnesses' `until`.
+ */
+export function untilWhileRunning(
+  source: { readonly error: unknown; lifecycle(): readonly SourceLifecycleEvent[] },
+  predicate: () => boolean,
+  what: string,
+  hangGuardMs?: number,
+): Promise<void> {
+  return until(predicate, what, {
+    ...(hangGuardMs === undefined ? {} : { hangGuardMs }),
+    failWhen: () => (source.error === undefined ? undefined : new Error(`source failed while waiting for ${what}`, { cause: source.error })),
+    describe: () => `lifecycle: ${source.lifecycle().map((s) => s.type + ('reason' in s ? `(${s.reason})` : '')).join(' ')}`,
+  });
 }
