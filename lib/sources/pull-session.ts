@@ -12,20 +12,18 @@
  * watermark is dropped (a fresh subscription from "now") and reported as a gap that may have lost
  * events.
  */
-import type { Agent } from 'node:http';
 import { checkpointKey, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsProtocolError, EwsResponseError } from '../errors.js';
 import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
-import type { SubscriptionAffinity } from '../ews/affinity.js';
-import { postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import { postSoap, type SoapRequest } from '../ews/transport.js';
 import type { NotificationEvent, PushNotification } from '../model.js';
 import { AckHandle, attachAck, type AckMode } from './ack.js';
-import { abortableDelay, planFor, retryingSignal, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
-import { sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
+import { abortableDelay, planFor, type FailurePlan } from './backoff.js';
 import type { DisconnectReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
+import { SubscriptionSession } from './subscription-session.js';
 
 /** What the session needs beyond the shared source options (validated by pull.ts/hybrid.ts). */
 export interface ResolvedPullOptions extends ResolvedSourceOptions {
@@ -54,14 +52,6 @@ export function defaultCheckpointKey(options: ResolvedSourceOptions): string {
   });
 }
 
-/** The abort reason used when the consumer stops the source. */
-class SessionStopped extends Error {
-  constructor() {
-    super('The pull source was stopped');
-    this.name = 'SessionStopped';
-  }
-}
-
 interface OpenGap {
   from: Date;
   reason: DisconnectReason;
@@ -80,11 +70,8 @@ function lastWatermark(events: readonly NotificationEvent[]): string | undefined
 
 
 /** One subscriber's pull subscription, watermark and retry state. */
-export class PullSession {
-  private readonly stopController = new AbortController();
-  private readonly agent: Agent;
-  private readonly endpoint: EwsEndpointOptions;
-  private readonly affinity: SubscriptionAffinity | undefined;
+export class PullSession extends SubscriptionSession {
+  declare protected readonly options: ResolvedPullOptions;
   private loaded = false;
   /** Where the next GetEvents (or Subscribe) starts: the last watermark of an acknowledged notification. */
   private watermark: string | undefined;
@@ -92,57 +79,22 @@ export class PullSession {
   private checkpointed: string | undefined;
   /** When the stored checkpoint was written: the start of a gap if the server rejects its watermark. */
   private checkpointAt: Date | undefined;
-  private subscriptionId: string | undefined;
-  private lostSubscriptionId: string | undefined;
   /** Whether GetEvents has succeeded since the last (re)subscribe or failure. */
   private connected = false;
   private aliveAt: Date | undefined;
   private gap: OpenGap | undefined;
   /** Acknowledged event watermarks, oldest first (a Set keeps insertion order). */
   private readonly seen = new Set<string>();
-  private running: Promise<void> | undefined;
-  /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
-  private pendingSubscribe: Promise<string> | undefined;
-  /** The teardown started by {@link stop}. */
-  private cleaning: Promise<void> | undefined;
   /** A wake-up arrived while no wait was pending: the next wait returns at once. */
   private woken = false;
   private wakeWaiter: (() => void) | undefined;
 
-  constructor(
-    private readonly options: ResolvedPullOptions,
-    private readonly emit: (signal: SourceSignal) => void,
-  ) {
-    ({ agent: this.agent, endpoint: this.endpoint, affinity: this.affinity } = sourceEndpoint(options));
+  constructor(options: ResolvedPullOptions, emit: (signal: SourceSignal) => void) {
+    super(options, emit, 'pull');
   }
 
-  private get stopSignal(): AbortSignal {
-    return this.stopController.signal;
-  }
-
-  /** Starts the loop; exactly one of the callbacks is called, unless {@link stop} comes first. */
-  start(onError: (error: unknown) => void, onComplete: () => void): void {
-    this.running = this.run().then(
-      () => {
-        if (!this.stopSignal.aborted) onComplete();
-      },
-      (error: unknown) => {
-        if (!this.stopSignal.aborted) onError(error);
-      },
-    );
-  }
-
-  /** Idempotent teardown: aborts everything now, then (in the background) unsubscribes and closes the pool. */
-  stop(): void {
-    if (this.stopSignal.aborted) return;
-    this.stopController.abort(new SessionStopped());
+  protected override onStop(): void {
     this.wakeWaiter?.();
-    this.cleaning = this.cleanUp().catch((error: unknown) => this.options.logger.error('EWS pull teardown failed', { error }));
-  }
-
-  /** Settles once the teardown {@link stop} started is over (Unsubscribe answered or timed out); at once before that. */
-  closed(): Promise<void> {
-    return this.cleaning ?? Promise.resolve();
   }
 
   /**
@@ -154,13 +106,6 @@ export class PullSession {
     else this.woken = true;
   }
 
-  private async cleanUp(): Promise<void> {
-    // Let the loop settle first, so no Subscribe can land after our Unsubscribe.
-    await this.running;
-    await this.pendingSubscribe?.catch(() => undefined);
-    await unsubscribeAndClose(this.subscriptionId, { agent: this.agent, endpoint: this.endpoint, affinity: this.affinity }, this.options);
-  }
-
   private requestBase(): { requestServerVersion: ResolvedSourceOptions['requestServerVersion']; impersonation?: NonNullable<ResolvedSourceOptions['impersonation']> } {
     return {
       requestServerVersion: this.options.requestServerVersion,
@@ -168,20 +113,10 @@ export class PullSession {
     };
   }
 
-  private report(signal: SourceSignal): void {
-    if (!this.stopSignal.aborted) this.emit(signal);
-  }
-
   /** Cycles forever; each successful cycle ends a failure streak, so the back-off resets. */
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     while (!this.stopSignal.aborted) {
-      const more = await withRetry(() => this.cycle(), {
-        retry: this.options.retry,
-        signal: this.stopSignal,
-        plan: (error) => this.plan(error),
-        onRetry: (notice) => this.onRetry(notice),
-        logger: this.options.logger,
-      });
+      const more = await this.streak(() => this.cycle());
       if (!more) await this.waitForPoll();
     }
   }
@@ -213,7 +148,7 @@ export class PullSession {
    * What a failure means here. Side effect: a lost subscription is forgotten (idempotently), so the
    * next attempt subscribes anew — from the last watermark, unless the server rejected it.
    */
-  private plan(error: unknown): FailurePlan {
+  protected plan(error: unknown): FailurePlan {
     if (this.stopSignal.aborted) return { kind: 'fatal', reason: 'connection-error' };
     let plan = planFor(error);
     const missed = error instanceof EwsResponseError && error.action === 'recover-missed';
@@ -241,11 +176,6 @@ export class PullSession {
       gap.reason = 'missed-events';
     }
     return plan;
-  }
-
-  private onRetry(notice: RetryNotice): void {
-    const signal = retryingSignal(notice, this.options.logger, 'pull');
-    if (signal) this.report(signal);
   }
 
 
@@ -295,7 +225,7 @@ export class PullSession {
       this.loaded = true;
       this.options.logger.debug('EWS pull source starts', { resumed: stored?.watermark !== undefined, fromOption: stored === undefined && this.options.watermark !== undefined });
     }
-    const subscriptionId = this.subscriptionId ?? (await this.subscribe());
+    const subscriptionId = this.subscriptionId ?? (await this.subscribe(() => this.createSubscription()));
     const watermark = this.watermark as string;
     // A fresh subscription's starting point (or a start watermark from the options): nothing
     // precedes it, so it is stored at once and a restart resumes here rather than from "now" again.
@@ -320,15 +250,8 @@ export class PullSession {
     return message as M;
   }
 
-  private subscribe(): Promise<string> {
-    const pending = this.createSubscription();
-    this.pendingSubscribe = pending;
-    return pending;
-  }
-
+  /** The Subscribe (see `subscribe`: not aborted by stop()). */
   private async createSubscription(): Promise<string> {
-    // Not aborted by stop(): once the request is out the server may have created the subscription,
-    // and only its id lets cleanUp() remove it. requestTimeoutMs bounds it instead.
     const message = await this.call<SubscribeMessage>(
       {
         soapAction: SOAP_ACTIONS.Subscribe,

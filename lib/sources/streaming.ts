@@ -9,7 +9,6 @@
  * on teardown, close the stream and send EWS Unsubscribe (best effort, bounded). Every window in
  * which events may have been missed is reported as a `gap` lifecycle signal.
  */
-import type { Agent } from 'node:http';
 import { Observable } from 'rxjs';
 import { EwsBridgeError, EwsConnectionError, EwsConnectionTakenError, EwsResponseError } from '../errors.js';
 import type { GetStreamingEventsMessage } from '../ews/messages.js';
@@ -19,12 +18,12 @@ import {
   buildStreamingSubscribeRequest,
 } from '../ews/requests.js';
 import { responseMessageError } from '../ews/response-errors.js';
-import type { SubscriptionAffinity } from '../ews/affinity.js';
-import { openStream, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import { openStream, type SoapRequest } from '../ews/transport.js';
 import type { PushNotification } from '../model.js';
-import { planFor, retryingSignal, shortLivedConnection, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
-import { postStreamingSubscribe, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
+import { planFor, shortLivedConnection, type FailurePlan } from './backoff.js';
+import { postStreamingSubscribe } from './endpoint.js';
 import { sessionObservable, type SourceSession } from './session-observable.js';
+import { SubscriptionSession } from './subscription-session.js';
 import { notificationsOf } from './notifications-of.js';
 import { StreamingGap, unrecoveredGap } from './streaming-gap.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
@@ -217,24 +216,9 @@ export function streamingNotifications(options: StreamingOptions): Observable<Pu
 
 // ---------------------------------------------------------------------------------------------
 
-/** The abort reason used when the consumer stops the source. */
-class SessionStopped extends Error {
-  constructor() {
-    super('The streaming source was stopped');
-    this.name = 'SessionStopped';
-  }
-}
-
-
-/** One subscriber's subscription, connection and retry state. */
-class StreamingSession {
-  private readonly stopController = new AbortController();
-  private readonly agent: Agent;
-  private readonly endpoint: EwsEndpointOptions;
-  private readonly affinity: SubscriptionAffinity | undefined;
-  private subscriptionId: string | undefined;
-  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
-  private lostSubscriptionId: string | undefined;
+/** One subscriber's streaming subscription, its connection and its gap accounting. */
+class StreamingSession extends SubscriptionSession {
+  declare protected readonly options: ResolvedStreamingOptions;
   /**
    * A moment no later than the last one at which the server showed it had nothing more queued for
    * us: when the Subscribe request was sent, or when the request of the response that carried the
@@ -245,95 +229,39 @@ class StreamingSession {
    */
   private aliveAt: Date | undefined;
   private readonly gap = new StreamingGap();
-  private running: Promise<void> | undefined;
-  /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
-  private pendingSubscribe: Promise<string> | undefined;
-  /** The teardown started by {@link stop}. */
-  private cleaning: Promise<void> | undefined;
 
   constructor(
-    private readonly options: ResolvedStreamingOptions,
-    private readonly emit: (signal: SourceSignal) => void,
+    options: ResolvedStreamingOptions,
+    emit: (signal: SourceSignal) => void,
     private readonly prepare?: () => Promise<void>,
   ) {
-    ({ agent: this.agent, endpoint: this.endpoint, affinity: this.affinity } = sourceEndpoint(options));
+    super(options, emit, 'streaming');
   }
 
-  private get stopSignal(): AbortSignal {
-    return this.stopController.signal;
-  }
-
-  start(onError: (error: unknown) => void, onComplete: () => void): void {
-    this.running = this.run().then(
-      () => {
-        if (!this.stopSignal.aborted) onComplete();
-      },
-      (error: unknown) => {
-        if (!this.stopSignal.aborted) onError(this.finalError(error));
-      },
-    );
-  }
-
-  /** Idempotent teardown: aborts everything now, then (in the background) unsubscribes and closes the pool. */
-  stop(): void {
-    if (this.stopSignal.aborted) return;
-    this.stopController.abort(new SessionStopped());
-    this.cleaning = this.cleanUp().catch((error: unknown) => this.options.logger.error('EWS streaming teardown failed', { error }));
-  }
-
-  /** Settles once the teardown {@link stop} started is over (Unsubscribe answered or timed out); at once before that. */
-  closed(): Promise<void> {
-    return this.cleaning ?? Promise.resolve();
-  }
-
-  private async cleanUp(): Promise<void> {
-    // Let the loop and any Subscribe in flight settle first, so no Subscribe lands after our Unsubscribe.
-    await this.running;
-    await this.pendingSubscribe?.catch(() => undefined);
-    await unsubscribeAndClose(this.subscriptionId, { agent: this.agent, endpoint: this.endpoint, affinity: this.affinity }, this.options);
-  }
-
-  private finalError(error: unknown): unknown {
+  protected override finalError(error: unknown): unknown {
     if (error instanceof EwsResponseError && error.action === 'connection-taken') {
       return new EwsConnectionTakenError(error.subscriptionIds.length > 0 ? error.subscriptionIds : [this.subscriptionId ?? ''], { cause: error });
     }
     return error;
   }
 
-  private report(event: SourceSignal): void {
-    if (!this.stopSignal.aborted) this.emit(event);
-  }
-
   /** Runs streaks of attempts forever; each streak ends after a healthy connection, resetting the back-off. */
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     // Gap recovery takes its baseline before the first Subscribe (it rejects only when the store cannot be read).
     await this.prepare?.();
-    while (!this.stopSignal.aborted) {
-      await withRetry(() => this.connectOnce(), {
-        retry: this.options.retry,
-        signal: this.stopSignal,
-        plan: (error) => this.plan(error),
-        onRetry: (notice) => this.onRetry(notice),
-        logger: this.options.logger,
-      });
-    }
+    while (!this.stopSignal.aborted) await this.streak(() => this.connectOnce());
   }
 
   /**
    * What a failure means here. Side effect: a lost subscription is forgotten (idempotently), so the
    * next attempt subscribes anew.
    */
-  private plan(error: unknown): FailurePlan {
+  protected plan(error: unknown): FailurePlan {
     if (this.stopSignal.aborted) return { kind: 'fatal', reason: 'connection-error' };
     const plan = planFor(error);
     if (plan.kind === 'resubscribe') this.forgetSubscription(plan.reason);
     if (plan.kind === 'connection-taken' && this.options.onConnectionTaken === 'reconnect') return { kind: 'retry', reason: plan.reason };
     return plan;
-  }
-
-  private onRetry(notice: RetryNotice): void {
-    const signal = retryingSignal(notice, this.options.logger, 'streaming');
-    if (signal) this.report(signal);
   }
 
 
@@ -346,15 +274,8 @@ class StreamingSession {
     this.gap.lost(reason, this.aliveAt ?? new Date());
   }
 
-  private subscribe(): Promise<string> {
-    const pending = this.createSubscription();
-    this.pendingSubscribe = pending;
-    return pending;
-  }
-
+  /** The Subscribe (see `subscribe`: not aborted by stop()). */
   private async createSubscription(): Promise<string> {
-    // Not aborted by stop(): once the request is out the server may have created the subscription,
-    // and only its id lets cleanUp() remove it. requestTimeoutMs bounds it instead.
     const sentAt = new Date();
     const subscriptionId = await postStreamingSubscribe(this.options.subscribeRequest, this.endpoint, this.options.requestTimeoutMs);
     const at = new Date();
@@ -379,7 +300,7 @@ class StreamingSession {
    * throws when it failed before that, or when the failure needs a server-requested wait or is fatal.
    */
   private async connectOnce(): Promise<void> {
-    const subscriptionId = this.subscriptionId ?? (await this.subscribe());
+    const subscriptionId = this.subscriptionId ?? (await this.subscribe(() => this.createSubscription()));
     const connection = new AbortController();
     const onStop = (): void => connection.abort(this.stopSignal.reason);
     this.stopSignal.addEventListener('abort', onStop, { once: true });
