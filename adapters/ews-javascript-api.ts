@@ -45,7 +45,8 @@ import {
 import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './internal/ejs-config.js';
 import { toEjsEvents } from './internal/ejs-events.js';
 import { describeValue } from '../lib/validate.js';
-import { isStatusOnly, lastWatermark, type PushSource } from './internal/source-input.js';
+import { isStatusOnly, type PushSource } from './internal/source-input.js';
+import { lastWatermark } from '../lib/model.js';
 import { pushCallback, type DeliveryContext, type PushCallbackEnd, type PushCallbackHandle, type PushCallbackOptions, type PushHandler } from './push-callback.js';
 import { createListenerPoster, type ListenerPosterOptions } from './soap-forwarder.js';
 

@@ -134,3 +134,17 @@ export type ExchangeVersion =
   | 'Exchange2013_SP1'
   | 'Exchange2015'
   | 'Exchange2016';
+
+/**
+ * The watermark to resume from after `notification`: its last event's in wire order (a
+ * StatusEvent's too), or `undefined` when no event carries one (streaming). Where the next
+ * GetEvents starts, and what a checkpoint stores. @internal
+ */
+export function lastWatermark(notification: Pick<PushNotification, 'events'>): string | undefined {
+  const { events } = notification;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const watermark = events[i]?.watermark;
+    if (watermark !== undefined) return watermark;
+  }
+  return undefined;
+}

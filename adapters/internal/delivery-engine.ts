@@ -17,7 +17,8 @@ import type { ErrorContext, PushCallbackEnd, PushCallbackHandle, PushHandler } f
 import type { ResolvedPushCallbackOptions } from './options.js';
 import { retryAllowed, retryDelayMs } from './retry-schedule.js';
 import { describeValue } from '../../lib/validate.js';
-import { isSignal, isStatusOnly, lastWatermark, type PushSource } from './source-input.js';
+import { isSignal, isStatusOnly, type PushSource } from './source-input.js';
+import { lastWatermark } from '../../lib/model.js';
 
 interface QueuedNotification {
   readonly kind: 'notification';

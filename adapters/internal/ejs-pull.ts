@@ -15,7 +15,7 @@ import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from '.
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
 import { describeValue } from '../../lib/validate.js';
-import { lastWatermark } from './source-input.js';
+import { lastWatermark } from '../../lib/model.js';
 
 /** Options the service and the Subscribe arguments decide, or that GetEvents' contract fixes. */
 type DecidedBySubscribe =

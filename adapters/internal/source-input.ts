@@ -23,12 +23,4 @@ export function isStatusOnly(notification: PushNotification): boolean {
   return notification.events.length > 0 && notification.events.every((e) => e.type === 'Status');
 }
 
-/** The watermark to resume from after `notification`: its last event's, when it has one. */
-export function lastWatermark(notification: PushNotification): string | undefined {
-  for (let i = notification.events.length - 1; i >= 0; i--) {
-    const watermark = notification.events[i]?.watermark;
-    if (watermark !== undefined) return watermark;
-  }
-  return undefined;
-}
 

@@ -18,7 +18,7 @@ import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
 import { postSoap, type SoapRequest } from '../ews/transport.js';
-import type { NotificationEvent, PushNotification } from '../model.js';
+import { lastWatermark, type PushNotification } from '../model.js';
 import { AckHandle, attachAck, type AckMode } from './ack.js';
 import { abortableDelay, planFor, type FailurePlan } from './backoff.js';
 import type { DisconnectReason, SourceSignal } from './lifecycle.js';
@@ -59,14 +59,6 @@ interface OpenGap {
   eventsMayBeLost: boolean;
 }
 
-/** The last watermark in wire order: where the next GetEvents starts. */
-function lastWatermark(events: readonly NotificationEvent[]): string | undefined {
-  for (let i = events.length - 1; i >= 0; i--) {
-    const watermark = events[i]?.watermark;
-    if (watermark !== undefined) return watermark;
-  }
-  return undefined;
-}
 
 
 /** One subscriber's pull subscription, watermark and retry state. */
@@ -234,7 +226,7 @@ export class PullSession extends SubscriptionSession {
     this.onHealthy(subscriptionId);
     await this.handle(notification);
     if (!notification.moreEvents) return false;
-    const progressed = notification.events.some((e) => e.type !== 'Status') && lastWatermark(notification.events) !== watermark;
+    const progressed = notification.events.some((e) => e.type !== 'Status') && lastWatermark(notification) !== watermark;
     if (!progressed) this.options.logger.debug('EWS said MoreEvents without moving on; waiting for the poll', { subscriptionId });
     return progressed;
   }
@@ -313,7 +305,7 @@ export class PullSession extends SubscriptionSession {
 
   /** Emits the notification (minus already-acknowledged events), waits for its ack, checkpoints. */
   private async handle(received: PushNotification): Promise<void> {
-    const next = lastWatermark(received.events);
+    const next = lastWatermark(received);
     // Status events are keep-alives, not something a consumer handles twice: never dropped.
     const events = received.events.filter((e) => e.type === 'Status' || e.watermark === undefined || !this.seen.has(e.watermark));
     if (events.length < received.events.length) {
