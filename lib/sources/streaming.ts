@@ -378,7 +378,7 @@ class StreamingSession {
     let drained = false;
     let inStreamError: EwsResponseError | undefined;
 
-    const onMessage = (message: GetStreamingEventsMessage, at: Date): boolean => {
+    const onMessage = (message: GetStreamingEventsMessage): boolean => {
       const error = responseMessageError(message);
       if (error) {
         if (error.subscriptionIds.length > 0 && !error.subscriptionIds.includes(subscriptionId)) {
@@ -386,6 +386,7 @@ class StreamingSession {
           return true;
         }
         if (error.action === 'recover-missed') {
+          const at = new Date();
           this.report({ type: 'gap', subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap.anchor() });
           return true;
         }
@@ -396,7 +397,7 @@ class StreamingSession {
         this.gap.delivered(notification);
         this.report({ type: 'notification', notification: this.options.mailbox === undefined ? notification : { ...notification, mailbox: this.options.mailbox } });
       }
-      if (message.connectionStatus === 'OK' && message.notifications.length === 0) this.report({ type: 'keep-alive', subscriptionId, at });
+      if (message.connectionStatus === 'OK' && message.notifications.length === 0) this.report({ type: 'keep-alive', subscriptionId, at: new Date() });
       if (message.notifications.length > 0 || message.connectionStatus === 'OK') drained = true;
       if (message.connectionStatus === 'Closed') closedByServer = true;
       return true;
@@ -424,13 +425,13 @@ class StreamingSession {
             this.onConnected(subscriptionId);
           },
           onEnvelope: (envelope) => {
-            const at = new Date();
+            // (Receipt times are taken where a signal needs one: most envelopes carry none.)
             if (envelope.body.type !== 'response') return;
             let ok = true;
             drained = false;
             for (const message of envelope.body.messages) {
               if (message.kind !== 'GetStreamingEvents') continue;
-              if (!onMessage(message, at)) {
+              if (!onMessage(message)) {
                 ok = false;
                 break;
               }
