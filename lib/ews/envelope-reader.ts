@@ -877,6 +877,33 @@ export class EnvelopeReader {
       if ((this.eItemId === undefined) === (this.eFolderId === undefined)) {
         throw new EwsParseError(`<${el}> must have exactly one of ItemId and FolderId`);
       }
+      if (type !== 'Moved' && type !== 'Copied' && this.eWatermark === undefined) {
+        // The events of a stream, made in one go with their final shape: an object literal gets
+        // exactly its own properties in the object, so each one added later would need a separate
+        // property store (an allocation per event). Same keys in the same order as below.
+        const unreadCount = this.eUnreadCount;
+        const itemId = this.eItemId;
+        if (itemId !== undefined) {
+          event = (
+            unreadCount === undefined ? { type, timeStamp, parentFolderId, itemId } : { type, timeStamp, parentFolderId, itemId, unreadCount }
+          ) as NotificationEvent;
+        } else {
+          const folderId = this.eFolderId as Id;
+          event = (
+            unreadCount === undefined ? { type, timeStamp, parentFolderId, folderId } : { type, timeStamp, parentFolderId, folderId, unreadCount }
+          ) as NotificationEvent;
+        }
+        this.nEvents.push(event);
+        return;
+      }
+      const itemId = this.eItemId;
+      const oldItemId = this.eOldItemId;
+      const oldParentFolderId = this.eOldParentFolderId;
+      if (this.eWatermark === undefined && itemId !== undefined && oldItemId !== undefined && this.eOldFolderId === undefined && oldParentFolderId !== undefined) {
+        // An item moved or copied (type is Moved or Copied here), likewise in one go.
+        this.nEvents.push({ type, timeStamp, parentFolderId, itemId, oldItemId, oldParentFolderId } as NotificationEvent);
+        return;
+      }
       const e: {
         type: EventTypeName;
         watermark?: string;

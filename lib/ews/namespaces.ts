@@ -56,7 +56,7 @@ interface ElementName extends QName {
 }
 
 /** Size of {@link NamespaceScopes}'s direct-mapped name table (a power of two). */
-const SLOTS = 1024;
+const SLOTS = 256;
 
 /** Distinct element names remembered; an EWS stream uses a few dozen. */
 const MAX_CACHED_NAMES = 512;

@@ -80,11 +80,17 @@ function declarationStart(s: string, from: number): number {
 
 /** Length of a proper prefix of `<?xml` (or all of it) ending `s` at or after `from`. */
 function partialDeclarationStart(s: string, from: number): number {
-  for (let keep = Math.min(5, s.length - from); keep > 0; keep--) {
-    if (s.endsWith('<?xml'.slice(0, keep))) return keep;
+  const end = s.length;
+  // Compared in place: called once per chunk, and a chunk rarely ends in one.
+  for (let keep = Math.min(5, end - from); keep > 0; keep--) {
+    let i = 0;
+    while (i < keep && s.charCodeAt(end - keep + i) === DECLARATION_OPEN.charCodeAt(i)) i++;
+    if (i === keep) return keep;
   }
   return 0;
 }
+
+const DECLARATION_OPEN = '<?xml';
 
 // saxes reports this through its error handler and can carry on after it; we decide.
 const DOCTYPE_MISPLACED = 'inappropriately located doctype declaration.';
@@ -203,7 +209,15 @@ export class EnvelopeParser {
   write(chunk: Uint8Array): EwsEnvelope[] {
     this.assertUsable();
     if (this.ended) throw new Error('EnvelopeParser.write() called after end()');
-    return this.run(() => this.accept(this.decode(chunk)));
+    // (Not through `run`: a closure per chunk is measurable at one TCP segment per chunk.)
+    try {
+      this.accept(this.decode(chunk));
+    } catch (err) {
+      this.recordFailure(err, true);
+    }
+    const out = this.out;
+    this.out = [];
+    return out;
   }
 
   /**
@@ -254,12 +268,17 @@ export class EnvelopeParser {
     try {
       step();
     } catch (err) {
-      this.failure = err instanceof Error ? err : new EwsParseError('Parsing failed', { cause: err });
-      if (!deferError || this.out.length === 0) throw this.failure;
+      this.recordFailure(err, deferError);
     }
     const out = this.out;
     this.out = [];
     return out;
+  }
+
+  /** Stores a failure; throws it unless envelopes completed before it are to be returned first. */
+  private recordFailure(err: unknown, deferError: boolean): void {
+    this.failure = err instanceof Error ? err : new EwsParseError('Parsing failed', { cause: err });
+    if (!deferError || this.out.length === 0) throw this.failure;
   }
 
   private accept(text: string): void {
