@@ -18,6 +18,24 @@ export const CLIENTS = ['ours', 'eja', 'saxes'] as const;
 export const PULL_CLIENTS = ['ours-pull', 'eja-pull'] as const;
 export type ClientKind = (typeof CLIENTS)[number] | (typeof PULL_CLIENTS)[number];
 
+/** Loads a client's modules (and, for `ours`, the built bundle) without consuming anything. */
+export async function preload(kind: ClientKind): Promise<void> {
+  switch (kind) {
+    case 'ours':
+      await import('./client-ours.js');
+      await (await import('./shipped.js')).shipped();
+      return;
+    case 'eja':
+      await import('./client-eja.js');
+      return;
+    case 'saxes':
+      await import('./client-saxes.js');
+      return;
+    default:
+      await import('./client-pull.js');
+  }
+}
+
 /** Runs one client against `options.url` until the stream is done. */
 export async function consume(kind: ClientKind, options: ConsumeOptions): Promise<ConsumeResult> {
   switch (kind) {

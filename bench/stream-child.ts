@@ -14,7 +14,7 @@
  */
 import v8 from 'node:v8';
 import { OrderChecker, checkCount, type OrderCheck } from './check.js';
-import { consume, type ClientKind } from './clients.js';
+import { consume, preload, type ClientKind } from './clients.js';
 
 /** One pass: what to do and how many events its stream carries (`gc` consumes no stream). */
 export interface ChildPass {
@@ -30,6 +30,11 @@ export interface ChildTask {
   readonly passes: readonly ChildPass[];
   /** Per pass. */
   readonly timeoutMs: number;
+  /**
+   * Load the client's modules before the first pass, so that its `cpuMs` counts the stream and
+   * not the imports (the timed windows start at the server and never include them). Default `false`.
+   */
+  readonly preload?: boolean;
 }
 
 /** What the child reports per pass. */
@@ -54,6 +59,12 @@ export interface PassReport {
     | undefined;
   /** `latency` passes: receive time of each event (ns). */
   readonly times: Float64Array | undefined;
+  /**
+   * CPU time of the whole child process (user + system, all threads: GC helpers included) over
+   * the pass, ms: subscribe, stream and teardown. Unlike the elapsed time it hardly moves with the
+   * load other processes put on the machine.
+   */
+  readonly cpuMs: number;
 }
 
 function gc(): void {
@@ -109,6 +120,7 @@ function heapSampler(): { sample: () => void; stop: () => { total: number; retai
 
 async function run(task: ChildTask): Promise<void> {
   let baseline: { total: number; retained: number } | undefined;
+  if (task.preload === true) await preload(task.client);
   for (const pass of task.passes) {
     if (pass.kind === 'gc') {
       gc();
@@ -121,6 +133,7 @@ async function run(task: ChildTask): Promise<void> {
       baseline = { total: v8.getHeapStatistics().used_heap_size, retained: retainedHeap() };
     }
     const sampler = pass.kind === 'memory' ? heapSampler() : undefined;
+    const cpuBefore = process.cpuUsage();
     const result = await consume(task.client, {
       url: task.url,
       expected: pass.expected,
@@ -129,6 +142,7 @@ async function run(task: ChildTask): Promise<void> {
       ...(checker ? { onKey: (key: string) => checker.add(key) } : {}),
       ...(sampler ? { onCallback: sampler.sample } : {}),
     });
+    const cpu = process.cpuUsage(cpuBefore);
     const peaks = sampler?.stop();
     const heap =
       peaks && baseline
@@ -150,6 +164,7 @@ async function run(task: ChildTask): Promise<void> {
       check,
       heap,
       times: result.times,
+      cpuMs: (cpu.user + cpu.system) / 1000,
     };
     process.send?.(report);
     // Let the teardown (Unsubscribe, socket close) finish before the next stream starts.

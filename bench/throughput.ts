@@ -53,6 +53,8 @@ export interface ColdRun {
   readonly delivered: number;
   readonly lost: number;
   readonly outOfOrder: number;
+  /** CPU time of the client's process over the pass (see PassReport.cpuMs), ms; NaN without a report. */
+  readonly cpuMs: number;
   /** Set when the pass did not report (the child crashed during it). */
   readonly crash: string | undefined;
 }
@@ -80,6 +82,8 @@ export interface ThroughputRun {
   readonly warnings: number;
   /** The same stream as the first of the process, before any warm-up. */
   readonly cold: ColdRun;
+  /** CPU time of the client's process over the timed pass (see PassReport.cpuMs), ms; NaN without a report. */
+  readonly cpuMs: number;
 }
 
 /** All runs of one stream shape. */
@@ -159,6 +163,7 @@ export async function runThroughput(options: ThroughputOptions = {}): Promise<Th
               url: server.url,
               passes: [{ kind: 'cold', expected: EVENTS }, ...warmThenMeasure(warmups, WARMUP_EVENTS, EVENTS)],
               timeoutMs: 60_000,
+              preload: true,
             };
             const outcome = await runChild<PassReport>({
               script: 'stream-child.ts',
@@ -178,6 +183,7 @@ export async function runThroughput(options: ThroughputOptions = {}): Promise<Th
             configRuns.push(result);
             log(
               `  ${label} run ${run} ${client.padEnd(5)} ${int(result.eventsPerSecond).padStart(8)} events/s warm, ${int(result.cold.eventsPerSecond).padStart(8)} cold, ` +
+                `cpu ${fixed(result.cpuMs, 0)} ms warm, ${fixed(result.cold.cpuMs, 0)} cold, ` +
                 `${int(result.delivered)} delivered, heap +${mib(result.heapGrowthBytes)} MiB (old +${mib(result.retainedGrowthBytes)}, ` +
                 `young generation ${mib(result.youngGenerationBytes)})${result.crash ? ' CRASHED' : ''}`,
             );
@@ -220,6 +226,7 @@ function toRun(
       crash: (failure ?? 'no report').split('\n')[0],
       warnings,
       cold,
+      cpuMs: NaN,
     };
   }
   const elapsedMs = report.count > 0 ? Number(BigInt(report.lastEventNs) - t0) / 1e6 : NaN;
@@ -240,17 +247,19 @@ function toRun(
     crash: undefined,
     warnings,
     cold,
+    cpuMs: report.cpuMs,
   };
 }
 
 function toCold(report: PassReport | undefined, t0: bigint | undefined, failure: string | undefined): ColdRun {
-  if (!report || t0 === undefined) return { eventsPerSecond: 0, delivered: 0, lost: EVENTS, outOfOrder: 0, crash: (failure ?? 'no report').split('\n')[0] };
+  if (!report || t0 === undefined) return { eventsPerSecond: 0, delivered: 0, lost: EVENTS, outOfOrder: 0, cpuMs: NaN, crash: (failure ?? 'no report').split('\n')[0] };
   const elapsedMs = report.count > 0 ? Number(BigInt(report.lastEventNs) - t0) / 1e6 : NaN;
   return {
     eventsPerSecond: report.check.delivered > 0 ? report.check.delivered / (elapsedMs / 1000) : 0,
     delivered: report.check.delivered,
     lost: report.check.lost,
     outOfOrder: report.check.outOfOrder,
+    cpuMs: report.cpuMs,
     crash: undefined,
   };
 }
@@ -276,6 +285,7 @@ export function throughputTables(results: readonly ThroughputConfig[]): string {
   const lossRows: string[][] = [];
   const heapRows: string[][] = [];
   const youngRows: string[][] = [];
+  const cpuRows: string[][] = [];
   for (const config of results) {
     const of = (client: ClientKind): ThroughputRun[] => config.runs.filter((r) => r.client === client);
     const rate = (client: ClientKind): number => median(of(client).map((r) => r.eventsPerSecond));
@@ -307,6 +317,9 @@ export function throughputTables(results: readonly ThroughputConfig[]): string {
       return sizes.length === 0 ? '–' : `${mib(Math.min(...sizes))}–${mib(Math.max(...sizes))}`.replace(/^(.*)–\1$/, '$1');
     };
     youngRows.push([...shape, young('ours'), young('eja'), young('saxes')]);
+    const cpu = (client: ClientKind, cold: boolean): number => median(of(client).map((r) => (cold ? r.cold.cpuMs : r.cpuMs)).filter(Number.isFinite));
+    const [pa, pb, pc, pac, pbc, pcc] = [cpu('ours', false), cpu('eja', false), cpu('saxes', false), cpu('ours', true), cpu('eja', true), cpu('saxes', true)];
+    cpuRows.push([...shape, fixed(pa, 0), fixed(pb, 0), fixed(pc, 0), `${fixed(pc / pa)}×`, fixed(pac, 0), fixed(pbc, 0), fixed(pcc, 0), `${fixed(pcc / pac)}×`]);
   }
   const runs = results[0] ? results[0].runs.filter((r) => r.client === 'ours').length : 0;
   return [
@@ -330,6 +343,11 @@ export function throughputTables(results: readonly ThroughputConfig[]): string {
     'Young-generation size at the end of the heap pass, MiB (both semi-spaces; min–max over the runs):',
     '',
     table(['events/notification', 'chunks', '(a) ours', '(b) ews-javascript-api', '(c) raw saxes'], youngRows),
+    '',
+    'CPU time of each client\'s process over the 10,000-event pass, ms (median; subscribe, stream and teardown, all threads),',
+    'and (c)/(a): the throughput ratio (a)/(c) as CPU work, which the load of other processes moves far less than elapsed time:',
+    '',
+    table(['events/notification', 'chunks', '(a) warm', '(b) warm', '(c) warm', '(c)/(a) warm', '(a) cold', '(b) cold', '(c) cold', '(c)/(a) cold'], cpuRows),
   ].join('\n');
 }
 

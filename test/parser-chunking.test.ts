@@ -113,3 +113,39 @@ describe('UTF-8 characters split across chunks', () => {
     expect(message).toMatchObject({ errorSubscriptionIds: ['sub-prefixed-1', 'sub-ünïcødé-2'] });
   });
 });
+
+describe('all-ASCII chunks decode as TextDecoder would (the parser skips it for them)', () => {
+  const messageText = (envelopes: readonly EwsEnvelope[]): string | undefined => {
+    const body = envelopes[0]?.body;
+    const message = body?.type === 'response' ? body.messages[0] : undefined;
+    return message?.messageText;
+  };
+  const envelopeWith = (text: Buffer): Buffer =>
+    Buffer.concat([
+      Buffer.from(
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetStreamingEventsResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages>' +
+          '<m:GetStreamingEventsResponseMessage ResponseClass="Error"><m:MessageText>',
+      ),
+      text,
+      Buffer.from('</m:MessageText><m:ResponseCode>ErrorInternalServerError</m:ResponseCode></m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse></s:Body></s:Envelope>'),
+    ]);
+
+  it('a byte-order mark after the first bytes is text, not dropped, however the stream is cut', () => {
+    const bytes = envelopeWith(Buffer.from('a\uFEFFb', 'utf8'));
+    const whole = parseWhole(bytes);
+    expect(messageText(whole)).toBe('a\uFEFFb');
+    expect(parseBytewise(bytes)).toStrictEqual(whole);
+    const at = bytes.indexOf(Buffer.from('\uFEFF', 'utf8'));
+    expect(parseInPieces(bytes, [1, at])).toStrictEqual(whole);
+    expect(parseInPieces(bytes, [at, at + 3])).toStrictEqual(whole);
+  });
+
+  it('a truncated or invalid sequence before an ASCII chunk becomes U+FFFD, as with one write', () => {
+    const bytes = envelopeWith(Buffer.from([0x61, 0xe2, 0x82, 0x62, 0xff, 0x63, 0xf0, 0x9f]));
+    const whole = parseWhole(bytes);
+    expect(messageText(whole)).toBe('a\uFFFDb\uFFFDc\uFFFD');
+    expect(parseBytewise(bytes)).toStrictEqual(whole);
+    const at = bytes.indexOf(Buffer.from([0xe2]));
+    for (let cut = at - 1; cut <= at + 8; cut++) expect(parseInPieces(bytes, [cut])).toStrictEqual(whole);
+  });
+});

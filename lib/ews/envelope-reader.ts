@@ -126,6 +126,71 @@ const EVENT_ID_ELEMENTS: Readonly<Record<string, number>> = {
   OldParentFolderId: ID_OLD_PARENT,
 };
 
+/**
+ * Every element name this reader compares against, as its own constants. NamespaceScopes hands
+ * out these strings for the elements of the stream (see {@link internName}), so each comparison
+ * and table lookup by local name is a pointer comparison and a fast keyed access rather than a
+ * comparison of characters (saxes makes a new string for every name it reads).
+ */
+const KNOWN_NAMES = new Map<string, string>(
+  [
+    ...Object.keys(MESSAGE_KINDS),
+    ...Object.keys(EVENT_TYPES),
+    ...Object.keys(CHANGE_TYPES),
+    ...Object.keys(EVENT_ID_ELEMENTS),
+    'Envelope',
+    'Header',
+    'Body',
+    'Fault',
+    'ServerVersionInfo',
+    'ResponseMessages',
+    'Notifications',
+    'Notification',
+    'SubscriptionId',
+    'PreviousWatermark',
+    'MoreEvents',
+    'Watermark',
+    'TimeStamp',
+    'UnreadCount',
+    'ResponseCode',
+    'MessageText',
+    'DescriptiveLinkKey',
+    'MessageXml',
+    'ConnectionStatus',
+    'ErrorSubscriptionIds',
+    'SyncState',
+    'IncludesLastItemInRange',
+    'Changes',
+    'IsRead',
+    'faultcode',
+    'faultstring',
+    'detail',
+    'Message',
+    'Value',
+    'SubscriptionStatus',
+    'SendNotificationResult',
+    'SendNotification',
+  ].map((name) => [name, name]),
+);
+
+/** `local` as the reader's own constant when it is a name the reader knows; otherwise as is. */
+export function internName(local: string): string {
+  return KNOWN_NAMES.get(local) ?? local;
+}
+
+/** Body elements' operation names (`GetStreamingEventsResponse` → `GetStreamingEvents`), made once each. */
+const OPERATIONS = new Map<string, string>();
+const MAX_OPERATIONS = 64;
+
+function operationOf(local: string): string {
+  let operation = OPERATIONS.get(local);
+  if (operation === undefined) {
+    operation = local.slice(0, -8);
+    if (OPERATIONS.size < MAX_OPERATIONS) OPERATIONS.set(local, operation);
+  }
+  return operation;
+}
+
 /** Mutable state of the response message being read. */
 interface MessageDraft {
   kind: number;
@@ -143,6 +208,16 @@ interface MessageDraft {
   syncState: string | undefined;
   includesLastItemInRange: boolean | undefined;
   changes: SyncItemChange[];
+}
+
+/** A ServerVersionInfo's attributes as read, and what they gave. */
+interface VersionTag {
+  readonly major: string | undefined;
+  readonly minor: string | undefined;
+  readonly majorBuild: string | undefined;
+  readonly minorBuild: string | undefined;
+  readonly version: string | undefined;
+  readonly info: ServerVersionInfo;
 }
 
 /** Mutable state of the SOAP fault being read. */
@@ -234,6 +309,9 @@ export class EnvelopeReader {
   private leafKey = '';
   private text = '';
 
+  /** The last ServerVersionInfo read and the attributes it was read from. */
+  private lastVersionTag: VersionTag | undefined;
+
   // The envelope being read.
   private serverVersion: ServerVersionInfo | undefined;
   private body: EwsBody | undefined;
@@ -303,7 +381,7 @@ export class EnvelopeReader {
         }
         break;
       case F_HEADER:
-        if (uri === T_NS && local === 'ServerVersionInfo') this.serverVersion = readServerVersion(tag);
+        if (uri === T_NS && local === 'ServerVersionInfo') this.serverVersion = this.readServerVersion(tag);
         break;
       case F_BODY:
         next = this.openBodyChild(uri, local, tag.name);
@@ -447,6 +525,32 @@ export class EnvelopeReader {
 
   // --- envelope -------------------------------------------------------------------------------
 
+  /** Every envelope of a stream repeats its ServerVersionInfo: the same attributes give the same (frozen) object. */
+  private readServerVersion(tag: StartTag): ServerVersionInfo {
+    const a = tag.attributes;
+    const seen = this.lastVersionTag;
+    if (
+      seen !== undefined &&
+      a['MajorVersion'] === seen.major &&
+      a['MinorVersion'] === seen.minor &&
+      a['MajorBuildNumber'] === seen.majorBuild &&
+      a['MinorBuildNumber'] === seen.minorBuild &&
+      a['Version'] === seen.version
+    ) {
+      return seen.info;
+    }
+    const info = Object.freeze(parseServerVersion(tag));
+    this.lastVersionTag = {
+      major: a['MajorVersion'],
+      minor: a['MinorVersion'],
+      majorBuild: a['MajorBuildNumber'],
+      minorBuild: a['MinorBuildNumber'],
+      version: a['Version'],
+      info,
+    };
+    return info;
+  }
+
   private startEnvelope(): void {
     this.serverVersion = undefined;
     this.body = undefined;
@@ -490,7 +594,7 @@ export class EnvelopeReader {
         return F_RESPONSE;
       }
       if (local.length > 8 && local.endsWith('Response')) {
-        this.operation = local.slice(0, -8);
+        this.operation = operationOf(local);
         return F_RESPONSE;
       }
     }
@@ -773,6 +877,33 @@ export class EnvelopeReader {
       if ((this.eItemId === undefined) === (this.eFolderId === undefined)) {
         throw new EwsParseError(`<${el}> must have exactly one of ItemId and FolderId`);
       }
+      if (type !== 'Moved' && type !== 'Copied' && this.eWatermark === undefined) {
+        // The events of a stream, made in one go with their final shape: an object literal gets
+        // exactly its own properties in the object, so each one added later would need a separate
+        // property store (an allocation per event). Same keys in the same order as below.
+        const unreadCount = this.eUnreadCount;
+        const itemId = this.eItemId;
+        if (itemId !== undefined) {
+          event = (
+            unreadCount === undefined ? { type, timeStamp, parentFolderId, itemId } : { type, timeStamp, parentFolderId, itemId, unreadCount }
+          ) as NotificationEvent;
+        } else {
+          const folderId = this.eFolderId as Id;
+          event = (
+            unreadCount === undefined ? { type, timeStamp, parentFolderId, folderId } : { type, timeStamp, parentFolderId, folderId, unreadCount }
+          ) as NotificationEvent;
+        }
+        this.nEvents.push(event);
+        return;
+      }
+      const itemId = this.eItemId;
+      const oldItemId = this.eOldItemId;
+      const oldParentFolderId = this.eOldParentFolderId;
+      if (this.eWatermark === undefined && itemId !== undefined && oldItemId !== undefined && this.eOldFolderId === undefined && oldParentFolderId !== undefined) {
+        // An item moved or copied (type is Moved or Copied here), likewise in one go.
+        this.nEvents.push({ type, timeStamp, parentFolderId, itemId, oldItemId, oldParentFolderId } as NotificationEvent);
+        return;
+      }
       const e: {
         type: EventTypeName;
         watermark?: string;
@@ -936,7 +1067,7 @@ export class EnvelopeReader {
   }
 }
 
-function readServerVersion(tag: StartTag): ServerVersionInfo {
+function parseServerVersion(tag: StartTag): ServerVersionInfo {
   const v: {
     majorVersion?: number;
     minorVersion?: number;

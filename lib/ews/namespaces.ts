@@ -23,6 +23,22 @@
 const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
 const XMLNS_NAMESPACE = 'http://www.w3.org/2000/xmlns/';
 
+/**
+ * The namespaces EWS responses use, as the string constants the parser compares against: a
+ * declared URI is replaced by its constant once per declaration, so that every later comparison
+ * of an element's namespace is a pointer comparison rather than one of ~60 characters.
+ */
+const KNOWN_URIS = new Map<string, string>(
+  [
+    'http://schemas.xmlsoap.org/soap/envelope/',
+    'http://schemas.microsoft.com/exchange/services/2006/messages',
+    'http://schemas.microsoft.com/exchange/services/2006/types',
+    'http://schemas.microsoft.com/exchange/services/2006/errors',
+    'http://www.w3.org/2001/XMLSchema-instance',
+    'http://www.w3.org/2001/XMLSchema',
+  ].map((uri) => [uri, uri]),
+);
+
 /** Reports a well-formedness error (saxes's `fail`, so the message carries the position). */
 export type FailFn = (message: string) => void;
 
@@ -34,9 +50,13 @@ interface QName {
 
 /** An element name split at its colon, with its namespace as resolved under {@link NamespaceScopes.version}. */
 interface ElementName extends QName {
+  readonly name: string;
   uri: string;
   version: number;
 }
+
+/** Size of {@link NamespaceScopes}'s direct-mapped name table (a power of two). */
+const SLOTS = 256;
 
 /** Distinct element names remembered; an EWS stream uses a few dozen. */
 const MAX_CACHED_NAMES = 512;
@@ -74,6 +94,13 @@ export class NamespaceScopes {
    * namespace until a declaration comes into or goes out of scope (which bumps `version`).
    */
   private readonly names = new Map<string, ElementName>();
+  /**
+   * In front of {@link names}: a table indexed by a cheap mix of the name's length and two of its
+   * characters, checked by comparing the names. saxes makes a new string for every name it reads,
+   * so a Map lookup would hash all its characters each time; the stream's few dozen names rarely
+   * share a slot, and a name whose slot holds another one falls back to the Map.
+   */
+  private readonly slots: (ElementName | undefined)[] = new Array<ElementName | undefined>(SLOTS).fill(undefined);
   private version = 0;
 
   /** Namespace URI of the element last passed to {@link open} (`''` = none). */
@@ -81,14 +108,22 @@ export class NamespaceScopes {
   /** Local name of the element last passed to {@link open}. */
   local = '';
 
-  constructor(private readonly fail: FailFn) {}
+  /**
+   * @param fail reports a well-formedness error.
+   * @param intern maps an element's local name to an equal string the caller compares against
+   *   (called once per distinct element name; see {@link KNOWN_URIS} for why). Default: as is.
+   */
+  constructor(
+    private readonly fail: FailFn,
+    private readonly intern: (local: string) => string = (local) => local,
+  ) {}
 
   /** One attribute of the start tag being read, as saxes reads it. */
   attribute(name: string, value: string): void {
     const colon = name.indexOf(':');
     if (colon < 0) {
       if (name === 'xmlns') {
-        const uri = trimLikeSaxes(value);
+        const uri = internUri(trimLikeSaxes(value));
         this.checkPair('', uri);
         this.declPrefix[this.declCount] = '';
         this.declUri[this.declCount++] = uri;
@@ -97,7 +132,7 @@ export class NamespaceScopes {
     }
     const { prefix, local } = this.split(name, colon);
     if (prefix === 'xmlns') {
-      const uri = trimLikeSaxes(value);
+      const uri = internUri(trimLikeSaxes(value));
       if (uri === '') this.fail('invalid attempt to undefine prefix in XML 1.0');
       this.checkPair(local, uri);
       this.declPrefix[this.declCount] = local;
@@ -111,13 +146,10 @@ export class NamespaceScopes {
   open(name: string): void {
     const depth = ++this.depth;
     if (this.declCount > 0) this.declare(depth);
-    let q = this.names.get(name);
-    if (q === undefined) {
-      const colon = name.indexOf(':');
-      const { prefix, local } = colon < 0 ? { prefix: '', local: name } : this.split(name, colon);
-      q = { prefix, local, uri: '', version: -1 };
-      if (this.names.size < MAX_CACHED_NAMES) this.names.set(name, q);
-    }
+    const length = name.length;
+    const slot = (length * 31 + name.charCodeAt(length - 1) * 7 + name.charCodeAt(length >> 1)) & (SLOTS - 1);
+    let q = this.slots[slot];
+    if (q === undefined || q.name !== name) q = this.lookUp(name, slot);
     this.local = q.local;
     if (q.version === this.version) {
       this.uri = q.uri;
@@ -128,6 +160,19 @@ export class NamespaceScopes {
       q.version = this.version;
     }
     if (this.prefixedNames.length > 0) this.checkPrefixedAttributes();
+  }
+
+  private lookUp(name: string, slot: number): ElementName {
+    let q = this.names.get(name);
+    if (q === undefined) {
+      const colon = name.indexOf(':');
+      const { prefix, local } = colon < 0 ? { prefix: '', local: name } : this.split(name, colon);
+      q = { name, prefix, local: this.intern(local), uri: '', version: -1 };
+      if (this.names.size >= MAX_CACHED_NAMES) return q;
+      this.names.set(name, q);
+    }
+    if (this.slots[slot] === undefined) this.slots[slot] = q;
+    return q;
   }
 
   private resolveElement(prefix: string): string {
@@ -222,4 +267,16 @@ export class NamespaceScopes {
  */
 function trimLikeSaxes(value: string): string {
   return value.trim();
+}
+
+const SOAP_URI = 'http://schemas.xmlsoap.org/soap/envelope/';
+const MESSAGES_URI = 'http://schemas.microsoft.com/exchange/services/2006/messages';
+const TYPES_URI = 'http://schemas.microsoft.com/exchange/services/2006/types';
+
+function internUri(uri: string): string {
+  // Every envelope declares these again: compared directly (the lengths differ), not hashed.
+  if (uri.length === TYPES_URI.length && uri === TYPES_URI) return TYPES_URI;
+  if (uri.length === MESSAGES_URI.length && uri === MESSAGES_URI) return MESSAGES_URI;
+  if (uri.length === SOAP_URI.length && uri === SOAP_URI) return SOAP_URI;
+  return KNOWN_URIS.get(uri) ?? uri;
 }

@@ -314,7 +314,7 @@ class StreamingSession extends SubscriptionSession {
     let drained = false;
     let inStreamError: EwsResponseError | undefined;
 
-    const onMessage = (message: GetStreamingEventsMessage, at: Date): boolean => {
+    const onMessage = (message: GetStreamingEventsMessage): boolean => {
       const error = responseMessageError(message);
       if (error) {
         if (error.subscriptionIds.length > 0 && !error.subscriptionIds.includes(subscriptionId)) {
@@ -322,6 +322,7 @@ class StreamingSession extends SubscriptionSession {
           return true;
         }
         if (error.action === 'recover-missed') {
+          const at = new Date();
           this.report({ type: 'gap', subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap.anchor() });
           return true;
         }
@@ -332,7 +333,7 @@ class StreamingSession extends SubscriptionSession {
         this.gap.delivered(notification);
         this.report({ type: 'notification', notification: this.options.mailbox === undefined ? notification : { ...notification, mailbox: this.options.mailbox } });
       }
-      if (message.connectionStatus === 'OK' && message.notifications.length === 0) this.report({ type: 'keep-alive', subscriptionId, at });
+      if (message.connectionStatus === 'OK' && message.notifications.length === 0) this.report({ type: 'keep-alive', subscriptionId, at: new Date() });
       if (message.notifications.length > 0 || message.connectionStatus === 'OK') drained = true;
       if (message.connectionStatus === 'Closed') closedByServer = true;
       return true;
@@ -360,13 +361,13 @@ class StreamingSession extends SubscriptionSession {
             this.onConnected(subscriptionId);
           },
           onEnvelope: (envelope) => {
-            const at = new Date();
+            // (Receipt times are taken where a signal needs one: most envelopes carry none.)
             if (envelope.body.type !== 'response') return;
             let ok = true;
             drained = false;
             for (const message of envelope.body.messages) {
               if (message.kind !== 'GetStreamingEvents') continue;
-              if (!onMessage(message, at)) {
+              if (!onMessage(message)) {
                 ok = false;
                 break;
               }
