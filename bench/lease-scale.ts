@@ -78,7 +78,13 @@ async function main(): Promise<void> {
   }
   const redis = await startRedisServer();
   const monitor = redis.client();
-  const sim = MODE === 'pull' ? await EwsSimulator.start() : undefined;
+  // Every worker signs in as one service account: the simulator's EWSMaxSubscriptions (5,000 per
+  // user by default, as Exchange's) would stall the run at 5,000 subscriptions (each further
+  // Subscribe retried on ErrorExceededSubscriptionCount). A deployment this size needs several
+  // accounts or a throttling policy that allows it; here the limit is raised to twice the mailbox
+  // count: a SIGKILLed worker's subscriptions stay on the server until they time out, and its
+  // mailboxes' new owners subscribe them again meanwhile (at 1× the takeover stalls the same way).
+  const sim = MODE === 'pull' ? await EwsSimulator.start({ maxSubscriptionsPerUser: Math.max(5_000, 2 * MAILBOXES) }) : undefined;
   const script = fileURLToPath(new URL('./lease-child.ts', import.meta.url));
   const workers: Worker[] = [];
   const spawnedAt = performance.now();
@@ -122,6 +128,11 @@ async function main(): Promise<void> {
   }
   const live = (): Worker[] => workers.filter((w) => !w.dead);
   const sum = (f: (w: Worker) => number): number => live().reduce((a, w) => a + f(w), 0);
+  // Progress on stderr every 10 s, so a run that stalls shows where.
+  const progress = setInterval(() => {
+    console.error(`  [${((performance.now() - spawnedAt) / 1000).toFixed(0)} s] owned ${workers.map((w) => w.owned).join('/')}, connected ${workers.map((w) => w.connected).join('/')}`);
+  }, 10_000);
+  progress.unref();
   const joinMs = await until(() => workers.every((w) => w.joinedRss !== undefined));
   const claimFrom = await redisWork(monitor);
   const ownedMs = await until(() => sum((w) => w.owned) === MAILBOXES);
@@ -171,6 +182,7 @@ async function main(): Promise<void> {
       (MODE === 'pull' ? `, all subscribed again ${(resubscribedMs / 1000).toFixed(1)} s after that` : '') +
       `; shares ${live().map((w) => w.owned).join('/')}; meanwhile ${redisRate(takeoverFrom, takeoverTo)}`,
   );
+  clearInterval(progress);
   console.log(`  total ${((performance.now() - spawnedAt) / 1000).toFixed(0)} s`);
 
   for (const w of live()) w.child.send('close');
