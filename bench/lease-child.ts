@@ -4,7 +4,8 @@
  * RedisLeaseCoordinator over the task's mailboxes; in `pull` mode each owned mailbox also gets an
  * idle pull subscription (long poll interval) whose checkpoints are fenced by the lease.
  *
- * Sends over IPC: `{ type: 'joined', rss }`, `{ type: 'owned', owned, connected, at }` whenever
+ * Sends over IPC: `{ type: 'joined', rss, baseRss }` (`baseRss`: after full GCs, before the coordinator
+ * was made), `{ type: 'owned', owned, connected, at }` whenever
  * those change (at most every 50 ms), `{ type: 'memory', rss, heapUsed, owned }` when asked
  * (`'memory'` message; measured after two full GCs), `{ type: 'stats', stats }` when asked.
  */
@@ -63,6 +64,13 @@ setInterval(() => {
   send({ type: 'owned', owned: coordinator.leases().length, connected: connected.size, at: process.hrtime.bigint().toString() });
 }, 50).unref();
 
+// The worker before any lease work: its code loaded, Redis connected (after full GCs).
+await redis.ping();
+const gc = (globalThis as { gc?: () => void }).gc;
+gc?.();
+gc?.();
+const baseRss = process.memoryUsage().rss;
+
 const coordinator = new RedisLeaseCoordinator({
   redis,
   resources: Array.from({ length: task.mailboxes }, (_, i) => `room${i}@contoso.com`),
@@ -106,7 +114,6 @@ const coordinator = new RedisLeaseCoordinator({
 
 process.on('message', (message) => {
   if (message === 'memory') {
-    const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     gc?.();
     const m = process.memoryUsage();
@@ -119,4 +126,4 @@ process.on('message', (message) => {
 });
 
 await coordinator.start();
-send({ type: 'joined', rss: process.memoryUsage().rss });
+send({ type: 'joined', rss: process.memoryUsage().rss, baseRss });

@@ -101,7 +101,15 @@ class GroupStream implements StreamRef {
 
 /** @internal */
 export class GroupConnection {
-  readonly members = new Set<GroupMember>();
+  /**
+   * Its members, in the order they were added: an array, not a Set (a hash entry per member of a
+   * large group); whether a member is on this connection is `member.connection === this`. The
+   * newest response shares this array when every member has a subscription (the idle case), so
+   * it is replaced, not changed, once a response holds it (see {@link membersShared}).
+   */
+  members: readonly GroupMember[] = [];
+  /** Whether a response holds {@link members} as its own list. */
+  private membersShared = false;
   private readonly stopController = new AbortController();
   private readonly streams = new Set<GroupStream>();
   private running: Promise<void> | undefined;
@@ -126,7 +134,10 @@ export class GroupConnection {
 
   /** Adds a subscribed member; the connection (re)opens with it after `regroupDelayMs`. */
   add(member: GroupMember): void {
-    this.members.add(member);
+    if (member.connection !== this) {
+      member.connection = this;
+      this.ownMembers().push(member);
+    }
     this.scheduleReopen(this.settings.regroupDelayMs);
     this.running ??= this.run();
   }
@@ -136,11 +147,28 @@ export class GroupConnection {
    * harmless: the group ignores notifications for ids it no longer holds.
    */
   remove(member: GroupMember): void {
-    if (!this.members.delete(member)) return;
+    if (member.connection !== this) return;
+    member.connection = undefined;
+    const members = this.ownMembers();
+    members.splice(members.indexOf(member), 1);
     for (const stream of this.streams) if (stream.draining) this.releaseIfDrained(stream);
-    if (this.members.size === 0) {
+    if (this.members.length === 0) {
       for (const stream of this.streams) stream.abort(new Released('The connection has no member left'));
     }
+  }
+
+  /** {@link members}, copied first when a response shares it, to be changed. */
+  private ownMembers(): GroupMember[] {
+    if (this.membersShared) {
+      this.members = [...this.members];
+      this.membersShared = false;
+    }
+    return this.members as GroupMember[];
+  }
+
+  /** Whether `member` is on this connection. */
+  has(member: GroupMember): boolean {
+    return member.connection === this;
   }
 
   /** Asks for a new response (with the current id list) after `delayMs`. */
@@ -173,7 +201,7 @@ export class GroupConnection {
     try {
       // Members that join together (a service starting up) share the first response.
       await abortableDelay(this.settings.regroupDelayMs, this.stopSignal);
-      while (!this.stopSignal.aborted && this.members.size > 0) {
+      while (!this.stopSignal.aborted && this.members.length > 0) {
         await withRetry(() => this.connectOnce(), {
           retry: this.settings.retry,
           signal: this.stopSignal,
@@ -189,7 +217,7 @@ export class GroupConnection {
     } finally {
       this.running = undefined;
       if (!this.stopSignal.aborted) {
-        if (this.members.size > 0) this.running = this.run();
+        if (this.members.length > 0) this.running = this.run();
         else {
           this.stop();
           this.host.emptied(this);
@@ -217,7 +245,7 @@ export class GroupConnection {
 
   private onRetry(notice: RetryNotice): void {
     const signal = retryingSignal(notice, this.settings.logger, 'streaming');
-    if (signal) for (const member of this.members) member.report(signal);
+    if (signal) for (const member of [...this.members]) member.report(signal);
   }
 
   /**
@@ -226,14 +254,14 @@ export class GroupConnection {
    * fresh streak follows), throws when it failed before that or the failure needs the retry logic.
    */
   private async connectOnce(): Promise<void> {
-    if (this.members.size === 0) return;
+    if (this.members.length === 0) return;
     let stream = this.open();
     for (;;) {
       if (!(await this.reopenOrEnd(stream))) break;
       // The server must have taken this request before the next one goes out: taken in the other
       // order, the older response would take the subscriptions back from the newer one.
       await stream.started;
-      if (stream.finished || this.members.size === 0) break;
+      if (stream.finished || this.members.length === 0) break;
       stream.draining = true;
       stream = this.open();
       for (const other of this.streams) if (other !== stream && other.draining) this.releaseIfDrained(other);
@@ -285,7 +313,7 @@ export class GroupConnection {
 
   private disconnectMembers(stream: GroupStream, reason: DisconnectReason, clean: boolean, error: EwsBridgeError | undefined): void {
     const at = new Date();
-    for (const member of stream.members) if (member.stream === stream && this.members.has(member)) member.disconnected(reason, clean, error, at);
+    for (const member of stream.members) if (member.stream === stream && this.has(member)) member.disconnected(reason, clean, error, at);
   }
 
   /** Opens a response for every member that holds a subscription, and moves them onto it. */
@@ -293,7 +321,10 @@ export class GroupConnection {
     clearTimeout(this.reopenTimer);
     this.reopenTimer = undefined;
     this.reopenDue = false;
-    const members = [...this.members].filter((member) => member.subscriptionId !== undefined);
+    // Every member has a subscription (nothing resubscribes): the response shares the list.
+    let members = this.members;
+    if (members.every((member) => member.subscriptionId !== undefined)) this.membersShared = true;
+    else members = members.filter((member) => member.subscriptionId !== undefined);
     const stream = new GroupStream(members);
     for (const member of members) member.moveTo(stream);
     this.streams.add(stream);
@@ -365,7 +396,7 @@ export class GroupConnection {
     stream.markStarted();
     const at = new Date();
     this.settings.logger.info('EWS streaming group connection open', { subscriptions: stream.members.length });
-    for (const member of stream.members) if (member.stream === stream && this.members.has(member)) member.connectedNow(at);
+    for (const member of stream.members) if (member.stream === stream && this.has(member)) member.connectedNow(at);
     // The server has the newer list now; an older response that never hands its subscriptions
     // over (no ErrorNewEventStreamConnectionOpened) is closed after the heartbeat timeout.
     for (const other of this.streams) {
@@ -377,7 +408,7 @@ export class GroupConnection {
   /** Closes a draining response once none of its members waits for it. */
   private releaseIfDrained(stream: GroupStream): void {
     if (!stream.draining || stream.finished) return;
-    const waiting = stream.members.some((member) => this.members.has(member) && member.drains(stream));
+    const waiting = stream.members.some((member) => this.has(member) && member.drains(stream));
     if (!waiting) stream.abort(new Released('Every subscription moved to the newer response'));
   }
 
@@ -400,7 +431,7 @@ export class GroupConnection {
       }
       for (const notification of message.notifications) {
         const member = this.host.memberOf(notification.subscriptionId);
-        if (member && this.members.has(member)) member.deliver(notification, stream);
+        if (member && this.has(member)) member.deliver(notification, stream);
         else this.settings.logger.debug('EWS streaming notification for a subscription no longer held; ignored', { subscriptionId: notification.subscriptionId });
       }
       if (message.connectionStatus === 'OK' && message.notifications.length === 0) keepAlive = true;
@@ -409,13 +440,13 @@ export class GroupConnection {
     }
     stream.healthy = true;
     if (drained) {
-      for (const member of stream.members) if (member.stream === stream && this.members.has(member)) member.alive(stream.sentAt, at, keepAlive);
+      for (const member of stream.members) if (member.stream === stream && this.has(member)) member.alive(stream.sentAt, at, keepAlive);
     }
   }
 
   private memberError(stream: GroupStream, subscriptionId: string, error: EwsResponseError, at: Date): void {
     const member = this.host.memberOf(subscriptionId);
-    if (!member || !this.members.has(member)) {
+    if (!member || !this.has(member)) {
       this.settings.logger.debug('EWS streaming error for a subscription no longer held; ignored', { responseCode: error.responseCode });
       return;
     }

@@ -28,6 +28,8 @@ export interface MemberScope {
   readonly eventTypes: readonly EventType[];
   /** What a lossy gap says when no gap recovery covers the member (see `GapEvent.unrecoverable`). */
   readonly unrecoverable: GapUnrecoverableReason;
+  /** The member's group (in the scope, which its group shares among its members, so no member holds it). */
+  readonly host: MemberHost;
 }
 
 /** What a member needs from its group. */
@@ -91,6 +93,7 @@ interface Handover {
 
 const STOPPED = 1;
 const CONNECTED = 2;
+const JOINED = 4;
 
 /**
  * What a member holds only at times (subscribing, after a loss, moving between responses, after an
@@ -98,6 +101,8 @@ const CONNECTED = 2;
  * needed, so an idle member that never needed any holds none.
  */
 class MemberExtra {
+  /** The member's flags while it holds this object (see `GroupMember.state`). */
+  flags: number;
   signal: AbortSignal | undefined = undefined;
   stopController: AbortController | undefined = undefined;
   lostSubscriptionId: string | undefined = undefined;
@@ -106,7 +111,11 @@ class MemberExtra {
   pendingSubscribe: Promise<unknown> | undefined = undefined;
   left: Promise<void> | undefined = undefined;
 
-  /** Whether it holds nothing (and can be dropped). */
+  constructor(flags: number) {
+    this.flags = flags;
+  }
+
+  /** Whether it holds nothing but the flags (and can be dropped). */
   get empty(): boolean {
     return (
       this.signal === undefined &&
@@ -122,8 +131,12 @@ class MemberExtra {
 
 /** @internal */
 export class GroupMember {
-  /** {@link STOPPED} and {@link CONNECTED} bits. */
-  private flags = 0;
+  /**
+   * The {@link STOPPED}, {@link CONNECTED} and {@link JOINED} bits, or, while the member needs one,
+   * its {@link MemberExtra}, which holds them then: one field for both, as an idle member has no
+   * extra.
+   */
+  private state: number | MemberExtra = 0;
   subscriptionId: string | undefined;
   /**
    * No later than the last moment the server showed it had nothing more queued for this
@@ -133,11 +146,11 @@ export class GroupMember {
   aliveAt: Date | undefined;
   /** The stream that carries the subscription now (or will, once it opens). */
   stream: StreamRef | undefined;
-  private extra: MemberExtra | undefined;
+  /** The group connection the member is on (set and cleared by the connection). */
+  connection: object | undefined;
 
   constructor(
-    private readonly host: MemberHost,
-    /** The impersonated mailbox, set on every notification. */
+    /** The impersonated mailbox (the caller's string), set on every notification. */
     readonly mailbox: string | undefined,
     readonly scope: MemberScope,
     /** Stops the member when aborted (the member is its listener). */
@@ -152,12 +165,35 @@ export class GroupMember {
     }
   }
 
+  private get host(): MemberHost {
+    return this.scope.host;
+  }
+
+  private get flags(): number {
+    const state = this.state;
+    return typeof state === 'number' ? state : state.flags;
+  }
+
+  private set flags(value: number) {
+    if (typeof this.state === 'number') this.state = value;
+    else this.state.flags = value;
+  }
+
+  private get extra(): MemberExtra | undefined {
+    const state = this.state;
+    return typeof state === 'number' ? undefined : state;
+  }
+
   private more(): MemberExtra {
-    return (this.extra ??= new MemberExtra());
+    const state = this.state;
+    if (typeof state !== 'number') return state;
+    const extra = new MemberExtra(state);
+    this.state = extra;
+    return extra;
   }
 
   /** Sets one of the {@link MemberExtra} fields; drops the object once it holds nothing. */
-  private setExtra<K extends Exclude<keyof MemberExtra, 'empty' | 'signal'>>(key: K, value: MemberExtra[K]): void {
+  private setExtra<K extends Exclude<keyof MemberExtra, 'empty' | 'signal' | 'flags'>>(key: K, value: MemberExtra[K]): void {
     if (value !== undefined) {
       this.more()[key] = value;
       return;
@@ -165,7 +201,7 @@ export class GroupMember {
     const extra = this.extra;
     if (extra === undefined) return;
     extra[key] = value;
-    if (extra.empty) this.extra = undefined;
+    if (extra.empty) this.state = extra.flags;
   }
 
   private get signal(): AbortSignal | undefined {
@@ -245,6 +281,15 @@ export class GroupMember {
     this.left = this.host.leave(this);
   }
 
+  /**
+   * The same teardown, when the member is its subscriber's parent rather than a finalizer (RxJS 7
+   * calls `parent.remove(subscription)` when a subscription with a parent ends; see
+   * `attachTeardown` in streaming-group.ts).
+   */
+  remove(): void {
+    this.unsubscribe();
+  }
+
   /** For `sourceClosed()`: resolves once the teardown's work is done. */
   whenClosed(): Promise<void> {
     return this.left ?? Promise.resolve();
@@ -264,6 +309,15 @@ export class GroupMember {
 
   get stopped(): boolean {
     return (this.flags & STOPPED) !== 0;
+  }
+
+  /** Whether the member is in its group (joined, not yet left). */
+  get joined(): boolean {
+    return (this.flags & JOINED) !== 0;
+  }
+
+  set joined(value: boolean) {
+    this.flags = value ? this.flags | JOINED : this.flags & ~JOINED;
   }
 
   private get connected(): boolean {

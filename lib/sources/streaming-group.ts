@@ -139,13 +139,13 @@ function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptio
   };
 }
 
-/** The scope of every member that gives no folders, subscribeToAllFolders, eventTypes or checkpoint. */
-const DEFAULT_SCOPE: MemberScope = Object.freeze({
-  folders: Object.freeze(['inbox'] as const),
-  subscribeToAllFolders: false,
-  eventTypes: EVENT_TYPES,
-  unrecoverable: 'no-store',
-});
+/** What every member that gives no folders, subscribeToAllFolders, eventTypes or checkpoint watches. */
+const DEFAULT_FOLDERS = Object.freeze(['inbox'] as const);
+
+/** The scope a group shares among every member that gives no folders, subscribeToAllFolders, eventTypes or checkpoint. */
+function defaultScope(host: MemberHost): MemberScope {
+  return Object.freeze({ folders: DEFAULT_FOLDERS, subscribeToAllFolders: false, eventTypes: EVENT_TYPES, unrecoverable: 'no-store', host });
+}
 
 /** A member's options, checked. */
 interface MemberOptions {
@@ -171,7 +171,7 @@ function subscribeRequest(group: ResolvedGroupOptions, mailbox: string | undefin
 }
 
 /** A member's options checked (with the group's rules), and its Subscribe request built once. */
-function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMemberOptions): MemberOptions {
+function resolveMember(group: ResolvedGroupOptions, shared: MemberScope, options: StreamingGroupMemberOptions): MemberOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('member options must be an object');
   // The shared validator names the option exactly as the single-subscription sources do.
   const checked = resolveSourceOptions({
@@ -188,8 +188,8 @@ function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMembe
   const unrecoverable: GapUnrecoverableReason = subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store';
   const scope =
     options.folders === undefined && options.subscribeToAllFolders === undefined && options.eventTypes === undefined
-      ? DEFAULT_SCOPE
-      : { folders, subscribeToAllFolders, eventTypes, unrecoverable };
+      ? shared
+      : { folders, subscribeToAllFolders, eventTypes, unrecoverable, host: shared.host };
   // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
   subscribeRequest(group, checked.mailbox, scope);
   // The member's own view of the source options, for its gap recovery: the group's connection
@@ -241,8 +241,15 @@ function resolveMember(group: ResolvedGroupOptions, options: StreamingGroupMembe
 export class StreamingGroup {
   private readonly options: ResolvedGroupOptions;
   private readonly limiter: Limiter;
-  private readonly members = new Set<GroupMember>();
+  /**
+   * Every member is in exactly one of these while it is in the group (`member.joined`): by its
+   * subscription id once it has one, in `unplaced` while it subscribes (or resubscribes). A large
+   * idle group holds one hash entry per member.
+   */
   private readonly bySubscription = new Map<string, GroupMember>();
+  private readonly unplaced = new Set<GroupMember>();
+  /** Members in the group (joined, not yet left). */
+  private memberCount = 0;
   private readonly connections = new Set<GroupConnection>();
   private readonly cleanups = new Set<Promise<void>>();
   private link: { agent: Agent; endpoint: EwsEndpointOptions; affinity: SubscriptionAffinity | undefined; anchor: string | undefined } | undefined;
@@ -252,8 +259,10 @@ export class StreamingGroup {
   private readonly onAbort = (): void => void this.close();
   /** What the connections see of the group. */
   private readonly host: ConnectionHost;
-  /** What the members see of it. */
+  /** What the members see of it (through their scope). */
   private readonly memberHost: MemberHost;
+  /** The scope of every member with the default folders, event types and no checkpoint. */
+  private readonly defaultScope: MemberScope;
 
   constructor(options: StreamingGroupOptions) {
     this.options = resolveGroupOptions(options);
@@ -272,6 +281,7 @@ export class StreamingGroup {
       },
     };
     this.memberHost = { logger: this.options.logger, leave: (member) => this.leave(member) };
+    this.defaultScope = defaultScope(this.memberHost);
     this.limiter = new Limiter(this.options.maxConcurrentSubscribes);
     const signal = this.options.source.signal;
     if (signal?.aborted) this.state = 'closing';
@@ -287,7 +297,7 @@ export class StreamingGroup {
   stats(): StreamingGroupStats {
     let streams = 0;
     for (const connection of this.connections) streams += connection.streamCount;
-    return { subscriptions: this.bySubscription.size, members: this.members.size, connections: this.connections.size, streams };
+    return { subscriptions: this.bySubscription.size, members: this.memberCount, connections: this.connections.size, streams };
   }
 
   /**
@@ -318,7 +328,7 @@ export class StreamingGroup {
     if (this.state === 'open') this.state = 'closing';
     this.options.source.signal?.removeEventListener('abort', this.onAbort);
     for (const connection of this.connections) connection.stop();
-    for (const member of [...this.members]) member.complete();
+    for (const member of this.joinedMembers()) member.complete();
     await this.settled();
   }
 
@@ -330,8 +340,16 @@ export class StreamingGroup {
     this.state = 'destroyed';
     this.options.source.signal?.removeEventListener('abort', this.onAbort);
     for (const connection of this.connections) connection.stop();
-    for (const member of [...this.members]) member.complete();
+    for (const member of this.joinedMembers()) member.complete();
     this.link?.agent.destroy();
+  }
+
+  /** The members in the group now, as an array (completing them changes the maps). */
+  private joinedMembers(): GroupMember[] {
+    const members: GroupMember[] = [];
+    for (const member of this.unplaced) if (member.joined) members.push(member);
+    for (const member of this.bySubscription.values()) if (member.joined) members.push(member);
+    return members;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -340,7 +358,7 @@ export class StreamingGroup {
   private observe<T>(member: StreamingGroupMemberOptions, output: MemberOutput): Observable<T> {
     let options: MemberOptions;
     try {
-      options = resolveMember(this.options, member);
+      options = resolveMember(this.options, this.defaultScope, member);
     } catch (error) {
       return new Observable<T>((subscriber) => subscriber.error(error));
     }
@@ -357,9 +375,9 @@ export class StreamingGroup {
       this.impersonating = impersonating;
       const config = options.recovery;
       if (config === undefined) {
-        const joined = new GroupMember(this.memberHost, options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, output);
+        const joined = new GroupMember(options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, output);
         // The member is its own teardown (leave the group) and what sourceClosed() waits on.
-        addFinalizer(subscriber, joined);
+        attachTeardown(subscriber, joined);
         setSourceClosed(subscriber, joined);
         this.join(joined);
         return undefined;
@@ -368,7 +386,7 @@ export class StreamingGroup {
       // them on (and what it recovers) as `output` says. It takes its baseline before the member
       // subscribes; an unreadable store errors the member.
       const recovery = new GapRecovery(config, (signal) => deliver(subscriber as Subscriber<never>, output, signal, this.options.logger));
-      const joined = new GroupMember(this.memberHost, options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, recovery);
+      const joined = new GroupMember(options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, recovery);
       subscriber.add(() => recovery.stop());
       subscriber.add(joined);
       setSourceClosed(subscriber, async () => {
@@ -409,7 +427,9 @@ export class StreamingGroup {
   }
 
   private join(member: GroupMember): void {
-    this.members.add(member);
+    member.joined = true;
+    this.memberCount++;
+    this.unplaced.add(member);
     this.endpointFor(member);
     this.subscribe(member, undefined);
   }
@@ -417,7 +437,10 @@ export class StreamingGroup {
   /** Takes a member out; resolves once its subscription is removed (Unsubscribe answered or timed out). */
   private leave(member: GroupMember): Promise<void> {
     member.stop();
-    if (!this.members.delete(member)) return Promise.resolve();
+    if (!member.joined) return Promise.resolve();
+    member.joined = false;
+    this.memberCount--;
+    this.unplaced.delete(member);
     this.detach(member);
     if (this.state === 'destroyed') return Promise.resolve();
     const cleanup = this.unsubscribe(member).finally(() => this.cleanups.delete(cleanup));
@@ -446,7 +469,7 @@ export class StreamingGroup {
 
   /** Takes a member off its connection. Its id stays known until its Unsubscribe (see unsubscribe()). */
   private detach(member: GroupMember): void {
-    for (const connection of this.connections) connection.remove(member);
+    (member.connection as GroupConnection | undefined)?.remove(member);
   }
 
   /**
@@ -520,6 +543,7 @@ export class StreamingGroup {
       throw new EwsProtocolError('SubscriptionId', `The Subscribe response repeated subscription id ${JSON.stringify(subscriptionId.slice(0, 60))}, which another member of the group holds`);
     }
     this.bySubscription.set(subscriptionId, member);
+    this.unplaced.delete(member);
     this.options.logger.info('EWS streaming group subscription created', { subscriptionId });
     member.subscribed(subscriptionId, at, sentAt);
     return subscriptionId;
@@ -529,7 +553,7 @@ export class StreamingGroup {
     if (member.stopped || member.subscriptionId !== subscriptionId) return;
     let target: GroupConnection | undefined;
     for (const connection of this.connections) {
-      if (connection.members.size < this.options.maxSubscriptionsPerConnection) {
+      if (connection.members.length < this.options.maxSubscriptionsPerConnection) {
         target = connection;
         break;
       }
@@ -550,6 +574,7 @@ export class StreamingGroup {
     if (member.stopped) return;
     this.detach(member);
     if (member.subscriptionId !== undefined) this.bySubscription.delete(member.subscriptionId);
+    this.unplaced.add(member);
     member.forgetSubscription(reason, error instanceof EwsBridgeError ? error : undefined);
     // When no subscription of the group is left, the server that held them is no longer where the
     // next ones must go.
@@ -568,14 +593,21 @@ function ownString(text: string): string {
 }
 
 /**
- * `subscriber.add(teardown)`, with the finalizer list as long as it needs to be: RxJS pushes the
- * first finalizer into an empty array, whose backing store V8 sizes for 17 (152 bytes per member of
- * a large group). When the teardown is the subscriber's only finalizer, the list is replaced by a
- * one-element array; with any other RxJS that keeps finalizers differently, nothing is replaced.
+ * `subscriber.add(teardown)`, without a finalizer list when it can. RxJS 7 keeps a subscription's
+ * finalizers in an array (an Array and its backing store, 56 bytes per member of a large group),
+ * but it also calls `parent.remove(subscription)` on each parent when a subscription ends, before
+ * its finalizers. A fresh subscriber (no parent yet, the usual `observable.subscribe(observer)`)
+ * gets the member as its parent (`teardown.remove()` is its teardown), which costs nothing more;
+ * otherwise (an operator's subscriber already has a parent, or another RxJS keeps parents
+ * differently) the teardown is added as a finalizer, in a one-element array.
  */
-function addFinalizer(subscriber: Subscriber<unknown>, teardown: { unsubscribe(): void }): void {
+function attachTeardown(subscriber: Subscriber<unknown>, teardown: { unsubscribe(): void; remove(): void }): void {
+  const internal = subscriber as unknown as { _parentage?: unknown; _finalizers?: unknown; _addParent?: unknown; _removeParent?: unknown };
+  if (internal._parentage === null && internal._finalizers === null && typeof internal._addParent === 'function' && typeof internal._removeParent === 'function' && !subscriber.closed) {
+    internal._parentage = teardown;
+    return;
+  }
   subscriber.add(teardown);
-  const internal = subscriber as unknown as { _finalizers?: unknown };
   const finalizers = internal._finalizers;
   if (Array.isArray(finalizers) && finalizers.length === 1 && finalizers[0] === teardown) internal._finalizers = [teardown];
 }
