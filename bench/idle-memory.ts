@@ -56,7 +56,9 @@ interface SimChild {
 
 /** Starts the simulator in its own process. */
 async function startSim(task: SimTask): Promise<SimChild> {
-  const child = fork(fileURLToPath(new URL('sim-child.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // IDLE_SIM_CPU_PROF=dir: a CPU profile of the simulator's process (its share of subscribe time).
+  const profile = process.env.IDLE_SIM_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.IDLE_SIM_CPU_PROF}`] : [];
+  const child = fork(fileURLToPath(new URL('sim-child.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const next = <T>(type: string): Promise<T> =>
     new Promise((resolve, reject) => {
