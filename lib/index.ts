@@ -9,8 +9,8 @@
  * fails when it changes unrecorded. The rest lives in subpaths, each with its own report:
  *
  * - `ews-push-bridge/errors`: every error class (match on `code`; `instanceof` holds across entries).
- * - `ews-push-bridge/types`: every type by name, the ones here and the detailed ones (each
- *   lifecycle signal, each auth variant, the event shapes, store options).
+ * - `ews-push-bridge/types`: the detailed types this entry leaves out (each lifecycle signal, each
+ *   auth variant, each event shape, store options); their unions are here.
  * - `ews-push-bridge/redis`: checkpoints and mailbox leases shared by many processes through Redis.
  * - `ews-push-bridge/autodiscover`: finding the EWS URL of mailboxes and grouping them by server.
  * - `ews-push-bridge/wire`: the wire layer (envelope parser, request builders, the response-code

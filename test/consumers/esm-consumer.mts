@@ -8,7 +8,8 @@ import { pushEvents } from 'ews-push-bridge/adapters/event-emitter';
 import { EwsSimulator, sequenceOf } from 'ews-push-bridge/testing';
 import { RedisCheckpointStore } from 'ews-push-bridge/redis';
 import { autodiscover } from 'ews-push-bridge/autodiscover';
-import type { GapEvent, NtlmAuth } from 'ews-push-bridge/types';
+import type { GapEvent } from 'ews-push-bridge';
+import type { NtlmAuth } from 'ews-push-bridge/types';
 
 const n: PushNotification = { subscriptionId: 's', moreEvents: false, events: [{ type: 'Status' }] };
 const e: EwsHttpError = new EwsHttpError(503);
