@@ -275,7 +275,10 @@ function coordinatedHealth(leases: RedisLeaseCoordinator, held: readonly Held[],
   const stats = leases.stats();
   const details = health.details as { readonly reasons: readonly HealthReason[] } & Record<string, unknown>;
   const failingForMs = stats.failingSince === undefined ? 0 : now - stats.failingSince.getTime();
-  const unreachable: HealthReason[] = failingForMs > thresholds.unhealthyAfterMs ? [{ reason: 'coordinator-unreachable', forMs: failingForMs }] : [];
+  const unreachable: (HealthReason & { readonly message: string })[] =
+    failingForMs > thresholds.unhealthyAfterMs
+      ? [{ reason: 'coordinator-unreachable', forMs: failingForMs, message: `no lease renewal has reached Redis for ${Math.round(failingForMs / 1000)} s` }]
+      : [];
   const healthy = health.healthy && unreachable.length === 0;
   return {
     healthy,

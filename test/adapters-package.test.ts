@@ -62,7 +62,7 @@ describe.skipIf(!built)('adapters in the built package (npm test builds first)',
       const cjs = readFileSync(join(root, 'dist', 'adapters', `${adapter}.cjs`), 'utf8');
       expect(esm).toMatch(/from "ews-push-bridge"/);
       expect(cjs).toMatch(/require\("ews-push-bridge"\)/);
-      // The acknowledgement registry and the error classes live in the main entry only.
+      // The acknowledgement code and the error classes live in the library's entries only.
       for (const text of [esm, cjs]) {
         expect(text).not.toMatch(/function attachAck|class EwsBridgeError|class AckHandle/);
       }

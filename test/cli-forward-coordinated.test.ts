@@ -437,7 +437,7 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     // Holding nothing and unable to reach Redis for longer than unhealthyAfterSeconds: not an idle, healthy worker.
     await until(async () => (await healthz()).status === 503, '/healthz 503 coordinator-unreachable', SCRAPE_POLL);
     const down = await healthz();
-    expect(down.body.reasons).toEqual([expect.objectContaining({ reason: 'coordinator-unreachable' })]);
+    expect(down.body.reasons).toEqual([expect.objectContaining({ reason: 'coordinator-unreachable', message: expect.stringMatching(/^no lease renewal has reached Redis for \d+ s$/) })]);
     expect(down.body.reasons[0]).not.toHaveProperty('mailbox');
     expect(down.body.coordinator.unreachableSince).toEqual(expect.any(String));
     deliverRound(env, sent);

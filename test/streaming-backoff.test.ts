@@ -231,6 +231,8 @@ describe('streamingNotifications option validation', () => {
     [{ retry: { maxServerDelayMs: 0 } }, /^retry\.maxServerDelayMs must be/],
     [{ retry: { minConnectionLifetimeMs: -1 } }, /^retry\.minConnectionLifetimeMs must be/],
     [{ onConnectionTaken: 'ignore' as never }, /^onConnectionTaken must be/],
+    // A header value may be a credential: the message names the header, never its value.
+    [{ headers: { 'X-Api-Key': 'sk-Secret123\r\nX-Evil: 1' } }, /^headers\["X-Api-Key"\] must be a string without control characters \(got a string with control characters\)$/],
     [{ logger: {} as never }, /^logger must have/],
   ];
   it.each(cases)('errors the Observable, naming the option: %o', async (bad, message) => {

@@ -167,7 +167,8 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
     requireObject(headers, 'headers');
     for (const [name, value] of Object.entries(headers)) {
       if (typeof value !== 'string' || !HEADER_VALUE.test(value)) {
-        throw new TypeError(`headers["${name}"] must be a string without control characters (got ${describeValue(value)})`);
+        // A header value may be a credential (an API key, a custom Authorization): named by type only.
+        throw new TypeError(`headers["${name}"] must be a string without control characters (got ${typeof value === 'string' ? 'a string with control characters' : describeValue(value)})`);
       }
     }
   }
