@@ -52,15 +52,20 @@ export function requireObject(value: unknown, name: string): Readonly<Record<str
   return value as Readonly<Record<string, unknown>>;
 }
 
+/** The longest delay Node's timers accept (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * `value ?? fallback`, which must be a positive finite number of milliseconds (or `Infinity` with
- * `allowInfinity`), or a RangeError naming `name`.
+ * `allowInfinity`), or a RangeError naming `name`. A finite value above {@link MAX_TIMER_MS} comes
+ * back as `MAX_TIMER_MS`: every option this checks ends up in a timer, which would otherwise fire
+ * at once (a 30-day timeout that expires every request after 1 ms).
  */
 export function positiveMs(value: unknown, name: string, fallback: number, options: { readonly allowInfinity?: boolean } = {}): number {
   const ms = value ?? fallback;
   const ok = typeof ms === 'number' && ms > 0 && (Number.isFinite(ms) || (options.allowInfinity === true && ms === Infinity));
   if (!ok) throw new RangeError(message(name, `a positive number of milliseconds${options.allowInfinity ? ' or Infinity' : ''}`, ms));
-  return ms as number;
+  return ms === Infinity ? ms : Math.min(ms as number, MAX_TIMER_MS);
 }
 
 /** A boolean, `fallback` when absent, or a TypeError naming `name`. */

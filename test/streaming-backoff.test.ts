@@ -11,7 +11,8 @@ import {
   type EwsErrorDetails,
 } from '../lib/errors.js';
 import { responseCodeInfo } from '../lib/ews/response-codes.js';
-import { DEFAULT_RETRY_OPTIONS, MAX_TIMER_MS, planFor, withRetry, type RetryNotice } from '../lib/sources/backoff.js';
+import { DEFAULT_RETRY_OPTIONS, planFor, withRetry, type RetryNotice } from '../lib/sources/backoff.js';
+import { MAX_TIMER_MS } from '../lib/validate.js';
 import { streamingNotifications, type StreamingOptions } from '../lib/sources/streaming.js';
 
 /** The details the wire layer builds for a code: its `action` from the response-code table. */

@@ -8,7 +8,7 @@ import { type GapEvent, type Logger, type SourceLifecycleEvent } from '../../lib
 import { resolveLogger } from '../../lib/logger.js';
 import type { ErrorContext, PushCallbackOptions } from './push-callback-types.js';
 import { EXCHANGE_RETRY_SCHEDULE_MS } from './retry-schedule.js';
-import { describeValue, intInRange, optionalAbortSignal, optionalFunction, requireObject } from '../../lib/validate.js';
+import { MAX_TIMER_MS, describeValue, intInRange, optionalAbortSignal, optionalFunction, requireObject } from '../../lib/validate.js';
 
 /** Default of {@link PushCallbackOptions.maxBacklogNotifications}. */
 export const DEFAULT_MAX_BACKLOG_NOTIFICATIONS = 10_000;
@@ -51,7 +51,8 @@ export function resolvePushCallbackOptions(options: PushCallbackOptions): Resolv
   return {
     statusFrequencyMinutes: minutes,
     statusFrequencyMs: minutes * 60_000,
-    retryScheduleMs: [...(schedule as readonly number[])],
+    // Past what a timer holds, a delay would fire at once.
+    retryScheduleMs: (schedule as readonly number[]).map((ms) => Math.min(ms, MAX_TIMER_MS)),
     maxBacklogNotifications: maxBacklog,
     onError: optionalFunction(options.onError, 'onError'),
     onGap: optionalFunction(options.onGap, 'onGap'),

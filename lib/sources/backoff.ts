@@ -12,6 +12,7 @@ import pRetry from 'p-retry';
 import { EwsBridgeError, EwsConnectionError, EwsHttpError, EwsResponseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DisconnectReason, RetryingEvent } from './lifecycle.js';
+import { MAX_TIMER_MS } from '../validate.js';
 
 /** How a source retries after failures. Every field is optional. */
 export interface RetryOptions {
@@ -50,8 +51,6 @@ export interface RetryOptions {
 /** {@link RetryOptions} with defaults applied. */
 export type ResolvedRetryOptions = Required<RetryOptions>;
 
-/** The longest delay Node's timers accept (2^31 − 1 ms, about 24.8 days); longer ones fire at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Defaults of {@link RetryOptions}. */
 export const DEFAULT_RETRY_OPTIONS: ResolvedRetryOptions = {

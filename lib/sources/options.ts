@@ -9,8 +9,8 @@ import { validateTlsOptions, type EwsTlsOptions } from '../ews/tls.js';
 import { endpointUrl, type CookieJar } from '../ews/transport.js';
 import { resolveLogger, type Logger } from '../logger.js';
 import { EVENT_TYPES, type EventType, type ExchangeVersion } from '../model.js';
-import { booleanOption, describeValue, optionalAbortSignal, optionalFunction, positiveMs, requireObject } from '../validate.js';
-import { DEFAULT_RETRY_OPTIONS, MAX_TIMER_MS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
+import { MAX_TIMER_MS, booleanOption, describeValue, optionalAbortSignal, optionalFunction, positiveMs, requireObject } from '../validate.js';
+import { DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
 
 /** Options shared by the streaming, pull and hybrid sources. */
 export interface SourceOptions {
