@@ -220,7 +220,9 @@ describe.skipIf(missing !== undefined)('RedisLeaseCoordinator', () => {
     const base = { redis: {} as never, resources: [], onOwned: () => undefined };
     expect(() => new RedisLeaseCoordinator(base)).toThrow(/redis must be/);
     const redis = client();
-    expect(() => new RedisLeaseCoordinator({ ...base, redis, leaseTtlMs: 10 })).toThrow(/leaseTtlMs/);
+    expect(() => new RedisLeaseCoordinator({ ...base, redis, leaseTtlMs: 10 })).toThrow(/^leaseTtlMs must be 100–2147483647 \(got 10\)$/);
+    // Longer than a timer holds: refused rather than firing at once.
+    expect(() => new RedisLeaseCoordinator({ ...base, redis, leaseTtlMs: 30 * 24 * 3_600_000 })).toThrow(/^leaseTtlMs must be 100–2147483647/);
     expect(() => new RedisLeaseCoordinator({ ...base, redis, leaseTtlMs: 1000, renewIntervalMs: 600 })).toThrow(/renewIntervalMs must be at most half/);
     expect(() => new RedisLeaseCoordinator({ ...base, redis, resources: [''] })).toThrow(/resources must be/);
     expect(() => new RedisLeaseCoordinator({ ...base, redis, onOwned: undefined as never })).toThrow(/onOwned/);

@@ -10,6 +10,7 @@ import { EwsLeaseLostError } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
 import { JOIN, LEAVE, OWNED, REGISTER, RELEASE, TICK } from './lease-scripts.js';
 import { checkPrefix, checkRedisClient, runScript, type RedisScript, type RedisScriptClient } from './redis-client.js';
+import { MAX_TIMER_MS, intInRange } from '../validate.js';
 
 /**
  * Why a worker stopped owning a resource.
@@ -126,11 +127,8 @@ interface Held {
 
 const REGISTER_BATCH = 1000;
 
-const positiveInt = (value: unknown, name: string, fallback: number, min = 1): number => {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new RangeError(`${name} must be an integer ≥ ${min}`);
-  return v;
-};
+/** A duration in whole milliseconds from `min` up to what a timer holds. */
+const positiveInt = (value: unknown, name: string, fallback: number, min = 1): number => intInRange(value, name, fallback, min, MAX_TIMER_MS);
 
 class CommandTimeout extends Error {}
 

@@ -41,6 +41,7 @@ import { planFor, withRetry, type FailurePlan } from './backoff.js';
 import { sourceEndpoint } from './endpoint.js';
 import type { GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
+import { MAX_TIMER_MS, intInRange } from '../validate.js';
 
 /** Tuning of gap recovery of streaming sources and group members that have a `checkpoint` store (docs/retry-and-gaps.md). Every field is optional. */
 export interface GapRecoveryOptions {
@@ -72,14 +73,10 @@ export interface GapRecoveryConfig {
 export function resolveGapRecoveryOptions(options: GapRecoveryOptions | undefined): Omit<GapRecoveryConfig, 'source' | 'store' | 'key'> {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('recovery must be an object');
   const o = options ?? {};
-  const int = (value: unknown, name: string, fallback: number, min: number, max: number): number => {
-    const n = value ?? fallback;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new RangeError(`recovery.${name} must be an integer ${min}–${max}`);
-    return n;
-  };
+  const int = (value: unknown, name: string, fallback: number, min: number, max: number): number => intInRange(value, `recovery.${name}`, fallback, min, max);
   return {
     rebaselineEvents: int(o.rebaselineEvents, 'rebaselineEvents', 5_000, 1, 10_000_000),
-    rebaselineIntervalMs: int(o.rebaselineIntervalMs, 'rebaselineIntervalMs', 60_000, 1, 2 ** 31 - 1),
+    rebaselineIntervalMs: int(o.rebaselineIntervalMs, 'rebaselineIntervalMs', 60_000, 1, MAX_TIMER_MS),
     maxChangesReturned: int(o.maxChangesReturned, 'maxChangesReturned', 512, 1, 512),
   };
 }

@@ -22,7 +22,7 @@ import { GroupMember, SIGNALS, deliver, type MemberHost, type MemberOutput, type
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
 import { setSourceClosed } from './source-closed.js';
-import { intInRange, positiveMs } from '../validate.js';
+import { MAX_TIMER_MS, describeValue, intInRange, positiveMs } from '../validate.js';
 import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { GapRecovery, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
@@ -120,10 +120,12 @@ function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptio
   const source = resolveSourceOptions(options);
   const onConnectionTaken = options.onConnectionTaken ?? 'error';
   if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') throw new RangeError("onConnectionTaken must be 'error' or 'reconnect'");
-  const regroupDelayMs = options.regroupDelayMs ?? 100;
-  if (typeof regroupDelayMs !== 'number' || !Number.isFinite(regroupDelayMs) || regroupDelayMs < 0) {
-    throw new RangeError('regroupDelayMs must be a finite number of milliseconds ≥ 0');
+  const regroupDelay = options.regroupDelayMs ?? 100;
+  if (typeof regroupDelay !== 'number' || !Number.isFinite(regroupDelay) || regroupDelay < 0) {
+    throw new RangeError(`regroupDelayMs must be a finite number of milliseconds ≥ 0 (got ${describeValue(regroupDelay)})`);
   }
+  // A longer one would fire at once.
+  const regroupDelayMs = Math.min(regroupDelay, MAX_TIMER_MS);
   return {
     source,
     connectionTimeoutMinutes: intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30),
