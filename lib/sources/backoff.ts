@@ -200,6 +200,12 @@ export interface WithRetryOptions {
   readonly logger?: Logger;
   /** Source of jitter, for tests. Default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * Failures that already happened in this streak (a group member's earlier losses since its last
+   * healthy connection): the back-off continues from them, `maxAttempts` counts them, and no
+   * immediate resubscribe is left. Default `0`.
+   */
+  readonly priorFailures?: number;
 }
 
 /** Resolves after `ms`, or rejects with `signal.reason` as soon as it aborts; leaves no timer behind. */
@@ -250,12 +256,13 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
   const random = options.random ?? Math.random;
   const startedAt = performance.now();
   let decision: { plan: FailurePlan; consume: boolean } | undefined;
-  let immediateResubscribeUsed = false;
+  const prior = options.priorFailures ?? 0;
+  let immediateResubscribeUsed = prior > 0;
   /** Failures of this streak so far, whatever their kind: the server's waits raise the floor too. */
-  let failures = 0;
+  let failures = prior;
 
   return pRetry(attempt, {
-    retries: retry.maxAttempts === Infinity ? Infinity : retry.maxAttempts - 1,
+    retries: retry.maxAttempts === Infinity ? Infinity : Math.max(0, retry.maxAttempts - 1 - prior),
     factor: retry.factor,
     minTimeout: retry.minDelayMs,
     maxTimeout: retry.maxDelayMs,
@@ -294,12 +301,13 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
         delayMs = serverWaitMs(plan.delayMs, backOffFloorMs(retry, failures), retry, options.logger);
         ownWaitMs = delayMs;
       } else if (consume) {
-        // p-retry (randomize off) waits exactly this base; we add the jitter on top of it.
-        const base = backOffFloorMs(retry, retriesConsumed + 1);
+        // p-retry (randomize off) waits exactly `waited`; we add the rest (earlier failures, jitter).
+        const waited = backOffFloorMs(retry, retriesConsumed + 1);
+        const base = backOffFloorMs(retry, retriesConsumed + 1 + prior);
         delayMs = retry.jitter ? Math.min(Math.round(base * (1 + random())), retry.maxDelayMs) : base;
-        ownWaitMs = delayMs - base;
+        ownWaitMs = delayMs - waited;
       }
-      options.onRetry({ error, plan, attempt: attemptNumber, delayMs, serverRequested: plan.kind === 'server-delay' });
+      options.onRetry({ error, plan, attempt: attemptNumber + prior, delayMs, serverRequested: plan.kind === 'server-delay' });
       if (ownWaitMs > 0) await abortableDelay(ownWaitMs, signal);
     },
     shouldConsumeRetry: () => decision?.consume ?? true,

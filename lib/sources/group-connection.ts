@@ -440,7 +440,8 @@ export class GroupConnection {
     }
     stream.healthy = true;
     if (drained) {
-      for (const member of stream.members) if (member.stream === stream && this.has(member)) member.alive(stream.sentAt, at, keepAlive);
+      const lived = this.livedLongEnough(stream);
+      for (const member of stream.members) if (member.stream === stream && this.has(member)) member.alive(stream.sentAt, at, keepAlive, lived);
     }
   }
 

@@ -110,6 +110,7 @@ class MemberExtra {
   handover: Handover | undefined = undefined;
   pendingSubscribe: Promise<unknown> | undefined = undefined;
   left: Promise<void> | undefined = undefined;
+  losses: number | undefined = undefined;
 
   constructor(flags: number) {
     this.flags = flags;
@@ -124,7 +125,8 @@ class MemberExtra {
       this.gap === undefined &&
       this.handover === undefined &&
       this.pendingSubscribe === undefined &&
-      this.left === undefined
+      this.left === undefined &&
+      this.losses === undefined
     );
   }
 }
@@ -263,6 +265,27 @@ export class GroupMember {
 
   private set left(value: Promise<void> | undefined) {
     this.setExtra('left', value);
+  }
+
+  /**
+   * Subscriptions lost since the member's last healthy connection that lived
+   * `retry.minConnectionLifetimeMs` (its streak, as a single source counts one): a repeated loss
+   * resubscribes only after a back-off that grows with it, so a server that loses every new
+   * subscription at once is not hammered. Held only while the streak lasts.
+   */
+  private get losses(): number | undefined {
+    return this.extra?.losses;
+  }
+
+  private set losses(value: number | undefined) {
+    this.setExtra('losses', value);
+  }
+
+  /** Counts one more lost subscription in the member's streak; returns the count. */
+  lostAgain(): number {
+    const losses = (this.losses ?? 0) + 1;
+    this.losses = losses;
+    return losses;
   }
 
   /** Whom the member's calls impersonate. */
@@ -411,9 +434,14 @@ export class GroupMember {
     (this.gap ??= new StreamingGap()).disconnected(reason, clean, this.aliveAt ?? at, true);
   }
 
-  /** A keep-alive or a notification, on a response requested at `sentAt`, showed the server has nothing more queued. */
-  alive(sentAt: Date, at: Date, keepAlive: boolean): void {
+  /**
+   * A keep-alive or a notification, on a response requested at `sentAt`, showed the server has
+   * nothing more queued; `lived` when that response has been open `retry.minConnectionLifetimeMs`
+   * (a healthy connection: the member's streak of losses is over).
+   */
+  alive(sentAt: Date, at: Date, keepAlive: boolean, lived: boolean): void {
     this.aliveAt = sentAt;
+    if (lived && this.losses !== undefined) this.losses = undefined;
     if (keepAlive && this.subscriptionId !== undefined && this.connected) this.report({ type: 'keep-alive', subscriptionId: this.subscriptionId, at });
   }
 

@@ -478,9 +478,10 @@ export class StreamingGroup {
    * Subscribes a member (with retry), then places it on a connection with room. With
    * `backOffFrom`, the error that lost the previous subscription counts as the first failed attempt,
    * so the first Subscribe waits the usual back-off (the cause may repeat) and the `retrying`
-   * signal names the real error.
+   * signal names the real error; `priorFailures` are the back-offs the member's streak already
+   * waited (see `GroupMember.lostAgain`).
    */
-  private subscribe(member: GroupMember, backOffFrom: unknown): void {
+  private subscribe(member: GroupMember, backOffFrom: unknown, priorFailures = 0): void {
     let pending = backOffFrom;
     withRetry(
       () => {
@@ -494,6 +495,7 @@ export class StreamingGroup {
       {
         retry: this.options.retry,
         signal: member.stopSignal,
+        priorFailures,
         plan: (error) => this.subscribePlan(error),
         logger: this.options.logger,
         onRetry: (notice) => {
@@ -581,7 +583,11 @@ export class StreamingGroup {
     // When no subscription of the group is left, the server that held them is no longer where the
     // next ones must go.
     if (this.bySubscription.size === 0) this.link?.affinity?.reset();
-    this.subscribe(member, backOffFrom);
+    // The first loss of a streak resubscribes at once (unless its cause asks for a back-off); each
+    // further one waits a back-off that grows with the streak, and `retry.maxAttempts` ends it.
+    const losses = member.lostAgain();
+    if (backOffFrom !== undefined) this.subscribe(member, backOffFrom, losses - 1);
+    else this.subscribe(member, losses > 1 ? error : undefined, Math.max(0, losses - 2));
   }
 
 }
