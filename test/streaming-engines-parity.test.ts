@@ -1,12 +1,10 @@
 /**
- * The two streaming engines — a single source (`streamingSignals`, StreamingSession) and a
- * StreamingGroup member — must say the same thing about the same wire input. Each scenario runs a
- * scripted session against a fresh simulator through both, steps on signals (never on the clock),
- * records the signal sequence in a normalized form (keep-alives left out: they follow the
- * simulator's timer), and compares the two.
- *
- * This is the contract for merging the engines (issue 14): where they differ today, the difference
- * is written down here as the one expected delta, so a merge that changes either side shows up.
+ * The two public streaming paths — a single source (`streamingSignals`) and a StreamingGroup
+ * member — must say the same thing about the same wire input. They share one engine since issue 14
+ * (the single source is a private group of one, opened at once), so this now guards the options
+ * each path gives that engine. Each scenario runs a scripted session against a fresh simulator
+ * through both, steps on signals (never on the clock), records the signal sequence in a normalized
+ * form (keep-alives left out: they follow the simulator's timer), and compares the two.
  */
 import type { Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -16,8 +16,8 @@ import { notificationsOf } from './notifications-of.js';
 import { sourceClosed } from './source-closed.js';
 import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
 import type { ResolvedPullOptions } from './pull-session.js';
-import { resolveStreamingOptionsFrom, resolvedStreamingSignals, type ResolvedStreamingOptions } from './streaming.js';
-import { StreamingGroup } from './streaming-group.js';
+import { StreamingGroup, soloStreamingSignals } from './streaming-group.js';
+import { resolveStreamingOptionsFrom, type ResolvedStreamingOptions } from './streaming-options.js';
 
 /** Options of {@link hybridNotifications} and {@link hybridSignals}. */
 export interface HybridOptions extends PullOptions {
@@ -95,7 +95,7 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
           subscribeToAllFolders: doorbell.subscribeToAllFolders,
           eventTypes: doorbell.eventTypes,
         })
-      : resolvedStreamingSignals(doorbell, 'no-store');
+      : soloStreamingSignals(doorbell, 'no-store');
   const logger = pull.logger;
   return sessionSignals(pull, (session, report) => {
     let ring: Subscription | undefined;

@@ -13,7 +13,7 @@
 const SOURCE_CLOSED: unique symbol = Symbol.for('ews-push-bridge.sourceClosed') as never;
 
 /** What can be waited on: a function, or an object with `whenClosed()` (no closure per subscription). */
-type ClosedWaiter = (() => Promise<void>) | { whenClosed(): Promise<void> };
+export type ClosedWaiter = (() => Promise<void>) | { whenClosed(): Promise<void> };
 
 interface Closable {
   [SOURCE_CLOSED]?: ClosedWaiter;
@@ -43,7 +43,11 @@ export function setSourceClosed(subscriber: object, closed: ClosedWaiter): void 
  * ```
  */
 export function sourceClosed(subscription: unknown): Promise<void> {
-  const closed = typeof subscription === 'object' && subscription !== null ? (subscription as Closable)[SOURCE_CLOSED] : undefined;
+  return waitClosed(typeof subscription === 'object' && subscription !== null ? (subscription as Closable)[SOURCE_CLOSED] : undefined);
+}
+
+/** What {@link sourceClosed} waits for, given the waiter itself. Never rejects. @internal */
+export function waitClosed(closed: ClosedWaiter | undefined): Promise<void> {
   if (typeof closed === 'function') return closed().catch(() => undefined);
   if (typeof closed === 'object' && closed !== null && typeof closed.whenClosed === 'function') return closed.whenClosed().catch(() => undefined);
   return Promise.resolve();

@@ -10,7 +10,7 @@ import type { Agent } from 'node:http';
 import { Observable, type Subscriber } from 'rxjs';
 import { EwsBridgeError, EwsProtocolError } from '../errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
-import { SOAP_ACTIONS, buildStreamingSubscribeRequest } from '../ews/requests.js';
+import { SOAP_ACTIONS, buildStreamingSubscribeRequest, type ImpersonationTarget } from '../ews/requests.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
 import { EVENT_TYPES } from '../model.js';
 import type { EventType, PushNotification } from '../model.js';
@@ -21,13 +21,13 @@ import { GroupConnection, type ConnectionHost, type ConnectionSettings } from '.
 import { GroupMember, SIGNALS, deliver, type MemberHost, type MemberOutput, type MemberScope } from './group-member.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
-import { setSourceClosed } from './source-closed.js';
+import { setSourceClosed, waitClosed, type ClosedWaiter } from './source-closed.js';
 import { MAX_TIMER_MS, describeValue, intInRange, positiveMs } from '../validate.js';
 import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { GapRecovery, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
 import type { GapUnrecoverableReason } from './lifecycle.js';
-import { resolveRecovery } from './streaming.js';
+import { resolveRecovery, type ResolvedStreamingOptions } from './streaming-options.js';
 
 /** Options of a {@link StreamingGroup}: where the mailboxes are and how the group's connections behave. */
 export interface StreamingGroupOptions extends Omit<SourceOptions, 'mailbox' | 'folders' | 'subscribeToAllFolders' | 'eventTypes'> {
@@ -110,6 +110,49 @@ interface ResolvedGroupOptions extends ConnectionSettings {
   readonly source: ResolvedSourceOptions;
   readonly maxSubscriptionsPerConnection: number;
   readonly maxConcurrentSubscribes: number;
+  /** Whom GetStreamingEvents impersonates, when not the anchor (a single source: its own mailbox). */
+  readonly streamImpersonation?: ImpersonationTarget;
+}
+
+/** Options resolved by a single streaming source for its private group (not resolved again). */
+class PreResolved {
+  constructor(readonly options: ResolvedGroupOptions) {}
+}
+
+/**
+ * A single streaming source's group: one member, its own connection opened at once (no regroup
+ * delay), one Subscribe at a time, GetStreamingEvents as the member's mailbox; closed by the source's
+ * subscriber, so the group's own signal is not the source's (that one completes the member).
+ */
+function soloGroupOptions(resolved: ResolvedStreamingOptions): ResolvedGroupOptions {
+  return {
+    source: { ...resolved, signal: undefined },
+    connectionTimeoutMinutes: resolved.connectionTimeoutMinutes,
+    heartbeatTimeoutMs: resolved.heartbeatTimeoutMs,
+    requestTimeoutMs: resolved.requestTimeoutMs,
+    requestServerVersion: resolved.requestServerVersion,
+    onConnectionTaken: resolved.onConnectionTaken,
+    regroupDelayMs: 0,
+    retry: resolved.retry,
+    logger: resolved.logger,
+    maxSubscriptionsPerConnection: 1,
+    maxConcurrentSubscribes: 1,
+    ...(resolved.impersonation ? { streamImpersonation: resolved.impersonation } : {}),
+  };
+}
+
+let solo: ((resolved: ResolvedStreamingOptions, unrecoverable: GapUnrecoverableReason) => Observable<SourceSignal>) | undefined;
+
+/**
+ * The single streaming source (`streamingSignals`) on the group's engine: per subscriber, a private
+ * group whose one member is the subscription. The subscriber's teardown is the member's (EWS
+ * Unsubscribe) and then the group's close (its pool); `sourceClosed()` waits for both.
+ * `unrecoverable` is what a lossy gap says without recovery.
+ *
+ * @internal
+ */
+export function soloStreamingSignals(resolved: ResolvedStreamingOptions, unrecoverable: GapUnrecoverableReason): Observable<SourceSignal> {
+  return (solo as NonNullable<typeof solo>)(resolved, unrecoverable);
 }
 
 function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptions {
@@ -267,11 +310,12 @@ export class StreamingGroup {
   private readonly defaultScope: MemberScope;
 
   constructor(options: StreamingGroupOptions) {
-    this.options = resolveGroupOptions(options);
+    this.options = options instanceof PreResolved ? options.options : resolveGroupOptions(options);
     this.host = {
       settings: this.options,
       endpoint: () => this.requireLink().endpoint,
       streamImpersonation: () => {
+        if (this.options.streamImpersonation) return this.options.streamImpersonation;
         const anchor = this.link?.anchor;
         return this.impersonating === true && anchor !== undefined ? { smtpAddress: anchor } : undefined;
       },
@@ -365,46 +409,72 @@ export class StreamingGroup {
       return new Observable<T>((subscriber) => subscriber.error(error));
     }
     return new Observable<T>((subscriber) => {
-      if (this.closed || options.signal?.aborted) {
-        subscriber.complete();
-        return undefined;
-      }
-      const impersonating = options.mailbox !== undefined;
-      if (this.impersonating !== undefined && this.impersonating !== impersonating) {
-        subscriber.error(new TypeError('mailbox: in one StreamingGroup either every member gives a mailbox (impersonation) or none does'));
-        return undefined;
-      }
-      this.impersonating = impersonating;
-      const config = options.recovery;
-      if (config === undefined) {
-        const joined = new GroupMember(options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, output);
-        // The member is its own teardown (leave the group) and what sourceClosed() waits on.
-        attachTeardown(subscriber, joined);
-        setSourceClosed(subscriber, joined);
-        this.join(joined);
-        return undefined;
-      }
-      // With a checkpoint store, the member's signals go through its gap recovery, which passes
-      // them on (and what it recovers) as `output` says. It takes its baseline before the member
-      // subscribes; an unreadable store errors the member.
-      const recovery = new GapRecovery(config, (signal) => deliver(subscriber as Subscriber<never>, output, signal, this.options.logger));
-      const joined = new GroupMember(options.mailbox, options.scope, options.signal, subscriber as Subscriber<never>, recovery);
-      subscriber.add(() => recovery.stop());
-      subscriber.add(joined);
-      setSourceClosed(subscriber, async () => {
-        await joined.whenClosed();
-        await recovery.closed();
-      });
-      recovery.prepare().then(
-        () => {
-          if (joined.stopped) return;
-          if (this.closed) joined.complete();
-          else this.join(joined);
-        },
-        (error: unknown) => joined.fail(error),
-      );
-      return undefined;
+      this.attach(subscriber as Subscriber<never>, options, output);
     });
+  }
+
+  /**
+   * Runs a member for `subscriber` (the body of a member's Observable); returns what
+   * `sourceClosed()` waits for, which it also records on the subscriber.
+   */
+  private attach(subscriber: Subscriber<never>, options: MemberOptions, output: MemberOutput): ClosedWaiter | undefined {
+    if (this.closed || options.signal?.aborted) {
+      subscriber.complete();
+      return undefined;
+    }
+    const impersonating = options.mailbox !== undefined;
+    if (this.impersonating !== undefined && this.impersonating !== impersonating) {
+      subscriber.error(new TypeError('mailbox: in one StreamingGroup either every member gives a mailbox (impersonation) or none does'));
+      return undefined;
+    }
+    this.impersonating = impersonating;
+    const config = options.recovery;
+    if (config === undefined) {
+      const joined = new GroupMember(options.mailbox, options.scope, options.signal, subscriber, output);
+      // The member is its own teardown (leave the group) and what sourceClosed() waits on.
+      attachTeardown(subscriber, joined);
+      setSourceClosed(subscriber, joined);
+      this.join(joined);
+      return joined;
+    }
+    // With a checkpoint store, the member's signals go through its gap recovery, which passes
+    // them on (and what it recovers) as `output` says. It takes its baseline before the member
+    // subscribes; an unreadable store errors the member.
+    const recovery = new GapRecovery(config, (signal) => deliver(subscriber, output, signal, this.options.logger));
+    const joined = new GroupMember(options.mailbox, options.scope, options.signal, subscriber, recovery);
+    subscriber.add(() => recovery.stop());
+    subscriber.add(joined);
+    const closed = async (): Promise<void> => {
+      await joined.whenClosed();
+      await recovery.closed();
+    };
+    setSourceClosed(subscriber, closed);
+    recovery.prepare().then(
+      () => {
+        if (joined.stopped) return;
+        if (this.closed) joined.complete();
+        else this.join(joined);
+      },
+      (error: unknown) => joined.fail(error),
+    );
+    return closed;
+  }
+
+  static {
+    solo = (resolved, unrecoverable) =>
+      new Observable<SourceSignal>((subscriber) => {
+        const group = new StreamingGroup(new PreResolved(soloGroupOptions(resolved)) as unknown as StreamingGroupOptions);
+        const { folders, subscribeToAllFolders, eventTypes } = resolved;
+        const scope: MemberScope = { folders, subscribeToAllFolders, eventTypes, unrecoverable, host: group.memberHost };
+        const member: MemberOptions = { mailbox: resolved.mailbox, scope, signal: resolved.signal, recovery: resolved.recovery };
+        const memberClosed = group.attach(subscriber as Subscriber<never>, member, SIGNALS);
+        // After the member's own teardown (its Unsubscribe), the group's: its pool.
+        subscriber.add(() => void group.close());
+        setSourceClosed(subscriber, async () => {
+          await waitClosed(memberClosed);
+          await group.close();
+        });
+      });
   }
 
   private async settled(): Promise<void> {

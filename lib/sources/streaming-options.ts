@@ -1,0 +1,107 @@
+/**
+ * The streaming source's options (what {@link streamingSignals} and the hybrid source's doorbell
+ * take), their defaults and their resolution, shared with the group members' gap recovery.
+ *
+ * @internal
+ */
+import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { describeValue, intInRange, optionalFunction, positiveMs } from '../validate.js';
+import { defaultCheckpointKey } from './pull-session.js';
+import { resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
+import type { LifecycleListener } from './lifecycle.js';
+import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
+
+/** Options of {@link streamingNotifications} and {@link streamingSignals}. */
+export interface StreamingOptions extends SourceOptions {
+  /**
+   * Minutes the server keeps one GetStreamingEvents connection open before ending it with
+   * `ConnectionStatus Closed` (the source then reopens at once), 1–30. Default `30`.
+   */
+  readonly connectionTimeoutMinutes?: number;
+  /**
+   * A connection that carries no complete envelope (notification or keep-alive) for this long is
+   * declared dead and replaced; bytes that never finish an envelope do not count. Exchange sends
+   * keep-alives well within it. Default `90_000` (what Microsoft's own client uses).
+   */
+  readonly heartbeatTimeoutMs?: number;
+  /**
+   * What to do when the server reports that another connection took over our subscription
+   * (`ErrorNewEventStreamConnectionOpened`): `'error'` errors the Observable with
+   * `EwsConnectionTakenError` (someone else is using our subscription; fighting over it would
+   * starve both); `'reconnect'` reports it as a disconnect and takes the subscription back after
+   * the usual back-off. Default `'error'`.
+   */
+  readonly onConnectionTaken?: 'error' | 'reconnect';
+  /**
+   * Receives the lifecycle signals (subscribed, connected, keep-alive, disconnected, retrying, gap)
+   * of {@link streamingNotifications}, synchronously and in order with its notifications. A
+   * listener that throws is logged, not fatal. Default: none. ({@link streamingSignals} emits
+   * them in the stream instead.)
+   */
+  readonly onLifecycle?: LifecycleListener;
+  /**
+   * Where SyncFolderItems sync states live (one per watched folder, under `checkpointKey`): with a
+   * store, every gap that may have lost events is recovered with SyncFolderItems and a restarted
+   * source catches up on what changed while it was down (see docs/retry-and-gaps.md). The same
+   * store a pull source uses works. Default: none — gaps are reported, not recovered.
+   */
+  readonly checkpoint?: CheckpointStore;
+  /** The key of this subscription's sync states in the store. Default: `checkpointKey()` of the mailbox, folders and event types (as pull). */
+  readonly checkpointKey?: string;
+  /** `false` keeps the store unused (gaps reported, not recovered). Default `true` when `checkpoint` is given. */
+  readonly recoverGaps?: boolean;
+  /** Tuning of the recovery: re-baseline policy, page size. Default: see {@link GapRecoveryOptions}. */
+  readonly recovery?: GapRecoveryOptions;
+}
+
+/** @internal */
+export interface ResolvedStreamingOptions extends ResolvedSourceOptions {
+  readonly connectionTimeoutMinutes: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly onConnectionTaken: 'error' | 'reconnect';
+  /** Set when gaps are recovered. */
+  readonly recovery: GapRecoveryConfig | undefined;
+}
+
+/** Checks `checkpoint`/`checkpointKey`/`recoverGaps`/`recovery` of a streaming source (or group member). @internal */
+export function resolveRecovery(
+  options: Pick<StreamingOptions, 'checkpoint' | 'checkpointKey' | 'recoverGaps' | 'recovery'>,
+  base: ResolvedSourceOptions,
+): GapRecoveryConfig | undefined {
+  const { checkpoint, recoverGaps } = options;
+  if (recoverGaps !== undefined && typeof recoverGaps !== 'boolean') throw new TypeError('recoverGaps must be a boolean');
+  const tuning = resolveGapRecoveryOptions(options.recovery);
+  if (checkpoint === undefined) return undefined;
+  if (typeof checkpoint !== 'object' || checkpoint === null || typeof checkpoint.get !== 'function' || typeof checkpoint.set !== 'function') {
+    throw new TypeError('checkpoint must be a CheckpointStore (with get and set methods)');
+  }
+  const key = options.checkpointKey ?? defaultCheckpointKey(base);
+  if (typeof key !== 'string' || key === '') throw new TypeError('checkpointKey must be a non-empty string');
+  if (recoverGaps === false || base.subscribeToAllFolders) return undefined;
+  return { source: base, store: checkpoint, key, ...tuning };
+}
+
+/**
+ * The streaming part of the options on top of shared options already resolved: how a hybrid
+ * source builds its doorbell from its own resolved options, without resolving them twice.
+ * @internal
+ */
+export function resolveStreamingOptionsFrom(
+  base: ResolvedSourceOptions,
+  options: Pick<StreamingOptions, 'connectionTimeoutMinutes' | 'heartbeatTimeoutMs' | 'onConnectionTaken'>,
+): Omit<ResolvedStreamingOptions, 'recovery'> {
+  const connectionTimeoutMinutes = intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30);
+  const heartbeatTimeoutMs = positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000);
+  const onConnectionTaken = options.onConnectionTaken ?? 'error';
+  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') {
+    throw new RangeError(`onConnectionTaken must be 'error' or 'reconnect' (got ${describeValue(onConnectionTaken)})`);
+  }
+  return { ...base, connectionTimeoutMinutes, heartbeatTimeoutMs, onConnectionTaken };
+}
+
+/** Every option of a streaming source, checked (a `TypeError`/`RangeError` names the first bad one). @internal */
+export function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOptions {
+  const base = resolveSourceOptions(options);
+  optionalFunction(options.onLifecycle, 'onLifecycle');
+  return { ...resolveStreamingOptionsFrom(base, options), recovery: resolveRecovery(options, base) };
+}
