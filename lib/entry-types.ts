@@ -32,6 +32,10 @@ export type { TlsMaterial } from './ews/tls.js';
 export type { MailboxFolderRef } from './ews/requests.js';
 export type { CookieJar } from './ews/transport.js';
 
+// The parts the sources' and the group's options are made of.
+export type { ConnectionOptions, SubscriptionScopeOptions } from './sources/options.js';
+export type { StreamingConnectionOptions, StreamingRecoveryOptions } from './sources/streaming-options.js';
+
 // Checkpoints: what a store receives, and the stores' options.
 export type { CheckpointUpdate, CheckpointKeyOptions } from './checkpoint/checkpoint-store.js';
 export type { FileCheckpointStoreOptions } from './checkpoint/file-store.js';

@@ -9,7 +9,7 @@ import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildUnsubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
 import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
-import type { ResolvedSourceOptions } from './options.js';
+import type { ResolvedConnectionOptions, ResolvedSourceOptions } from './options.js';
 
 /** What {@link sourceEndpoint} builds for one subscriber. */
 export interface SourceEndpoint {
@@ -22,7 +22,7 @@ export interface SourceEndpoint {
 }
 
 /** Builds the pool and the shared endpoint options of one subscriber. */
-export function sourceEndpoint(options: ResolvedSourceOptions): SourceEndpoint {
+export function sourceEndpoint(options: ResolvedConnectionOptions): SourceEndpoint {
   const agent =
     options.createAgent?.() ?? createEwsAgent({ url: options.url, logger: options.logger, ...(options.tls === undefined ? {} : { tls: options.tls }) });
   const affinity = options.affinity ? new SubscriptionAffinity(options.cookies) : undefined;

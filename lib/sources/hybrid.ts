@@ -17,7 +17,7 @@ import { sourceClosed } from './source-closed.js';
 import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
 import type { ResolvedPullOptions } from './pull-session.js';
 import { StreamingGroup, soloStreamingSignals } from './streaming-group.js';
-import { resolveStreamingOptionsFrom, type ResolvedStreamingOptions } from './streaming-options.js';
+import { resolveStreamSettings, type ResolvedStreamingOptions } from './streaming-options.js';
 
 /** Options of {@link hybridNotifications} and {@link hybridSignals}. */
 export interface HybridOptions extends PullOptions {
@@ -58,7 +58,9 @@ function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
   // options. No `signal`: its life is tied to the hybrid subscriber's, torn down with it. No
   // recovery: a doorbell's gap costs the pull side nothing.
   const doorbell: ResolvedStreamingOptions = {
-    ...resolveStreamingOptionsFrom({ ...pull, signal: undefined }, options),
+    ...pull,
+    signal: undefined,
+    ...resolveStreamSettings(options),
     recovery: undefined,
   };
   const doorbellRestartMs = positiveMs(options.doorbellRestartMs, 'doorbellRestartMs', 60_000);

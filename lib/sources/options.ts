@@ -12,8 +12,11 @@ import { EVENT_TYPES, type EventType, type ExchangeVersion } from '../model.js';
 import { MAX_TIMER_MS, booleanOption, describeValue, optionalAbortSignal, optionalFunction, positiveMs, requireObject } from '../validate.js';
 import { DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions, type RetryOptions } from './backoff.js';
 
-/** Options shared by the streaming, pull and hybrid sources. */
-export interface SourceOptions {
+/**
+ * Where the server is and how to talk to it: what every source and a `StreamingGroup` share
+ * (one resolver, {@link resolveConnectionOptions}).
+ */
+export interface ConnectionOptions {
   /** The EWS endpoint, e.g. `https://mail.contoso.com/EWS/Exchange.asmx`. Must not embed credentials. Required. */
   readonly url: string | URL;
   /**
@@ -22,18 +25,6 @@ export interface SourceOptions {
    * Default `{ type: 'none' }`.
    */
   readonly auth?: EwsAuth;
-  /**
-   * The mailbox to watch through impersonation (SMTP address): sent as the `ExchangeImpersonation`
-   * SOAP header and the `X-AnchorMailbox` HTTP header, and set as `mailbox` on every notification.
-   * Default: none (the authenticated account's own mailbox).
-   */
-  readonly mailbox?: string;
-  /** Folders to watch: distinguished names (`'inbox'`) or `{ id, changeKey? }`. Default `['inbox']` (ignored with `subscribeToAllFolders`). */
-  readonly folders?: readonly FolderSpec[];
-  /** Watch every folder of the mailbox (one subscription). Default `false`. */
-  readonly subscribeToAllFolders?: boolean;
-  /** Event types to receive. Default: all of `'NewMail'`, `'Created'`, `'Deleted'`, `'Modified'`, `'Moved'`, `'Copied'`, `'FreeBusyChanged'`. */
-  readonly eventTypes?: readonly EventType[];
   /** `RequestServerVersion` sent with every request (notifications need Exchange 2010 SP1 or later). Default `'Exchange2013'`. */
   readonly requestServerVersion?: ExchangeVersion;
   /** Extra HTTP headers sent with every request. Default: none. */
@@ -80,16 +71,40 @@ export interface SourceOptions {
   readonly logger?: Logger;
 }
 
-/** {@link SourceOptions} checked and with defaults applied. */
-export interface ResolvedSourceOptions {
-  readonly url: URL;
-  readonly auth: EwsAuth;
+/** What one subscription watches: a source's, or one member's of a `StreamingGroup`. */
+export interface SubscriptionScopeOptions {
+  /**
+   * The mailbox to watch through impersonation (SMTP address): sent as the `ExchangeImpersonation`
+   * SOAP header and the `X-AnchorMailbox` HTTP header, and set as `mailbox` on every notification.
+   * Default: none (the authenticated account's own mailbox).
+   */
+  readonly mailbox?: string;
+  /** Folders to watch: distinguished names (`'inbox'`) or `{ id, changeKey? }`. Default `['inbox']` (ignored with `subscribeToAllFolders`). */
+  readonly folders?: readonly FolderSpec[];
+  /** Watch every folder of the mailbox (one subscription). Default `false`. */
+  readonly subscribeToAllFolders?: boolean;
+  /** Event types to receive. Default: all of `'NewMail'`, `'Created'`, `'Deleted'`, `'Modified'`, `'Moved'`, `'Copied'`, `'FreeBusyChanged'`. */
+  readonly eventTypes?: readonly EventType[];
+}
+
+/** Options shared by the streaming, pull and hybrid sources: the connection and what it watches. */
+export interface SourceOptions extends ConnectionOptions, SubscriptionScopeOptions {}
+
+/** {@link SubscriptionScopeOptions} checked and with defaults applied. */
+export interface ResolvedScope {
   readonly mailbox: string | undefined;
   readonly folders: readonly FolderSpec[];
   readonly subscribeToAllFolders: boolean;
   readonly eventTypes: readonly EventType[];
-  readonly requestServerVersion: ExchangeVersion;
+  /** Whom the subscription's calls impersonate: `mailbox`, when given. */
   readonly impersonation: ImpersonationTarget | undefined;
+}
+
+/** {@link ConnectionOptions} checked and with defaults applied. */
+export interface ResolvedConnectionOptions {
+  readonly url: URL;
+  readonly auth: EwsAuth;
+  readonly requestServerVersion: ExchangeVersion;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly cookies: CookieJar | undefined;
   readonly affinity: boolean;
@@ -103,6 +118,9 @@ export interface ResolvedSourceOptions {
   readonly signal: AbortSignal | undefined;
   readonly logger: Logger;
 }
+
+/** {@link SourceOptions} checked and with defaults applied. */
+export interface ResolvedSourceOptions extends ResolvedConnectionOptions, ResolvedScope {}
 
 function resolveRetry(value: unknown): ResolvedRetryOptions {
   if (value === undefined) return DEFAULT_RETRY_OPTIONS;
@@ -135,28 +153,41 @@ function resolveRetry(value: unknown): ResolvedRetryOptions {
 // RFC 9110 field values: no control characters (CR/LF would split headers).
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+/** An SMTP address that can travel in a header, or undefined. */
+function mailboxOption(value: unknown, name: string): string | undefined {
+  if (value !== undefined && (typeof value !== 'string' || value === '' || !HEADER_VALUE.test(value))) {
+    throw new TypeError(`${name} must be a non-empty SMTP address without control characters (got ${describeValue(value)})`);
+  }
+  return value;
+}
+
 /**
- * Checks the shared options and applies defaults. Folder and event-type shapes are checked by the
- * request builders when the source builds its Subscribe request (also before any I/O).
+ * Checks what one subscription watches and applies defaults, by the same rules (and messages) the
+ * Subscribe builders apply, before any I/O.
  *
  * @throws TypeError or RangeError naming the option.
  */
-export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOptions {
+export function resolveScope(options: SubscriptionScopeOptions): ResolvedScope {
+  const mailbox = mailboxOption(options.mailbox, 'mailbox');
+  const subscribeToAllFolders = booleanOption(options.subscribeToAllFolders, 'subscribeToAllFolders', false);
+  const folders = subscribeToAllFolders ? [] : (options.folders ?? ['inbox']);
+  const eventTypes = options.eventTypes ?? EVENT_TYPES;
+  validateSubscriptionScope({ folders, subscribeToAllFolders, eventTypes });
+  return { mailbox, folders, subscribeToAllFolders, eventTypes, impersonation: mailbox === undefined ? undefined : { smtpAddress: mailbox } };
+}
+
+/**
+ * Checks the connection options and applies defaults. `anchorMailbox` defaults to `defaultAnchor`
+ * (a source's own mailbox).
+ *
+ * @throws TypeError or RangeError naming the option.
+ */
+export function resolveConnectionOptions(options: ConnectionOptions, defaultAnchor?: string): ResolvedConnectionOptions {
   requireObject(options, 'options');
   if (options.url === undefined) throw new TypeError('url is required');
   const url = endpointUrl(options.url, 'url');
   const auth = options.auth ?? { type: 'none' as const };
   validateAuth(auth, 'auth');
-
-  const mailbox = options.mailbox;
-  if (mailbox !== undefined && (typeof mailbox !== 'string' || mailbox === '' || !HEADER_VALUE.test(mailbox))) {
-    throw new TypeError(`mailbox must be a non-empty SMTP address without control characters (got ${describeValue(mailbox)})`);
-  }
-  const subscribeToAllFolders = booleanOption(options.subscribeToAllFolders, 'subscribeToAllFolders', false);
-  const folders = subscribeToAllFolders ? [] : (options.folders ?? ['inbox']);
-  const eventTypes = options.eventTypes ?? EVENT_TYPES;
-  // Checked here, before any I/O, by the same rules (and messages) the Subscribe builders apply.
-  validateSubscriptionScope({ folders, subscribeToAllFolders, eventTypes });
 
   const requestServerVersion = options.requestServerVersion ?? 'Exchange2013';
   if (!EXCHANGE_VERSIONS.includes(requestServerVersion)) {
@@ -178,10 +209,7 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
   }
   optionalFunction(options.createAgent, 'createAgent');
   const affinity = booleanOption(options.affinity, 'affinity', true);
-  const anchorMailbox = options.anchorMailbox ?? mailbox;
-  if (anchorMailbox !== undefined && (typeof anchorMailbox !== 'string' || anchorMailbox === '' || !HEADER_VALUE.test(anchorMailbox))) {
-    throw new TypeError(`anchorMailbox must be a non-empty SMTP address without control characters (got ${describeValue(anchorMailbox)})`);
-  }
+  const anchorMailbox = mailboxOption(options.anchorMailbox ?? defaultAnchor, 'anchorMailbox');
   const tls = options.tls;
   if (tls !== undefined) {
     validateTlsOptions(tls, 'tls');
@@ -197,12 +225,7 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
   return {
     url,
     auth,
-    mailbox,
-    folders,
-    subscribeToAllFolders,
-    eventTypes,
     requestServerVersion,
-    impersonation: mailbox === undefined ? undefined : { smtpAddress: mailbox },
     headers,
     cookies,
     affinity,
@@ -216,4 +239,15 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
     signal,
     logger: resolveLogger(options.logger),
   };
+}
+
+/**
+ * Checks a source's options (its connection and what it watches) and applies defaults.
+ *
+ * @throws TypeError or RangeError naming the option.
+ */
+export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOptions {
+  requireObject(options, 'options');
+  const scope = resolveScope(options);
+  return { ...resolveConnectionOptions(options, scope.mailbox), ...scope };
 }

@@ -12,9 +12,7 @@ import { EwsBridgeError, EwsProtocolError } from '../errors.js';
 import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest, type ImpersonationTarget } from '../ews/requests.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
-import { EVENT_TYPES } from '../model.js';
-import type { EventType, PushNotification } from '../model.js';
-import type { FolderSpec } from '../ews/requests.js';
+import { EVENT_TYPES, type PushNotification } from '../model.js';
 import { planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeQuietly } from './endpoint.js';
 import { GroupConnection, type ConnectionHost, type ConnectionSettings } from './group-connection.js';
@@ -22,15 +20,20 @@ import { GroupMember, SIGNALS, deliver, type MemberHost, type MemberOutput, type
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
 import { setSourceClosed, waitClosed, type ClosedWaiter } from './source-closed.js';
-import { MAX_TIMER_MS, describeValue, intInRange, positiveMs } from '../validate.js';
-import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
-import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { GapRecovery, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
+import { MAX_TIMER_MS, describeValue, intInRange, optionalAbortSignal, optionalFunction, requireObject } from '../validate.js';
+import { resolveConnectionOptions, resolveScope, type ConnectionOptions, type ResolvedConnectionOptions, type SubscriptionScopeOptions } from './options.js';
+import { GapRecovery, type GapRecoveryConfig } from './gap-recovery.js';
 import type { GapUnrecoverableReason } from './lifecycle.js';
-import { resolveRecovery, type ResolvedStreamingOptions } from './streaming-options.js';
+import {
+  resolveRecovery,
+  resolveStreamSettings,
+  type ResolvedStreamingOptions,
+  type StreamingConnectionOptions,
+  type StreamingRecoveryOptions,
+} from './streaming-options.js';
 
 /** Options of a {@link StreamingGroup}: where the mailboxes are and how the group's connections behave. */
-export interface StreamingGroupOptions extends Omit<SourceOptions, 'mailbox' | 'folders' | 'subscribeToAllFolders' | 'eventTypes'> {
+export interface StreamingGroupOptions extends ConnectionOptions, StreamingConnectionOptions {
   /**
    * The group's anchor: sent as `X-AnchorMailbox` on every call, and impersonated by
    * GetStreamingEvents when members watch other mailboxes. Give the first mailbox of an affinity
@@ -47,51 +50,16 @@ export interface StreamingGroupOptions extends Omit<SourceOptions, 'mailbox' | '
   readonly regroupDelayMs?: number;
   /** Subscribe requests in flight at once (the server throttles bursts). Default `8`. */
   readonly maxConcurrentSubscribes?: number;
-  /** Minutes the server keeps one GetStreamingEvents response open (then reopened at once), 1–30. Default `30`. */
-  readonly connectionTimeoutMinutes?: number;
-  /** A response that carries no complete envelope for this long is declared dead and replaced. Default `90_000`. */
-  readonly heartbeatTimeoutMs?: number;
-  /**
-   * When another client opens a stream for one of the group's subscriptions
-   * (`ErrorNewEventStreamConnectionOpened`): `'error'` errors that member's Observable with
-   * `EwsConnectionTakenError`; `'reconnect'` reports a disconnect and takes it back with the next
-   * response. Default `'error'`.
-   */
-  readonly onConnectionTaken?: 'error' | 'reconnect';
   /** Closing: aborting it is {@link StreamingGroup.close}. Default: none. */
   readonly signal?: AbortSignal;
 }
 
-/** What one member of a {@link StreamingGroup} watches. */
-export interface StreamingGroupMemberOptions {
-  /**
-   * The mailbox to watch through impersonation (SMTP address), set as `mailbox` on every
-   * notification. In one group either every member gives one or none does. Default: none (the
-   * authenticated account's own mailbox).
-   */
-  readonly mailbox?: string;
-  /** Folders to watch. Default `['inbox']` (ignored with `subscribeToAllFolders`). */
-  readonly folders?: readonly FolderSpec[];
-  /** Watch every folder of the mailbox. Default `false`. */
-  readonly subscribeToAllFolders?: boolean;
-  /** Event types to receive. Default: all. */
-  readonly eventTypes?: readonly EventType[];
+/** What one member of a {@link StreamingGroup} watches (in one group either every member gives a `mailbox` or none does). */
+export interface StreamingGroupMemberOptions extends SubscriptionScopeOptions, StreamingRecoveryOptions {
   /** Stops this member: its Observable completes and its subscription is removed. Default: none. */
   readonly signal?: AbortSignal;
   /** Lifecycle signals of {@link StreamingGroup.notifications} (see `streamingNotifications`). Default: none. */
   readonly onLifecycle?: LifecycleListener;
-  /**
-   * Where this member's SyncFolderItems sync states live: with a store its lossy gaps (a connection
-   * cut mid-envelope, a lost subscription, a handover that failed, missed events) are recovered, and
-   * a restarted member catches up (as `streamingSignals` with `checkpoint`). Default: none.
-   */
-  readonly checkpoint?: CheckpointStore;
-  /** The key of its sync states in the store. Default: `checkpointKey()` of the mailbox, folders and event types. */
-  readonly checkpointKey?: string;
-  /** `false` keeps the store unused. Default `true` when `checkpoint` is given. */
-  readonly recoverGaps?: boolean;
-  /** Tuning of the recovery. Default: see {@link GapRecoveryOptions}. */
-  readonly recovery?: GapRecoveryOptions;
 }
 
 /** What a {@link StreamingGroup} holds right now. */
@@ -107,7 +75,7 @@ export interface StreamingGroupStats {
 }
 
 interface ResolvedGroupOptions extends ConnectionSettings {
-  readonly source: ResolvedSourceOptions;
+  readonly source: ResolvedConnectionOptions;
   readonly maxSubscriptionsPerConnection: number;
   readonly maxConcurrentSubscribes: number;
   /** Whom GetStreamingEvents impersonates, when not the anchor (a single source: its own mailbox). */
@@ -160,9 +128,7 @@ function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptio
   for (const member of ['mailbox', 'folders', 'subscribeToAllFolders', 'eventTypes'] as const) {
     if (member in options) throw new TypeError(`${member} is a member option: give it to group.notifications() / group.signals()`);
   }
-  const source = resolveSourceOptions(options);
-  const onConnectionTaken = options.onConnectionTaken ?? 'error';
-  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') throw new RangeError("onConnectionTaken must be 'error' or 'reconnect'");
+  const source = resolveConnectionOptions(options);
   const regroupDelay = options.regroupDelayMs ?? 100;
   if (typeof regroupDelay !== 'number' || !Number.isFinite(regroupDelay) || regroupDelay < 0) {
     throw new RangeError(`regroupDelayMs must be a finite number of milliseconds ≥ 0 (got ${describeValue(regroupDelay)})`);
@@ -171,11 +137,9 @@ function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptio
   const regroupDelayMs = Math.min(regroupDelay, MAX_TIMER_MS);
   return {
     source,
-    connectionTimeoutMinutes: intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30),
-    heartbeatTimeoutMs: positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000),
+    ...resolveStreamSettings(options),
     requestTimeoutMs: source.requestTimeoutMs,
     requestServerVersion: source.requestServerVersion,
-    onConnectionTaken,
     regroupDelayMs,
     retry: source.retry,
     logger: source.logger,
@@ -215,44 +179,26 @@ function subscribeRequest(group: ResolvedGroupOptions, mailbox: string | undefin
   };
 }
 
-/** A member's options checked (with the group's rules), and its Subscribe request built once. */
+/** A member's options checked (with the group's rules). */
 function resolveMember(group: ResolvedGroupOptions, shared: MemberScope, options: StreamingGroupMemberOptions): MemberOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('member options must be an object');
-  // The shared validator names the option exactly as the single-subscription sources do.
-  const checked = resolveSourceOptions({
-    url: group.source.url,
-    ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
-    ...(options.folders === undefined ? {} : { folders: options.folders }),
-    ...(options.subscribeToAllFolders === undefined ? {} : { subscribeToAllFolders: options.subscribeToAllFolders }),
-    ...(options.eventTypes === undefined ? {} : { eventTypes: options.eventTypes }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
-  if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
-  const { folders, subscribeToAllFolders, eventTypes } = checked;
+  requireObject(options, 'member options');
+  const scope = resolveScope(options);
+  const signal = optionalAbortSignal(options.signal, 'signal');
+  optionalFunction(options.onLifecycle, 'onLifecycle');
+  const { mailbox, folders, subscribeToAllFolders, eventTypes } = scope;
   // A store cannot recover a subscription to every folder (SyncFolderItems works per folder).
   const unrecoverable: GapUnrecoverableReason = subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store';
-  const scope =
+  const memberScope =
     options.folders === undefined && options.subscribeToAllFolders === undefined && options.eventTypes === undefined
       ? shared
       : { folders, subscribeToAllFolders, eventTypes, unrecoverable, host: shared.host };
-  // Built now so folder and event-type mistakes surface before any I/O, named by the builder.
-  subscribeRequest(group, checked.mailbox, scope);
   // The member's own view of the source options, for its gap recovery: the group's connection
-  // settings with the member's mailbox, folders and event types (SyncFolderItems anchored on it).
+  // with the member's scope (SyncFolderItems anchored on its mailbox).
   const recovery =
     options.checkpoint === undefined && options.recoverGaps === undefined && options.recovery === undefined
       ? undefined
-      : resolveRecovery(options, {
-          ...group.source,
-          mailbox: checked.mailbox,
-          folders,
-          subscribeToAllFolders,
-          eventTypes,
-          impersonation: checked.impersonation,
-          anchorMailbox: checked.mailbox ?? group.source.anchorMailbox,
-          signal: undefined,
-        });
-  return { mailbox: checked.mailbox, scope, signal: checked.signal, recovery };
+      : resolveRecovery(options, { ...group.source, ...scope, anchorMailbox: mailbox ?? group.source.anchorMailbox, signal: undefined });
+  return { mailbox, scope: memberScope, signal, recovery };
 }
 
 /**

@@ -11,8 +11,8 @@ import { resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOpti
 import type { LifecycleListener } from './lifecycle.js';
 import { resolveSourceOptions, type ResolvedSourceOptions, type SourceOptions } from './options.js';
 
-/** Options of {@link streamingNotifications} and {@link streamingSignals}. */
-export interface StreamingOptions extends SourceOptions {
+/** How a streaming connection behaves: the single source's and a `StreamingGroup`'s. */
+export interface StreamingConnectionOptions {
   /**
    * Minutes the server keeps one GetStreamingEvents connection open before ending it with
    * `ConnectionStatus Closed` (the source then reopens at once), 1–30. Default `30`.
@@ -32,13 +32,10 @@ export interface StreamingOptions extends SourceOptions {
    * the usual back-off. Default `'error'`.
    */
   readonly onConnectionTaken?: 'error' | 'reconnect';
-  /**
-   * Receives the lifecycle signals (subscribed, connected, keep-alive, disconnected, retrying, gap)
-   * of {@link streamingNotifications}, synchronously and in order with its notifications. A
-   * listener that throws is logged, not fatal. Default: none. ({@link streamingSignals} emits
-   * them in the stream instead.)
-   */
-  readonly onLifecycle?: LifecycleListener;
+}
+
+/** Gap recovery of one streaming subscription: a single source's, or a `StreamingGroup` member's. */
+export interface StreamingRecoveryOptions {
   /**
    * Where SyncFolderItems sync states live (one per watched folder, under `checkpointKey`): with a
    * store, every gap that may have lost events is recovered with SyncFolderItems and a restarted
@@ -54,18 +51,46 @@ export interface StreamingOptions extends SourceOptions {
   readonly recovery?: GapRecoveryOptions;
 }
 
-/** @internal */
-export interface ResolvedStreamingOptions extends ResolvedSourceOptions {
+/** Options of {@link streamingNotifications} and {@link streamingSignals}. */
+export interface StreamingOptions extends SourceOptions, StreamingConnectionOptions, StreamingRecoveryOptions {
+  /**
+   * Receives the lifecycle signals (subscribed, connected, keep-alive, disconnected, retrying, gap)
+   * of {@link streamingNotifications}, synchronously and in order with its notifications. A
+   * listener that throws is logged, not fatal. Default: none. ({@link streamingSignals} emits
+   * them in the stream instead.)
+   */
+  readonly onLifecycle?: LifecycleListener;
+}
+
+/** {@link StreamingConnectionOptions} checked and with defaults applied. @internal */
+export interface ResolvedStreamSettings {
   readonly connectionTimeoutMinutes: number;
   readonly heartbeatTimeoutMs: number;
   readonly onConnectionTaken: 'error' | 'reconnect';
+}
+
+/** Checks {@link StreamingConnectionOptions} (the single source's, the hybrid doorbell's, a group's). @internal */
+export function resolveStreamSettings(options: StreamingConnectionOptions): ResolvedStreamSettings {
+  const onConnectionTaken = options.onConnectionTaken ?? 'error';
+  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') {
+    throw new RangeError(`onConnectionTaken must be 'error' or 'reconnect' (got ${describeValue(onConnectionTaken)})`);
+  }
+  return {
+    connectionTimeoutMinutes: intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30),
+    heartbeatTimeoutMs: positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000),
+    onConnectionTaken,
+  };
+}
+
+/** @internal */
+export interface ResolvedStreamingOptions extends ResolvedSourceOptions, ResolvedStreamSettings {
   /** Set when gaps are recovered. */
   readonly recovery: GapRecoveryConfig | undefined;
 }
 
 /** Checks `checkpoint`/`checkpointKey`/`recoverGaps`/`recovery` of a streaming source (or group member). @internal */
 export function resolveRecovery(
-  options: Pick<StreamingOptions, 'checkpoint' | 'checkpointKey' | 'recoverGaps' | 'recovery'>,
+  options: StreamingRecoveryOptions,
   base: ResolvedSourceOptions,
 ): GapRecoveryConfig | undefined {
   const { checkpoint, recoverGaps } = options;
@@ -81,27 +106,9 @@ export function resolveRecovery(
   return { source: base, store: checkpoint, key, ...tuning };
 }
 
-/**
- * The streaming part of the options on top of shared options already resolved: how a hybrid
- * source builds its doorbell from its own resolved options, without resolving them twice.
- * @internal
- */
-export function resolveStreamingOptionsFrom(
-  base: ResolvedSourceOptions,
-  options: Pick<StreamingOptions, 'connectionTimeoutMinutes' | 'heartbeatTimeoutMs' | 'onConnectionTaken'>,
-): Omit<ResolvedStreamingOptions, 'recovery'> {
-  const connectionTimeoutMinutes = intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30);
-  const heartbeatTimeoutMs = positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000);
-  const onConnectionTaken = options.onConnectionTaken ?? 'error';
-  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') {
-    throw new RangeError(`onConnectionTaken must be 'error' or 'reconnect' (got ${describeValue(onConnectionTaken)})`);
-  }
-  return { ...base, connectionTimeoutMinutes, heartbeatTimeoutMs, onConnectionTaken };
-}
-
 /** Every option of a streaming source, checked (a `TypeError`/`RangeError` names the first bad one). @internal */
 export function resolveStreamingOptions(options: StreamingOptions): ResolvedStreamingOptions {
   const base = resolveSourceOptions(options);
   optionalFunction(options.onLifecycle, 'onLifecycle');
-  return { ...resolveStreamingOptionsFrom(base, options), recovery: resolveRecovery(options, base) };
+  return { ...base, ...resolveStreamSettings(options), recovery: resolveRecovery(options, base) };
 }
