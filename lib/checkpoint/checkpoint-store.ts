@@ -132,3 +132,18 @@ export function mergeCheckpoint(previous: Checkpoint | undefined, update: Checkp
     updatedAt: now.toISOString(),
   };
 }
+
+/** A source's `checkpoint` option, checked: a TypeError names it. @internal */
+export function requireCheckpointStore(value: unknown): CheckpointStore {
+  const store = value as Partial<CheckpointStore> | null;
+  if (typeof store !== 'object' || store === null || typeof store.get !== 'function' || typeof store.set !== 'function') {
+    throw new TypeError('checkpoint must be a CheckpointStore (with get and set methods)');
+  }
+  return store as CheckpointStore;
+}
+
+/** A source's `checkpointKey` option, checked: a TypeError names it. @internal */
+export function requireCheckpointKey(value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new TypeError('checkpointKey must be a non-empty string');
+  return value;
+}

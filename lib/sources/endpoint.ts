@@ -8,7 +8,8 @@ import { EwsBridgeError, EwsConnectionError } from '../errors.js';
 import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildUnsubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
-import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import type { ResponseMessage } from '../ews/messages.js';
+import { createEwsAgent, postSoap, type EwsEndpointOptions, type PostSoapOptions, type SoapRequest } from '../ews/transport.js';
 import type { ResolvedConnectionOptions, ResolvedSourceOptions } from './options.js';
 
 /** What {@link sourceEndpoint} builds for one subscriber. */
@@ -42,16 +43,24 @@ export function sourceEndpoint(options: ResolvedConnectionOptions): SourceEndpoi
 }
 
 /**
+ * Posts one SOAP call and returns the first response message of its answer (the caller checks its
+ * kind); throws the typed error the answer carries (a SOAP fault, an EWS error code).
+ */
+export async function firstMessage(request: SoapRequest, options: PostSoapOptions): Promise<ResponseMessage | undefined> {
+  const response = await postSoap(request, options);
+  const error = envelopeError(response);
+  if (error) throw error;
+  const body = response.body;
+  return body.type === 'response' ? body.messages[0] : undefined;
+}
+
+/**
  * Sends a streaming Subscribe and returns the new subscription's id; typed errors for an EWS error
  * or an answer without an id. Not abortable on purpose: once the request is out the server may have
  * created the subscription, and only its id lets teardown remove it (`requestTimeoutMs` bounds it).
  */
 export async function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, requestTimeoutMs: number): Promise<string> {
-  const response = await postSoap(request, { ...endpoint, requestTimeoutMs });
-  const error = envelopeError(response);
-  if (error) throw error;
-  const body = response.body;
-  const message = body.type === 'response' ? body.messages[0] : undefined;
+  const message = await firstMessage(request, { ...endpoint, requestTimeoutMs });
   const subscriptionId = message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
   if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
   return subscriptionId;

@@ -33,12 +33,11 @@ import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { EwsBridgeError, EwsCheckpointError, EwsParseError, EwsResponseError } from '../errors.js';
 import type { SyncFolderItemsMessage, SyncItemChange } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildSyncFolderItemsRequest, type FolderSpec } from '../ews/requests.js';
-import { envelopeError } from '../ews/response-errors.js';
-import { postSoap, type EwsEndpointOptions } from '../ews/transport.js';
+import type { EwsEndpointOptions } from '../ews/transport.js';
 import type { EventType, Id, NotificationEvent, ObjectChangedEvent, PushNotification } from '../model.js';
 import { AckHandle, attachAck } from './ack.js';
 import { planFor, withRetry, type FailurePlan } from './backoff.js';
-import { sourceEndpoint } from './endpoint.js';
+import { firstMessage, sourceEndpoint } from './endpoint.js';
 import type { GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
 import { MAX_TIMER_MS, intInRange } from '../validate.js';
@@ -677,11 +676,7 @@ export class GapRecovery {
     return withRetry(
       async () => {
         this.stats.requests++;
-        const response = await postSoap({ soapAction: SOAP_ACTIONS.SyncFolderItems, envelope }, { ...this.endpoint, requestTimeoutMs: source.requestTimeoutMs, signal: this.signal });
-        const error = envelopeError(response);
-        if (error) throw error;
-        const body = response.body;
-        const message = body.type === 'response' ? body.messages[0] : undefined;
+        const message = await firstMessage({ soapAction: SOAP_ACTIONS.SyncFolderItems, envelope }, { ...this.endpoint, requestTimeoutMs: source.requestTimeoutMs, signal: this.signal });
         if (message?.kind !== 'SyncFolderItems') throw new EwsParseError('The SyncFolderItems response carried no SyncFolderItems response message');
         return message;
       },

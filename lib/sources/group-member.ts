@@ -18,8 +18,9 @@ import type { EwsBridgeError } from '../errors.js';
 import type { FolderSpec, ImpersonationTarget } from '../ews/requests.js';
 import type { Logger } from '../logger.js';
 import type { EventType, PushNotification } from '../model.js';
-import type { DisconnectReason, GapUnrecoverableReason, LifecycleListener, SourceSignal } from './lifecycle.js';
+import type { DisconnectReason, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
 import { StreamingGap, unrecoveredGap } from './streaming-gap.js';
+import { deliver, type MemberOutput } from './notifications-of.js';
 
 /** What one member subscribes to (one object shared by every member with the defaults). */
 export interface MemberScope {
@@ -40,40 +41,11 @@ export interface MemberHost {
 }
 
 /**
- * Where a member's signals go: `SIGNALS`, every signal to the subscriber (`group.signals()`);
- * otherwise notifications to the subscriber and the other signals to this listener, if any
- * (`group.notifications()`).
- */
-export const SIGNALS = true;
-export type MemberOutput = typeof SIGNALS | LifecycleListener | undefined;
-
-/**
  * What a member with gap recovery reports to instead of its subscriber: it gets every signal as the
  * engine saw it (gaps unmarked) and passes them on, with what it recovered, through {@link deliver}.
  */
 export interface MemberTap {
   onSignal(signal: SourceSignal): void;
-}
-
-/**
- * Hands one signal to a member's subscriber as `output` says. Notifications pass through
- * synchronously and as the same objects, so `deferAck` keeps working.
- */
-export function deliver(subscriber: Subscriber<never>, output: MemberOutput, signal: SourceSignal, logger: Logger): void {
-  if (output === SIGNALS) {
-    (subscriber as Subscriber<SourceSignal>).next(signal);
-    return;
-  }
-  if (signal.type === 'notification') {
-    (subscriber as Subscriber<PushNotification>).next(signal.notification);
-    return;
-  }
-  if (!output) return;
-  try {
-    output(signal);
-  } catch (error) {
-    logger.error('onLifecycle listener threw', { error, signal: signal.type });
-  }
 }
 
 /**

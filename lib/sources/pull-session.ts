@@ -16,8 +16,8 @@ import { checkpointKey, type CheckpointStore } from '../checkpoint/checkpoint-st
 import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsProtocolError, EwsResponseError } from '../errors.js';
 import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest } from '../ews/requests.js';
-import { envelopeError } from '../ews/response-errors.js';
-import { postSoap, type SoapRequest } from '../ews/transport.js';
+import type { SoapRequest } from '../ews/transport.js';
+import { firstMessage } from './endpoint.js';
 import { lastWatermark, type PushNotification } from '../model.js';
 import { AckHandle, attachAck, type AckMode } from './ack.js';
 import { abortableDelay, planFor, type FailurePlan } from './backoff.js';
@@ -233,11 +233,7 @@ export class PullSession extends SubscriptionSession {
 
   private async call<M extends SubscribeMessage | GetEventsMessage>(request: SoapRequest, kind: M['kind'], abortable = true): Promise<M> {
     const signal = abortable ? this.stopSignal : undefined;
-    const response = await postSoap(request, { ...this.endpoint, requestTimeoutMs: this.options.requestTimeoutMs, ...(signal ? { signal } : {}) });
-    const error = envelopeError(response);
-    if (error) throw error;
-    const body = response.body;
-    const message = body.type === 'response' ? body.messages[0] : undefined;
+    const message = await firstMessage(request, { ...this.endpoint, requestTimeoutMs: this.options.requestTimeoutMs, ...(signal ? { signal } : {}) });
     if (message?.kind !== kind) throw new EwsParseError(`The ${kind} response carried no ${kind} response message`);
     return message as M;
   }

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { Observable } from 'rxjs';
-import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { requireCheckpointKey, requireCheckpointStore, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { MemoryCheckpointStore } from '../checkpoint/memory-store.js';
 import { buildPullSubscribeRequest } from '../ews/requests.js';
 import type { PushNotification } from '../model.js';
@@ -91,12 +91,8 @@ export function resolvePullOptions(options: PullOptions, defaults: { pollInterva
   }
   const watermark = options.watermark;
   if (watermark !== undefined && (typeof watermark !== 'string' || watermark === '')) throw new TypeError('watermark must be a non-empty string');
-  const checkpoint = options.checkpoint ?? new MemoryCheckpointStore();
-  if (typeof checkpoint !== 'object' || checkpoint === null || typeof checkpoint.get !== 'function' || typeof checkpoint.set !== 'function') {
-    throw new TypeError('checkpoint must be a CheckpointStore (with get and set methods)');
-  }
-  const key = options.checkpointKey ?? defaultCheckpointKey(base);
-  if (typeof key !== 'string' || key === '') throw new TypeError('checkpointKey must be a non-empty string');
+  const checkpoint = requireCheckpointStore(options.checkpoint ?? new MemoryCheckpointStore());
+  const key = requireCheckpointKey(options.checkpointKey ?? defaultCheckpointKey(base));
   const ackMode = options.ackMode ?? 'auto';
   if (ackMode !== 'auto' && ackMode !== 'manual') throw new RangeError("ackMode must be 'auto' or 'manual'");
   const emitStatusEvents = options.emitStatusEvents ?? true;

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { requireCheckpointKey, requireCheckpointStore, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { describeValue, intInRange, optionalFunction, positiveMs } from '../validate.js';
 import { defaultCheckpointKey } from './pull-session.js';
 import { resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
@@ -97,13 +97,10 @@ export function resolveRecovery(
   if (recoverGaps !== undefined && typeof recoverGaps !== 'boolean') throw new TypeError('recoverGaps must be a boolean');
   const tuning = resolveGapRecoveryOptions(options.recovery);
   if (checkpoint === undefined) return undefined;
-  if (typeof checkpoint !== 'object' || checkpoint === null || typeof checkpoint.get !== 'function' || typeof checkpoint.set !== 'function') {
-    throw new TypeError('checkpoint must be a CheckpointStore (with get and set methods)');
-  }
-  const key = options.checkpointKey ?? defaultCheckpointKey(base);
-  if (typeof key !== 'string' || key === '') throw new TypeError('checkpointKey must be a non-empty string');
+  const store = requireCheckpointStore(checkpoint);
+  const key = requireCheckpointKey(options.checkpointKey ?? defaultCheckpointKey(base));
   if (recoverGaps === false || base.subscribeToAllFolders) return undefined;
-  return { source: base, store: checkpoint, key, ...tuning };
+  return { source: base, store, key, ...tuning };
 }
 
 /** Every option of a streaming source, checked (a `TypeError`/`RangeError` names the first bad one). @internal */
