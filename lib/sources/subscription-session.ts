@@ -1,6 +1,6 @@
 /**
- * What the streaming and the pull session share: one subscriber's EWS subscription on its own
- * connection pool, run as streaks of attempts under the retry discipline (`withRetry`), stopped
+ * The skeleton of a pull subscriber's session (the streaming source runs on the group's engine
+ * instead, see `soloStreamingSignals`): one subscriber's EWS subscription on its own connection pool, run as streaks of attempts under the retry discipline (`withRetry`), stopped
  * once, and torn down in order — the loop settles, any Subscribe in flight settles (so no Subscribe
  * lands after our Unsubscribe), then Unsubscribe and the pool closes. Each subclass says what one
  * attempt is and what a failure means.
