@@ -473,15 +473,16 @@ describe('openStream', () => {
       let sent = 0;
       const timer = setInterval(() => {
         sent++;
-        if (sent === 8) {
+        if (sent === 25) {
           clearInterval(timer);
           res.end(connectionStatusEnvelope('Closed'));
         } else res.write(connectionStatusEnvelope('OK'));
-      }, 40);
+      }, 100);
     });
-    // 8 envelopes × 40 ms is well past the 150 ms idle limit in total, but no pause reaches it.
-    expect(await openStream(STREAM, { url: srv.url, heartbeatTimeoutMs: 150, agent: agentFor(srv.url), onEnvelope: () => {} })).toEqual({
-      envelopes: 8,
+    // 25 envelopes × 100 ms is past the 2 s idle limit in total, but no pause reaches it (the margin,
+    // 20× the interval, absorbs a loaded machine's stalls: 150 ms against 40 ms did not).
+    expect(await openStream(STREAM, { url: srv.url, heartbeatTimeoutMs: 2_000, agent: agentFor(srv.url), onEnvelope: () => {} })).toEqual({
+      envelopes: 25,
     });
   });
 
