@@ -17,7 +17,7 @@
  * @internal
  */
 import { EwsConnectionError, EwsConnectionTakenError, EwsResponseError, EwsBridgeError } from '../errors.js';
-import type { GetStreamingEventsMessage } from '../ews/messages.js';
+import type { ResponseMessage } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildGetStreamingEventsRequest, type ImpersonationTarget } from '../ews/requests.js';
 import { responseMessageError } from '../ews/response-errors.js';
 import { openStream, type EwsEndpointOptions } from '../ews/transport.js';
@@ -358,7 +358,7 @@ export class GroupConnection {
               onOpen: () => this.opened(stream),
               onEnvelope: (envelope) => {
                 if (envelope.body.type !== 'response') return;
-                this.route(stream, envelope.body.messages.filter((m): m is GetStreamingEventsMessage => m.kind === 'GetStreamingEvents'));
+                this.route(stream, envelope.body.messages);
               },
             },
           );
@@ -413,11 +413,13 @@ export class GroupConnection {
   }
 
   /** Hands each message's content to the members it concerns. */
-  private route(stream: GroupStream, messages: readonly GetStreamingEventsMessage[]): void {
-    const at = new Date();
+  private route(stream: GroupStream, messages: readonly ResponseMessage[]): void {
+    // A receipt time only where a signal carries one: most envelopes (notifications) need none.
+    let at: Date | undefined;
     let drained = false;
     let keepAlive = false;
     for (const message of messages) {
+      if (message.kind !== 'GetStreamingEvents') continue;
       const error = responseMessageError(message);
       if (error) {
         if (error.subscriptionIds.length === 0) {
@@ -426,6 +428,7 @@ export class GroupConnection {
           stream.abort(error);
           return;
         }
+        at ??= new Date();
         for (const id of error.subscriptionIds) this.memberError(stream, id, error, at);
         continue;
       }
@@ -441,7 +444,8 @@ export class GroupConnection {
     stream.healthy = true;
     if (drained) {
       const lived = this.livedLongEnough(stream);
-      for (const member of stream.members) if (member.stream === stream && this.has(member)) member.alive(stream.sentAt, at, keepAlive, lived);
+      const keepAliveAt = keepAlive ? (at ?? new Date()) : undefined;
+      for (const member of stream.members) if (member.stream === stream && this.has(member)) member.alive(stream.sentAt, keepAliveAt, lived);
     }
   }
 

@@ -407,14 +407,14 @@ export class GroupMember {
   }
 
   /**
-   * A keep-alive or a notification, on a response requested at `sentAt`, showed the server has
-   * nothing more queued; `lived` when that response has been open `retry.minConnectionLifetimeMs`
-   * (a healthy connection: the member's streak of losses is over).
+   * A keep-alive (received at `keepAliveAt`) or a notification, on a response requested at
+   * `sentAt`, showed the server has nothing more queued; `lived` when that response has been open
+   * `retry.minConnectionLifetimeMs` (a healthy connection: the member's streak of losses is over).
    */
-  alive(sentAt: Date, at: Date, keepAlive: boolean, lived: boolean): void {
+  alive(sentAt: Date, keepAliveAt: Date | undefined, lived: boolean): void {
     this.aliveAt = sentAt;
     if (lived && this.losses !== undefined) this.losses = undefined;
-    if (keepAlive && this.subscriptionId !== undefined && this.connected) this.report({ type: 'keep-alive', subscriptionId: this.subscriptionId, at });
+    if (keepAliveAt !== undefined && this.subscriptionId !== undefined && this.connected) this.report({ type: 'keep-alive', subscriptionId: this.subscriptionId, at: keepAliveAt });
   }
 
   /** The server said it dropped events but kept the subscription. */
