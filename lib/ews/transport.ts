@@ -348,32 +348,81 @@ export async function postXml(request: SoapRequest, options: PostSoapOptions): P
 // ---------------------------------------------------------------------------------------------
 
 /**
- * One internal signal per call that fires on the caller's abort or on our own deadline, so every
- * wait in the call reacts to both the same way.
+ * What every wait inside a call listens to: the part of `AbortSignal` the transport uses. A
+ * {@link CallSignal} is one (an `AbortController` per call, with its `EventTarget`, cost more than
+ * the rest of a small request's bookkeeping).
  */
-class CallSignal {
-  private readonly controller = new AbortController();
+interface CallAbortSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  throwIfAborted(): void;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * One internal signal per call that fires on the caller's abort or on our own deadline, so every
+ * wait in the call reacts to both the same way. It is its own signal: aborted once, its listeners
+ * called once each, in the order they were added (those added after the abort never).
+ */
+class CallSignal implements CallAbortSignal {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: (() => void)[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly onOuterAbort: (() => void) | undefined;
-  private readonly cleanups: (() => void)[] = [];
+  private cleanups: (() => void)[] | undefined;
 
   constructor(private readonly outer: AbortSignal | undefined) {
     if (outer) {
-      if (outer.aborted) this.controller.abort(outer.reason);
+      if (outer.aborted) this.abort(outer.reason);
       else {
-        this.onOuterAbort = () => this.controller.abort(outer.reason);
+        this.onOuterAbort = () => this.abort(outer.reason);
         outer.addEventListener('abort', this.onOuterAbort, { once: true });
       }
     }
   }
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  get signal(): CallAbortSignal {
+    return this;
+  }
+
+  throwIfAborted(): void {
+    if (this.aborted) throw this.reason;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const listeners = this.listeners;
+    const index = listeners === undefined ? -1 : listeners.indexOf(listener);
+    if (index >= 0) listeners!.splice(index, 1);
+  }
+
+  private abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    if (!listeners) return;
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        // As an EventTarget does: the other listeners still run, the error surfaces uncaught.
+        process.nextTick(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   deadline(ms: number, reason: () => Error): void {
     if (!Number.isFinite(ms)) return;
-    this.timer = setTimeout(() => this.controller.abort(reason()), ms);
+    this.timer = setTimeout(() => this.abort(reason()), ms);
   }
 
   clearDeadline(): void {
@@ -383,13 +432,15 @@ class CallSignal {
 
   /** Runs `cleanup` when the call is over (success, failure or abort). */
   onDispose(cleanup: () => void): void {
-    this.cleanups.push(cleanup);
+    (this.cleanups ??= []).push(cleanup);
   }
 
   dispose(): void {
     this.clearDeadline();
     if (this.onOuterAbort) this.outer?.removeEventListener('abort', this.onOuterAbort);
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    const cleanups = this.cleanups;
+    this.cleanups = undefined;
+    if (cleanups) for (const cleanup of cleanups) cleanup();
   }
 }
 
@@ -520,7 +571,7 @@ function send(
   request: SoapRequest,
   options: EwsEndpointOptions,
   authorization: string | undefined,
-  signal: AbortSignal,
+  signal: CallAbortSignal,
   withBody: boolean,
   onSocket: (socket: Socket) => void,
 ): Promise<IncomingMessage> {
@@ -609,7 +660,7 @@ function connectionError(url: URL, error: NodeJS.ErrnoException): EwsConnectionE
  * connection goes before the end, and with whatever `sink` throws. The response is destroyed on
  * every path but a clean end.
  */
-function pump(res: Readable, signal: AbortSignal, heartbeatTimeoutMs: number | undefined, sink: (chunk: Buffer) => boolean | void): Promise<void> {
+function pump(res: Readable, signal: CallAbortSignal, heartbeatTimeoutMs: number | undefined, sink: (chunk: Buffer) => boolean | void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let idle: NodeJS.Timeout | undefined;
@@ -659,7 +710,7 @@ function pump(res: Readable, signal: AbortSignal, heartbeatTimeoutMs: number | u
 }
 
 /** Reads and discards a (bounded) body so a keep-alive socket can be reused. */
-async function drain(res: IncomingMessage, signal: AbortSignal): Promise<void> {
+async function drain(res: IncomingMessage, signal: CallAbortSignal): Promise<void> {
   let total = 0;
   try {
     await pump(res, signal, undefined, (chunk) => {
@@ -674,7 +725,7 @@ async function drain(res: IncomingMessage, signal: AbortSignal): Promise<void> {
 }
 
 /** The typed error for a non-2xx response (401 has been handled by the auth rounds). */
-async function errorForResponse(res: IncomingMessage, options: EwsEndpointOptions, signal: AbortSignal): Promise<Error> {
+async function errorForResponse(res: IncomingMessage, options: EwsEndpointOptions, signal: CallAbortSignal): Promise<Error> {
   const status = res.statusCode ?? 0;
   const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
   if (status === 401 || status === 403) {
