@@ -220,7 +220,37 @@ function operationOf(soapAction: string): string {
  * @throws EwsAuthError, EwsSoapFaultError, EwsHttpError, EwsNotXmlError, EwsParseError,
  *   EwsConnectionError, or `signal.reason` when aborted.
  */
-export async function postSoap(request: SoapRequest, options: PostSoapOptions): Promise<EwsEnvelope> {
+export function postSoap(request: SoapRequest, options: PostSoapOptions): Promise<EwsEnvelope> {
+  return exchangeSoap(request, options, undefined, (envelope) => envelope);
+}
+
+/** The largest answer {@link postSoapRecognizing} holds back to try its recogniser on. */
+const RECOGNIZE_MAX_BYTES = 8 * 1024;
+
+/**
+ * {@link postSoap} for a caller that wants one value out of a small answer it usually knows by
+ * heart (a Subscribe's success): a whole 2xx body of at most 8 KiB that `recognize` reads (given
+ * the bytes as Latin-1 text) is answered by it, without the envelope parser. Any other answer goes
+ * exactly the way of {@link postSoap} — parsed, its errors thrown — and `read` takes the envelope.
+ * `recognize` must accept only text the parser would read to the same value.
+ *
+ * @throws as {@link postSoap}.
+ */
+export function postSoapRecognizing<T>(
+  request: SoapRequest,
+  options: PostSoapOptions,
+  recognize: (latin1: string) => T | undefined,
+  read: (envelope: EwsEnvelope) => T,
+): Promise<T> {
+  return exchangeSoap(request, options, recognize, read);
+}
+
+async function exchangeSoap<T>(
+  request: SoapRequest,
+  options: PostSoapOptions,
+  recognize: ((latin1: string) => T | undefined) | undefined,
+  read: (envelope: EwsEnvelope) => T,
+): Promise<T> {
   const timeoutMs = positiveMs(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_TIMEOUT_MS, { allowInfinity: true });
   const call = new CallSignal(options.signal);
   call.deadline(timeoutMs, () => new EwsConnectionError(`${operationOf(request.soapAction)} got no complete answer within ${timeoutMs} ms`));
@@ -228,21 +258,53 @@ export async function postSoap(request: SoapRequest, options: PostSoapOptions): 
     const res = await exchange(request, options, call);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw await errorForResponse(res, options, call.signal);
-    const parser = newParser(options, status);
+    // What the recogniser may see: the whole body, held back while it stays small (and within the
+    // parser's own size cap, so that a too-large answer still fails as it would).
+    const holdMax = recognize === undefined ? -1 : Math.min(RECOGNIZE_MAX_BYTES, recognizableMax(options.maxEnvelopeBytes));
+    let held: Buffer[] | undefined = holdMax >= 0 ? [] : undefined;
+    let heldBytes = 0;
+    // Without a recogniser, made before the body is read, as it always was (a bad option throws first).
+    let parser: EnvelopeParser | undefined = recognize === undefined ? newParser(options, status) : undefined;
     const envelopes: EwsEnvelope[] = [];
-    await pump(decodedBody(res), call.signal, undefined, (chunk) => {
+    const parse = (chunk: Buffer): void => {
+      parser ??= newParser(options, status);
       envelopes.push(...parser.write(chunk));
+    };
+    await pump(decodedBody(res), call.signal, undefined, (chunk) => {
+      if (held !== undefined) {
+        heldBytes += chunk.length;
+        if (heldBytes <= holdMax) {
+          held.push(chunk);
+          return;
+        }
+        for (const piece of held) parse(piece);
+        held = undefined;
+      }
+      parse(chunk);
     });
+    if (held !== undefined && held.length > 0) {
+      const body = held.length === 1 ? held[0]! : Buffer.concat(held);
+      const value = recognize!(body.toString('latin1'));
+      if (value !== undefined) return value;
+      parse(body);
+    }
+    parser ??= newParser(options, status);
     envelopes.push(...endParser(parser));
     const envelope = envelopes[0];
     if (envelope === undefined || envelopes.length > 1) {
       throw new EwsParseError(`Expected one SOAP envelope in the ${operationOf(request.soapAction)} response, got ${envelopes.length}`);
     }
     if (envelope.body.type === 'fault') throw soapFaultError(envelope.body.fault);
-    return envelope;
+    return read(envelope);
   } finally {
     call.dispose();
   }
+}
+
+/** The largest body the recogniser may take instead of the parser: none when the parser would refuse the option. */
+function recognizableMax(maxEnvelopeBytes: number | undefined): number {
+  if (maxEnvelopeBytes === undefined) return Infinity;
+  return Number.isSafeInteger(maxEnvelopeBytes) && maxEnvelopeBytes >= 1 ? maxEnvelopeBytes : -1;
 }
 
 /**

@@ -8,7 +8,9 @@ import { EwsBridgeError, EwsConnectionError } from '../errors.js';
 import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildUnsubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
-import { createEwsAgent, postSoap, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
+import type { EwsEnvelope } from '../ews/messages.js';
+import { streamingSubscribeSuccessId } from '../ews/subscribe-answer.js';
+import { createEwsAgent, postSoap, postSoapRecognizing, type EwsEndpointOptions, type SoapRequest } from '../ews/transport.js';
 import type { ResolvedSourceOptions } from './options.js';
 
 /** What {@link sourceEndpoint} builds for one subscriber. */
@@ -46,8 +48,13 @@ export function sourceEndpoint(options: ResolvedSourceOptions): SourceEndpoint {
  * or an answer without an id. Not abortable on purpose: once the request is out the server may have
  * created the subscription, and only its id lets teardown remove it (`requestTimeoutMs` bounds it).
  */
-export async function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, requestTimeoutMs: number): Promise<string> {
-  const response = await postSoap(request, { ...endpoint, requestTimeoutMs });
+export function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, requestTimeoutMs: number): Promise<string> {
+  // Exchange's usual success answer is recognised by its text; any other is parsed (subscribe-answer.ts).
+  return postSoapRecognizing(request, { ...endpoint, requestTimeoutMs }, streamingSubscribeSuccessId, subscriptionIdOf);
+}
+
+/** The subscription id of a parsed Subscribe answer; typed errors for an EWS error or an answer without one. */
+function subscriptionIdOf(response: EwsEnvelope): string {
   const error = envelopeError(response);
   if (error) throw error;
   const body = response.body;
