@@ -639,27 +639,43 @@ function send(
 ): Promise<IncomingMessage> {
   const body = withBody ? Buffer.from(request.envelope, 'utf8') : Buffer.alloc(0);
   const soapAction = request.soapAction.startsWith('"') ? request.soapAction : `"${request.soapAction}"`;
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'text/xml; charset=utf-8',
-    Accept: 'text/xml',
-    ...ACCEPT_IDENTITY,
-    ...(request.soapAction === '' ? {} : { SOAPAction: soapAction }),
-    ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
-    ...options.headers,
-  };
   const cookie = options.cookies?.cookieHeader(url);
-  if (cookie !== undefined && cookie !== '') headers['Cookie'] = cookie;
-  // Caller headers cannot override these two: a wrong length corrupts the connection and a stray
-  // Authorization would leak past the auth scheme.
-  for (const name of Object.keys(headers)) {
-    const lower = name.toLowerCase();
-    if (lower === 'authorization' || lower === 'content-length') delete headers[name];
-  }
-  if (authorization !== undefined) headers['Authorization'] = authorization;
-  headers['Content-Length'] = body.length;
-
   const agent = options.agent ?? (url.protocol === 'https:' ? sharedAgents.https : sharedAgents.http);
   const transport = url.protocol === 'https:' ? https : http;
+  // Without caller headers, the usual case, the headers go to node as a flat list (with the Host
+  // node would add): the same lines in the same order, still validated by node, without a
+  // setHeader per header (~10 µs of a small request). Caller headers take the general path, where
+  // node merges names case-insensitively and the reserved two are taken out.
+  const plain = options.headers === undefined || !hasOwnKeys(options.headers);
+  let headers: Record<string, string | number> | string[];
+  if (plain) {
+    const lines = ['Content-Type', 'text/xml; charset=utf-8', 'Accept', 'text/xml', 'Accept-Encoding', ACCEPT_IDENTITY['Accept-Encoding']];
+    if (request.soapAction !== '') lines.push('SOAPAction', soapAction);
+    if (options.mailbox !== undefined) lines.push('X-AnchorMailbox', options.mailbox);
+    if (cookie !== undefined && cookie !== '') lines.push('Cookie', cookie);
+    if (authorization !== undefined) lines.push('Authorization', authorization);
+    lines.push('Content-Length', String(body.length), 'Host', url.host);
+    headers = lines;
+  } else {
+    headers = {
+      'Content-Type': 'text/xml; charset=utf-8',
+      Accept: 'text/xml',
+      ...ACCEPT_IDENTITY,
+      ...(request.soapAction === '' ? {} : { SOAPAction: soapAction }),
+      ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
+      ...options.headers,
+    };
+    if (cookie !== undefined && cookie !== '') headers['Cookie'] = cookie;
+    // Caller headers cannot override these two: a wrong length corrupts the connection and a stray
+    // Authorization would leak past the auth scheme.
+    for (const name of Object.keys(headers)) {
+      const lower = name.toLowerCase();
+      if (lower === 'authorization' || lower === 'content-length') delete headers[name];
+    }
+    if (authorization !== undefined) headers['Authorization'] = authorization;
+    headers['Content-Length'] = body.length;
+  }
+
   return new Promise<IncomingMessage>((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason);
@@ -667,7 +683,7 @@ function send(
     }
     let req: http.ClientRequest;
     try {
-      req = transport.request(url, { method: 'POST', headers, agent });
+      req = plain ? transport.request({ ...targetOf(url), method: 'POST', headers, agent }) : transport.request(url, { method: 'POST', headers, agent });
     } catch (error) {
       // Invalid header characters and the like: a caller mistake, not a network failure.
       reject(error);
@@ -691,6 +707,35 @@ function send(
     });
     req.end(body);
   });
+}
+
+function hasOwnKeys(record: Readonly<Record<string, string>>): boolean {
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
+}
+
+/** What `http.request` takes from a URL (as node's own `urlToHttpOptions` gives it), per URL text. */
+interface RequestTarget {
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly port: number | undefined;
+  readonly path: string;
+}
+
+const targets = new Map<string, RequestTarget>();
+/** Endpoints whose targets are kept (a process talks to a few). */
+const MAX_TARGETS = 32;
+
+function targetOf(url: URL): RequestTarget {
+  const href = url.href;
+  let target = targets.get(href);
+  if (target === undefined) {
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    target = { protocol: url.protocol, hostname, port: url.port === '' ? undefined : Number(url.port), path: `${url.pathname}${url.search}` };
+    if (targets.size >= MAX_TARGETS) targets.clear();
+    targets.set(href, target);
+  }
+  return target;
 }
 
 /** OpenSSL/Node codes for a server certificate we refused: retrying cannot help, so they are fatal. */
