@@ -1,7 +1,8 @@
 /**
- * The request head postSoap writes, byte for byte: without caller headers the headers go to node
- * as a flat list (with the Host line node would add itself), and must give exactly the head that
- * the general path (caller headers, merged by node) gives — same lines, same order.
+ * The request head postSoap writes, byte for byte. The headers go to node as a flat list of lines
+ * (with the Host line node would add itself), which must give exactly the head node wrote when it
+ * was given them as an object and set them one by one: same lines, same order, names that differ
+ * only in case merged in place; a caller's own Host (or an Expect) still goes the object way.
  */
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
@@ -67,11 +68,33 @@ describe('postSoap request head', () => {
     expect(heads[1]!.split('\r\n').filter((line) => line !== 'X-Extra: 1')).toEqual(expected);
   });
 
+  it('merges caller headers as node does: case-insensitive names replaced in place, the reserved two dropped', async () => {
+    const { url, heads } = await recorder();
+    const agent = createEwsAgent({ url });
+    const host = new URL(url).host;
+    const call = (headers: Record<string, string>): Promise<unknown> => postSoap(REQUEST, { url, agent, headers }).catch(() => undefined);
+    await call({ 'content-type': 'text/plain', 'X-A': '1', 'x-a': '2' });
+    await call({ authorization: 'Basic c3RyYXk=', 'content-length': '5', 'X-B': '2' });
+    await call({ Connection: 'close' });
+    await call({ Host: 'mail.contoso.com' });
+    agent.destroy();
+    const soapAction = 'SOAPAction: "http://schemas.microsoft.com/exchange/services/2006/messages/Subscribe"';
+    const length = `Content-Length: ${Buffer.byteLength(REQUEST.envelope)}`;
+    const start = 'POST /EWS/Exchange.asmx?q=1 HTTP/1.1';
+    expect(heads.map((head) => head.split('\r\n'))).toEqual([
+      [start, 'content-type: text/plain', 'Accept: text/xml', 'Accept-Encoding: identity', soapAction, 'x-a: 2', length, `Host: ${host}`, 'Connection: keep-alive'],
+      [start, 'Content-Type: text/xml; charset=utf-8', 'Accept: text/xml', 'Accept-Encoding: identity', soapAction, 'X-B: 2', length, `Host: ${host}`, 'Connection: keep-alive'],
+      [start, 'Content-Type: text/xml; charset=utf-8', 'Accept: text/xml', 'Accept-Encoding: identity', soapAction, 'Connection: close', length, `Host: ${host}`],
+      [start, 'Content-Type: text/xml; charset=utf-8', 'Accept: text/xml', 'Accept-Encoding: identity', soapAction, 'Host: mail.contoso.com', length, 'Connection: keep-alive'],
+    ]);
+  });
+
   it('refuses a header value node refuses, on either path', async () => {
     const { url } = await recorder();
     const agent = createEwsAgent({ url });
     await expect(postSoap(REQUEST, { url, agent, mailbox: 'bad\r\nInjected: 1' })).rejects.toThrow(/Invalid character/);
-    await expect(postSoap(REQUEST, { url, agent, mailbox: 'bad\r\nInjected: 1', headers: { 'X-Extra': '1' } })).rejects.toThrow(/Invalid character/);
+    await expect(postSoap(REQUEST, { url, agent, mailbox: 'bad\r\nInjected: 1', headers: { Host: 'mail.contoso.com' } })).rejects.toThrow(/Invalid character/);
+    await expect(postSoap(REQUEST, { url, agent, headers: { 'Bad Name': '1' } })).rejects.toThrow(/Header name must be a valid HTTP token/);
     agent.destroy();
   });
 });

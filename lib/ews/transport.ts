@@ -642,39 +642,26 @@ function send(
   const cookie = options.cookies?.cookieHeader(url);
   const agent = options.agent ?? (url.protocol === 'https:' ? sharedAgents.https : sharedAgents.http);
   const transport = url.protocol === 'https:' ? https : http;
-  // Without caller headers, the usual case, the headers go to node as a flat list (with the Host
-  // node would add): the same lines in the same order, still validated by node, without a
-  // setHeader per header (~10 µs of a small request). Caller headers take the general path, where
-  // node merges names case-insensitively and the reserved two are taken out.
-  const plain = options.headers === undefined || !hasOwnKeys(options.headers);
-  let headers: Record<string, string | number> | string[];
-  if (plain) {
-    const lines = ['Content-Type', 'text/xml; charset=utf-8', 'Accept', 'text/xml', 'Accept-Encoding', ACCEPT_IDENTITY['Accept-Encoding']];
-    if (request.soapAction !== '') lines.push('SOAPAction', soapAction);
-    if (options.mailbox !== undefined) lines.push('X-AnchorMailbox', options.mailbox);
-    if (cookie !== undefined && cookie !== '') lines.push('Cookie', cookie);
-    if (authorization !== undefined) lines.push('Authorization', authorization);
-    lines.push('Content-Length', String(body.length), 'Host', url.host);
-    headers = lines;
-  } else {
-    headers = {
-      'Content-Type': 'text/xml; charset=utf-8',
-      Accept: 'text/xml',
-      ...ACCEPT_IDENTITY,
-      ...(request.soapAction === '' ? {} : { SOAPAction: soapAction }),
-      ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
-      ...options.headers,
-    };
-    if (cookie !== undefined && cookie !== '') headers['Cookie'] = cookie;
-    // Caller headers cannot override these two: a wrong length corrupts the connection and a stray
-    // Authorization would leak past the auth scheme.
-    for (const name of Object.keys(headers)) {
-      const lower = name.toLowerCase();
-      if (lower === 'authorization' || lower === 'content-length') delete headers[name];
-    }
-    if (authorization !== undefined) headers['Authorization'] = authorization;
-    headers['Content-Length'] = body.length;
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'text/xml; charset=utf-8',
+    Accept: 'text/xml',
+    ...ACCEPT_IDENTITY,
+    ...(request.soapAction === '' ? {} : { SOAPAction: soapAction }),
+    ...(options.mailbox === undefined ? {} : { 'X-AnchorMailbox': options.mailbox }),
+    ...options.headers,
+  };
+  if (cookie !== undefined && cookie !== '') headers['Cookie'] = cookie;
+  // Caller headers cannot override these two: a wrong length corrupts the connection and a stray
+  // Authorization would leak past the auth scheme.
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'authorization' || lower === 'content-length') delete headers[name];
   }
+  if (authorization !== undefined) headers['Authorization'] = authorization;
+  headers['Content-Length'] = body.length;
+  // The head's lines as node would write them from `headers`, handed over as a flat list: node
+  // validates them the same, without a setHeader per header (~10 µs of a small request).
+  const lines = headerLines(headers, url.host);
 
   return new Promise<IncomingMessage>((resolve, reject) => {
     if (signal.aborted) {
@@ -683,7 +670,7 @@ function send(
     }
     let req: http.ClientRequest;
     try {
-      req = plain ? transport.request({ ...targetOf(url), method: 'POST', headers, agent }) : transport.request(url, { method: 'POST', headers, agent });
+      req = lines === undefined ? transport.request(url, { method: 'POST', headers, agent }) : transport.request({ ...targetOf(url), method: 'POST', headers: lines, agent });
     } catch (error) {
       // Invalid header characters and the like: a caller mistake, not a network failure.
       reject(error);
@@ -709,9 +696,30 @@ function send(
   });
 }
 
-function hasOwnKeys(record: Readonly<Record<string, string>>): boolean {
-  for (const key in record) if (Object.hasOwn(record, key)) return true;
-  return false;
+/**
+ * The header lines node writes for `headers` given as an object (set one by one, in key order: a
+ * name that differs from an earlier one only in case replaces that line, in its place), then the
+ * Host line node adds; `undefined` when node does more than write lines (an `Expect` header, the
+ * caller's own `Host`), for the object to go to node as it is.
+ */
+function headerLines(headers: Readonly<Record<string, string | number>>, host: string): string[] | undefined {
+  const lines: string[] = [];
+  const at = new Map<string, number>();
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'host' || lower === 'expect') return undefined;
+    const value = String(headers[name]);
+    const index = at.get(lower);
+    if (index === undefined) {
+      at.set(lower, lines.length);
+      lines.push(name, value);
+    } else {
+      lines[index] = name;
+      lines[index + 1] = value;
+    }
+  }
+  lines.push('Host', host);
+  return lines;
 }
 
 /** What `http.request` takes from a URL (as node's own `urlToHttpOptions` gives it), per URL text. */
