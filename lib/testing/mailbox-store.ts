@@ -47,8 +47,10 @@ export class Mailbox {
   readonly events: DeliveredEvent[] = [];
   private readonly folders = new Map<string, Folder>();
   private readonly foldersById = new Map<string, Folder>();
-  private readonly items = new Map<string, ItemState>();
-  private readonly folderLog = new Map<string, FolderChange[]>();
+  // Made on the first item event: a mailbox nobody sends mail to (most of 10,000 subscribed ones)
+  // holds two empty Maps less (~250 bytes).
+  private itemMap: Map<string, ItemState> | undefined;
+  private folderLogMap: Map<string, FolderChange[]> | undefined;
   private nextItemNo = 1;
   private nextFolderNo = INITIAL_FOLDERS.length + 1;
   /**
@@ -63,6 +65,14 @@ export class Mailbox {
     readonly no: number,
     readonly address: string,
   ) {}
+
+  private get items(): Map<string, ItemState> {
+    return (this.itemMap ??= new Map());
+  }
+
+  private get folderLog(): Map<string, FolderChange[]> {
+    return (this.folderLogMap ??= new Map());
+  }
 
   /** The watermark for a sequence number of this mailbox. */
   watermarkAt(seq: number): string {
