@@ -87,4 +87,23 @@ describe('Limiter', () => {
     gate.resolve();
     await first;
   });
+  it('says when a call would run at once, and calls onFree when a slot frees with nobody waiting', async () => {
+    const limiter = new Limiter(1);
+    const freed: boolean[] = [];
+    limiter.onFree = () => freed.push(limiter.free);
+    expect(limiter.free).toBe(true);
+    const first = deferred();
+    const second = deferred();
+    const runs = [limiter.run(() => first.promise), limiter.run(() => second.promise)];
+    expect(limiter.free).toBe(false);
+    first.resolve();
+    await tick();
+    // The slot went straight to the waiter: not free, onFree not called.
+    expect(limiter.free).toBe(false);
+    expect(freed).toEqual([]);
+    second.resolve();
+    await Promise.all(runs);
+    expect(freed).toEqual([true]);
+    expect(limiter.free).toBe(true);
+  });
 });

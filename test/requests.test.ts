@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EVENT_TYPES, type FolderSpec } from '../lib/index.js';
+import { EVENT_TYPES, type EventType, type FolderSpec } from '../lib/index.js';
 import {
   EXCHANGE_VERSIONS,
   SOAP_ACTIONS,
@@ -387,5 +387,30 @@ describe('argument validation names the option', () => {
 
   it('never echoes a URL (it may carry credentials)', () => {
     expect(() => buildPushSubscribeRequest({ ...base, url: 'ftp://user:secret@h/' })).toThrow(/^(?!.*secret)/);
+  });
+});
+
+describe('subscription scope written once per scope', () => {
+  it('gives the same request for the same scope, and sees a scope changed in place', () => {
+    const folders: string[] = ['inbox'];
+    const eventTypes: EventType[] = ['NewMail', 'Created'];
+    const first = buildStreamingSubscribeRequest({ folders, eventTypes, impersonation: { smtpAddress: 'a@contoso.com' } });
+    expect(buildStreamingSubscribeRequest({ folders: ['inbox'], eventTypes: ['NewMail', 'Created'], impersonation: { smtpAddress: 'a@contoso.com' } })).toBe(first);
+    folders.push('calendar');
+    eventTypes[1] = 'Deleted';
+    const changed = buildStreamingSubscribeRequest({ folders, eventTypes, impersonation: { smtpAddress: 'a@contoso.com' } });
+    expect(changed).toContain('<t:DistinguishedFolderId Id="calendar"/>');
+    expect(changed).toContain('<t:EventType>DeletedEvent</t:EventType>');
+    expect(changed).not.toContain('CreatedEvent');
+    // Invalid after valid still throws, with the builder's message.
+    expect(() => buildStreamingSubscribeRequest({ folders: ['Inbox'], eventTypes })).toThrow(/lower-case distinguished folder name/);
+    expect(() => buildStreamingSubscribeRequest({ folders, eventTypes: ['NewMail', 'Bogus' as EventType] })).toThrow(/eventTypes\[1\]/);
+    expect(() => buildStreamingSubscribeRequest({ folders, eventTypes, subscribeToAllFolders: true })).toThrow(/folders must be empty/);
+    expect(buildStreamingSubscribeRequest({ subscribeToAllFolders: true, eventTypes })).toContain('SubscribeToAllFolders="true"');
+    // Folder objects are written each time (they could change without the array changing).
+    const byId = { id: 'AAMk1' };
+    buildStreamingSubscribeRequest({ folders: [byId], eventTypes });
+    byId.id = 'AAMk2';
+    expect(buildStreamingSubscribeRequest({ folders: [byId], eventTypes })).toContain('Id="AAMk2"');
   });
 });

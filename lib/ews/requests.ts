@@ -293,11 +293,48 @@ export function validateSubscriptionScope(
 
 /** The body of a `*SubscriptionRequest`, up to and including `t:EventTypes`, and its attributes. */
 function subscriptionScope(options: SubscriptionScopeOptions): { attrs: string; children: string } {
+  const cached = lastScope !== undefined && sameScope(lastScope, options) ? lastScope.scope : undefined;
+  if (cached) return cached;
   const { folderIds, eventTypes } = validateSubscriptionScope(options);
-  return {
+  const scope = {
     attrs: options.subscribeToAllFolders === true ? ' SubscribeToAllFolders="true"' : '',
     children: `${folderIds === '' ? '' : `<t:FolderIds>${folderIds}</t:FolderIds>`}<t:EventTypes>${eventTypes}</t:EventTypes>`,
   };
+  lastScope = cacheableScope(options, scope);
+  return scope;
+}
+
+/**
+ * The last scope written, with copies of what it was written from: a group subscribes thousands of
+ * mailboxes to one scope, and checking it again costs more than comparing a few strings. Only
+ * scopes of plain strings (distinguished folder names, event types) are kept: nothing in them can
+ * change behind the copy.
+ */
+let lastScope: { readonly all: boolean | undefined; readonly folders: readonly string[] | undefined; readonly eventTypes: readonly string[] | undefined; readonly scope: { attrs: string; children: string } } | undefined;
+
+function stringsOnly(value: unknown): readonly string[] | undefined | false {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length > 16) return false;
+  for (const item of value) if (typeof item !== 'string') return false;
+  return [...(value as string[])];
+}
+
+function cacheableScope(options: SubscriptionScopeOptions, scope: { attrs: string; children: string }): typeof lastScope {
+  const folders = stringsOnly(options.folders);
+  const eventTypes = stringsOnly(options.eventTypes);
+  if (folders === false || eventTypes === false) return undefined;
+  return { all: options.subscribeToAllFolders, folders, eventTypes, scope };
+}
+
+function sameStrings(kept: readonly string[] | undefined, given: unknown): boolean {
+  if (kept === undefined || given === undefined) return kept === given;
+  if (!Array.isArray(given) || given.length !== kept.length) return false;
+  for (let i = 0; i < kept.length; i++) if (given[i] !== kept[i]) return false;
+  return true;
+}
+
+function sameScope(kept: NonNullable<typeof lastScope>, options: SubscriptionScopeOptions): boolean {
+  return kept.all === options.subscribeToAllFolders && sameStrings(kept.folders, options.folders) && sameStrings(kept.eventTypes, options.eventTypes);
 }
 
 function optionalWatermark(value: unknown, qname: string): string {

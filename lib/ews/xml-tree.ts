@@ -30,65 +30,104 @@ export class XmlReadError extends Error {
 interface Building {
   ns: string;
   local: string;
-  attributes: Map<string, string>;
-  nsAttributes: Map<string, string>;
+  attributes: ReadonlyMap<string, string>;
+  nsAttributes: ReadonlyMap<string, string>;
   children: XmlElement[];
   text: string;
 }
 
 const XMLNS_URI = 'http://www.w3.org/2000/xmlns/';
 
+/** The attribute map of every element without such attributes (most of them): read-only, so one will do. */
+const NO_ATTRIBUTES: ReadonlyMap<string, string> = new Map();
+
+/** What the handlers of a {@link TreeReader}'s parser build into, for the document being read. */
+interface ReadState {
+  readonly stack: Building[];
+  root: XmlElement | undefined;
+  failure: Error | undefined;
+}
+
+/**
+ * A SAX parser with the tree-building handlers attached, reused from one document to the next:
+ * saxes resets itself when a document is closed, and a parser (with its handlers) made per
+ * document was a good part of reading a small one (the simulator reads one per request).
+ */
+class TreeReader {
+  private readonly parser = new SaxesParser({ xmlns: true, position: false });
+  private state: ReadState = { stack: [], root: undefined, failure: undefined };
+
+  constructor() {
+    const parser = this.parser;
+    parser.on('error', (err) => {
+      this.state.failure ??= err;
+    });
+    parser.on('doctype', () => {
+      this.state.failure ??= new Error('DOCTYPE is not allowed');
+    });
+    parser.on('opentag', (tag) => {
+      let attributes: Map<string, string> | undefined;
+      let nsAttributes: Map<string, string> | undefined;
+      for (const name in tag.attributes) {
+        const attr = tag.attributes[name]!;
+        if (attr.uri === XMLNS_URI || attr.name === 'xmlns') continue;
+        if (attr.uri === '') (attributes ??= new Map()).set(attr.local, attr.value);
+        else (nsAttributes ??= new Map()).set(`{${attr.uri}}${attr.local}`, attr.value);
+      }
+      this.state.stack.push({ ns: tag.uri, local: tag.local, attributes: attributes ?? NO_ATTRIBUTES, nsAttributes: nsAttributes ?? NO_ATTRIBUTES, children: [], text: '' });
+    });
+    parser.on('text', (text) => {
+      const stack = this.state.stack;
+      const top = stack[stack.length - 1];
+      if (top) top.text += text;
+    });
+    parser.on('cdata', (text) => {
+      const stack = this.state.stack;
+      const top = stack[stack.length - 1];
+      if (top) top.text += text;
+    });
+    parser.on('closetag', () => {
+      const stack = this.state.stack;
+      const done = stack.pop();
+      if (!done) return;
+      const element: XmlElement = done;
+      const parent = stack[stack.length - 1];
+      if (parent) parent.children.push(element);
+      else this.state.root = element;
+    });
+  }
+
+  /** Reads one document; `false` when the parser threw and must not be used again. */
+  read(xml: string): { state: ReadState; reusable: boolean } {
+    const state: ReadState = { stack: [], root: undefined, failure: undefined };
+    this.state = state;
+    let reusable = true;
+    try {
+      this.parser.write(xml).close();
+    } catch (err) {
+      // Thrown out of the middle of a document: its state is not known to be reset.
+      reusable = false;
+      state.failure ??= err instanceof Error ? err : new Error(String(err));
+    }
+    return { state, reusable };
+  }
+}
+
+let idleReader: TreeReader | undefined;
+
 /**
  * Reads one XML document into a tree. DTDs are refused outright: the simulator never needs one and
  * refusing them means no entity expansion can happen.
  */
 export function readXmlTree(xml: string): XmlElement {
-  const parser = new SaxesParser({ xmlns: true, position: false });
-  const stack: Building[] = [];
-  let root: XmlElement | undefined;
-  let failure: Error | undefined;
-
-  parser.on('error', (err) => {
-    failure ??= err;
-  });
-  parser.on('doctype', () => {
-    failure ??= new Error('DOCTYPE is not allowed');
-  });
-  parser.on('opentag', (tag) => {
-    const attributes = new Map<string, string>();
-    const nsAttributes = new Map<string, string>();
-    for (const attr of Object.values(tag.attributes)) {
-      if (attr.uri === XMLNS_URI || attr.name === 'xmlns') continue;
-      if (attr.uri === '') attributes.set(attr.local, attr.value);
-      else nsAttributes.set(`{${attr.uri}}${attr.local}`, attr.value);
-    }
-    stack.push({ ns: tag.uri, local: tag.local, attributes, nsAttributes, children: [], text: '' });
-  });
-  parser.on('text', (text) => {
-    const top = stack[stack.length - 1];
-    if (top) top.text += text;
-  });
-  parser.on('cdata', (text) => {
-    const top = stack[stack.length - 1];
-    if (top) top.text += text;
-  });
-  parser.on('closetag', () => {
-    const done = stack.pop();
-    if (!done) return;
-    const element: XmlElement = done;
-    const parent = stack[stack.length - 1];
-    if (parent) parent.children.push(element);
-    else root = element;
-  });
-
-  try {
-    parser.write(xml).close();
-  } catch (err) {
-    failure ??= err instanceof Error ? err : new Error(String(err));
-  }
-  if (failure) throw new XmlReadError(failure.message);
-  if (!root) throw new XmlReadError('No root element');
-  return root;
+  // Taken while in use, so a read inside a read (none today) would get a parser of its own.
+  const reader = idleReader ?? new TreeReader();
+  idleReader = undefined;
+  const { state, reusable } = reader.read(xml);
+  if (reusable) idleReader = reader;
+  if (state.failure) throw new XmlReadError(state.failure.message);
+  if (!state.root) throw new XmlReadError('No root element');
+  return state.root;
 }
 
 /** Namespace URIs the simulator reads and writes. */

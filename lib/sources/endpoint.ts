@@ -8,8 +8,9 @@ import { EwsBridgeError, EwsConnectionError } from '../errors.js';
 import { AFFINITY_HEADERS, SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildUnsubscribeRequest } from '../ews/requests.js';
 import { envelopeError } from '../ews/response-errors.js';
-import type { ResponseMessage } from '../ews/messages.js';
-import { createEwsAgent, postSoap, type EwsEndpointOptions, type PostSoapOptions, type SoapRequest } from '../ews/transport.js';
+import type { EwsEnvelope, ResponseMessage } from '../ews/messages.js';
+import { streamingSubscribeSuccessId } from '../ews/subscribe-answer.js';
+import { createEwsAgent, postSoap, postSoapRecognizing, type EwsEndpointOptions, type PostSoapOptions, type SoapRequest } from '../ews/transport.js';
 import type { ResolvedConnectionOptions, ResolvedSourceOptions } from './options.js';
 
 /** What {@link sourceEndpoint} builds for one subscriber. */
@@ -47,7 +48,11 @@ export function sourceEndpoint(options: ResolvedConnectionOptions): SourceEndpoi
  * kind); throws the typed error the answer carries (a SOAP fault, an EWS error code).
  */
 export async function firstMessage(request: SoapRequest, options: PostSoapOptions): Promise<ResponseMessage | undefined> {
-  const response = await postSoap(request, options);
+  return firstMessageOf(await postSoap(request, options));
+}
+
+/** The first response message of a parsed answer; throws the typed error the answer carries. */
+function firstMessageOf(response: EwsEnvelope): ResponseMessage | undefined {
   const error = envelopeError(response);
   if (error) throw error;
   const body = response.body;
@@ -59,8 +64,14 @@ export async function firstMessage(request: SoapRequest, options: PostSoapOption
  * or an answer without an id. Not abortable on purpose: once the request is out the server may have
  * created the subscription, and only its id lets teardown remove it (`requestTimeoutMs` bounds it).
  */
-export async function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, requestTimeoutMs: number): Promise<string> {
-  const message = await firstMessage(request, { ...endpoint, requestTimeoutMs });
+export function postStreamingSubscribe(request: SoapRequest, endpoint: EwsEndpointOptions, requestTimeoutMs: number): Promise<string> {
+  // Exchange's usual success answer is recognised by its text; any other is parsed (subscribe-answer.ts).
+  return postSoapRecognizing(request, { ...endpoint, requestTimeoutMs }, streamingSubscribeSuccessId, subscriptionIdOf);
+}
+
+/** The subscription id of a parsed Subscribe answer; typed errors for an EWS error or an answer without one. */
+function subscriptionIdOf(response: EwsEnvelope): string {
+  const message = firstMessageOf(response);
   const subscriptionId = message?.kind === 'Subscribe' ? message.subscriptionId : undefined;
   if (subscriptionId === undefined) throw new EwsConnectionError('The Subscribe response carried no SubscriptionId');
   return subscriptionId;

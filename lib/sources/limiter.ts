@@ -8,8 +8,18 @@
 export class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
+  /**
+   * Called when a slot frees and no call waits for it (the caller may start one at once: it runs
+   * without waiting). Default: none.
+   */
+  onFree: (() => void) | undefined = undefined;
 
   constructor(private readonly max: number) {}
+
+  /** Whether a call made now would run at once (calls only wait while every slot is taken). */
+  get free(): boolean {
+    return this.active < this.max;
+  }
 
   /**
    * Runs `task` once a slot is free. A `signal` that aborts while the call still waits removes it
@@ -24,7 +34,10 @@ export class Limiter {
       const next = this.waiting.shift();
       // The slot passes straight to the next waiter, so a newcomer cannot overtake the queue.
       if (next) next();
-      else this.active--;
+      else {
+        this.active--;
+        this.onFree?.();
+      }
     }
   }
 

@@ -35,6 +35,10 @@ export interface FolderChange {
 
 // Folders every mailbox has from the start, under msgfolderroot (root ⟶ msgfolderroot ⟶ these).
 const STANDARD_FOLDERS = ['inbox', 'calendar', 'contacts', 'deleteditems', 'drafts', 'junkemail', 'outbox', 'sentitems', 'tasks', 'notes', 'journal'];
+// Their folder numbers (root 1, msgfolderroot 2, then the list in order): fixed, so a folder's id
+// is the same whether it was looked at first or last.
+const INITIAL_FOLDERS = ['root', 'msgfolderroot', ...STANDARD_FOLDERS];
+const INITIAL_FOLDER_NO: ReadonlyMap<string, number> = new Map(INITIAL_FOLDERS.map((name, i) => [name, i + 1]));
 
 /** One simulated mailbox. */
 export class Mailbox {
@@ -43,19 +47,31 @@ export class Mailbox {
   readonly events: DeliveredEvent[] = [];
   private readonly folders = new Map<string, Folder>();
   private readonly foldersById = new Map<string, Folder>();
-  private readonly items = new Map<string, ItemState>();
-  private readonly folderLog = new Map<string, FolderChange[]>();
+  // Made on the first item event: a mailbox nobody sends mail to (most of 10,000 subscribed ones)
+  // holds two empty Maps less (~250 bytes).
+  private itemMap: Map<string, ItemState> | undefined;
+  private folderLogMap: Map<string, FolderChange[]> | undefined;
   private nextItemNo = 1;
-  private nextFolderNo = 1;
+  private nextFolderNo = INITIAL_FOLDERS.length + 1;
+  /**
+   * Whether every initial folder is in the maps. They exist from the start, but each is made (its
+   * id encoded, its entries added) on first use: a Subscribe to the inbox of 10,000 fresh
+   * mailboxes then makes one folder each, not 13. Ids and numbers are the same either way.
+   */
+  private allInitial = false;
 
   constructor(
     readonly serverId: number,
     readonly no: number,
     readonly address: string,
-  ) {
-    const root = this.addFolder('root', undefined);
-    const top = this.addFolder('msgfolderroot', root.id);
-    for (const name of STANDARD_FOLDERS) this.addFolder(name, top.id);
+  ) {}
+
+  private get items(): Map<string, ItemState> {
+    return (this.itemMap ??= new Map());
+  }
+
+  private get folderLog(): Map<string, FolderChange[]> {
+    return (this.folderLogMap ??= new Map());
   }
 
   /** The watermark for a sequence number of this mailbox. */
@@ -63,21 +79,39 @@ export class Mailbox {
     return encodeWatermark({ serverId: this.serverId, mailboxNo: this.no, seq });
   }
 
-  private addFolder(name: string, parentId: string | undefined): Folder {
-    const no = this.nextFolderNo++;
+  private addFolder(name: string, parentId: string | undefined, no = this.nextFolderNo++): Folder {
     const folder: Folder = { no, id: folderIdFor(this.serverId, this.no, no), name, parentId };
     this.folders.set(name.toLowerCase(), folder);
     this.foldersById.set(folder.id, folder);
     return folder;
   }
 
+  /** The folder of this (lower-case) name, the initial ones made on first use. */
+  private named(name: string): Folder | undefined {
+    const existing = this.folders.get(name);
+    if (existing || this.allInitial) return existing;
+    const no = INITIAL_FOLDER_NO.get(name);
+    if (no === undefined) return undefined;
+    const parentNo = no === 1 ? undefined : no === 2 ? 1 : 2;
+    return this.addFolder(name, parentNo === undefined ? undefined : folderIdFor(this.serverId, this.no, parentNo), no);
+  }
+
+  /** Makes every initial folder not made yet (before a lookup by id or number, or a walk). */
+  private makeAllInitial(): void {
+    if (this.allInitial) return;
+    for (const name of INITIAL_FOLDERS) this.named(name);
+    this.allInitial = true;
+  }
+
   /** Finds a folder by id; `undefined` if this mailbox has none with that id. */
   folderById(id: string): Folder | undefined {
+    this.makeAllInitial();
     return this.foldersById.get(id);
   }
 
   /** Folder by folder number (from a sync state). */
   folderByNo(no: number): Folder | undefined {
+    this.makeAllInitial();
     for (const folder of this.foldersById.values()) if (folder.no === no) return folder;
     return undefined;
   }
@@ -87,12 +121,15 @@ export class Mailbox {
    * always exist (made on first use); custom names are made under msgfolderroot only when `create`.
    */
   folder(ref: string, create: boolean): Folder | undefined {
-    const byId = this.foldersById.get(ref);
+    const name = ref.toLowerCase();
+    // An initial folder's name is never an id (ids are long base64 strings): only other refs
+    // need every folder made for the lookup by id.
+    const byId = INITIAL_FOLDER_NO.has(name) ? undefined : this.folderById(ref);
     if (byId) return byId;
-    const existing = this.folders.get(ref.toLowerCase());
+    const existing = this.named(name);
     if (existing) return existing;
     if (!create && !DISTINGUISHED_FOLDER_NAMES.has(ref)) return undefined;
-    return this.addFolder(ref, this.folders.get('msgfolderroot')!.id);
+    return this.addFolder(ref, this.named('msgfolderroot')!.id);
   }
 
   private newestItemIn(folderId: string): ItemState | undefined {
