@@ -469,6 +469,20 @@ export class EnvelopeReader {
     else frames.push(next);
   }
 
+  /**
+   * Back to depth 0, forgetting the envelope being read (the next start tag starts a new one).
+   * Envelopes already returned are not affected. (The parser replays an envelope through saxes
+   * after its fast path gave up on it; see parser.ts.)
+   */
+  reset(): void {
+    this.frames.length = 0;
+    this.skipDepth = 0;
+    this.leaf = 0;
+    this.leafName = '';
+    this.leafKey = '';
+    this.text = '';
+  }
+
   /** Text (or CDATA) content. Only the text of leaf elements is kept. */
   onText(text: string): void {
     if (this.leaf !== 0 && this.skipDepth === 0) {

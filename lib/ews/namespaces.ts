@@ -186,6 +186,27 @@ export class NamespaceScopes {
     return uri;
   }
 
+  /**
+   * Back to no open element, as before the first start tag: every declaration in force is undone
+   * and nothing half-read is kept. (The parser replays an envelope through saxes after its fast
+   * path gave up on it; see parser.ts.)
+   */
+  reset(): void {
+    let n = this.undoCount;
+    while (n > 0) {
+      n--;
+      const prefix = this.undoPrefix[n] as string;
+      const before = this.undoUri[n];
+      if (before === undefined) this.bindings.delete(prefix);
+      else this.bindings.set(prefix, before);
+    }
+    this.undoCount = 0;
+    this.depth = 0;
+    this.declCount = 0;
+    this.prefixedNames.length = 0;
+    this.version++;
+  }
+
   /** An end tag: the declarations of the element it closes go out of scope. */
   close(): void {
     const depth = this.depth--;

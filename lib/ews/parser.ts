@@ -21,14 +21,14 @@
  * @packageDocumentation
  */
 import { isAscii } from 'node:buffer';
-import { SaxesParser, type SaxesTagPlain } from 'saxes';
+import { SaxesParser } from 'saxes';
 import {
   EwsEnvelopeTooLargeError,
   EwsNotXmlError,
   EwsParseError,
   EwsXmlForbiddenError,
 } from '../errors.js';
-import { EnvelopeReader, internName } from './envelope-reader.js';
+import { EnvelopeReader, internName, type StartTag } from './envelope-reader.js';
 import type { EwsEnvelope } from './messages.js';
 import { NamespaceScopes } from './namespaces.js';
 
@@ -97,6 +97,42 @@ const DOCTYPE_MISPLACED = 'inappropriately located doctype declaration.';
 
 /** Thrown inside saxes handlers to stop it when the body turns out to be an HTML page. */
 const NOT_XML_SIGNAL: unique symbol = Symbol('not-xml');
+
+/** Thrown inside the fast path when the text holds something it leaves to saxes (see `feedFast`). */
+const FAST_BAIL: unique symbol = Symbol('fast-bail');
+
+/**
+ * Characters the fast path does not read itself: control characters but LF and CR (tab included:
+ * saxes normalizes it in attribute values), entity and character references, UTF-16 surrogates
+ * and the two non-characters saxes refuses. A text holding any of them goes to saxes. Line breaks
+ * are read (Exchange writes CRLF between envelopes): a CR must be followed by an LF, and CRLF
+ * becomes LF in character data as saxes makes it; an attribute value holding either, where saxes
+ * makes a space of it, goes to saxes.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const FAST_UNSUPPORTED = /[\x00-\x09\x0b\x0c\x0e-\x1f&\ud800-\udfff\ufffe\uffff]/;
+const CRLF = /\r\n/g;
+
+/** ASCII `NameStartChar`s (1) and `NameChar`s (1 in NAME_CHAR); any other name goes to saxes. */
+const NAME_START = new Uint8Array(128);
+const NAME_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f /* _ */ || c === 0x3a; /* : */
+  NAME_START[c] = letter ? 1 : 0;
+  NAME_CHAR[c] = letter || (c >= 0x30 && c <= 0x39) || c === 0x2d /* - */ || c === 0x2e /* . */ ? 1 : 0;
+}
+
+let fastPathDefault = true;
+
+/**
+ * Turns the fast path off (or on again) for parsers created afterwards; for tests and benchmarks
+ * that compare it with saxes alone.
+ *
+ * @internal
+ */
+export function setParserFastPath(enabled: boolean): void {
+  fastPathDefault = enabled;
+}
 
 function isXmlSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -171,6 +207,36 @@ export class EnvelopeParser {
   private unitStartBytes = 0; // byte offset where the envelope being read began (previous one's end)
   private lastEmitPosition = -1; // saxes position of the last envelope's closing `>`
 
+  // The fast path (see `feedFast`): reads the stream itself while it holds only what the fast path
+  // reads exactly as saxes would; the first time it meets anything else, the envelope being read
+  // is replayed through saxes, which then reads the rest of the stream.
+  private fast = fastPathDefault;
+  private pending = ''; // an incomplete tag ending the last text, read again with the next one
+  private pendingAscii = true; // `pending` is all ASCII
+  private pendingText = ''; // character data read but not yet ended by a `<`
+  private pendingLength = 0; // length of `pending` at the start of `current`
+  private readonly openNames: string[] = []; // names of the open elements
+  private readonly attrNames: string[] = []; // the attributes of the start tag being read
+  private readonly attrValues: string[] = [];
+  private fastIndex = 0; // index in `current` just after the `>` being handled
+  private fastChars = 0; // characters given to the fast path before `current`'s new text
+  private tail = ''; // the last two characters given to the fast path (a `]]>` across texts)
+  private hasNewline = false; // `current` holds a line feed
+  private hasReturn = false; // `current` or `pendingText` holds a carriage return
+  private returnAtEnd = false; // the last text given to the fast path ended in a CR
+  // Line feeds given to the fast path before `current`'s new text, and the character count at
+  // the last one's end (for saxes's line and column after a replay).
+  private lines = 0;
+  private lineStart = 0;
+  private replayLines = 0; // the same before the text in which the replay starts
+  private replayLineStart = 0;
+  // The texts given to the fast path since the end of the last envelope, from `replayFrom` in the
+  // first one: what saxes must read again if the fast path gives up.
+  private replayPieces: string[] = [];
+  private replayFrom = 0;
+  private replayChars = 0; // characters given to the fast path before the replay
+  private replaySkippedBytes = 0; // bytes of XML declarations taken out since the replay start
+
   constructor(options: EnvelopeParserOptions = {}) {
     const { maxBytes, httpStatus } = checkOptions(options);
     this.maxBytes = maxBytes;
@@ -183,7 +249,11 @@ export class EnvelopeParser {
     // every character saxes reads ~4× slower (measured with one more handler).
     const sax = new SaxesParser<{ xmlns: false; fragment: true }>({ xmlns: false, fragment: true });
     this.sax = sax;
-    const scopes = new NamespaceScopes((message) => sax.fail(message), internName);
+    const scopes = new NamespaceScopes((message) => {
+      // On the fast path saxes has not read the text: it reads it again and reports the error.
+      if (this.fast) throw FAST_BAIL;
+      sax.fail(message);
+    }, internName);
     this.scopes = scopes;
     sax.on('attribute', (attribute) => scopes.attribute(attribute.name, attribute.value));
     sax.on('opentag', (tag) => this.onOpenTag(tag));
@@ -410,11 +480,17 @@ export class EnvelopeParser {
 
   /** Accounts for text that is not given to saxes (XML declarations). */
   private skip(text: string): void {
-    this.streamBytes += Buffer.byteLength(text, 'utf8');
+    const bytes = Buffer.byteLength(text, 'utf8');
+    this.streamBytes += bytes;
+    if (this.fast) this.replaySkippedBytes += bytes;
   }
 
   private feed(text: string): void {
     if (text.length === 0) return;
+    if (this.fast) {
+      this.feedFast(text);
+      return;
+    }
     const bytes = this.textIsAscii ? text.length : Buffer.byteLength(text, 'utf8');
     this.current = text;
     this.currentIsAscii = bytes === text.length;
@@ -435,6 +511,254 @@ export class EnvelopeParser {
     if (this.streamBytes - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
   }
 
+  /**
+   * The fast path: reads the text as saxes would, with `indexOf` from `<` to `<` rather than saxes's
+   * character-by-character state machine, and calls the same handlers with the same arguments in
+   * the same order. It reads only start tags with ASCII names and quoted attribute values
+   * separated by spaces, end tags, and character data without references — what EWS streams hold.
+   * Anything else (comments, CDATA, processing instructions, DOCTYPE, references, tabs or line
+   * breaks, non-ASCII names, surrogates, and every well-formedness or namespace error) makes it
+   * give up (`bail`): the envelope being read is forgotten and replayed through saxes from its
+   * start, and saxes reads the rest of the stream, so results and errors are saxes's own.
+   * A tag cut by the end of the text is kept (`pending`) and read again with the next text.
+   */
+  private feedFast(text: string): void {
+    this.replayPieces.push(text);
+    const tail = this.tail;
+    this.tail = text.length >= 2 ? text.slice(-2) : (tail + text).slice(-2);
+    if (
+      FAST_UNSUPPORTED.test(text) ||
+      text.includes(']]>') ||
+      (tail + text.slice(0, 2)).includes(']]>') ||
+      !this.returnsAreCrlf(text)
+    ) {
+      this.bail();
+      return;
+    }
+    const ascii = this.textIsAscii || Buffer.byteLength(text, 'utf8') === text.length;
+    const pendingLength = this.pending.length;
+    const s = pendingLength === 0 ? text : this.pending + text;
+    this.hasNewline = s.includes('\n');
+    this.hasReturn = (this.hasNewline && s.includes('\r')) || (this.pendingText.length > 0 && this.pendingText.includes('\r'));
+    this.pending = '';
+    this.pendingLength = pendingLength;
+    this.current = s;
+    this.currentIsAscii = ascii && this.pendingAscii;
+    this.cutIndex = 0;
+    this.cutBytes = this.streamBytes;
+    let consumed: number;
+    try {
+      consumed = this.scanFast(s);
+    } catch (err) {
+      this.current = '';
+      if (err === FAST_BAIL) {
+        this.bail();
+        return;
+      }
+      if (err !== NOT_XML_SIGNAL) throw err;
+      this.enterNotXml();
+      return;
+    }
+    const consumedBytes = this.byteOffsetAtIndex(consumed);
+    const endBytes = consumed === s.length ? consumedBytes : this.byteOffsetAtIndex(s.length);
+    this.streamBytes = consumedBytes;
+    if (consumed < s.length) {
+      const pending = s.slice(consumed);
+      this.pending = pending;
+      this.pendingAscii = this.currentIsAscii || Buffer.byteLength(pending, 'utf8') === pending.length;
+    } else {
+      this.pendingAscii = true;
+    }
+    this.current = '';
+    if (this.hasNewline) {
+      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) {
+        this.lines++;
+        this.lineStart = this.fastChars + at + 1;
+      }
+    }
+    this.fastChars += text.length;
+    if (endBytes - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
+  }
+
+  /** Every CR in `text` (and one ending the text before) is followed by an LF. */
+  private returnsAreCrlf(text: string): boolean {
+    if (this.returnAtEnd) {
+      this.returnAtEnd = false;
+      if (text.charCodeAt(0) !== 0x0a) return false;
+    }
+    for (let at = text.indexOf('\r'); at >= 0; at = text.indexOf('\r', at + 1)) {
+      if (at + 1 === text.length) this.returnAtEnd = true;
+      else if (text.charCodeAt(at + 1) !== 0x0a) return false;
+    }
+    return true;
+  }
+
+  /** Character data as saxes hands it out (CRLF as LF: `returnsAreCrlf` refused any other CR). */
+  private onFastText(text: string): void {
+    this.reader.onText(this.hasReturn && text.includes('\r') ? text.replace(CRLF, '\n') : text);
+  }
+
+  /** Reads `s` up to its end or to an incomplete tag; returns the index where that tag starts. */
+  private scanFast(s: string): number {
+    const n = s.length;
+    let i = 0;
+    while (i < n) {
+      const lt = s.indexOf('<', i);
+      if (lt < 0) {
+        this.pendingText = this.pendingText.length === 0 ? s.slice(i) : this.pendingText + s.slice(i);
+        return n;
+      }
+      if (lt > i) {
+        const slice = s.slice(i, lt);
+        if (this.pendingText.length === 0) {
+          this.onFastText(slice);
+        } else {
+          const text = this.pendingText + slice;
+          this.pendingText = '';
+          this.onFastText(text);
+        }
+      } else if (this.pendingText.length !== 0) {
+        const text = this.pendingText;
+        this.pendingText = '';
+        this.onFastText(text);
+      }
+      if (lt + 1 === n) return lt;
+      const c = s.charCodeAt(lt + 1);
+      if (c === 0x2f /* / */) {
+        const gt = s.indexOf('>', lt + 2);
+        if (gt < 0) return lt;
+        const open = this.openNames;
+        const name = open[open.length - 1];
+        let end = gt;
+        while (end > lt + 2 && s.charCodeAt(end - 1) === 0x20) end--;
+        if (name === undefined || end - lt - 2 !== name.length || !s.startsWith(name, lt + 2)) throw FAST_BAIL;
+        open.pop();
+        i = gt + 1;
+        this.fastIndex = i;
+        this.onCloseTag();
+        continue;
+      }
+      if (c === 0x21 /* ! */ || c === 0x3f /* ? */) throw FAST_BAIL;
+      const next = this.startTagFast(s, lt);
+      if (next < 0) return lt;
+      i = next;
+    }
+    return n;
+  }
+
+  /** Reads the start tag at `lt`; returns the index after it, or -1 when `s` ends inside it. */
+  private startTagFast(s: string, lt: number): number {
+    const n = s.length;
+    let j = lt + 1;
+    if (NAME_START[s.charCodeAt(j)] !== 1) throw FAST_BAIL;
+    j++;
+    while (j < n && NAME_CHAR[s.charCodeAt(j)] === 1) j++;
+    const nameEnd = j;
+    const names = this.attrNames;
+    const values = this.attrValues;
+    names.length = 0;
+    values.length = 0;
+    let nextLt = -1; // the next `<` at or after the attribute value being read (n: none)
+    let selfClosing = false;
+    for (;;) {
+      if (j >= n) return -1;
+      let c = s.charCodeAt(j);
+      if (c === 0x3e /* > */) {
+        j++;
+        break;
+      }
+      if (c === 0x2f /* / */) {
+        if (j + 1 === n) return -1;
+        if (s.charCodeAt(j + 1) !== 0x3e) throw FAST_BAIL;
+        selfClosing = true;
+        j += 2;
+        break;
+      }
+      if (c !== 0x20) throw FAST_BAIL;
+      do j++;
+      while (j < n && s.charCodeAt(j) === 0x20);
+      if (j === n) return -1;
+      c = s.charCodeAt(j);
+      if (c === 0x3e || c === 0x2f) continue;
+      if (NAME_START[c] !== 1) throw FAST_BAIL;
+      const start = j;
+      j++;
+      while (j < n && NAME_CHAR[s.charCodeAt(j)] === 1) j++;
+      if (j + 1 >= n) return -1;
+      if (s.charCodeAt(j) !== 0x3d /* = */) throw FAST_BAIL;
+      const q = s.charCodeAt(j + 1);
+      if (q !== 0x22 /* " */ && q !== 0x27 /* ' */) throw FAST_BAIL;
+      const close = s.indexOf(q === 0x22 ? '"' : "'", j + 2);
+      if (close < 0) return -1;
+      if (nextLt < j + 2) {
+        nextLt = s.indexOf('<', j + 2);
+        if (nextLt < 0) nextLt = n;
+      }
+      if (nextLt < close) throw FAST_BAIL;
+      const value = s.slice(j + 2, close);
+      if (this.hasNewline && value.includes('\n')) throw FAST_BAIL;
+      if (this.hasReturn && value.includes('\r')) throw FAST_BAIL;
+      names.push(s.slice(start, j));
+      values.push(value);
+      j = close + 1;
+    }
+    const attributes = Object.create(null) as Record<string, string>;
+    const scopes = this.scopes;
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k] as string;
+      const value = values[k] as string;
+      if (attributes[name] !== undefined) throw FAST_BAIL;
+      attributes[name] = value;
+      scopes.attribute(name, value);
+    }
+    const name = s.slice(lt + 1, nameEnd);
+    this.onOpenTag({ name, attributes });
+    if (selfClosing) {
+      this.fastIndex = j;
+      this.onCloseTag();
+    } else {
+      this.openNames.push(name);
+    }
+    return j;
+  }
+
+  /**
+   * The fast path gives up for the rest of the stream: the envelope being read (everything given
+   * to it since the last envelope ended) is forgotten and saxes reads it again.
+   */
+  private bail(): void {
+    this.fast = false;
+    const pieces = this.replayPieces;
+    let replay = pieces.length === 0 ? '' : (pieces[0] as string).slice(this.replayFrom);
+    for (let k = 1; k < pieces.length; k++) replay += pieces[k] as string;
+    this.replayPieces = [];
+    this.pending = '';
+    this.pendingText = '';
+    this.openNames.length = 0;
+    this.current = '';
+    this.reader.reset();
+    this.scopes.reset();
+    // saxes puts line and column in its messages: start it where it would be had it read the
+    // whole stream (one column per character: the fast path reads no surrogates).
+    let lines = this.replayLines;
+    let lineStart = this.replayLineStart;
+    const first = pieces[0];
+    if (first !== undefined) {
+      const base = this.replayChars - this.replayFrom;
+      for (let at = first.indexOf('\n'); at >= 0 && at < this.replayFrom; at = first.indexOf('\n', at + 1)) {
+        lines++;
+        lineStart = base + at + 1;
+      }
+    }
+    this.sax.line = 1 + lines;
+    this.sax.column = this.replayChars - lineStart;
+    this.saxChars = 0;
+    this.streamBytes = this.unitStartBytes + this.replaySkippedBytes;
+    this.lastEmitPosition = -1;
+    this.textIsAscii = false;
+    this.feed(replay);
+  }
+
   private finish(): void {
     if (this.phase === P_SNIFF) this.decideSniff();
     if (this.phase === P_NOT_XML) {
@@ -445,6 +769,8 @@ export class EnvelopeParser {
     const carry = this.carry;
     this.carry = '';
     this.feed(carry);
+    // saxes reads whatever follows the last envelope and decides whether the input ends well.
+    if (this.fast && this.phase === P_XML) this.bail();
     if (this.phase === P_NOT_XML) {
       this.failIfPreviewComplete();
       return;
@@ -465,7 +791,11 @@ export class EnvelopeParser {
 
   /** Byte offset in the stream of saxes position `pos`, which lies within `current`. */
   private byteOffsetAt(pos: number): number {
-    const index = pos - this.saxChars;
+    return this.byteOffsetAtIndex(pos - this.saxChars);
+  }
+
+  /** Byte offset in the stream of index `index` in `current`. */
+  private byteOffsetAtIndex(index: number): number {
     // (Any character from U+0080 up takes two bytes or more, so equal lengths mean all ASCII.)
     if (this.currentIsAscii) return this.streamBytes + index;
     if (index > this.cutIndex) {
@@ -477,7 +807,7 @@ export class EnvelopeParser {
 
   // --- saxes handlers -------------------------------------------------------------------------
 
-  private onOpenTag(tag: SaxesTagPlain): void {
+  private onOpenTag(tag: StartTag): void {
     const scopes = this.scopes;
     scopes.open(tag.name);
     const { uri, local } = scopes;
@@ -502,10 +832,23 @@ export class EnvelopeParser {
     this.scopes.close();
     const envelope = this.reader.closeTag();
     if (envelope === undefined) return;
-    const end = this.byteOffsetAt(this.sax.position);
+    let end: number;
+    if (this.fast) {
+      end = this.byteOffsetAtIndex(this.fastIndex);
+      // A replay would start after this envelope (the `>` is in the newest text, not in `pending`).
+      const at = this.fastIndex - this.pendingLength;
+      this.replayPieces = [this.replayPieces[this.replayPieces.length - 1] as string];
+      this.replayFrom = at;
+      this.replayChars = this.fastChars + at;
+      this.replayLines = this.lines;
+      this.replayLineStart = this.lineStart;
+      this.replaySkippedBytes = 0;
+    } else {
+      end = this.byteOffsetAt(this.sax.position);
+      this.lastEmitPosition = this.sax.position;
+    }
     if (end - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
     this.unitStartBytes = end;
-    this.lastEmitPosition = this.sax.position;
     this.out.push(envelope);
   }
 
