@@ -142,6 +142,17 @@ export class NamespaceScopes {
     }
   }
 
+  /**
+   * The element name `s.slice(start, end)` as the string {@link open} was first given for it, when
+   * it is in the name table (saves making a string per tag; `open` then compares pointers).
+   */
+  knownName(s: string, start: number, end: number): string | undefined {
+    const length = end - start;
+    const slot = (length * 31 + s.charCodeAt(end - 1) * 7 + s.charCodeAt(start + (length >> 1))) & (SLOTS - 1);
+    const q = this.slots[slot];
+    return q !== undefined && q.name.length === length && s.startsWith(q.name, start) ? q.name : undefined;
+  }
+
   /** A start tag whose attributes were all passed in; sets {@link uri} and {@link local}. */
   open(name: string): void {
     const depth = ++this.depth;

@@ -21,14 +21,14 @@
  * @packageDocumentation
  */
 import { isAscii } from 'node:buffer';
-import { SaxesParser } from 'saxes';
+import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import {
   EwsEnvelopeTooLargeError,
   EwsNotXmlError,
   EwsParseError,
   EwsXmlForbiddenError,
 } from '../errors.js';
-import { EnvelopeReader, internName, type StartTag } from './envelope-reader.js';
+import { EnvelopeReader, StartTag, internName } from './envelope-reader.js';
 import type { EwsEnvelope } from './messages.js';
 import { NamespaceScopes } from './namespaces.js';
 
@@ -121,6 +121,9 @@ for (let c = 0; c < 128; c++) {
   NAME_START[c] = letter ? 1 : 0;
   NAME_CHAR[c] = letter || (c >= 0x30 && c <= 0x39) || c === 0x2d /* - */ || c === 0x2e /* . */ ? 1 : 0;
 }
+
+/** More attributes than EWS writes on one element (ServerVersionInfo has up to nine). */
+const MAX_FAST_ATTRIBUTES = 16;
 
 let fastPathDefault = true;
 
@@ -216,8 +219,8 @@ export class EnvelopeParser {
   private pendingText = ''; // character data read but not yet ended by a `<`
   private pendingLength = 0; // length of `pending` at the start of `current`
   private readonly openNames: string[] = []; // names of the open elements
-  private readonly attrNames: string[] = []; // the attributes of the start tag being read
-  private readonly attrValues: string[] = [];
+  /** The start tag being handed to the reader (one object for all: the reader does not keep it). */
+  private readonly tag = new StartTag();
   private fastIndex = 0; // index in `current` just after the `>` being handled
   private fastChars = 0; // characters given to the fast path before `current`'s new text
   private tail = ''; // the last two characters given to the fast path (a `]]>` across texts)
@@ -256,7 +259,7 @@ export class EnvelopeParser {
     }, internName);
     this.scopes = scopes;
     sax.on('attribute', (attribute) => scopes.attribute(attribute.name, attribute.value));
-    sax.on('opentag', (tag) => this.onOpenTag(tag));
+    sax.on('opentag', (tag) => this.onSaxOpenTag(tag));
     sax.on('closetag', () => this.onCloseTag());
 
     sax.on('text', (text) => this.reader.onText(text));
@@ -654,10 +657,10 @@ export class EnvelopeParser {
     j++;
     while (j < n && NAME_CHAR[s.charCodeAt(j)] === 1) j++;
     const nameEnd = j;
-    const names = this.attrNames;
-    const values = this.attrValues;
-    names.length = 0;
-    values.length = 0;
+    const tag = this.tag;
+    const names = tag.names;
+    const values = tag.values;
+    let count = 0;
     let nextLt = -1; // the next `<` at or after the attribute value being read (n: none)
     let selfClosing = false;
     for (;;) {
@@ -695,24 +698,26 @@ export class EnvelopeParser {
         if (nextLt < 0) nextLt = n;
       }
       if (nextLt < close) throw FAST_BAIL;
-      const value = s.slice(j + 2, close);
-      if (this.hasNewline && value.includes('\n')) throw FAST_BAIL;
-      if (this.hasReturn && value.includes('\r')) throw FAST_BAIL;
-      names.push(s.slice(start, j));
-      values.push(value);
+      // Duplicates are looked for pairwise: a tag with more attributes than EWS writes goes to saxes.
+      if (count === MAX_FAST_ATTRIBUTES) throw FAST_BAIL;
+      names[count] = s.slice(start, j);
+      values[count++] = s.slice(j + 2, close);
       j = close + 1;
     }
-    const attributes = Object.create(null) as Record<string, string>;
     const scopes = this.scopes;
-    for (let k = 0; k < names.length; k++) {
+    const newline = this.hasNewline;
+    const ret = this.hasReturn;
+    for (let k = 0; k < count; k++) {
       const name = names[k] as string;
       const value = values[k] as string;
-      if (attributes[name] !== undefined) throw FAST_BAIL;
-      attributes[name] = value;
+      for (let m = 0; m < k; m++) if (names[m] === name) throw FAST_BAIL;
+      if ((newline && value.includes('\n')) || (ret && value.includes('\r'))) throw FAST_BAIL;
       scopes.attribute(name, value);
     }
-    const name = s.slice(lt + 1, nameEnd);
-    this.onOpenTag({ name, attributes });
+    const name = scopes.knownName(s, lt + 1, nameEnd) ?? s.slice(lt + 1, nameEnd);
+    tag.name = name;
+    tag.count = count;
+    this.onOpenTag(tag);
     if (selfClosing) {
       this.fastIndex = j;
       this.onCloseTag();
@@ -806,6 +811,19 @@ export class EnvelopeParser {
   }
 
   // --- saxes handlers -------------------------------------------------------------------------
+
+  private onSaxOpenTag(saxTag: SaxesTagPlain): void {
+    const tag = this.tag;
+    const attributes = saxTag.attributes;
+    let count = 0;
+    for (const name in attributes) {
+      tag.names[count] = name;
+      tag.values[count++] = attributes[name] as string;
+    }
+    tag.name = saxTag.name;
+    tag.count = count;
+    this.onOpenTag(tag);
+  }
 
   private onOpenTag(tag: StartTag): void {
     const scopes = this.scopes;
