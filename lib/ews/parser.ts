@@ -125,6 +125,19 @@ for (let c = 0; c < 128; c++) {
 /** More attributes than EWS writes on one element (ServerVersionInfo has up to nine). */
 const MAX_FAST_ATTRIBUTES = 16;
 
+/**
+ * The attributes EWS puts on nearly every element, by first character: read without a string made
+ * for their names. (Any other name is read character by character.)
+ */
+const KNOWN_ATTRIBUTES: (string | undefined)[] = new Array<string | undefined>(128).fill(undefined);
+for (const name of ['Id', 'ChangeKey', 'ResponseClass', 'Name', 'Version', 'xmlns']) KNOWN_ATTRIBUTES[name.charCodeAt(0)] = name;
+
+/**
+ * A tag longer than this (an attribute value of 64 Ki characters) goes to saxes: the fast path
+ * reads an incomplete tag again with each new text, which would make a huge one quadratic.
+ */
+const MAX_PENDING_CHARS = 64 * 1024;
+
 let fastPathDefault = true;
 
 /**
@@ -222,6 +235,7 @@ export class EnvelopeParser {
   /** The start tag being handed to the reader (one object for all: the reader does not keep it). */
   private readonly tag = new StartTag();
   private fastIndex = 0; // index in `current` just after the `>` being handled
+  private nextSpace = -1; // index in `current` of the next space at or after the tag being read
   private fastChars = 0; // characters given to the fast path before `current`'s new text
   private tail = ''; // the last two characters given to the fast path (a `]]>` across texts)
   private hasNewline = false; // `current` holds a line feed
@@ -549,6 +563,7 @@ export class EnvelopeParser {
     this.currentIsAscii = ascii && this.pendingAscii;
     this.cutIndex = 0;
     this.cutBytes = this.streamBytes;
+    this.nextSpace = -1;
     let consumed: number;
     try {
       consumed = this.scanFast(s);
@@ -566,6 +581,11 @@ export class EnvelopeParser {
     const endBytes = consumed === s.length ? consumedBytes : this.byteOffsetAtIndex(s.length);
     this.streamBytes = consumedBytes;
     if (consumed < s.length) {
+      if (s.length - consumed > MAX_PENDING_CHARS) {
+        this.current = '';
+        this.bail();
+        return;
+      }
       const pending = s.slice(consumed);
       this.pending = pending;
       this.pendingAscii = this.currentIsAscii || Buffer.byteLength(pending, 'utf8') === pending.length;
@@ -652,11 +672,27 @@ export class EnvelopeParser {
   /** Reads the start tag at `lt`; returns the index after it, or -1 when `s` ends inside it. */
   private startTagFast(s: string, lt: number): number {
     const n = s.length;
-    let j = lt + 1;
-    if (NAME_START[s.charCodeAt(j)] !== 1) throw FAST_BAIL;
-    j++;
-    while (j < n && NAME_CHAR[s.charCodeAt(j)] === 1) j++;
-    const nameEnd = j;
+    const start = lt + 1;
+    // The name ends at the first space, `/` or `>`. Found with `indexOf` and looked up in the name
+    // table; only a name not seen before is read character by character (which also finds where
+    // it really ends when the guess was wrong).
+    const gt = s.indexOf('>', start);
+    if (gt < 0) return -1;
+    if (this.nextSpace < start) {
+      const space = s.indexOf(' ', start);
+      this.nextSpace = space < 0 ? n : space;
+    }
+    let nameEnd = this.nextSpace < gt ? this.nextSpace : gt;
+    if (nameEnd === gt && s.charCodeAt(gt - 1) === 0x2f /* / */) nameEnd--;
+    const scopes = this.scopes;
+    let name = nameEnd > start ? scopes.knownName(s, start, nameEnd) : undefined;
+    if (name === undefined) {
+      if (NAME_START[s.charCodeAt(start)] !== 1) throw FAST_BAIL;
+      nameEnd = start + 1;
+      while (nameEnd < n && NAME_CHAR[s.charCodeAt(nameEnd)] === 1) nameEnd++;
+      name = s.slice(start, nameEnd);
+    }
+    let j = nameEnd;
     const tag = this.tag;
     const names = tag.names;
     const values = tag.values;
@@ -683,10 +719,16 @@ export class EnvelopeParser {
       if (j === n) return -1;
       c = s.charCodeAt(j);
       if (c === 0x3e || c === 0x2f) continue;
-      if (NAME_START[c] !== 1) throw FAST_BAIL;
-      const start = j;
-      j++;
-      while (j < n && NAME_CHAR[s.charCodeAt(j)] === 1) j++;
+      let attributeName = KNOWN_ATTRIBUTES[c];
+      if (attributeName !== undefined && s.startsWith(attributeName, j) && s.charCodeAt(j + attributeName.length) === 0x3d) {
+        j += attributeName.length;
+      } else {
+        if (NAME_START[c] !== 1) throw FAST_BAIL;
+        const nameStart = j;
+        j++;
+        while (j < n && NAME_CHAR[s.charCodeAt(j)] === 1) j++;
+        attributeName = s.slice(nameStart, j);
+      }
       if (j + 1 >= n) return -1;
       if (s.charCodeAt(j) !== 0x3d /* = */) throw FAST_BAIL;
       const q = s.charCodeAt(j + 1);
@@ -700,11 +742,10 @@ export class EnvelopeParser {
       if (nextLt < close) throw FAST_BAIL;
       // Duplicates are looked for pairwise: a tag with more attributes than EWS writes goes to saxes.
       if (count === MAX_FAST_ATTRIBUTES) throw FAST_BAIL;
-      names[count] = s.slice(start, j);
+      names[count] = attributeName;
       values[count++] = s.slice(j + 2, close);
       j = close + 1;
     }
-    const scopes = this.scopes;
     const newline = this.hasNewline;
     const ret = this.hasReturn;
     for (let k = 0; k < count; k++) {
@@ -714,7 +755,6 @@ export class EnvelopeParser {
       if ((newline && value.includes('\n')) || (ret && value.includes('\r'))) throw FAST_BAIL;
       scopes.attribute(name, value);
     }
-    const name = scopes.knownName(s, lt + 1, nameEnd) ?? s.slice(lt + 1, nameEnd);
     tag.name = name;
     tag.count = count;
     this.onOpenTag(tag);
