@@ -2,12 +2,17 @@
  * The incremental EWS response parser: bytes in, typed {@link EwsEnvelope}s out, one per closed
  * SOAP `Envelope`, as soon as its closing tag is read.
  *
- * How it works: one streaming `saxes` parser (namespace-aware, in fragment mode so that any number
- * of envelopes may follow each other) reads the whole stream once; a streaming `TextDecoder` turns
- * bytes into text so a UTF-8 character split across chunks is reassembled; {@link EnvelopeReader}
- * turns the SAX events of each envelope into typed objects and forgets them once emitted. Work is
- * linear in the input, nothing is re-scanned, and memory is bounded by the largest envelope
- * (enforced by `maxEnvelopeBytes`).
+ * How it works: a streaming `TextDecoder` turns bytes into text so a UTF-8 character split across
+ * chunks is reassembled (an all-ASCII chunk is copied as it is); a fast path reads what EWS streams
+ * hold (tags, quoted attributes, character data without references) with `indexOf` from tag to tag
+ * and calls the same handlers saxes would, in the same order; anything else goes to one streaming
+ * `saxes` parser (without its namespace mode, in fragment mode so that any number of envelopes may
+ * follow each other), which then reads the envelope again from its start and the rest of the
+ * stream, so results and errors are saxes's in both cases (see `feedFast`).
+ * {@link EnvelopeReader} turns the events of each envelope into typed objects and forgets them
+ * once emitted. Work is linear in the input (the fast path reads an incomplete tag again with the
+ * next chunk, and gives a tag longer than 64 Ki characters to saxes), and memory is bounded by the
+ * largest envelope (enforced by `maxEnvelopeBytes`).
  *
  * saxes reads the stream as one XML fragment, where an XML declaration is legal only at the very
  * start; so the declarations that may precede each envelope are taken out (and checked) here
