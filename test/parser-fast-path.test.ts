@@ -229,6 +229,18 @@ describe('fast path', () => {
     }
   });
 
+  it('a > in attribute values at chunk edges, many of them, and a tag too long for the fast path', () => {
+    const many = Buffer.from(streamingEnvelope(newMail('x', ' X=">a>b>c>d>e>f>g>h>i>j>k>l"')));
+    const outcome = same(many, every(many.length));
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.fast).toBe(true);
+    const long = Buffer.from(`${streamingEnvelope(newMail('y'))}\r\n${streamingEnvelope(newMail('x', ` X="${'v'.repeat(5000)}"`))}`);
+    const cuts: number[] = [];
+    for (let i = 50; i < long.length; i += 50) cuts.push(i);
+    same(long);
+    expect(same(long, cuts).fast).toBe(false);
+  });
+
   it('errors carry saxes\'s line and column of the whole stream', () => {
     const good = streamingEnvelope(newMail('before'));
     const bad = streamingEnvelope(event.replace('</t:Watermark>', '</t:Watermarx>'));

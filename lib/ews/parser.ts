@@ -11,7 +11,7 @@
  * stream, so results and errors are saxes's in both cases (see `feedFast`).
  * {@link EnvelopeReader} turns the events of each envelope into typed objects and forgets them
  * once emitted. Work is linear in the input (the fast path reads an incomplete tag again with the
- * next chunk, and gives a tag longer than 64 Ki characters to saxes), and memory is bounded by the
+ * next chunk, and gives a tag longer than 4 Ki characters to saxes), and memory is bounded by the
  * largest envelope (enforced by `maxEnvelopeBytes`).
  *
  * saxes reads the stream as one XML fragment, where an XML declaration is legal only at the very
@@ -138,10 +138,15 @@ const KNOWN_ATTRIBUTES: (string | undefined)[] = new Array<string | undefined>(1
 for (const name of ['Id', 'ChangeKey', 'ResponseClass', 'Name', 'Version', 'xmlns']) KNOWN_ATTRIBUTES[name.charCodeAt(0)] = name;
 
 /**
- * A tag longer than this (an attribute value of 64 Ki characters) goes to saxes: the fast path
- * reads an incomplete tag again with each new text, which would make a huge one quadratic.
+ * A tag cut by a chunk edge that is longer than this goes to saxes: the fast path reads an
+ * incomplete tag again with each new text, which would make a huge one (or a long one fed in tiny
+ * chunks) quadratic. EWS's longest tags (an Envelope or ServerVersionInfo with its namespace
+ * declarations) have a few hundred characters.
  */
-const MAX_PENDING_CHARS = 64 * 1024;
+const MAX_PENDING_CHARS = 4096;
+
+/** `>`s tried to finish a pending tag (more are in its attribute values) before joining it to the whole text. */
+const MAX_PENDING_ROUNDS = 8;
 
 let fastPathDefault = true;
 
@@ -558,14 +563,42 @@ export class EnvelopeParser {
       return;
     }
     const ascii = this.textIsAscii || Buffer.byteLength(text, 'utf8') === text.length;
-    const pendingLength = this.pending.length;
-    const s = pendingLength === 0 ? text : this.pending + text;
+    // A tag cut by the end of the last text is finished with the head of this one, up to the `>`
+    // that ends it, rather than by reading the pending tag and the whole text joined: a joined
+    // string is a copy of the text, and the attribute values sliced from it would keep that copy
+    // alive as well as the text (a cost at every chunk of a large envelope in small chunks).
+    let offset = 0;
+    for (let round = 0; this.pending.length > 0; round++) {
+      const gt = round < MAX_PENDING_ROUNDS ? text.indexOf('>', offset) : -1;
+      const end = gt < 0 ? text.length : gt + 1;
+      const pendingLength = this.pending.length;
+      const piece = this.pending + (offset === 0 && end === text.length ? text : text.slice(offset, end));
+      if (!this.scanPiece(piece, pendingLength - offset, ascii && this.pendingAscii)) return;
+      offset = end;
+      if (offset === text.length) break;
+    }
+    if (offset < text.length && !this.scanPiece(offset === 0 ? text : text.slice(offset), -offset, ascii)) return;
+    if (text.includes('\n')) {
+      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) {
+        this.lines++;
+        this.lineStart = this.fastChars + at + 1;
+      }
+    }
+    this.fastChars += text.length;
+  }
+
+  /**
+   * Reads `s` (a pending tag and the start of a text, or a text from `-textOffset`) on the fast
+   * path; keeps an incomplete tag at its end as `pending`. `s[i]` is the newest text's character
+   * `i - textOffset`. Returns `false` when the fast path is over (it gave up, or not XML).
+   */
+  private scanPiece(s: string, textOffset: number, ascii: boolean): boolean {
     this.hasNewline = s.includes('\n');
     this.hasReturn = (this.hasNewline && s.includes('\r')) || (this.pendingText.length > 0 && this.pendingText.includes('\r'));
     this.pending = '';
-    this.pendingLength = pendingLength;
+    this.pendingLength = textOffset;
     this.current = s;
-    this.currentIsAscii = ascii && this.pendingAscii;
+    this.currentIsAscii = ascii;
     this.cutIndex = 0;
     this.cutBytes = this.streamBytes;
     this.nextSpace = -1;
@@ -576,36 +609,29 @@ export class EnvelopeParser {
       this.current = '';
       if (err === FAST_BAIL) {
         this.bail();
-        return;
+        return false;
       }
       if (err !== NOT_XML_SIGNAL) throw err;
       this.enterNotXml();
-      return;
+      return false;
     }
     const consumedBytes = this.byteOffsetAtIndex(consumed);
     const endBytes = consumed === s.length ? consumedBytes : this.byteOffsetAtIndex(s.length);
     this.streamBytes = consumedBytes;
+    this.current = '';
     if (consumed < s.length) {
       if (s.length - consumed > MAX_PENDING_CHARS) {
-        this.current = '';
         this.bail();
-        return;
+        return false;
       }
       const pending = s.slice(consumed);
       this.pending = pending;
-      this.pendingAscii = this.currentIsAscii || Buffer.byteLength(pending, 'utf8') === pending.length;
+      this.pendingAscii = ascii || Buffer.byteLength(pending, 'utf8') === pending.length;
     } else {
       this.pendingAscii = true;
     }
-    this.current = '';
-    if (this.hasNewline) {
-      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) {
-        this.lines++;
-        this.lineStart = this.fastChars + at + 1;
-      }
-    }
-    this.fastChars += text.length;
     if (endBytes - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
+    return true;
   }
 
   /** Every CR in `text` (and one ending the text before) is followed by an LF. */
