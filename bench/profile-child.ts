@@ -4,7 +4,7 @@
  */
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
-import { consume, type ClientKind } from './clients.js';
+import { consume, preload, type ClientKind } from './clients.js';
 
 /** What the parent sends. */
 export interface ProfileTask {
@@ -23,6 +23,9 @@ async function run(task: ProfileTask): Promise<void> {
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  // As bench/throughput.ts does: the client's modules are loaded before the first pass, so a cold
+  // profile shows the first stream, not the imports.
+  await preload(task.client);
   for (let i = 0; i < task.passes.length; i++) {
     const expected = task.passes[i] as number;
     if (i === task.profile) await session.post('Profiler.start');

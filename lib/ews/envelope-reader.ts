@@ -229,15 +229,28 @@ interface FaultDraft {
   messageXml: Record<string, string> | undefined;
 }
 
-/** A start tag as saxes reads it: its qualified name and its attributes by qualified name. */
-export interface StartTag {
-  readonly name: string;
-  readonly attributes: Readonly<Record<string, string>>;
+/**
+ * A start tag: its qualified name and its attributes by qualified name, in the order read. The
+ * parser reuses one object for every tag (nothing here keeps it past {@link EnvelopeReader.openTag}),
+ * and an EWS element has a handful of attributes, so a look-up is a scan of `count` names.
+ */
+export class StartTag {
+  name = '';
+  count = 0;
+  readonly names: string[] = [];
+  readonly values: string[] = [];
+
+  /** The value of the attribute named `name` (its qualified name), if the tag has one. */
+  attribute(name: string): string | undefined {
+    const names = this.names;
+    for (let k = 0; k < this.count; k++) if (names[k] === name) return this.values[k];
+    return undefined;
+  }
 }
 
 /** An unprefixed attribute (unprefixed attributes are in no namespace, which is where EWS puts them). */
 function attr(tag: StartTag, name: string): string | undefined {
-  return tag.attributes[name];
+  return tag.attribute(name);
 }
 
 function readId(tag: StartTag): Id {
@@ -469,6 +482,20 @@ export class EnvelopeReader {
     else frames.push(next);
   }
 
+  /**
+   * Back to depth 0, forgetting the envelope being read (the next start tag starts a new one).
+   * Envelopes already returned are not affected. (The parser replays an envelope through saxes
+   * after its fast path gave up on it; see parser.ts.)
+   */
+  reset(): void {
+    this.frames.length = 0;
+    this.skipDepth = 0;
+    this.leaf = 0;
+    this.leafName = '';
+    this.leafKey = '';
+    this.text = '';
+  }
+
   /** Text (or CDATA) content. Only the text of leaf elements is kept. */
   onText(text: string): void {
     if (this.leaf !== 0 && this.skipDepth === 0) {
@@ -527,27 +554,24 @@ export class EnvelopeReader {
 
   /** Every envelope of a stream repeats its ServerVersionInfo: the same attributes give the same (frozen) object. */
   private readServerVersion(tag: StartTag): ServerVersionInfo {
-    const a = tag.attributes;
+    const major = attr(tag, 'MajorVersion');
+    const minor = attr(tag, 'MinorVersion');
+    const majorBuild = attr(tag, 'MajorBuildNumber');
+    const minorBuild = attr(tag, 'MinorBuildNumber');
+    const version = attr(tag, 'Version');
     const seen = this.lastVersionTag;
     if (
       seen !== undefined &&
-      a['MajorVersion'] === seen.major &&
-      a['MinorVersion'] === seen.minor &&
-      a['MajorBuildNumber'] === seen.majorBuild &&
-      a['MinorBuildNumber'] === seen.minorBuild &&
-      a['Version'] === seen.version
+      major === seen.major &&
+      minor === seen.minor &&
+      majorBuild === seen.majorBuild &&
+      minorBuild === seen.minorBuild &&
+      version === seen.version
     ) {
       return seen.info;
     }
     const info = Object.freeze(parseServerVersion(tag));
-    this.lastVersionTag = {
-      major: a['MajorVersion'],
-      minor: a['MinorVersion'],
-      majorBuild: a['MajorBuildNumber'],
-      minorBuild: a['MinorBuildNumber'],
-      version: a['Version'],
-      info,
-    };
+    this.lastVersionTag = { major, minor, majorBuild, minorBuild, version, info };
     return info;
   }
 

@@ -142,6 +142,17 @@ export class NamespaceScopes {
     }
   }
 
+  /**
+   * The element name `s.slice(start, end)` as the string {@link open} was first given for it, when
+   * it is in the name table (saves making a string per tag; `open` then compares pointers).
+   */
+  knownName(s: string, start: number, end: number): string | undefined {
+    const length = end - start;
+    const slot = (length * 31 + s.charCodeAt(end - 1) * 7 + s.charCodeAt(start + (length >> 1))) & (SLOTS - 1);
+    const q = this.slots[slot];
+    return q !== undefined && q.name.length === length && s.startsWith(q.name, start) ? q.name : undefined;
+  }
+
   /** A start tag whose attributes were all passed in; sets {@link uri} and {@link local}. */
   open(name: string): void {
     const depth = ++this.depth;
@@ -184,6 +195,27 @@ export class NamespaceScopes {
       return prefix;
     }
     return uri;
+  }
+
+  /**
+   * Back to no open element, as before the first start tag: every declaration in force is undone
+   * and nothing half-read is kept. (The parser replays an envelope through saxes after its fast
+   * path gave up on it; see parser.ts.)
+   */
+  reset(): void {
+    let n = this.undoCount;
+    while (n > 0) {
+      n--;
+      const prefix = this.undoPrefix[n] as string;
+      const before = this.undoUri[n];
+      if (before === undefined) this.bindings.delete(prefix);
+      else this.bindings.set(prefix, before);
+    }
+    this.undoCount = 0;
+    this.depth = 0;
+    this.declCount = 0;
+    this.prefixedNames.length = 0;
+    this.version++;
   }
 
   /** An end tag: the declarations of the element it closes go out of scope. */

@@ -2,12 +2,17 @@
  * The incremental EWS response parser: bytes in, typed {@link EwsEnvelope}s out, one per closed
  * SOAP `Envelope`, as soon as its closing tag is read.
  *
- * How it works: one streaming `saxes` parser (namespace-aware, in fragment mode so that any number
- * of envelopes may follow each other) reads the whole stream once; a streaming `TextDecoder` turns
- * bytes into text so a UTF-8 character split across chunks is reassembled; {@link EnvelopeReader}
- * turns the SAX events of each envelope into typed objects and forgets them once emitted. Work is
- * linear in the input, nothing is re-scanned, and memory is bounded by the largest envelope
- * (enforced by `maxEnvelopeBytes`).
+ * How it works: a streaming `TextDecoder` turns bytes into text so a UTF-8 character split across
+ * chunks is reassembled (an all-ASCII chunk is copied as it is); a fast path reads what EWS streams
+ * hold (tags, quoted attributes, character data without references) with `indexOf` from tag to tag
+ * and calls the same handlers saxes would, in the same order; anything else goes to one streaming
+ * `saxes` parser (without its namespace mode, in fragment mode so that any number of envelopes may
+ * follow each other), which then reads the envelope again from its start and the rest of the
+ * stream, so results and errors are saxes's in both cases (see `feedFast`).
+ * {@link EnvelopeReader} turns the events of each envelope into typed objects and forgets them
+ * once emitted. Work is linear in the input (the fast path reads an incomplete tag again with the
+ * next chunk, and gives a tag longer than 4 Ki characters to saxes), and memory is bounded by the
+ * largest envelope (enforced by `maxEnvelopeBytes`).
  *
  * saxes reads the stream as one XML fragment, where an XML declaration is legal only at the very
  * start; so the declarations that may precede each envelope are taken out (and checked) here
@@ -28,7 +33,7 @@ import {
   EwsParseError,
   EwsXmlForbiddenError,
 } from '../errors.js';
-import { EnvelopeReader, internName } from './envelope-reader.js';
+import { EnvelopeReader, StartTag, internName } from './envelope-reader.js';
 import type { EwsEnvelope } from './messages.js';
 import { NamespaceScopes } from './namespaces.js';
 
@@ -97,6 +102,63 @@ const DOCTYPE_MISPLACED = 'inappropriately located doctype declaration.';
 
 /** Thrown inside saxes handlers to stop it when the body turns out to be an HTML page. */
 const NOT_XML_SIGNAL: unique symbol = Symbol('not-xml');
+
+/** Thrown inside the fast path when the text holds something it leaves to saxes (see `feedFast`). */
+const FAST_BAIL: unique symbol = Symbol('fast-bail');
+
+/**
+ * Characters the fast path does not read itself: control characters but LF and CR (tab included:
+ * saxes normalizes it in attribute values), entity and character references, UTF-16 surrogates
+ * and the two non-characters saxes refuses. A text holding any of them goes to saxes. Line breaks
+ * are read (Exchange writes CRLF between envelopes): a CR must be followed by an LF, and CRLF
+ * becomes LF in character data as saxes makes it; an attribute value holding either, where saxes
+ * makes a space of it, goes to saxes.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const FAST_UNSUPPORTED = /[\x00-\x09\x0b\x0c\x0e-\x1f&\ud800-\udfff\ufffe\uffff]/;
+const CRLF = /\r\n/g;
+
+/** ASCII `NameStartChar`s (1) and `NameChar`s (1 in NAME_CHAR); any other name goes to saxes. */
+const NAME_START = new Uint8Array(128);
+const NAME_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f /* _ */ || c === 0x3a; /* : */
+  NAME_START[c] = letter ? 1 : 0;
+  NAME_CHAR[c] = letter || (c >= 0x30 && c <= 0x39) || c === 0x2d /* - */ || c === 0x2e /* . */ ? 1 : 0;
+}
+
+/** More attributes than EWS writes on one element (ServerVersionInfo has up to nine). */
+const MAX_FAST_ATTRIBUTES = 16;
+
+/**
+ * The attributes EWS puts on nearly every element, by first character: read without a string made
+ * for their names. (Any other name is read character by character.)
+ */
+const KNOWN_ATTRIBUTES: (string | undefined)[] = new Array<string | undefined>(128).fill(undefined);
+for (const name of ['Id', 'ChangeKey', 'ResponseClass', 'Name', 'Version', 'xmlns']) KNOWN_ATTRIBUTES[name.charCodeAt(0)] = name;
+
+/**
+ * A tag cut by a chunk edge that is longer than this goes to saxes: the fast path reads an
+ * incomplete tag again with each new text, which would make a huge one (or a long one fed in tiny
+ * chunks) quadratic. EWS's longest tags (an Envelope or ServerVersionInfo with its namespace
+ * declarations) have a few hundred characters.
+ */
+const MAX_PENDING_CHARS = 4096;
+
+/** `>`s tried to finish a pending tag (more are in its attribute values) before joining it to the whole text. */
+const MAX_PENDING_ROUNDS = 8;
+
+let fastPathDefault = true;
+
+/**
+ * Turns the fast path off (or on again) for parsers created afterwards; for tests and benchmarks
+ * that compare it with saxes alone.
+ *
+ * @internal
+ */
+export function setParserFastPath(enabled: boolean): void {
+  fastPathDefault = enabled;
+}
 
 function isXmlSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -171,6 +233,37 @@ export class EnvelopeParser {
   private unitStartBytes = 0; // byte offset where the envelope being read began (previous one's end)
   private lastEmitPosition = -1; // saxes position of the last envelope's closing `>`
 
+  // The fast path (see `feedFast`): reads the stream itself while it holds only what the fast path
+  // reads exactly as saxes would; the first time it meets anything else, the envelope being read
+  // is replayed through saxes, which then reads the rest of the stream.
+  private fast = fastPathDefault;
+  private pending = ''; // an incomplete tag ending the last text, read again with the next one
+  private pendingAscii = true; // `pending` is all ASCII
+  private pendingText = ''; // character data read but not yet ended by a `<`
+  private pendingLength = 0; // length of `pending` at the start of `current`
+  private readonly openNames: string[] = []; // names of the open elements
+  /** The start tag being handed to the reader (one object for all: the reader does not keep it). */
+  private readonly tag = new StartTag();
+  private fastIndex = 0; // index in `current` just after the `>` being handled
+  private nextSpace = -1; // index in `current` of the next space at or after the tag being read
+  private fastChars = 0; // characters given to the fast path before `current`'s new text
+  private tail = ''; // the last two characters given to the fast path (a `]]>` across texts)
+  private hasNewline = false; // `current` holds a line feed
+  private hasReturn = false; // `current` or `pendingText` holds a carriage return
+  private returnAtEnd = false; // the last text given to the fast path ended in a CR
+  // Line feeds given to the fast path before `current`'s new text, and the character count at
+  // the last one's end (for saxes's line and column after a replay).
+  private lines = 0;
+  private lineStart = 0;
+  private replayLines = 0; // the same before the text in which the replay starts
+  private replayLineStart = 0;
+  // The texts given to the fast path since the end of the last envelope, from `replayFrom` in the
+  // first one: what saxes must read again if the fast path gives up.
+  private replayPieces: string[] = [];
+  private replayFrom = 0;
+  private replayChars = 0; // characters given to the fast path before the replay
+  private replaySkippedBytes = 0; // bytes of XML declarations taken out since the replay start
+
   constructor(options: EnvelopeParserOptions = {}) {
     const { maxBytes, httpStatus } = checkOptions(options);
     this.maxBytes = maxBytes;
@@ -183,10 +276,14 @@ export class EnvelopeParser {
     // every character saxes reads ~4× slower (measured with one more handler).
     const sax = new SaxesParser<{ xmlns: false; fragment: true }>({ xmlns: false, fragment: true });
     this.sax = sax;
-    const scopes = new NamespaceScopes((message) => sax.fail(message), internName);
+    const scopes = new NamespaceScopes((message) => {
+      // On the fast path saxes has not read the text: it reads it again and reports the error.
+      if (this.fast) throw FAST_BAIL;
+      sax.fail(message);
+    }, internName);
     this.scopes = scopes;
     sax.on('attribute', (attribute) => scopes.attribute(attribute.name, attribute.value));
-    sax.on('opentag', (tag) => this.onOpenTag(tag));
+    sax.on('opentag', (tag) => this.onSaxOpenTag(tag));
     sax.on('closetag', () => this.onCloseTag());
 
     sax.on('text', (text) => this.reader.onText(text));
@@ -410,11 +507,17 @@ export class EnvelopeParser {
 
   /** Accounts for text that is not given to saxes (XML declarations). */
   private skip(text: string): void {
-    this.streamBytes += Buffer.byteLength(text, 'utf8');
+    const bytes = Buffer.byteLength(text, 'utf8');
+    this.streamBytes += bytes;
+    if (this.fast) this.replaySkippedBytes += bytes;
   }
 
   private feed(text: string): void {
     if (text.length === 0) return;
+    if (this.fast) {
+      this.feedFast(text);
+      return;
+    }
     const bytes = this.textIsAscii ? text.length : Buffer.byteLength(text, 'utf8');
     this.current = text;
     this.currentIsAscii = bytes === text.length;
@@ -435,6 +538,303 @@ export class EnvelopeParser {
     if (this.streamBytes - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
   }
 
+  /**
+   * The fast path: reads the text as saxes would, with `indexOf` from `<` to `<` rather than saxes's
+   * character-by-character state machine, and calls the same handlers with the same arguments in
+   * the same order. It reads only start tags with ASCII names and quoted attribute values
+   * separated by spaces, end tags, and character data without references — what EWS streams hold.
+   * Anything else (comments, CDATA, processing instructions, DOCTYPE, references, tabs or line
+   * breaks, non-ASCII names, surrogates, and every well-formedness or namespace error) makes it
+   * give up (`bail`): the envelope being read is forgotten and replayed through saxes from its
+   * start, and saxes reads the rest of the stream, so results and errors are saxes's own.
+   * A tag cut by the end of the text is kept (`pending`) and read again with the next text.
+   */
+  private feedFast(text: string): void {
+    this.replayPieces.push(text);
+    const tail = this.tail;
+    this.tail = text.length >= 2 ? text.slice(-2) : (tail + text).slice(-2);
+    if (
+      FAST_UNSUPPORTED.test(text) ||
+      text.includes(']]>') ||
+      (tail + text.slice(0, 2)).includes(']]>') ||
+      !this.returnsAreCrlf(text)
+    ) {
+      this.bail();
+      return;
+    }
+    const ascii = this.textIsAscii || Buffer.byteLength(text, 'utf8') === text.length;
+    // A tag cut by the end of the last text is finished with the head of this one, up to the `>`
+    // that ends it, rather than by reading the pending tag and the whole text joined: a joined
+    // string is a copy of the text, and the attribute values sliced from it would keep that copy
+    // alive as well as the text (a cost at every chunk of a large envelope in small chunks).
+    let offset = 0;
+    for (let round = 0; this.pending.length > 0; round++) {
+      const gt = round < MAX_PENDING_ROUNDS ? text.indexOf('>', offset) : -1;
+      const end = gt < 0 ? text.length : gt + 1;
+      const pendingLength = this.pending.length;
+      const piece = this.pending + (offset === 0 && end === text.length ? text : text.slice(offset, end));
+      if (!this.scanPiece(piece, pendingLength - offset, ascii && this.pendingAscii)) return;
+      offset = end;
+      if (offset === text.length) break;
+    }
+    if (offset < text.length && !this.scanPiece(offset === 0 ? text : text.slice(offset), -offset, ascii)) return;
+    if (text.includes('\n')) {
+      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) {
+        this.lines++;
+        this.lineStart = this.fastChars + at + 1;
+      }
+    }
+    this.fastChars += text.length;
+  }
+
+  /**
+   * Reads `s` (a pending tag and the start of a text, or a text from `-textOffset`) on the fast
+   * path; keeps an incomplete tag at its end as `pending`. `s[i]` is the newest text's character
+   * `i - textOffset`. Returns `false` when the fast path is over (it gave up, or not XML).
+   */
+  private scanPiece(s: string, textOffset: number, ascii: boolean): boolean {
+    this.hasNewline = s.includes('\n');
+    this.hasReturn = (this.hasNewline && s.includes('\r')) || (this.pendingText.length > 0 && this.pendingText.includes('\r'));
+    this.pending = '';
+    this.pendingLength = textOffset;
+    this.current = s;
+    this.currentIsAscii = ascii;
+    this.cutIndex = 0;
+    this.cutBytes = this.streamBytes;
+    this.nextSpace = -1;
+    let consumed: number;
+    try {
+      consumed = this.scanFast(s);
+    } catch (err) {
+      this.current = '';
+      if (err === FAST_BAIL) {
+        this.bail();
+        return false;
+      }
+      if (err !== NOT_XML_SIGNAL) throw err;
+      this.enterNotXml();
+      return false;
+    }
+    const consumedBytes = this.byteOffsetAtIndex(consumed);
+    const endBytes = consumed === s.length ? consumedBytes : this.byteOffsetAtIndex(s.length);
+    this.streamBytes = consumedBytes;
+    this.current = '';
+    if (consumed < s.length) {
+      if (s.length - consumed > MAX_PENDING_CHARS) {
+        this.bail();
+        return false;
+      }
+      const pending = s.slice(consumed);
+      this.pending = pending;
+      this.pendingAscii = ascii || Buffer.byteLength(pending, 'utf8') === pending.length;
+    } else {
+      this.pendingAscii = true;
+    }
+    if (endBytes - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
+    return true;
+  }
+
+  /** Every CR in `text` (and one ending the text before) is followed by an LF. */
+  private returnsAreCrlf(text: string): boolean {
+    if (this.returnAtEnd) {
+      this.returnAtEnd = false;
+      if (text.charCodeAt(0) !== 0x0a) return false;
+    }
+    for (let at = text.indexOf('\r'); at >= 0; at = text.indexOf('\r', at + 1)) {
+      if (at + 1 === text.length) this.returnAtEnd = true;
+      else if (text.charCodeAt(at + 1) !== 0x0a) return false;
+    }
+    return true;
+  }
+
+  /** Character data as saxes hands it out (CRLF as LF: `returnsAreCrlf` refused any other CR). */
+  private onFastText(text: string): void {
+    this.reader.onText(this.hasReturn && text.includes('\r') ? text.replace(CRLF, '\n') : text);
+  }
+
+  /** Reads `s` up to its end or to an incomplete tag; returns the index where that tag starts. */
+  private scanFast(s: string): number {
+    const n = s.length;
+    let i = 0;
+    while (i < n) {
+      const lt = s.indexOf('<', i);
+      if (lt < 0) {
+        this.pendingText = this.pendingText.length === 0 ? s.slice(i) : this.pendingText + s.slice(i);
+        return n;
+      }
+      if (lt > i) {
+        const slice = s.slice(i, lt);
+        if (this.pendingText.length === 0) {
+          this.onFastText(slice);
+        } else {
+          const text = this.pendingText + slice;
+          this.pendingText = '';
+          this.onFastText(text);
+        }
+      } else if (this.pendingText.length !== 0) {
+        const text = this.pendingText;
+        this.pendingText = '';
+        this.onFastText(text);
+      }
+      if (lt + 1 === n) return lt;
+      const c = s.charCodeAt(lt + 1);
+      if (c === 0x2f /* / */) {
+        const gt = s.indexOf('>', lt + 2);
+        if (gt < 0) return lt;
+        const open = this.openNames;
+        const name = open[open.length - 1];
+        let end = gt;
+        while (end > lt + 2 && s.charCodeAt(end - 1) === 0x20) end--;
+        if (name === undefined || end - lt - 2 !== name.length || !s.startsWith(name, lt + 2)) throw FAST_BAIL;
+        open.pop();
+        i = gt + 1;
+        this.fastIndex = i;
+        this.onCloseTag();
+        continue;
+      }
+      if (c === 0x21 /* ! */ || c === 0x3f /* ? */) throw FAST_BAIL;
+      const next = this.startTagFast(s, lt);
+      if (next < 0) return lt;
+      i = next;
+    }
+    return n;
+  }
+
+  /** Reads the start tag at `lt`; returns the index after it, or -1 when `s` ends inside it. */
+  private startTagFast(s: string, lt: number): number {
+    const n = s.length;
+    const start = lt + 1;
+    // The name ends at the first space, `/` or `>`. Found with `indexOf` and looked up in the name
+    // table; only a name not seen before is read character by character (which also finds where
+    // it really ends when the guess was wrong).
+    const gt = s.indexOf('>', start);
+    if (gt < 0) return -1;
+    if (this.nextSpace < start) {
+      const space = s.indexOf(' ', start);
+      this.nextSpace = space < 0 ? n : space;
+    }
+    let nameEnd = this.nextSpace < gt ? this.nextSpace : gt;
+    if (nameEnd === gt && s.charCodeAt(gt - 1) === 0x2f /* / */) nameEnd--;
+    const scopes = this.scopes;
+    let name = nameEnd > start ? scopes.knownName(s, start, nameEnd) : undefined;
+    if (name === undefined) {
+      if (NAME_START[s.charCodeAt(start)] !== 1) throw FAST_BAIL;
+      nameEnd = start + 1;
+      while (nameEnd < n && NAME_CHAR[s.charCodeAt(nameEnd)] === 1) nameEnd++;
+      name = s.slice(start, nameEnd);
+    }
+    let j = nameEnd;
+    const tag = this.tag;
+    const names = tag.names;
+    const values = tag.values;
+    let count = 0;
+    let nextLt = -1; // the next `<` at or after the attribute value being read (n: none)
+    let selfClosing = false;
+    for (;;) {
+      if (j >= n) return -1;
+      let c = s.charCodeAt(j);
+      if (c === 0x3e /* > */) {
+        j++;
+        break;
+      }
+      if (c === 0x2f /* / */) {
+        if (j + 1 === n) return -1;
+        if (s.charCodeAt(j + 1) !== 0x3e) throw FAST_BAIL;
+        selfClosing = true;
+        j += 2;
+        break;
+      }
+      if (c !== 0x20) throw FAST_BAIL;
+      do j++;
+      while (j < n && s.charCodeAt(j) === 0x20);
+      if (j === n) return -1;
+      c = s.charCodeAt(j);
+      if (c === 0x3e || c === 0x2f) continue;
+      let attributeName = KNOWN_ATTRIBUTES[c];
+      if (attributeName !== undefined && s.startsWith(attributeName, j) && s.charCodeAt(j + attributeName.length) === 0x3d) {
+        j += attributeName.length;
+      } else {
+        if (NAME_START[c] !== 1) throw FAST_BAIL;
+        const nameStart = j;
+        j++;
+        while (j < n && NAME_CHAR[s.charCodeAt(j)] === 1) j++;
+        attributeName = s.slice(nameStart, j);
+      }
+      if (j + 1 >= n) return -1;
+      if (s.charCodeAt(j) !== 0x3d /* = */) throw FAST_BAIL;
+      const q = s.charCodeAt(j + 1);
+      if (q !== 0x22 /* " */ && q !== 0x27 /* ' */) throw FAST_BAIL;
+      const close = s.indexOf(q === 0x22 ? '"' : "'", j + 2);
+      if (close < 0) return -1;
+      if (nextLt < j + 2) {
+        nextLt = s.indexOf('<', j + 2);
+        if (nextLt < 0) nextLt = n;
+      }
+      if (nextLt < close) throw FAST_BAIL;
+      // Duplicates are looked for pairwise: a tag with more attributes than EWS writes goes to saxes.
+      if (count === MAX_FAST_ATTRIBUTES) throw FAST_BAIL;
+      names[count] = attributeName;
+      values[count++] = s.slice(j + 2, close);
+      j = close + 1;
+    }
+    const newline = this.hasNewline;
+    const ret = this.hasReturn;
+    for (let k = 0; k < count; k++) {
+      const name = names[k] as string;
+      const value = values[k] as string;
+      for (let m = 0; m < k; m++) if (names[m] === name) throw FAST_BAIL;
+      if ((newline && value.includes('\n')) || (ret && value.includes('\r'))) throw FAST_BAIL;
+      scopes.attribute(name, value);
+    }
+    tag.name = name;
+    tag.count = count;
+    this.onOpenTag(tag);
+    if (selfClosing) {
+      this.fastIndex = j;
+      this.onCloseTag();
+    } else {
+      this.openNames.push(name);
+    }
+    return j;
+  }
+
+  /**
+   * The fast path gives up for the rest of the stream: the envelope being read (everything given
+   * to it since the last envelope ended) is forgotten and saxes reads it again.
+   */
+  private bail(): void {
+    this.fast = false;
+    const pieces = this.replayPieces;
+    let replay = pieces.length === 0 ? '' : (pieces[0] as string).slice(this.replayFrom);
+    for (let k = 1; k < pieces.length; k++) replay += pieces[k] as string;
+    this.replayPieces = [];
+    this.pending = '';
+    this.pendingText = '';
+    this.openNames.length = 0;
+    this.current = '';
+    this.reader.reset();
+    this.scopes.reset();
+    // saxes puts line and column in its messages: start it where it would be had it read the
+    // whole stream (one column per character: the fast path reads no surrogates).
+    let lines = this.replayLines;
+    let lineStart = this.replayLineStart;
+    const first = pieces[0];
+    if (first !== undefined) {
+      const base = this.replayChars - this.replayFrom;
+      for (let at = first.indexOf('\n'); at >= 0 && at < this.replayFrom; at = first.indexOf('\n', at + 1)) {
+        lines++;
+        lineStart = base + at + 1;
+      }
+    }
+    this.sax.line = 1 + lines;
+    this.sax.column = this.replayChars - lineStart;
+    this.saxChars = 0;
+    this.streamBytes = this.unitStartBytes + this.replaySkippedBytes;
+    this.lastEmitPosition = -1;
+    this.textIsAscii = false;
+    this.feed(replay);
+  }
+
   private finish(): void {
     if (this.phase === P_SNIFF) this.decideSniff();
     if (this.phase === P_NOT_XML) {
@@ -445,6 +845,8 @@ export class EnvelopeParser {
     const carry = this.carry;
     this.carry = '';
     this.feed(carry);
+    // saxes reads whatever follows the last envelope and decides whether the input ends well.
+    if (this.fast && this.phase === P_XML) this.bail();
     if (this.phase === P_NOT_XML) {
       this.failIfPreviewComplete();
       return;
@@ -465,7 +867,11 @@ export class EnvelopeParser {
 
   /** Byte offset in the stream of saxes position `pos`, which lies within `current`. */
   private byteOffsetAt(pos: number): number {
-    const index = pos - this.saxChars;
+    return this.byteOffsetAtIndex(pos - this.saxChars);
+  }
+
+  /** Byte offset in the stream of index `index` in `current`. */
+  private byteOffsetAtIndex(index: number): number {
     // (Any character from U+0080 up takes two bytes or more, so equal lengths mean all ASCII.)
     if (this.currentIsAscii) return this.streamBytes + index;
     if (index > this.cutIndex) {
@@ -477,7 +883,20 @@ export class EnvelopeParser {
 
   // --- saxes handlers -------------------------------------------------------------------------
 
-  private onOpenTag(tag: SaxesTagPlain): void {
+  private onSaxOpenTag(saxTag: SaxesTagPlain): void {
+    const tag = this.tag;
+    const attributes = saxTag.attributes;
+    let count = 0;
+    for (const name in attributes) {
+      tag.names[count] = name;
+      tag.values[count++] = attributes[name] as string;
+    }
+    tag.name = saxTag.name;
+    tag.count = count;
+    this.onOpenTag(tag);
+  }
+
+  private onOpenTag(tag: StartTag): void {
     const scopes = this.scopes;
     scopes.open(tag.name);
     const { uri, local } = scopes;
@@ -502,10 +921,23 @@ export class EnvelopeParser {
     this.scopes.close();
     const envelope = this.reader.closeTag();
     if (envelope === undefined) return;
-    const end = this.byteOffsetAt(this.sax.position);
+    let end: number;
+    if (this.fast) {
+      end = this.byteOffsetAtIndex(this.fastIndex);
+      // A replay would start after this envelope (the `>` is in the newest text, not in `pending`).
+      const at = this.fastIndex - this.pendingLength;
+      this.replayPieces = [this.replayPieces[this.replayPieces.length - 1] as string];
+      this.replayFrom = at;
+      this.replayChars = this.fastChars + at;
+      this.replayLines = this.lines;
+      this.replayLineStart = this.lineStart;
+      this.replaySkippedBytes = 0;
+    } else {
+      end = this.byteOffsetAt(this.sax.position);
+      this.lastEmitPosition = this.sax.position;
+    }
     if (end - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
     this.unitStartBytes = end;
-    this.lastEmitPosition = this.sax.position;
     this.out.push(envelope);
   }
 
