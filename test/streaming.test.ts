@@ -108,8 +108,9 @@ describe('streamingNotifications against EwsSimulator', () => {
   });
 
   it('declares 2 (scaled) minutes of silence dead after heartbeatTimeoutMs and reconnects without loss', async () => {
-    // timeScale 0.01: 30 s keep-alives → 300 ms, 90 s heartbeat → 900 ms, 2 minutes → 1.2 s.
-    const h = await harness({ sim: { timeScale: 0.01, keepAliveIntervalMs: 300 }, stream: { heartbeatTimeoutMs: 900 } });
+    // timeScale 0.01: 90 s heartbeat → 900 ms, 2 minutes → 1.2 s. Keep-alives every 100 ms (9× within
+    // the heartbeat, not Exchange's 3×), so a loaded machine's stall cannot pass for the silence.
+    const h = await harness({ sim: { timeScale: 0.01, keepAliveIntervalMs: 100 }, stream: { heartbeatTimeoutMs: 900 } });
     await h.until(() => h.count('connected') === 1, 'connected');
     h.deliver();
     await h.allReceived();
