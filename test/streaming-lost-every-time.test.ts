@@ -64,44 +64,38 @@ function delays(signals: readonly SourceSignal[]): number[] {
 }
 
 describe('a server that loses every new subscription at once', () => {
+  /** The two public paths onto the one engine: the signals to watch, and how to close what they run on. */
+  const PATHS = {
+    streamingSignals: (url: string) => ({ source: streamingSignals({ url, retry: RETRY }), close: async () => {} }),
+    'StreamingGroup member': (url: string) => {
+      const group = new StreamingGroup({ url, regroupDelayMs: 0, retry: RETRY });
+      return { source: group.signals({ folders: ['inbox'] }), close: () => group.close() };
+    },
+  } as const;
+
   for (const named of [true, false]) {
     const what = named ? 'the error names the subscription' : 'the error is for the whole response';
-
-    it(`streamingSignals (${what}): resubscribes with a growing back-off, then errors after maxAttempts`, async () => {
-      const server = await losingServer(named);
-      const run = watch(streamingSignals({ url: server.url, retry: RETRY }));
-      try {
-        await until(() => run.error() !== undefined, 'the source gave up');
-        expect(run.error()).toBeInstanceOf(EwsResponseError);
-        expect((run.error() as EwsResponseError).responseCode).toBe('ErrorSubscriptionNotFound');
-        // One free resubscribe, then maxAttempts − 1 back-offs: a handful of requests, not a loop.
-        expect(server.subscribes()).toBeLessThanOrEqual(RETRY.maxAttempts + 1);
-        const waits = delays(run.signals).filter((ms) => ms > 0);
-        expect(waits).toEqual([...waits].sort((x, y) => x - y));
-        expect(waits.at(-1)).toBeGreaterThan(RETRY.minDelayMs);
-      } finally {
-        run.stop();
-      }
-    });
-
-    it(`StreamingGroup member (${what}): the same streak, not a fresh start at every loss`, async () => {
-      const server = await losingServer(named);
-      const group = new StreamingGroup({ url: server.url, regroupDelayMs: 0, retry: RETRY });
-      const run = watch(group.signals({ folders: ['inbox'] }));
-      try {
-        await until(() => run.error() !== undefined, 'the member gave up');
-        expect(run.error()).toBeInstanceOf(EwsResponseError);
-        expect((run.error() as EwsResponseError).responseCode).toBe('ErrorSubscriptionNotFound');
-        expect(server.subscribes()).toBeLessThanOrEqual(RETRY.maxAttempts + 1);
-        expect(server.streams()).toBeLessThanOrEqual(RETRY.maxAttempts + 1);
-        const waits = delays(run.signals).filter((ms) => ms > 0);
-        expect(waits).toEqual([...waits].sort((x, y) => x - y));
-        expect(waits.at(-1)).toBeGreaterThan(RETRY.minDelayMs);
-      } finally {
-        run.stop();
-        await group.close();
-      }
-    });
+    for (const [path, open] of Object.entries(PATHS)) {
+      it(`${path} (${what}): one streak of losses — growing back-off, then the error after maxAttempts`, async () => {
+        const server = await losingServer(named);
+        const { source, close } = open(server.url);
+        const run = watch(source);
+        try {
+          await until(() => run.error() !== undefined, 'the source gave up');
+          expect(run.error()).toBeInstanceOf(EwsResponseError);
+          expect((run.error() as EwsResponseError).responseCode).toBe('ErrorSubscriptionNotFound');
+          // One free resubscribe, then maxAttempts − 1 back-offs: a handful of requests, not a loop.
+          expect(server.subscribes()).toBeLessThanOrEqual(RETRY.maxAttempts + 1);
+          expect(server.streams()).toBeLessThanOrEqual(RETRY.maxAttempts + 1);
+          const waits = delays(run.signals).filter((ms) => ms > 0);
+          expect(waits).toEqual([...waits].sort((x, y) => x - y));
+          expect(waits.at(-1)).toBeGreaterThan(RETRY.minDelayMs);
+        } finally {
+          run.stop();
+          await close();
+        }
+      });
+    }
   }
 
   it('without maxAttempts the back-off keeps growing to maxDelayMs: requests per wait fall, they never loop', async () => {

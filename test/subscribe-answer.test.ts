@@ -5,10 +5,10 @@
  * every other answer (errors, faults, a body too large, an answer in pieces) is handled as postSoap
  * handles it.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EwsEnvelopeTooLargeError } from '../lib/errors.js';
 import { envelopeError } from '../lib/ews/response-errors.js';
 import { parseEnvelope } from '../lib/ews/parser.js';
@@ -17,6 +17,7 @@ import { createEwsAgent, postSoap, postSoapRecognizing, type SoapRequest } from 
 import { postStreamingSubscribe } from '../lib/sources/endpoint.js';
 import { NO_ERROR, responseEnvelope, responseMessage } from '../lib/testing/response-writer.js';
 import { serverBusyFault, subscribeErrorResponse, subscribeResponse } from './fixtures/ews-wire.js';
+import { closedAfterEach } from './helpers/closed-after-each.js';
 
 const ID = 'HQBzaW0tbWJ4MDEuZXdzLXNpbXVsYXRvci5sb2NhbBAAAABFd3NTaW1TdQABAAAAAAAB';
 
@@ -80,19 +81,7 @@ describe('streamingSubscribeSuccessId', () => {
 });
 
 const REQUEST: SoapRequest = { soapAction: 'http://schemas.microsoft.com/exchange/services/2006/messages/Subscribe', envelope: '<x/>' };
-const servers: Server[] = [];
-const agents: { destroy(): void }[] = [];
-
-afterEach(async () => {
-  for (const agent of agents.splice(0)) agent.destroy();
-  await Promise.all(
-    servers.splice(0).map(async (server) => {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    }),
-  );
-});
+const { servers, agents } = closedAfterEach();
 
 async function serve(answer: (res: ServerResponse) => void): Promise<string> {
   const server = createServer((req, res) => {

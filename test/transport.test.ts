@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   EwsAuthError,
   EwsConnectionError,
@@ -23,6 +23,7 @@ import {
   subscribeErrorResponse,
   subscribeResponse,
 } from './fixtures/ews-wire.js';
+import { closedAfterEach } from './helpers/closed-after-each.js';
 import { until } from './helpers/until.js';
 
 const SUBSCRIBE: SoapRequest = {
@@ -47,19 +48,7 @@ interface TestServer {
   server: Server;
 }
 
-const servers: Server[] = [];
-const agents: { destroy(): void }[] = [];
-
-afterEach(async () => {
-  for (const agent of agents.splice(0)) agent.destroy();
-  await Promise.all(
-    servers.splice(0).map(async (server) => {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    }),
-  );
-});
+const { servers, agents } = closedAfterEach();
 
 async function serve(handler: Handler): Promise<TestServer> {
   const state: TestServer = { url: '', requests: [], closed: 0, server: undefined as unknown as Server };

@@ -5,7 +5,7 @@
  * @internal
  */
 import { requireCheckpointKey, requireCheckpointStore, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { describeValue, intInRange, optionalFunction, positiveMs } from '../validate.js';
+import { booleanOption, describeValue, intInRange, optionalFunction, positiveMs } from '../validate.js';
 import { defaultCheckpointKey } from './pull-session.js';
 import { resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
 import type { LifecycleListener } from './lifecycle.js';
@@ -93,8 +93,8 @@ export function resolveRecovery(
   options: StreamingRecoveryOptions,
   base: ResolvedSourceOptions,
 ): GapRecoveryConfig | undefined {
-  const { checkpoint, recoverGaps } = options;
-  if (recoverGaps !== undefined && typeof recoverGaps !== 'boolean') throw new TypeError('recoverGaps must be a boolean');
+  const { checkpoint } = options;
+  const recoverGaps = booleanOption(options.recoverGaps, 'recoverGaps', true);
   const tuning = resolveGapRecoveryOptions(options.recovery);
   if (checkpoint === undefined) return undefined;
   const store = requireCheckpointStore(checkpoint);
