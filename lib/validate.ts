@@ -46,6 +46,22 @@ export function intInRange(value: unknown, name: string, fallback: number, min: 
   return requireIntInRange(value ?? fallback, name, min, max);
 }
 
+/** `value ?? fallback`, which must be one of `allowed`, or a RangeError naming `name` (`ackMode must be "auto" or "manual" (got "later")`). */
+export function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[], fallback: T): T {
+  const v = value ?? fallback;
+  if (!(allowed as readonly unknown[]).includes(v)) {
+    const listed = allowed.map((a) => JSON.stringify(a));
+    throw new RangeError(message(name, listed.length === 2 ? `${listed[0]} or ${listed[1]}` : `one of ${listed.join(', ')}`, v));
+  }
+  return v as T;
+}
+
+/** A string that is not empty, or nothing; a TypeError naming `name` otherwise. */
+export function optionalNonEmptyString(value: unknown, name: string): string | undefined {
+  if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(message(name, 'a non-empty string', value));
+  return value;
+}
+
 /** A plain object, or a TypeError naming `name`. */
 export function requireObject(value: unknown, name: string): Readonly<Record<string, unknown>> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(message(name, 'an object', value));
@@ -66,6 +82,16 @@ export function positiveMs(value: unknown, name: string, fallback: number, optio
   const ok = typeof ms === 'number' && ms > 0 && (Number.isFinite(ms) || (options.allowInfinity === true && ms === Infinity));
   if (!ok) throw new RangeError(message(name, `a positive number of milliseconds${options.allowInfinity ? ' or Infinity' : ''}`, ms));
   return ms === Infinity ? ms : Math.min(ms as number, MAX_TIMER_MS);
+}
+
+/**
+ * `value ?? fallback`, which must be a finite number of milliseconds ≥ 0, or a RangeError naming
+ * `name`; capped at {@link MAX_TIMER_MS} like {@link positiveMs}.
+ */
+export function nonNegativeMs(value: unknown, name: string, fallback: number): number {
+  const ms = value ?? fallback;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(message(name, 'a finite number of milliseconds ≥ 0', ms));
+  return Math.min(ms, MAX_TIMER_MS);
 }
 
 /** A boolean, `fallback` when absent, or a TypeError naming `name`. */

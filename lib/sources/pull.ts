@@ -8,11 +8,10 @@
 import { Observable } from 'rxjs';
 import { requireCheckpointKey, requireCheckpointStore, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { MemoryCheckpointStore } from '../checkpoint/memory-store.js';
-import { buildPullSubscribeRequest } from '../ews/requests.js';
 import type { PushNotification } from '../model.js';
 import type { AckMode } from './ack.js';
 import type { LifecycleListener, SourceSignal } from './lifecycle.js';
-import { intInRange, positiveMs } from '../validate.js';
+import { booleanOption, intInRange, oneOf, optionalFunction, optionalNonEmptyString, positiveMs } from '../validate.js';
 import { resolveSourceOptions, type SourceOptions } from './options.js';
 import { notificationsOf } from './notifications-of.js';
 import { sessionObservable, type SourceSession } from './session-observable.js';
@@ -66,7 +65,7 @@ export interface PullOptions extends SourceOptions {
   readonly emitStatusEvents?: boolean;
   /**
    * How many acknowledged event watermarks are remembered in this run to drop events the server
-   * delivers twice (e.g. after a resubscription). Default `10_000`.
+   * delivers twice (e.g. after a resubscription), 0–10,000,000. Default `10_000`.
    */
   readonly dedupeWindow?: number;
   /**
@@ -87,28 +86,15 @@ export function resolvePullOptions(options: PullOptions, defaults: { pollInterva
   const subscriptionTimeoutMinutes = intInRange(options.subscriptionTimeoutMinutes, 'subscriptionTimeoutMinutes', 30, 1, 1440);
   const pollIntervalMs = positiveMs(options.pollIntervalMs, 'pollIntervalMs', Math.min(defaults.pollIntervalMs, subscriptionTimeoutMinutes * 30_000));
   if (pollIntervalMs >= subscriptionTimeoutMinutes * 60_000) {
-    throw new RangeError('pollIntervalMs must be shorter than subscriptionTimeoutMinutes (the subscription would expire between polls)');
+    throw new RangeError(`pollIntervalMs must be shorter than subscriptionTimeoutMinutes (${subscriptionTimeoutMinutes} min), or the subscription expires between polls (got ${pollIntervalMs})`);
   }
-  const watermark = options.watermark;
-  if (watermark !== undefined && (typeof watermark !== 'string' || watermark === '')) throw new TypeError('watermark must be a non-empty string');
+  const watermark = optionalNonEmptyString(options.watermark, 'watermark');
   const checkpoint = requireCheckpointStore(options.checkpoint ?? new MemoryCheckpointStore());
   const key = requireCheckpointKey(options.checkpointKey ?? defaultCheckpointKey(base));
-  const ackMode = options.ackMode ?? 'auto';
-  if (ackMode !== 'auto' && ackMode !== 'manual') throw new RangeError("ackMode must be 'auto' or 'manual'");
-  const emitStatusEvents = options.emitStatusEvents ?? true;
-  if (typeof emitStatusEvents !== 'boolean') throw new TypeError('emitStatusEvents must be a boolean');
-  const dedupeWindow = options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW;
-  if (!Number.isInteger(dedupeWindow) || dedupeWindow < 0) throw new RangeError('dedupeWindow must be an integer ≥ 0');
-  if (options.onLifecycle !== undefined && typeof options.onLifecycle !== 'function') throw new TypeError('onLifecycle must be a function');
-  // Built once now so folder and event-type mistakes surface before any I/O, named by the builder.
-  buildPullSubscribeRequest({
-    folders: base.folders,
-    subscribeToAllFolders: base.subscribeToAllFolders,
-    eventTypes: base.eventTypes,
-    timeoutMinutes: subscriptionTimeoutMinutes,
-    requestServerVersion: base.requestServerVersion,
-    ...(base.impersonation ? { impersonation: base.impersonation } : {}),
-  });
+  const ackMode = oneOf(options.ackMode, 'ackMode', ['auto', 'manual'], 'auto');
+  const emitStatusEvents = booleanOption(options.emitStatusEvents, 'emitStatusEvents', true);
+  const dedupeWindow = intInRange(options.dedupeWindow, 'dedupeWindow', DEFAULT_DEDUPE_WINDOW, 0, 10_000_000);
+  optionalFunction(options.onLifecycle, 'onLifecycle');
   return {
     ...base,
     pollIntervalMs,
