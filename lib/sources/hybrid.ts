@@ -7,12 +7,13 @@
  *
  * @packageDocumentation
  */
-import { Observable, type Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import { EwsBridgeError } from '../errors.js';
 import type { PushNotification } from '../model.js';
 import type { SourceSignal } from './lifecycle.js';
 import { describeValue, positiveMs } from '../validate.js';
 import { notificationsOf } from './notifications-of.js';
+import { openResolved } from './session-observable.js';
 import { sourceClosed } from './source-closed.js';
 import { resolvePullOptions, sessionSignals, type PullOptions } from './pull.js';
 import type { ResolvedPullOptions } from './pull-session.js';
@@ -82,13 +83,11 @@ function resolveHybridOptions(options: HybridOptions): ResolvedHybridOptions {
  * Invalid options error the Observable at once with a `TypeError`/`RangeError` naming the option.
  */
 export function hybridSignals(options: HybridOptions): Observable<SourceSignal> {
-  let resolved: ResolvedHybridOptions;
-  try {
-    resolved = resolveHybridOptions(options);
-  } catch (error) {
-    return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
-  }
-  const { pull, doorbell, doorbellRestartMs, doorbellGroup } = resolved;
+  return openResolved(() => resolveHybridOptions(options), hybridSession);
+}
+
+/** The pull session of {@link hybridSignals} with its doorbell. */
+function hybridSession({ pull, doorbell, doorbellRestartMs, doorbellGroup }: ResolvedHybridOptions): Observable<SourceSignal> {
   const doorbellSignals = (): Observable<SourceSignal> =>
     doorbellGroup
       ? doorbellGroup.signals({
@@ -174,6 +173,5 @@ export function hybridSignals(options: HybridOptions): Observable<SourceSignal> 
  * visible; {@link hybridSignals} has them in-stream.
  */
 export function hybridNotifications(options: HybridOptions): Observable<PushNotification> {
-  const valid = typeof options === 'object' && options !== null;
-  return notificationsOf(hybridSignals(options), valid ? options.onLifecycle : undefined, valid ? options.logger : undefined);
+  return notificationsOf(hybridSignals(options), options);
 }

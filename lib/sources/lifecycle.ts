@@ -154,6 +154,9 @@ export interface GapEvent {
   readonly recoveryError?: EwsBridgeError;
 }
 
+/** A gap still open, as its `gap` signal will describe it when it closes (pull and streaming). @internal */
+export type OpenGap = { -readonly [K in 'from' | 'reason' | 'subscriptionKept' | 'eventsMayBeLost']: GapEvent[K] };
+
 /**
  * Why a streaming gap could not be recovered with SyncFolderItems.
  * - `no-store`: the source has no `checkpoint` store (or `recoverGaps: false`).

@@ -38,16 +38,20 @@ export function deliver(subscriber: Subscriber<never>, output: MemberOutput, sig
 }
 
 /**
- * Splits a signal stream into notifications (emitted) and lifecycle signals (handed to `listener`).
+ * Splits a signal stream into notifications (emitted) and lifecycle signals (handed to the source
+ * options' `onLifecycle`, whose throws go to their `logger`).
  * Notifications pass through synchronously and as the same objects, so `deferAck` keeps working.
  *
  * @internal
  */
 export function notificationsOf(
   signals: Observable<SourceSignal>,
-  listener: LifecycleListener | undefined,
-  logger: Logger | undefined,
+  options: { readonly onLifecycle?: LifecycleListener; readonly logger?: Logger } | undefined,
 ): Observable<PushNotification> {
+  // Invalid options error `signals`; the listener and logger are only read here.
+  const valid = typeof options === 'object' && options !== null;
+  const listener = valid ? options.onLifecycle : undefined;
+  const logger = valid ? options.logger : undefined;
   return new Observable<PushNotification>((subscriber) => {
     const inner = signals.subscribe({
       next: (signal) => deliver(subscriber as Subscriber<never>, listener, signal, logger),

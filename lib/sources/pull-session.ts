@@ -12,18 +12,20 @@
  * watermark is dropped (a fresh subscription from "now") and reported as a gap that may have lost
  * events.
  */
+import type { Agent } from 'node:http';
 import { checkpointKey, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { EwsBridgeError, EwsConnectionError, EwsParseError, EwsProtocolError, EwsResponseError } from '../errors.js';
 import type { GetEventsMessage, SubscribeMessage } from '../ews/messages.js';
 import { SOAP_ACTIONS, buildGetEventsRequest, buildPullSubscribeRequest } from '../ews/requests.js';
-import type { SoapRequest } from '../ews/transport.js';
-import { firstMessage } from './endpoint.js';
+import type { SubscriptionAffinity } from '../ews/affinity.js';
+import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
+import { firstMessage, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { lastWatermark, type PushNotification } from '../model.js';
 import { AckHandle, attachAck, type AckMode } from './ack.js';
-import { abortableDelay, planFor, type FailurePlan } from './backoff.js';
-import type { DisconnectReason, SourceSignal } from './lifecycle.js';
+import { abortableDelay, planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
+import type { DisconnectReason, OpenGap, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
-import { SubscriptionSession } from './subscription-session.js';
+import type { SourceSession } from './session-observable.js';
 
 /** What the session needs beyond the shared source options (validated by pull.ts/hybrid.ts). */
 export interface ResolvedPullOptions extends ResolvedSourceOptions {
@@ -52,18 +54,34 @@ export function defaultCheckpointKey(options: ResolvedSourceOptions): string {
   });
 }
 
-interface OpenGap {
-  from: Date;
-  reason: DisconnectReason;
-  subscriptionKept: boolean;
-  eventsMayBeLost: boolean;
+/** The abort reason used when the consumer stops the source. */
+class SessionStopped extends Error {
+  constructor() {
+    super('The pull source was stopped');
+    this.name = 'SessionStopped';
+  }
 }
 
-
-
-/** One subscriber's pull subscription, watermark and retry state. */
-export class PullSession extends SubscriptionSession {
-  declare protected readonly options: ResolvedPullOptions;
+/**
+ * One subscriber's pull subscription on its own connection pool, its watermark and retry state:
+ * run as streaks of attempts under the retry discipline (`withRetry`), stopped once, and torn down
+ * in order — the loop settles, any Subscribe in flight settles (so no Subscribe lands after our
+ * Unsubscribe), then Unsubscribe and the pool closes.
+ */
+export class PullSession implements SourceSession {
+  readonly #stopController = new AbortController();
+  private readonly agent: Agent;
+  private readonly endpoint: EwsEndpointOptions;
+  private readonly affinity: SubscriptionAffinity | undefined;
+  /** The live subscription, once Subscribe answered. */
+  private subscriptionId: string | undefined;
+  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
+  private lostSubscriptionId: string | undefined;
+  #running: Promise<void> | undefined;
+  /** The last Subscribe sent, so teardown can wait for it and remove what it created. */
+  #pendingSubscribe: Promise<string> | undefined;
+  /** The teardown started by {@link stop}. */
+  #cleaning: Promise<void> | undefined;
   private loaded = false;
   /** Where the next GetEvents (or Subscribe) starts: the last watermark of an acknowledged notification. */
   private watermark: string | undefined;
@@ -81,12 +99,51 @@ export class PullSession extends SubscriptionSession {
   private woken = false;
   private wakeWaiter: (() => void) | undefined;
 
-  constructor(options: ResolvedPullOptions, emit: (signal: SourceSignal) => void) {
-    super(options, emit, 'pull');
+  constructor(
+    private readonly options: ResolvedPullOptions,
+    private readonly emit: (signal: SourceSignal) => void,
+  ) {
+    ({ agent: this.agent, endpoint: this.endpoint, affinity: this.affinity } = sourceEndpoint(options));
   }
 
-  protected override onStop(): void {
+  private get stopSignal(): AbortSignal {
+    return this.#stopController.signal;
+  }
+
+  /** Starts the loop; exactly one of the callbacks is called, unless {@link stop} comes first. */
+  start(onError: (error: unknown) => void, onComplete: () => void): void {
+    this.#running = this.run().then(
+      () => {
+        if (!this.stopSignal.aborted) onComplete();
+      },
+      (error: unknown) => {
+        if (!this.stopSignal.aborted) onError(error);
+      },
+    );
+  }
+
+  /** Idempotent teardown: aborts everything now, then (in the background) unsubscribes and closes the pool. */
+  stop(): void {
+    if (this.stopSignal.aborted) return;
+    this.#stopController.abort(new SessionStopped());
     this.wakeWaiter?.();
+    this.#cleaning = this.#cleanUp().catch((error: unknown) => this.options.logger.error('EWS pull teardown failed', { error }));
+  }
+
+  /** Settles once the teardown {@link stop} started is over (Unsubscribe answered or timed out); at once before that. */
+  closed(): Promise<void> {
+    return this.#cleaning ?? Promise.resolve();
+  }
+
+  async #cleanUp(): Promise<void> {
+    await this.#running;
+    await this.#pendingSubscribe?.catch(() => undefined);
+    await unsubscribeAndClose(this.subscriptionId, { agent: this.agent, endpoint: this.endpoint, affinity: this.affinity }, this.options);
+  }
+
+  /** Emits a signal unless the session was stopped. */
+  private report(signal: SourceSignal): void {
+    if (!this.stopSignal.aborted) this.emit(signal);
   }
 
   /**
@@ -106,9 +163,18 @@ export class PullSession extends SubscriptionSession {
   }
 
   /** Cycles forever; each successful cycle ends a failure streak, so the back-off resets. */
-  protected async run(): Promise<void> {
+  private async run(): Promise<void> {
     while (!this.stopSignal.aborted) {
-      const more = await this.streak(() => this.cycle());
+      const more = await withRetry(() => this.cycle(), {
+        retry: this.options.retry,
+        signal: this.stopSignal,
+        plan: (error) => this.plan(error),
+        onRetry: (notice) => {
+          const signal = retryingSignal(notice, this.options.logger, 'pull');
+          if (signal) this.report(signal);
+        },
+        logger: this.options.logger,
+      });
       if (!more) await this.waitForPoll();
     }
   }
@@ -140,7 +206,7 @@ export class PullSession extends SubscriptionSession {
    * What a failure means here. Side effect: a lost subscription is forgotten (idempotently), so the
    * next attempt subscribes anew — from the last watermark, unless the server rejected it.
    */
-  protected plan(error: unknown): FailurePlan {
+  private plan(error: unknown): FailurePlan {
     if (this.stopSignal.aborted) return { kind: 'fatal', reason: 'connection-error' };
     let plan = planFor(error);
     const missed = error instanceof EwsResponseError && error.action === 'recover-missed';
@@ -217,7 +283,9 @@ export class PullSession extends SubscriptionSession {
       this.loaded = true;
       this.options.logger.debug('EWS pull source starts', { resumed: stored?.watermark !== undefined, fromOption: stored === undefined && this.options.watermark !== undefined });
     }
-    const subscriptionId = this.subscriptionId ?? (await this.subscribe(() => this.createSubscription()));
+    // Not aborted by stop(): once the request is out the server may have created the subscription,
+    // and only its id lets the teardown remove it (`requestTimeoutMs` bounds it instead).
+    const subscriptionId = this.subscriptionId ?? (await (this.#pendingSubscribe = this.createSubscription()));
     const watermark = this.watermark as string;
     // A fresh subscription's starting point (or a start watermark from the options): nothing
     // precedes it, so it is stored at once and a restart resumes here rather than from "now" again.
@@ -238,7 +306,7 @@ export class PullSession extends SubscriptionSession {
     return message as M;
   }
 
-  /** The Subscribe (see `subscribe`: not aborted by stop()). */
+  /** The Subscribe (not aborted by stop(), see cycle()). */
   private async createSubscription(): Promise<string> {
     const message = await this.call<SubscribeMessage>(
       {

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { requireCheckpointKey, requireCheckpointStore, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { MemoryCheckpointStore } from '../checkpoint/memory-store.js';
 import type { PushNotification } from '../model.js';
@@ -14,7 +14,7 @@ import type { LifecycleListener, SourceSignal } from './lifecycle.js';
 import { booleanOption, intInRange, oneOf, optionalFunction, optionalNonEmptyString, positiveMs } from '../validate.js';
 import { resolveSourceOptions, type SourceOptions } from './options.js';
 import { notificationsOf } from './notifications-of.js';
-import { sessionObservable, type SourceSession } from './session-observable.js';
+import { openResolved, sessionObservable, type SourceSession } from './session-observable.js';
 import { DEFAULT_DEDUPE_WINDOW, PullSession, defaultCheckpointKey, type ResolvedPullOptions } from './pull-session.js';
 
 /** Options of {@link pullNotifications} and {@link pullSignals} (and, with more, of the hybrid source). */
@@ -136,11 +136,6 @@ export function sessionSignals(
   });
 }
 
-
-function optionsField<K extends keyof PullOptions>(options: PullOptions, key: K): PullOptions[K] | undefined {
-  return typeof options === 'object' && options !== null ? options[key] : undefined;
-}
-
 /**
  * Notifications and lifecycle signals of a pull subscription, in one ordered stream: what an
  * adapter that must account for gaps subscribes to. See {@link pullNotifications}.
@@ -148,13 +143,7 @@ function optionsField<K extends keyof PullOptions>(options: PullOptions, key: K)
  * Invalid options error the Observable at once with a `TypeError`/`RangeError` naming the option.
  */
 export function pullSignals(options: PullOptions): Observable<SourceSignal> {
-  let resolved: ResolvedPullOptions;
-  try {
-    resolved = resolvePullOptions(options, { pollIntervalMs: 10_000 });
-  } catch (error) {
-    return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
-  }
-  return sessionSignals(resolved);
+  return openResolved(() => resolvePullOptions(options, { pollIntervalMs: 10_000 }), (resolved) => sessionSignals(resolved));
 }
 
 /**
@@ -189,5 +178,5 @@ export function pullSignals(options: PullOptions): Observable<SourceSignal> {
  * Lifecycle signals go to `options.onLifecycle`; {@link pullSignals} has them in-stream.
  */
 export function pullNotifications(options: PullOptions): Observable<PushNotification> {
-  return notificationsOf(pullSignals(options), optionsField(options, 'onLifecycle'), optionsField(options, 'logger'));
+  return notificationsOf(pullSignals(options), options);
 }

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Observable } from 'rxjs';
+import { Observable, throwError } from 'rxjs';
 import type { SourceSignal } from './lifecycle.js';
 import { setSourceClosed } from './source-closed.js';
 
@@ -48,4 +48,18 @@ export function sessionObservable(
       session.stop();
     };
   });
+}
+
+/**
+ * `open(resolve())`, or — when `resolve` throws (invalid options) — an Observable that errors with
+ * that error when subscribed: a source's factory never throws, its Observable errors.
+ */
+export function openResolved<R, T>(resolve: () => R, open: (resolved: R) => Observable<T>): Observable<T> {
+  let resolved: R;
+  try {
+    resolved = resolve();
+  } catch (error) {
+    return throwError(() => error);
+  }
+  return open(resolved);
 }

@@ -6,19 +6,16 @@
  * @internal
  */
 import type { PushNotification } from '../model.js';
-import type { DeliveredEventRef, DisconnectReason, GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
+import type { DeliveredEventRef, DisconnectReason, GapEvent, GapUnrecoverableReason, OpenGap, SourceSignal } from './lifecycle.js';
 
-interface OpenGap {
-  from: Date;
-  reason: DisconnectReason;
-  subscriptionKept: boolean;
-  eventsMayBeLost: boolean;
+interface OpenStreamingGap extends OpenGap {
+  /** The last event delivered before it opened: where the server-side window starts. */
   lastDelivered: DeliveredEventRef | undefined;
 }
 
 /** @internal */
 export class StreamingGap {
-  private open: OpenGap | undefined;
+  private open: OpenStreamingGap | undefined;
   /** The last event delivered, kept as the notification that carried it (no copy per event). */
   private lastNotification: PushNotification | undefined;
 
@@ -98,7 +95,7 @@ export class StreamingGap {
   }
 }
 
-function lastDeliveredOf(gap: OpenGap): { lastDelivered?: DeliveredEventRef } {
+function lastDeliveredOf(gap: OpenStreamingGap): { lastDelivered?: DeliveredEventRef } {
   return gap.lastDelivered === undefined ? {} : { lastDelivered: gap.lastDelivered };
 }
 

@@ -21,6 +21,7 @@ import { SIGNALS, deliver, type MemberOutput } from './notifications-of.js';
 import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecycle.js';
 import { Limiter } from './limiter.js';
 import { setSourceClosed, waitClosed, type ClosedWaiter } from './source-closed.js';
+import { openResolved } from './session-observable.js';
 import { MAX_TIMER_MS, describeValue, intInRange, optionalAbortSignal, optionalFunction, requireObject } from '../validate.js';
 import { resolveConnectionOptions, resolveScope, type ConnectionOptions, type ResolvedConnectionOptions, type SubscriptionScopeOptions } from './options.js';
 import { GapRecovery, type GapRecoveryConfig } from './gap-recovery.js';
@@ -360,15 +361,13 @@ export class StreamingGroup {
 
   /** A member's Observable: its subscriber is told what `output` says (see `MemberOutput` in group-member.ts). */
   private observe<T>(member: StreamingGroupMemberOptions, output: MemberOutput): Observable<T> {
-    let options: MemberOptions;
-    try {
-      options = resolveMember(this.options, this.defaultScope, member);
-    } catch (error) {
-      return new Observable<T>((subscriber) => subscriber.error(error));
-    }
-    return new Observable<T>((subscriber) => {
-      this.attach(subscriber as Subscriber<never>, options, output);
-    });
+    return openResolved(
+      () => resolveMember(this.options, this.defaultScope, member),
+      (options) =>
+        new Observable<T>((subscriber) => {
+          this.attach(subscriber as Subscriber<never>, options, output);
+        }),
+    );
   }
 
   /**
@@ -601,7 +600,7 @@ export class StreamingGroup {
     }
     this.bySubscription.set(subscriptionId, member);
     this.unplaced.delete(member);
-    this.options.logger.info('EWS streaming group subscription created', { subscriptionId });
+    this.options.logger.info('EWS streaming subscription created', { subscriptionId });
     member.subscribed(subscriptionId, at, sentAt);
     return subscriptionId;
   }

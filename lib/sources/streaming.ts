@@ -12,12 +12,13 @@
  * One engine serves this source and {@link StreamingGroup}: each subscriber's subscription is the
  * one member of a private group with a connection of its own (see `soloStreamingSignals`).
  */
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { PushNotification } from '../model.js';
-import type { GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
+import type { SourceSignal } from './lifecycle.js';
+import { openResolved } from './session-observable.js';
 import { notificationsOf } from './notifications-of.js';
 import { soloStreamingSignals } from './streaming-group.js';
-import { resolveStreamingOptions, type ResolvedStreamingOptions, type StreamingOptions } from './streaming-options.js';
+import { resolveStreamingOptions, type StreamingOptions } from './streaming-options.js';
 
 export type { StreamingOptions } from './streaming-options.js';
 
@@ -29,15 +30,11 @@ export type { StreamingOptions } from './streaming-options.js';
  * Invalid options error the Observable at once with a `TypeError`/`RangeError` naming the option.
  */
 export function streamingSignals(options: StreamingOptions): Observable<SourceSignal> {
-  let resolved: ResolvedStreamingOptions;
-  try {
-    resolved = resolveStreamingOptions(options);
-  } catch (error) {
-    return new Observable<SourceSignal>((subscriber) => subscriber.error(error));
-  }
-  // Without recovery, a lossy gap says why it stays lossy.
-  const unrecoverable: GapUnrecoverableReason = resolved.subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store';
-  return soloStreamingSignals(resolved, unrecoverable);
+  return openResolved(
+    () => resolveStreamingOptions(options),
+    // Without recovery, a lossy gap says why it stays lossy.
+    (resolved) => soloStreamingSignals(resolved, resolved.subscribeToAllFolders && options.checkpoint !== undefined && options.recoverGaps !== false ? 'all-folders' : 'no-store'),
+  );
 }
 
 /**
@@ -66,6 +63,5 @@ export function streamingSignals(options: StreamingOptions): Observable<SourceSi
  * Lifecycle signals go to `options.onLifecycle`; {@link streamingSignals} has them in-stream.
  */
 export function streamingNotifications(options: StreamingOptions): Observable<PushNotification> {
-  const valid = typeof options === 'object' && options !== null;
-  return notificationsOf(streamingSignals(options), valid ? options.onLifecycle : undefined, valid ? options.logger : undefined);
+  return notificationsOf(streamingSignals(options), options);
 }
