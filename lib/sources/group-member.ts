@@ -75,13 +75,30 @@ const JOINED = 4;
 class MemberExtra {
   /** The member's flags while it holds this object (see `GroupMember.state`). */
   flags: number;
+  /** Stops the member when aborted (the member is its listener). */
   signal: AbortSignal | undefined = undefined;
+  /** Made only while something waits on it (a Subscribe and its retries). */
   stopController: AbortController | undefined = undefined;
+  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
   lostSubscriptionId: string | undefined = undefined;
+  /** The open gap and the last event delivered: made once a gap opens or an event is delivered. */
   gap: StreamingGap | undefined = undefined;
+  /**
+   * While older streams that carried the subscription may still deliver its last events:
+   * notifications from the member's `stream` wait in `held` until each has released it, so wire
+   * order holds.
+   */
   handover: Handover | undefined = undefined;
+  /** The last Subscribe sent, until it succeeded, so teardown can wait for it and remove what it created. */
   pendingSubscribe: Promise<unknown> | undefined = undefined;
+  /** The teardown's work (the Unsubscribe), once the subscriber left. */
   left: Promise<void> | undefined = undefined;
+  /**
+   * Subscriptions lost since the member's last healthy connection that lived
+   * `retry.minConnectionLifetimeMs` (its streak, as a single source counts one): a repeated loss
+   * resubscribes only after a back-off that grows with it, so a server that loses every new
+   * subscription at once is not hammered. Held only while the streak lasts.
+   */
   losses: number | undefined = undefined;
 
   constructor(flags: number) {
@@ -178,50 +195,13 @@ export class GroupMember {
     if (extra.empty) this.state = extra.flags;
   }
 
-  private get signal(): AbortSignal | undefined {
-    return this.extra?.signal;
+  /** The open gap, made when first needed. */
+  private openGap(): StreamingGap {
+    const extra = this.more();
+    return (extra.gap ??= new StreamingGap());
   }
 
-  /** Made only while something waits on it (a Subscribe and its retries). */
-  private get stopController(): AbortController | undefined {
-    return this.extra?.stopController;
-  }
-
-  private set stopController(value: AbortController | undefined) {
-    this.setExtra('stopController', value);
-  }
-
-  /** The subscription the server lost, reported as `previousSubscriptionId` by the next `subscribed`. */
-  private get lostSubscriptionId(): string | undefined {
-    return this.extra?.lostSubscriptionId;
-  }
-
-  private set lostSubscriptionId(value: string | undefined) {
-    this.setExtra('lostSubscriptionId', value);
-  }
-
-  /** The open gap and the last event delivered: made once a gap opens or an event is delivered. */
-  private get gap(): StreamingGap | undefined {
-    return this.extra?.gap;
-  }
-
-  private set gap(value: StreamingGap | undefined) {
-    this.setExtra('gap', value);
-  }
-
-  /**
-   * While older streams that carried the subscription may still deliver its last events:
-   * notifications from {@link stream} wait in `held` until each has released it, so wire order holds.
-   */
-  private get handover(): Handover | undefined {
-    return this.extra?.handover;
-  }
-
-  private set handover(value: Handover | undefined) {
-    this.setExtra('handover', value);
-  }
-
-  /** The last Subscribe sent, until it succeeded, so teardown can wait for it and remove what it created. */
+  /** See {@link MemberExtra.pendingSubscribe}. */
   get pendingSubscribe(): Promise<unknown> | undefined {
     return this.extra?.pendingSubscribe;
   }
@@ -230,33 +210,10 @@ export class GroupMember {
     this.setExtra('pendingSubscribe', value);
   }
 
-  /** The teardown's work (the Unsubscribe), once the subscriber left. */
-  private get left(): Promise<void> | undefined {
-    return this.extra?.left;
-  }
-
-  private set left(value: Promise<void> | undefined) {
-    this.setExtra('left', value);
-  }
-
-  /**
-   * Subscriptions lost since the member's last healthy connection that lived
-   * `retry.minConnectionLifetimeMs` (its streak, as a single source counts one): a repeated loss
-   * resubscribes only after a back-off that grows with it, so a server that loses every new
-   * subscription at once is not hammered. Held only while the streak lasts.
-   */
-  private get losses(): number | undefined {
-    return this.extra?.losses;
-  }
-
-  private set losses(value: number | undefined) {
-    this.setExtra('losses', value);
-  }
-
   /** Counts one more lost subscription in the member's streak; returns the count. */
   lostAgain(): number {
-    const losses = (this.losses ?? 0) + 1;
-    this.losses = losses;
+    const losses = (this.extra?.losses ?? 0) + 1;
+    this.setExtra('losses', losses);
     return losses;
   }
 
@@ -272,8 +229,8 @@ export class GroupMember {
 
   /** The subscriber's teardown (rxjs calls it once the subscriber unsubscribed, errored or completed). */
   unsubscribe(): void {
-    this.signal?.removeEventListener('abort', this);
-    this.left = this.host.leave(this);
+    this.extra?.signal?.removeEventListener('abort', this);
+    this.setExtra('left', this.host.leave(this));
   }
 
   /**
@@ -287,19 +244,20 @@ export class GroupMember {
 
   /** For `sourceClosed()`: resolves once the teardown's work is done. */
   whenClosed(): Promise<void> {
-    return this.left ?? Promise.resolve();
+    return this.extra?.left ?? Promise.resolve();
   }
 
   /** Aborted when the member leaves (its subscriber unsubscribed, errored or completed). */
   get stopSignal(): AbortSignal {
-    this.stopController ??= new AbortController();
-    if (this.stopped && !this.stopController.signal.aborted) this.stopController.abort(new Error('The group member left'));
-    return this.stopController.signal;
+    const extra = this.more();
+    const controller = (extra.stopController ??= new AbortController());
+    if (this.stopped && !controller.signal.aborted) controller.abort(new Error('The group member left'));
+    return controller.signal;
   }
 
   /** Drops the stop signal once nothing waits on it (it is made again when needed). */
   releaseStopSignal(): void {
-    if (!this.stopped) this.stopController = undefined;
+    if (!this.stopped) this.setExtra('stopController', undefined);
   }
 
   get stopped(): boolean {
@@ -327,12 +285,12 @@ export class GroupMember {
   stop(): void {
     if (this.stopped) return;
     this.flags |= STOPPED;
-    this.stopController?.abort(new Error('The group member left'));
+    this.extra?.stopController?.abort(new Error('The group member left'));
   }
 
   /** Whether the subscription still waits for `stream` to hand it over. */
   drains(stream: StreamRef): boolean {
-    return this.handover?.draining.has(stream) ?? false;
+    return this.extra?.handover?.draining.has(stream) ?? false;
   }
 
   report(signal: SourceSignal): void {
@@ -363,26 +321,27 @@ export class GroupMember {
   subscribed(subscriptionId: string, at: Date, sentAt: Date): void {
     this.subscriptionId = subscriptionId;
     this.aliveAt = sentAt;
-    const previous = this.lostSubscriptionId;
-    this.lostSubscriptionId = undefined;
+    const previous = this.extra?.lostSubscriptionId;
+    this.setExtra('lostSubscriptionId', undefined);
     this.report({ type: 'subscribed', subscriptionId, ...(previous === undefined ? {} : { previousSubscriptionId: previous }), at });
-    const gap = this.gap?.closeOnSubscribed(subscriptionId, at);
+    const gap = this.extra?.gap?.closeOnSubscribed(subscriptionId, at);
     if (gap) this.report(gap);
   }
 
   /** The server lost the subscription: the next one starts a gap with events lost. Idempotent. */
   forgetSubscription(reason: DisconnectReason, error?: EwsBridgeError): void {
     if (this.subscriptionId === undefined) return;
-    this.lostSubscriptionId = this.subscriptionId;
+    const lost = this.subscriptionId;
+    this.setExtra('lostSubscriptionId', lost);
     this.subscriptionId = undefined;
     this.stream = undefined;
     // A lost subscription has nothing left to drain: what was held is delivered now.
     this.flushHeld();
     if (this.connected) {
       this.connected = false;
-      this.report({ type: 'disconnected', subscriptionId: this.lostSubscriptionId, reason, ...(error ? { error } : {}), at: new Date() });
+      this.report({ type: 'disconnected', subscriptionId: lost, reason, ...(error ? { error } : {}), at: new Date() });
     }
-    (this.gap ??= new StreamingGap()).lost(reason, this.aliveAt ?? new Date());
+    this.openGap().lost(reason, this.aliveAt ?? new Date());
   }
 
   /** The member's stream opened. A member moved from one open stream to the next hears nothing. */
@@ -391,7 +350,7 @@ export class GroupMember {
     if (this.connected || subscriptionId === undefined) return;
     this.connected = true;
     this.report({ type: 'connected', subscriptionId, at });
-    const gap = this.gap?.closeOnConnected(subscriptionId, at);
+    const gap = this.extra?.gap?.closeOnConnected(subscriptionId, at);
     if (gap) this.report(gap);
   }
 
@@ -403,7 +362,7 @@ export class GroupMember {
       this.connected = false;
       this.report({ type: 'disconnected', subscriptionId, reason, ...(error ? { error } : {}), at });
     }
-    (this.gap ??= new StreamingGap()).disconnected(reason, clean, this.aliveAt ?? at, true);
+    this.openGap().disconnected(reason, clean, this.aliveAt ?? at, true);
   }
 
   /**
@@ -413,22 +372,22 @@ export class GroupMember {
    */
   alive(sentAt: Date, keepAliveAt: Date | undefined, lived: boolean): void {
     this.aliveAt = sentAt;
-    if (lived && this.losses !== undefined) this.losses = undefined;
+    if (lived && this.extra?.losses !== undefined) this.setExtra('losses', undefined);
     if (keepAliveAt !== undefined && this.subscriptionId !== undefined && this.connected) this.report({ type: 'keep-alive', subscriptionId: this.subscriptionId, at: keepAliveAt });
   }
 
   /** The server said it dropped events but kept the subscription. */
   missedEvents(at: Date): void {
     if (this.subscriptionId === undefined) return;
-    this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap?.anchor() });
+    this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'missed-events', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.extra?.gap?.anchor() });
   }
 
   /** A notification for this member's subscription arrived on `from`. */
   deliver(notification: PushNotification, from: StreamRef): void {
     const value = this.mailbox === undefined ? notification : { ...notification, mailbox: this.mailbox };
-    (this.gap ??= new StreamingGap()).delivered(notification);
+    this.openGap().delivered(notification);
     // Events on the new stream happened after those still in flight on older ones.
-    const handover = this.handover;
+    const handover = this.extra?.handover;
     if (from === this.stream && handover !== undefined) {
       (handover.held ??= []).push(value);
       return;
@@ -440,7 +399,7 @@ export class GroupMember {
   moveTo(next: StreamRef): void {
     const previous = this.stream;
     if (previous === next) return;
-    if (previous && !previous.finished) (this.handover ??= { draining: new Set(), held: undefined }).draining.add(previous);
+    if (previous && !previous.finished) (this.more().handover ??= { draining: new Set(), held: undefined }).draining.add(previous);
     this.stream = next;
   }
 
@@ -454,18 +413,18 @@ export class GroupMember {
    * or the stream ended. When it ended uncleanly, envelopes it swallowed may have held events.
    */
   release(stream: StreamRef, clean: boolean): void {
-    const handover = this.handover;
+    const handover = this.extra?.handover;
     if (!handover?.draining.delete(stream)) return;
     if (!clean && this.subscriptionId !== undefined) {
       const at = new Date();
-      this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.gap?.anchor() });
+      this.report({ type: 'gap', subscriptionId: this.subscriptionId, reason: 'connection-error', from: this.aliveAt ?? at, to: at, subscriptionKept: true, eventsMayBeLost: true, ...this.extra?.gap?.anchor() });
     }
     if (handover.draining.size === 0) this.flushHeld();
   }
 
   private flushHeld(): void {
-    const held = this.handover?.held;
-    this.handover = undefined;
+    const held = this.extra?.handover?.held;
+    this.setExtra('handover', undefined);
     for (const notification of held ?? []) this.report({ type: 'notification', notification });
   }
 }
