@@ -38,8 +38,11 @@ describe('StreamingGroup members with a checkpoint store', () => {
     await g.allReceived(members, 60_000);
     const hit = members.filter((m) => gapsOf(m).length > 0);
     await g.until(() => hit.every((m) => gapsOf(m).every((gap) => gap.recovered !== undefined || !gap.eventsMayBeLost)), 'recoveries reported');
-    expect(hit.length).toBeGreaterThan(0);
-    expect(hit.length).toBeLessThanOrEqual(200);
+    // The cut connection's members had lossy gaps (recovered); the other connection's members may
+    // see a clean `Closed` gap too when the test outlives a (time-scaled, 1.8 s) connection timeout.
+    const lossy = hit.filter((m) => gapsOf(m).some((gap) => gap.recovered !== undefined));
+    expect(lossy.length).toBeGreaterThan(0);
+    expect(lossy.length).toBeLessThanOrEqual(200);
     let recovered = 0;
     for (const m of hit) {
       for (const gap of gapsOf(m)) {

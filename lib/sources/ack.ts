@@ -115,6 +115,23 @@ export function attachAck(notification: PushNotification, handle: AckHandle): vo
 }
 
 /**
+ * Emits `notification` through `emit` with a new handle attached: a {@link deferAck} during `emit`
+ * defers it; in `auto` mode an undeferred one is acknowledged as `emit` returns.
+ */
+export function emitWithAck(notification: PushNotification, mode: AckMode, logger: Logger, emit: () => void): AckHandle {
+  const handle = new AckHandle(mode, logger);
+  attachAck(notification, handle);
+  handle.delivering = true;
+  try {
+    emit();
+  } finally {
+    handle.delivering = false;
+  }
+  if (mode === 'auto' && !handle.deferred) void handle.ack();
+  return handle;
+}
+
+/**
  * Takes over acknowledging `notification`: the source will not checkpoint it when your `next`
  * callback returns, but when you call the returned function. Call it synchronously while the
  * notification is being delivered (or at any time with `ackMode: 'manual'`).

@@ -35,7 +35,7 @@ import type { SyncFolderItemsMessage, SyncItemChange } from '../ews/messages.js'
 import { SOAP_ACTIONS, buildSyncFolderItemsRequest, type FolderSpec } from '../ews/requests.js';
 import type { EwsEndpointOptions } from '../ews/transport.js';
 import type { EventType, Id, NotificationEvent, ObjectChangedEvent, PushNotification } from '../model.js';
-import { AckHandle, attachAck } from './ack.js';
+import { emitWithAck, type AckHandle } from './ack.js';
 import { planFor, withRetry, type FailurePlan } from './backoff.js';
 import { firstMessage, sourceEndpoint } from './endpoint.js';
 import type { GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
@@ -249,15 +249,7 @@ export class GapRecovery {
       this.emitSignal(signal);
       return;
     }
-    const handle = new AckHandle('auto', this.logger);
-    attachAck(signal.notification, handle);
-    handle.delivering = true;
-    try {
-      this.emitSignal(signal);
-    } finally {
-      handle.delivering = false;
-    }
-    if (!handle.deferred) void handle.ack();
+    const handle = emitWithAck(signal.notification, 'auto', this.logger, () => this.emitSignal(signal));
     if (handle.acked) {
       handle.written();
       return;

@@ -21,7 +21,7 @@ import type { SubscriptionAffinity } from '../ews/affinity.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
 import { firstMessage, sourceEndpoint, unsubscribeAndClose } from './endpoint.js';
 import { lastWatermark, type PushNotification } from '../model.js';
-import { AckHandle, attachAck, type AckMode } from './ack.js';
+import { emitWithAck, type AckHandle, type AckMode } from './ack.js';
 import { abortableDelay, planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
 import type { DisconnectReason, OpenGap, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
@@ -407,15 +407,7 @@ export class PullSession implements SourceSession {
 
   /** Emits one notification and resolves once the consumer has acknowledged it. */
   private async deliver(notification: PushNotification): Promise<AckHandle> {
-    const handle = new AckHandle(this.options.ackMode, this.options.logger);
-    attachAck(notification, handle);
-    handle.delivering = true;
-    try {
-      this.report({ type: 'notification', notification });
-    } finally {
-      handle.delivering = false;
-    }
-    if (this.options.ackMode === 'auto' && !handle.deferred) void handle.ack();
+    const handle = emitWithAck(notification, this.options.ackMode, this.options.logger, () => this.report({ type: 'notification', notification }));
     if (!handle.acked) {
       const stop = this.stopSignal;
       try {
