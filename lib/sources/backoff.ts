@@ -147,6 +147,15 @@ export function planFor(error: unknown): FailurePlan {
   }
 }
 
+/**
+ * {@link planFor} for a call that holds no subscription of ours (a Subscribe, a SyncFolderItems):
+ * what means "resubscribe" or "connection taken" elsewhere can only be a transient server state
+ * here, so it is a plain retry.
+ */
+export function planForCall(error: unknown): FailurePlan {
+  const plan = planFor(error);
+  return plan.kind === 'resubscribe' || plan.kind === 'connection-taken' ? { kind: 'retry', reason: plan.reason } : plan;
+}
 
 /**
  * The `retrying` lifecycle signal for a failed attempt, logged at info level; `undefined` for an

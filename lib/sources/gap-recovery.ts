@@ -36,7 +36,7 @@ import { SOAP_ACTIONS, buildSyncFolderItemsRequest, type FolderSpec } from '../e
 import type { EwsEndpointOptions } from '../ews/transport.js';
 import type { EventType, Id, NotificationEvent, ObjectChangedEvent, PushNotification } from '../model.js';
 import { emitWithAck, type AckHandle } from './ack.js';
-import { planFor, withRetry, type FailurePlan } from './backoff.js';
+import { planForCall, withRetry, type FailurePlan } from './backoff.js';
 import { firstMessage, sourceEndpoint } from './endpoint.js';
 import type { GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
@@ -699,10 +699,7 @@ export class GapRecovery {
   private plan(error: unknown): FailurePlan {
     if (this.signal.aborted) return { kind: 'fatal', reason: 'connection-error' };
     if (error instanceof EwsResponseError && error.responseCode === 'ErrorInvalidSyncStateData') return { kind: 'fatal', reason: 'server-error' };
-    const plan = planFor(error);
-    // No subscription is involved in a sync: what means "resubscribe" elsewhere is a plain retry here.
-    if (plan.kind === 'resubscribe' || plan.kind === 'connection-taken') return { kind: 'retry', reason: plan.reason };
-    return plan;
+    return planForCall(error);
   }
 
   private keepPending(folder: FolderState, changes: readonly SyncItemChange[]): void {

@@ -13,7 +13,7 @@ import type { SubscriptionAffinity } from '../ews/affinity.js';
 import { SOAP_ACTIONS, buildStreamingSubscribeRequest, type ImpersonationTarget } from '../ews/requests.js';
 import type { EwsEndpointOptions, SoapRequest } from '../ews/transport.js';
 import { EVENT_TYPES, type PushNotification } from '../model.js';
-import { planFor, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
+import { planForCall, retryingSignal, withRetry, type FailurePlan } from './backoff.js';
 import { postStreamingSubscribe, sourceEndpoint, unsubscribeQuietly } from './endpoint.js';
 import { GroupConnection, type ConnectionHost, type ConnectionSettings } from './group-connection.js';
 import { GroupMember, type MemberHost, type MemberScope } from './group-member.js';
@@ -568,11 +568,7 @@ export class StreamingGroup {
   }
 
   private subscribePlan(error: unknown): FailurePlan {
-    if (this.closed) return { kind: 'fatal', reason: 'connection-error' };
-    const plan = planFor(error);
-    // A Subscribe that "lost its subscription" can only mean a transient server state: retry.
-    if (plan.kind === 'resubscribe' || plan.kind === 'connection-taken') return { kind: 'retry', reason: plan.reason };
-    return plan;
+    return this.closed ? { kind: 'fatal', reason: 'connection-error' } : planForCall(error);
   }
 
   private createSubscription(member: GroupMember): Promise<string> {
