@@ -329,10 +329,7 @@ export class StreamingGroup {
    */
   async close(): Promise<void> {
     if (this.state === 'open') this.state = 'closing';
-    this.options.source.signal?.removeEventListener('abort', this.onAbort);
-    for (const connection of this.connections) connection.stop();
-    for (const member of this.joinedMembers()) member.complete();
-    this.dropParked();
+    this.endAll();
     await this.settled();
   }
 
@@ -342,11 +339,16 @@ export class StreamingGroup {
    */
   destroy(): void {
     this.state = 'destroyed';
+    this.endAll();
+    this.link?.agent.destroy();
+  }
+
+  /** Stops every connection and completes every member (each member's leave then unsubscribes it, unless destroyed). */
+  private endAll(): void {
     this.options.source.signal?.removeEventListener('abort', this.onAbort);
     for (const connection of this.connections) connection.stop();
     for (const member of this.joinedMembers()) member.complete();
     this.dropParked();
-    this.link?.agent.destroy();
   }
 
   /** The members in the group now, as an array (completing them changes the maps). */
