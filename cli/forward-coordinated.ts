@@ -152,8 +152,8 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
     const mailbox = lease.resource;
     const watched = watchedOf.get(mailbox);
     if (watched === undefined) {
-      // Another process runs with a different mailbox list under the same prefix.
-      logger.error('granted a lease on a mailbox this configuration does not list; releasing it (give every process the same mailboxes, or another coordinator.prefix)', {
+      // The coordinator grants only what this process registered: this is a defect, not a config drift.
+      logger.error('granted a lease on a mailbox this configuration does not list; releasing it', {
         mailbox,
         token: lease.token,
       });

@@ -216,6 +216,63 @@ describe.skipIf(missing !== undefined)('RedisLeaseCoordinator', () => {
     }
   });
 
+  it('gives a worker only the resources it lists; past its fair share, one only it lists at once and one nobody else took within a TTL', async () => {
+    const prefix = `p${++prefixes}`;
+    const ledger = new Ledger();
+    const all = mailboxes(8);
+    const lists = { a: all, b: all.slice(0, 4), c: [] as string[] };
+    const ws = (['a', 'b', 'c'] as const).map((n) => worker(n, ledger, { resources: lists[n], prefix }));
+    await Promise.all(ws.map((w) => w.start()));
+    await waitFor(() => ledger.holder.size === 8, () => ws.map((w) => w.stats()));
+    for (const [resource, { worker: owner }] of ledger.holder) expect(lists[owner as 'a' | 'b' | 'c'], `${resource} held by ${owner}`).toContain(resource);
+    // b's share (3 of 8 among 3 live workers) from what it lists; a takes the rest, the four only it lists included.
+    expect(ws[2]!.leases()).toHaveLength(0);
+    expect(ws[0]!.leases().length + ws[1]!.leases().length).toBe(8);
+    for (const r of all.slice(4)) expect(ledger.holder.get(r)?.worker).toBe('a');
+    // Settled: renewals move nothing more.
+    const claims = ws.map((w) => w.stats().claims).reduce((x, y) => x + y);
+    const ticks = ws[0]!.stats().ticks;
+    await waitFor(() => ws[0]!.stats().ticks >= ticks + 5);
+    expect(ws.map((w) => w.stats().claims).reduce((x, y) => x + y)).toBe(claims);
+    expect(ledger.violations).toEqual([]);
+  });
+
+  it('retires a resource no live worker lists any more (a mailbox removed from every configuration), after a close and after a crash', async () => {
+    const prefix = `p${++prefixes}`;
+    const ledger = new Ledger();
+    const redis = client();
+    const old = mailboxes(6);
+    const next = old.slice(0, 4);
+    // Rolling change: a runs the old list, b already the new one.
+    const a = worker('a', ledger, { resources: old, prefix });
+    const b = worker('b', ledger, { resources: next, prefix });
+    await Promise.all([a.start(), b.start()]);
+    await waitFor(() => ledger.holder.size === 6);
+    for (const r of old.slice(4)) expect(ledger.holder.get(r)?.worker).toBe('a');
+    // a restarts with the new list: the two removed mailboxes are nobody's any more.
+    await a.close();
+    const a2 = worker('a2', ledger, { resources: next, prefix });
+    await a2.start();
+    await waitFor(() => ledger.holder.size === 4 && a2.leases().length === 2 && b.leases().length === 2, () => [a2, b].map((w) => w.stats()));
+    expect((await redis.smembers(`${prefix}:all`)).sort()).toEqual([...next].sort());
+    expect(await redis.smembers(`${prefix}:free`)).toEqual([]);
+    expect(a2.stats().totalResources).toBe(4);
+    // Its token stays: should it come back, its next grant is fenced above every earlier one.
+    expect(Number(await redis.hget(`${prefix}:token`, old[5]!))).toBeGreaterThanOrEqual(1);
+
+    // A crash: c lists one more mailbox and dies without leaving; once it is reaped, that mailbox is retired.
+    const extra = 'extra@contoso.com';
+    const c = worker('c', ledger, { resources: [...next, extra], prefix });
+    await c.start();
+    await waitFor(() => ledger.holder.get(extra)?.worker === 'c');
+    c.destroy();
+    await waitFor(() => !ledger.holder.has(extra) && [a2, b].every((w) => w.stats().liveWorkers === 2 && w.stats().totalResources === 4));
+    await waitFor(() => ledger.holder.size === 4);
+    expect(await redis.sismember(`${prefix}:all`, extra)).toBe(0);
+    expect(await redis.sismember(`${prefix}:free`, extra)).toBe(0);
+    expect(ledger.violations).toEqual([]);
+  });
+
   it('checks its options, naming them', () => {
     const base = { redis: {} as never, resources: [], onOwned: () => undefined };
     expect(() => new RedisLeaseCoordinator(base)).toThrow(/redis must be/);

@@ -43,9 +43,13 @@ export interface RedisLeaseCoordinatorOptions {
   /** The connection (an `ioredis` `Redis` instance). Owned by the caller: never connected or quit here. */
   readonly redis: RedisScriptClient;
   /**
-   * Every resource the workers share (mailbox addresses, or group keys). Registered in Redis when
-   * the worker joins; a worker may be given any registered resource, so give every worker the
-   * same list. Resources are never removed by the coordinator (use a new `prefix` for a new set).
+   * The resources this worker can serve (mailbox addresses, or group keys), registered in Redis
+   * when it joins. The workers share the union of their lists, and a worker is only ever given a
+   * resource it lists. A resource no live worker lists any more (removed from every worker's
+   * configuration, the last one restarted) is retired: nobody claims it again, and its fencing
+   * token is kept should it come back. Give every worker the same list for even shares; while lists
+   * differ (a rolling change), each resource goes to a worker that lists it, a resource only one
+   * worker lists goes to that worker even past its fair share, and balancing is best effort.
    */
   readonly resources: Iterable<string>;
   /** Prefix of every key; the `RedisCheckpointStore` that fences by these leases must use the same. Default `ews-bridge`. */
@@ -308,7 +312,7 @@ export class RedisLeaseCoordinator {
     const started = performance.now();
     await this.#call(JOIN, [this.#prefix, this.#id, this.#ttlMs], this.#ttlMs);
     for (let i = 0; i < this.#resources.length; i += REGISTER_BATCH) {
-      await this.#call(REGISTER, [this.#prefix, ...this.#resources.slice(i, i + REGISTER_BATCH)], this.#ttlMs);
+      await this.#call(REGISTER, [this.#prefix, this.#id, ...this.#resources.slice(i, i + REGISTER_BATCH)], this.#ttlMs);
     }
     this.#joined = true;
     this.#renewed(started);

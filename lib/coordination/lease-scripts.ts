@@ -5,7 +5,12 @@
  *
  * Keys (P = prefix):
  * - `P:workers`   ZSET worker id → session expiry (ms, Redis clock). Expired members are reaped.
- * - `P:all`       SET every resource (mailbox or group key) the workers share.
+ * - `P:all`       SET every resource (mailbox or group key) the workers share: those at least one
+ *                 live worker lists.
+ * - `P:lists:<w>` SET resources worker w listed (registered); w is only ever granted these.
+ * - `P:refs`      HASH resource → how many live workers list it; at 0 the resource is retired
+ *                 (out of `all` and `free`; its token stays, so fencing holds if it comes back).
+ * - `P:unclaimed` HASH resource → when a worker at its fair share first saw it free (lists differ).
  * - `P:free`      SET resources nobody owns (may hold stale entries; a claim re-checks the owner).
  * - `P:owner`     HASH resource → owning worker id.
  * - `P:token`     HASH resource → fencing token; +1 (HINCRBY) on every grant, never decreases.
@@ -28,6 +33,7 @@ local function alive(w, now)
   return s and tonumber(s) > now
 end
 local function grant(r, id)
+  redis.call('HDEL', K('unclaimed'), r)
   local tok = redis.call('HINCRBY', K('token'), r, 1)
   redis.call('HSET', K('owner'), r, id)
   redis.call('SADD', K('owned:' .. id), r)
@@ -46,6 +52,18 @@ local function to_pool(r, now)
   end
   redis.call('SADD', K('free'), r)
 end
+-- w no longer lists anything (it left or died, after giving up what it owned): a resource no
+-- live worker lists any more is retired.
+local function unlist(w)
+  for _, r in ipairs(redis.call('SMEMBERS', K('lists:' .. w))) do
+    if redis.call('HINCRBY', K('refs'), r, -1) <= 0 then
+      redis.call('HDEL', K('refs'), r, K('unclaimed'), r)
+      redis.call('SREM', K('all'), r)
+      redis.call('SREM', K('free'), r)
+    end
+  end
+  redis.call('DEL', K('lists:' .. w))
+end
 -- Workers whose session expired lose everything they owned or were promised.
 local function reap(now)
   local dead = redis.call('ZRANGEBYSCORE', K('workers'), '-inf', now)
@@ -61,6 +79,7 @@ local function reap(now)
       if not redis.call('HGET', K('owner'), r) then redis.call('SADD', K('free'), r) end
     end
     redis.call('DEL', K('owned:' .. w), K('reserved:' .. w), K('asked:' .. w), K('release:' .. w))
+    unlist(w)
   end
   return #dead
 end
@@ -84,13 +103,15 @@ return now
 `);
 
 /**
- * ARGV: prefix, resource... Adds resources to the shared set; one that nobody owns and that is not
- * in the free pool goes there. Returns how many were new.
+ * ARGV: prefix, worker id, resource... The worker lists resources: each joins the shared set, and
+ * one that nobody owns and that is not in the free pool goes there. Returns how many were new to
+ * the set.
  */
 export const REGISTER = redisScript(`${LEASE_PRELUDE}
 local added = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local r = ARGV[i]
+  if redis.call('SADD', K('lists:' .. ARGV[2]), r) == 1 then redis.call('HINCRBY', K('refs'), r, 1) end
   local new = redis.call('SADD', K('all'), r)
   added = added + new
   if new == 1 or ((not redis.call('HGET', K('owner'), r)) and redis.call('SISMEMBER', K('free'), r) == 0) then
@@ -141,13 +162,27 @@ if extra > 0 then
 end
 local pending = redis.call('SCARD', K('asked:' .. id))
 local want = share - mine - pending
-while want > 0 do
-  local r = redis.call('SPOP', K('free'))
-  if not r then break end
-  if not redis.call('HGET', K('owner'), r) then
-    granted[#granted + 1] = r
-    granted[#granted + 1] = grant(r, id)
-    want = want - 1
+-- Free resources this worker lists: up to its share; beyond it, one no other live worker lists,
+-- or one left free for a whole TTL (every live worker has renewed since, or it would have been
+-- reaped, and none that lists it took it: the lists differ, so not every share can be met).
+if redis.call('SCARD', K('free')) > 0 then
+  for _, r in ipairs(redis.call('SINTER', K('free'), K('lists:' .. id))) do
+    local claim = false
+    if redis.call('HGET', K('owner'), r) then
+      redis.call('SREM', K('free'), r)
+    elseif want > 0 or tonumber(redis.call('HGET', K('refs'), r) or '0') <= 1 then
+      claim = true
+    else
+      local since = redis.call('HGET', K('unclaimed'), r)
+      if not since then redis.call('HSET', K('unclaimed'), r, now)
+      elseif now - tonumber(since) >= ttl then claim = true end
+    end
+    if claim then
+      redis.call('SREM', K('free'), r)
+      granted[#granted + 1] = r
+      granted[#granted + 1] = grant(r, id)
+      want = want - 1
+    end
   end
 end
 mine = redis.call('SCARD', K('owned:' .. id))
@@ -166,7 +201,7 @@ if pending == 0 and maxSteals > 0 and redis.call('SCARD', K('free')) == 0 then
     if k > 0 then
       for _, r in ipairs(redis.call('SRANDMEMBER', K('owned:' .. victim), k * 2 + 8)) do
         if asked >= k then break end
-        if redis.call('HSETNX', K('handover'), r, id) == 1 then
+        if redis.call('SISMEMBER', K('lists:' .. id), r) == 1 and redis.call('HSETNX', K('handover'), r, id) == 1 then
           redis.call('SADD', K('release:' .. victim), r)
           redis.call('SADD', K('asked:' .. id), r)
           asked = asked + 1
@@ -197,6 +232,7 @@ for _, r in ipairs(redis.call('SMEMBERS', K('reserved:' .. id))) do
   if not redis.call('HGET', K('owner'), r) then redis.call('SADD', K('free'), r) end
 end
 redis.call('DEL', K('owned:' .. id), K('reserved:' .. id), K('asked:' .. id), K('release:' .. id))
+unlist(id)
 return released
 `);
 
