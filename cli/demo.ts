@@ -116,7 +116,7 @@ function sleep(ms: number): Promise<void> {
 /** Runs the demo and returns its summary (already printed to `options.stdout`). */
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const target = options.events ?? 2_000;
-  if (!Number.isInteger(target) || target < 1 || target > MAX_DEMO_EVENTS) throw new RangeError(`events must be 1–${count(MAX_DEMO_EVENTS)}`);
+  if (!Number.isInteger(target) || target < 1 || target > MAX_DEMO_EVENTS) throw new RangeError(`events must be 1–${count(MAX_DEMO_EVENTS)} (got ${typeof target === 'number' ? target : JSON.stringify(target)})`);
   const mode = options.mode ?? 'streaming';
   const json = options.json ?? false;
   const out = options.stdout;

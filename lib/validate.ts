@@ -16,6 +16,20 @@ export function describeValue(value: unknown): string {
   return value === null ? 'null' : typeof value === 'object' ? 'an object' : String(value);
 }
 
+/**
+ * What kind of value a secret option got — `a string`, `an empty string`, `a number`, `an object`,
+ * `an array of 2` — never the value itself: for passwords, tokens, TLS keys and passphrases, and
+ * URLs (which may carry `user:password`), where {@link describeValue} would echo it.
+ */
+export function describeKind(value: unknown): string {
+  if (typeof value === 'string') return value === '' ? 'an empty string' : 'a string';
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return describeValue(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
 /** `name must be <requirement> (got <value>)`. */
 function message(name: string, requirement: string, value: unknown): string {
   return `${name} must be ${requirement} (got ${describeValue(value)})`;
@@ -56,10 +70,19 @@ export function oneOf<T extends string>(value: unknown, name: string, allowed: r
   return v as T;
 }
 
+/**
+ * A string that is not empty, or a TypeError naming `name` (`checkpointKey must be a non-empty
+ * string (got "")`). Unlike {@link requireString}, a blank string passes: for values that never
+ * travel in XML (keys, paths, host names).
+ */
+export function nonEmptyString(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value === '') throw new TypeError(message(name, 'a non-empty string', value));
+  return value;
+}
+
 /** A string that is not empty, or nothing; a TypeError naming `name` otherwise. */
 export function optionalNonEmptyString(value: unknown, name: string): string | undefined {
-  if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(message(name, 'a non-empty string', value));
-  return value;
+  return value === undefined ? undefined : nonEmptyString(value, name);
 }
 
 /** A plain object, or a TypeError naming `name`. */

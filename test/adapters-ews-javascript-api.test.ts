@@ -220,19 +220,19 @@ describe('ews-javascript-api adapter: errors', () => {
     );
     await expect(pushBridge(service(sim).service).SubscribeToPushNotifications(inbox, ok, 30, null)).rejects.toThrow(/eventTypes must name at least one EventType/);
     await expect(pushBridge(service(sim).service).SubscribeToPushNotifications(inbox, ok, 30, null, EventType.Status)).rejects.toThrow(/other than Status/);
-    await expect(pushBridge(service(sim).service).SubscribeToPushNotifications([], ok, 30, null, EventType.NewMail)).rejects.toThrow(/folderIds must be a non-empty array/);
+    await expect(pushBridge(service(sim).service).SubscribeToPushNotifications([], ok, 30, null, EventType.NewMail)).rejects.toThrow(/^folderIds must be a non-empty array of FolderId \(got an empty array\)$/);
     await expect(pushBridge(service(sim).service).SubscribeToPushNotifications(inbox, 42 as never, 30, null, EventType.NewMail)).rejects.toThrow(/url must be a Uri/);
     await expect(pushBridge(service(sim).service, { source: 'streaming' }).SubscribeToPushNotifications(inbox, ok, 30, 'AAAA', EventType.NewMail)).rejects.toThrow(
       /a watermark needs source 'pull' or 'hybrid'/,
     );
 
     const noUrl = new ExchangeService(ExchangeVersion.Exchange2013);
-    await expect(bridge(noUrl)).rejects.toThrow(/service.Url must be set/);
+    await expect(bridge(noUrl)).rejects.toThrow(/^service\.Url must be set \(.*\) \(got undefined\)$/);
     const old = service(sim, ExchangeVersion.Exchange2010).service;
     await expect(bridge(old)).rejects.toThrow(/RequestedServerVersion must be Exchange2010_SP1 or later/);
     const byName = service(sim).service;
     byName.ImpersonatedUserId = new ImpersonatedUserId(ConnectingIdType.PrincipalName, 'bob');
-    await expect(bridge(byName)).rejects.toThrow(/ImpersonatedUserId must use ConnectingIdType.SmtpAddress/);
+    await expect(bridge(byName)).rejects.toThrow(/^service\.ImpersonatedUserId must use ConnectingIdType\.SmtpAddress .* \(got ConnectingIdType\.PrincipalName\)$/);
 
     const wrong = service(sim).service;
     wrong.Credentials = new WebCredentials(USER, 'wrong password');

@@ -226,9 +226,12 @@ describe.skipIf(!haveOpenssl)('TLS', () => {
       return undefined;
     };
     expect(error(() => createEwsAgent({ url: 'http://127.0.0.1/EWS/Exchange.asmx', tls: { ca: 'x' } }))).toMatchObject({ message: 'tls (and ca) apply only to an https url' });
-    expect(error(() => createEwsAgent({ url: 'https://h/EWS/Exchange.asmx', tls: { cert: 'c' } }))).toMatchObject({ message: 'tls.cert and tls.key must be given together' });
+    expect(error(() => createEwsAgent({ url: 'https://h/EWS/Exchange.asmx', maxSockets: 0 }))).toMatchObject({ message: 'maxSockets must be a positive integer or Infinity (got 0)' });
+    // `user:secret@h` parses as a URL with the scheme `user:`: only the kind of value is named.
+    expect(error(() => createEwsAgent({ url: 'user:secret@h' }))).toMatchObject({ message: 'url must be an absolute http or https URL (got a string)' });
+    expect(error(() => createEwsAgent({ url: 'https://h/EWS/Exchange.asmx', tls: { cert: 'c' } }))).toMatchObject({ message: 'tls.cert and tls.key must be given together (got only tls.cert)' });
     expect(error(() => createEwsAgent({ url: 'https://h/EWS/Exchange.asmx', tls: { rejectUnauthorized: 'no' as unknown as boolean } }))).toMatchObject({
-      message: 'tls.rejectUnauthorized must be a boolean',
+      message: 'tls.rejectUnauthorized must be a boolean (got "no")',
     });
     const sourceError = (options: object): Promise<unknown> =>
       new Promise((resolve) => {
@@ -241,7 +244,9 @@ describe.skipIf(!haveOpenssl)('TLS', () => {
         } })).resolves.toMatchObject({
         message: 'give tls or createAgent, not both (put the TLS settings on your agent)',
       }),
-      expect(sourceError({ tls: { passphrase: 5 } })).resolves.toMatchObject({ message: 'tls.passphrase must be a string' }),
+      expect(sourceError({ tls: { passphrase: 5 } })).resolves.toMatchObject({ message: 'tls.passphrase must be a string (got a number)' }),
+      // A secret's value is never echoed, only its kind.
+      expect(sourceError({ tls: { key: 12345678, cert: 'c' } })).resolves.toMatchObject({ message: 'tls.key must be a string, a Buffer or a non-empty array of them (got a number)' }),
     ]);
   });
 });

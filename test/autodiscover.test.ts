@@ -144,9 +144,10 @@ describe('Autodiscover against EwsSimulator', () => {
   });
 
   it('validates its options', async () => {
-    await expect(autodiscover({ mailboxes: [] })).rejects.toThrow('mailboxes must be a non-empty array of SMTP addresses');
-    await expect(autodiscover({ mailboxes: ['nobody'] })).rejects.toThrow('mailboxes must contain SMTP addresses (user@domain)');
-    await expect(autodiscover({ mailboxes: ['a@b.c'], maxRedirects: -1 })).rejects.toThrow('maxRedirects must be an integer 0–50');
+    await expect(autodiscover({ mailboxes: [] })).rejects.toThrow(/^mailboxes must be a non-empty array of SMTP addresses \(got an empty array\)$/);
+    await expect(autodiscover({ mailboxes: ['a@b.c', 'nobody'] })).rejects.toThrow(/^mailboxes\[1\] must be an SMTP address \(user@domain\) \(got "nobody"\)$/);
+    await expect(autodiscover({ mailboxes: ['a@b.c'], maxRedirects: -1 })).rejects.toThrow(/^maxRedirects must be 0–50 \(got -1\)$/);
+    await expect(autodiscover({ mailboxes: ['a@b.c'], prefer: 'dmz' as never })).rejects.toThrow(/^prefer must be "external" or "internal" \(got "dmz"\)$/);
   });
 
   it.skipIf(!opensslAvailable())('over TLS with NTLM (and Extended Protection required)', async () => {
@@ -171,6 +172,6 @@ describe('groupMailboxesByServer', () => {
       ['ODD', 200, 'room1@contoso.com'],
       ['ODD', 25, 'room401@contoso.com'],
     ]);
-    expect(() => groupMailboxesByServer(results, { maxPerGroup: 201 })).toThrow('maxPerGroup must be an integer 1–200');
+    expect(() => groupMailboxesByServer(results, { maxPerGroup: 201 })).toThrow(/^maxPerGroup must be 1–200 \(got 201\)$/);
   });
 });

@@ -179,8 +179,9 @@ describe('FileCheckpointStore', () => {
   });
 
   it('rejects invalid options naming the option', () => {
-    expect(() => new FileCheckpointStore({ path: '' })).toThrow(/path must be/);
-    expect(() => new FileCheckpointStore({ path: 'x', mode: 0o1777 })).toThrow(/mode must be/);
+    expect(() => new FileCheckpointStore({ path: '' })).toThrow(/^path must be a non-empty string \(got ""\)$/);
+    expect(() => new FileCheckpointStore({ path: 'x', mode: 0o1777 })).toThrow(/^mode must be an integer 0–0o777 \(got 0o1777\)$/);
+    expect(() => new FileCheckpointStore({ path: 'x', mode: 1.5 })).toThrow(/^mode must be an integer 0–0o777 \(got 1.5\)$/);
   });
 
   it('survives SIGKILL at random instants of a tight write loop: always a whole state that was written', async () => {

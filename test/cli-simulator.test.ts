@@ -110,9 +110,9 @@ describe('EwsSimulator.start({ port, host })', () => {
     } finally {
       await first.close();
     }
-    await expect(EwsSimulator.start({ port: 70_000 })).rejects.toThrow(/port must be an integer 0–65535/);
-    await expect(EwsSimulator.start({ port: 1.5 })).rejects.toThrow(/port must be an integer/);
-    await expect(EwsSimulator.start({ host: '' })).rejects.toThrow(/host must be a non-empty string/);
+    await expect(EwsSimulator.start({ port: 70_000 })).rejects.toThrow(/^port must be 0–65535 \(got 70000\)$/);
+    await expect(EwsSimulator.start({ port: 1.5 })).rejects.toThrow(/^port must be 0–65535 \(got 1.5\)$/);
+    await expect(EwsSimulator.start({ host: '' })).rejects.toThrow(/^host must be a non-empty string \(got ""\)$/);
   });
 
   it('a freed port can be taken again by a new simulator (the fixed-port workflow)', async () => {

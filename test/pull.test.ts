@@ -286,12 +286,12 @@ describe('pull option validation', () => {
     [{ pollIntervalMs: 60_000, subscriptionTimeoutMinutes: 1 }, /^pollIntervalMs must be shorter than subscriptionTimeoutMinutes/],
     [{ watermark: '' }, /^watermark must be a non-empty string \(got ""\)$/],
     [{ ackMode: 'later' as never }, /^ackMode must be "auto" or "manual" \(got "later"\)$/],
-    [{ checkpoint: {} as never }, /^checkpoint must be a CheckpointStore/],
-    [{ checkpointKey: '' }, /^checkpointKey must be a non-empty string$/],
+    [{ checkpoint: {} as never }, /^checkpoint must be a CheckpointStore \(with get and set methods\) \(got an object\)$/],
+    [{ checkpointKey: '' }, /^checkpointKey must be a non-empty string \(got ""\)$/],
     [{ emitStatusEvents: 'yes' as never }, /^emitStatusEvents must be a boolean \(got "yes"\)$/],
     [{ dedupeWindow: -1 }, /^dedupeWindow must be 0–10000000 \(got -1\)$/],
     [{ folders: ['Inbox'] }, /folders\[0\] must be a lower-case distinguished folder name/],
-    [{ url: 'ftp://x' }, /^url must be an absolute http or https URL$/],
+    [{ url: 'ftp://x' }, /^url must be an absolute http or https URL \(got a string\)$/],
   ];
   for (const [bad, message] of cases) {
     it(`rejects ${JSON.stringify(bad)}`, async () => {

@@ -88,7 +88,8 @@ describe.skipIf(missing !== undefined)('RedisCheckpointStore', () => {
     await Promise.all(writes);
     expect((await store.get('cp-alice'))?.watermark).toBe('b29');
     await expect(b.set('cp-alice', { watermark: 'after-close' })).rejects.toMatchObject({ code: 'EWS_LEASE_LOST' });
-    expect(() => store.fenced({ resource: 'alice@x', token: 0 })).toThrow(/fence.token/);
+    expect(() => store.fenced({ resource: 'alice@x', token: 0 })).toThrow(/^fence\.token must be a positive integer \(got 0\)$/);
+    expect(() => store.fenced({ resource: '', token: 1 })).toThrow(/^fence\.resource must be a non-empty string \(got ""\)$/);
   });
 
   it('runs its scripts again after the server forgot them (SCRIPT FLUSH)', async () => {

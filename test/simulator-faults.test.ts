@@ -130,7 +130,9 @@ describe('request-level faults', () => {
     sim.clearFaults();
     expect((await post(sim.url, envelope(req.subscribePull()))).status).toBe(200);
     expect(() => sim!.inject({ type: 'server-busy', backOffMs: -1 })).toThrow(RangeError);
-    expect(() => sim!.inject({ type: 'http-503', times: 0 })).toThrow(/times/);
+    expect(() => sim!.inject({ type: 'server-busy', backOffMs: -1 })).toThrow(/^fault\.backOffMs must be a number ≥ 0 \(got -1\)$/);
+    expect(() => sim!.inject({ type: 'http-503', times: 0 })).toThrow(/^fault\.times must be a number ≥ 1 \(or Infinity\) \(got 0\)$/);
+    expect(() => sim!.inject({ type: 'html-error-page', status: 302 })).toThrow(/^fault\.status must be 400–599 \(got 302\)$/);
   });
 });
 
@@ -229,7 +231,7 @@ describe('streaming faults', () => {
     expect(stream.chunks).toHaveLength(1);
     expect(stream.chunks[0]!.toString('utf8').match(/<Envelope /g)).toHaveLength(3);
     expect(stream.messages.map((m) => sequenceOf(m.notifications[0]!.events[0]!))).toEqual(events.map((e) => e.seq));
-    expect(() => sim!.inject({ type: 'coalesce-envelopes', count: 1 })).toThrow(/count/);
+    expect(() => sim!.inject({ type: 'coalesce-envelopes', count: 1 })).toThrow(/^fault\.count must be an integer ≥ 2 \(got 1\)$/);
     stream.abort();
   });
 

@@ -36,8 +36,12 @@ describe('EwsSimulator basics', () => {
   });
 
   it('rejects invalid options with a RangeError naming the option', async () => {
-    await expect(EwsSimulator.start({ timeScale: 0 })).rejects.toThrow(/timeScale/);
-    await expect(EwsSimulator.start({ keepAliveIntervalMs: -1 })).rejects.toThrow(/keepAliveIntervalMs/);
+    await expect(EwsSimulator.start({ timeScale: 0 })).rejects.toThrow(/^timeScale must be a positive number \(got 0\)$/);
+    await expect(EwsSimulator.start({ keepAliveIntervalMs: -1 })).rejects.toThrow(/^keepAliveIntervalMs must be a positive number of milliseconds \(got -1\)$/);
+    await expect(EwsSimulator.start({ authSchemes: ['Basic', 'Digest' as never] })).rejects.toThrow(/^authSchemes\[1\] must be one of "Basic", "NTLM", "Bearer", "Negotiate" \(got "Digest"\)$/);
+    await expect(EwsSimulator.start({ extendedProtection: 'on' as never })).rejects.toThrow(/^extendedProtection must be one of "off", "allow", "require" \(got "on"\)$/);
+    await expect(EwsSimulator.start({ tls: { key: '', cert: 'c' } })).rejects.toThrow(/^tls\.key must be a PEM string or Buffer \(got an empty string\)$/);
+    await expect(EwsSimulator.start({ serverId: 70_000 })).rejects.toThrow(/^serverId must be 0–65535 \(got 70000\)$/);
     await expect(EwsSimulator.start({ authSchemes: ['Bearer'] })).rejects.toThrow(/verifyToken/);
   });
 

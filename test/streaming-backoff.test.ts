@@ -218,7 +218,7 @@ describe('streamingNotifications option validation', () => {
     [{ heartbeatTimeoutMs: Infinity }, /^heartbeatTimeoutMs must be/],
     [{ requestTimeoutMs: -1 }, /^requestTimeoutMs must be/],
     [{ unsubscribeTimeoutMs: Number.NaN }, /^unsubscribeTimeoutMs must be/],
-    [{ url: 'ftp://example.com/' }, /^url must be an absolute http or https URL$/],
+    [{ url: 'ftp://example.com/' }, /^url must be an absolute http or https URL \(got a string\)$/],
     [{ url: 'http://u:p@127.0.0.1/EWS/Exchange.asmx' }, /^url must not contain credentials/],
     [{ auth: { type: 'basic', username: '', password: 'x' } as never }, /^auth\.username must be/],
     [{ auth: { type: 'kerberos' } as never }, /^auth\.type must be/],
@@ -231,10 +231,11 @@ describe('streamingNotifications option validation', () => {
     [{ retry: { minDelayMs: 0 } }, /^retry\.minDelayMs must be a positive number/],
     [{ retry: { maxServerDelayMs: 0 } }, /^retry\.maxServerDelayMs must be/],
     [{ retry: { minConnectionLifetimeMs: -1 } }, /^retry\.minConnectionLifetimeMs must be/],
-    [{ onConnectionTaken: 'ignore' as never }, /^onConnectionTaken must be/],
+    [{ onConnectionTaken: 'ignore' as never }, /^onConnectionTaken must be "error" or "reconnect" \(got "ignore"\)$/],
     // A header value may be a credential: the message names the header, never its value.
     [{ headers: { 'X-Api-Key': 'sk-Secret123\r\nX-Evil: 1' } }, /^headers\["X-Api-Key"\] must be a string without control characters \(got a string with control characters\)$/],
     [{ logger: {} as never }, /^logger must have/],
+    [{ recovery: 5 as never }, /^recovery must be an object \(got 5\)$/],
   ];
   it.each(cases)('errors the Observable, naming the option: %o', async (bad, message) => {
     const error = await firstValueFrom(streamingNotifications({ url, ...bad } as StreamingOptions).pipe(toArray())).catch((e: unknown) => e);

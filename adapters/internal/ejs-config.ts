@@ -10,7 +10,7 @@ import type * as Ejs from 'ews-javascript-api';
 import type { EventType as EjsEventType, ExchangeService, FolderId } from 'ews-javascript-api';
 import { type EventType, type EwsAuth, type ExchangeVersion, type FolderSpec } from '../../lib/index.js';
 import { EXCHANGE_VERSIONS } from '../../lib/wire.js';
-import { describeValue } from '../../lib/validate.js';
+import { describeKind, describeValue } from '../../lib/validate.js';
 
 /** The ews-javascript-api module, as loaded by `import('ews-javascript-api')`. */
 export type EjsModule = typeof Ejs;
@@ -44,7 +44,8 @@ function authOf(credentials: unknown): EwsAuth {
   if (credentials === null || credentials === undefined) return { type: 'none' };
   const c = credentials as CredentialsShape;
   if (typeof c !== 'object' || typeof c.PrepareWebRequest !== 'function') {
-    throw new TypeError('service.Credentials must be WebCredentials or OAuthCredentials');
+    // Credentials are secrets: only the kind of value is named.
+    throw new TypeError(`service.Credentials must be WebCredentials or OAuthCredentials (got ${describeKind(credentials)})`);
   }
   const request = { headers: {} as Record<string, string> };
   c.PrepareWebRequest(request);
@@ -73,17 +74,21 @@ function versionOf(ejs: EjsModule, service: ExchangeService): ExchangeVersion {
 
 /** The service's endpoint, credentials, impersonation, headers and version. */
 export function serviceEndpoint(ejs: EjsModule, service: ExchangeService): ServiceEndpoint {
-  if (typeof service !== 'object' || service === null) throw new TypeError('service must be an ExchangeService');
+  if (typeof service !== 'object' || service === null) throw new TypeError(`service must be an ExchangeService (got ${describeValue(service)})`);
   const url = service.Url?.AbsoluteUri;
-  if (typeof url !== 'string' || url === '') throw new TypeError('service.Url must be set (e.g. new Uri("https://mail.contoso.com/EWS/Exchange.asmx"))');
+  // A URL may carry user:password: only the kind of value is named.
+  if (typeof url !== 'string' || url === '') throw new TypeError(`service.Url must be set (e.g. new Uri("https://mail.contoso.com/EWS/Exchange.asmx")) (got ${describeKind(url)})`);
 
   let mailbox: string | undefined;
   const impersonated = service.ImpersonatedUserId;
   if (impersonated !== null && impersonated !== undefined) {
     if (impersonated.IdType !== ejs.ConnectingIdType.SmtpAddress) {
-      throw new RangeError('service.ImpersonatedUserId must use ConnectingIdType.SmtpAddress (the bridge impersonates by SMTP address)');
+      const idType = (ejs.ConnectingIdType as unknown as Record<number, string | undefined>)[impersonated.IdType as unknown as number];
+      throw new RangeError(
+        `service.ImpersonatedUserId must use ConnectingIdType.SmtpAddress (the bridge impersonates by SMTP address) (got ${idType === undefined ? describeValue(impersonated.IdType) : `ConnectingIdType.${idType}`})`,
+      );
     }
-    if (typeof impersonated.Id !== 'string' || impersonated.Id === '') throw new TypeError('service.ImpersonatedUserId.Id must be an SMTP address');
+    if (typeof impersonated.Id !== 'string' || impersonated.Id === '') throw new TypeError(`service.ImpersonatedUserId.Id must be an SMTP address (got ${describeValue(impersonated.Id)})`);
     mailbox = impersonated.Id;
   }
 
@@ -104,13 +109,13 @@ export function serviceEndpoint(ejs: EjsModule, service: ExchangeService): Servi
  * `Mailbox`, when set, for another mailbox's folder); `new FolderId(uniqueId)` → `{ id, changeKey }`.
  */
 export function folderSpecs(ejs: EjsModule, folderIds: readonly FolderId[]): FolderSpec[] {
-  if (!Array.isArray(folderIds) || folderIds.length === 0) throw new TypeError('folderIds must be a non-empty array of FolderId');
+  if (!Array.isArray(folderIds) || folderIds.length === 0) throw new TypeError(`folderIds must be a non-empty array of FolderId (got ${describeValue(folderIds)})`);
   return folderIds.map((folder, i) => {
-    if (typeof folder !== 'object' || folder === null) throw new TypeError(`folderIds[${i}] must be a FolderId`);
+    if (typeof folder !== 'object' || folder === null) throw new TypeError(`folderIds[${i}] must be a FolderId (got ${describeValue(folder)})`);
     const wellKnown = folder.FolderName;
     if (wellKnown !== null && wellKnown !== undefined) {
       const name = ejs.WellKnownFolderName[wellKnown];
-      if (typeof name !== 'string') throw new RangeError(`folderIds[${i}] names an unknown WellKnownFolderName (${describeValue(wellKnown)})`);
+      if (typeof name !== 'string') throw new RangeError(`folderIds[${i}].FolderName must be a WellKnownFolderName (got ${describeValue(wellKnown)})`);
       const distinguishedId = name.toLowerCase();
       const owner = folder.Mailbox?.Address;
       return typeof owner === 'string' && owner !== '' ? { distinguishedId, mailbox: owner } : distinguishedId;

@@ -14,7 +14,7 @@ import type { Observable, Observer } from 'rxjs';
 import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
-import { describeValue } from '../../lib/validate.js';
+import { describeValue, requireObject } from '../../lib/validate.js';
 import { lastWatermark } from '../../lib/model.js';
 
 /** Options the service and the Subscribe arguments decide, or that GetEvents' contract fixes. */
@@ -76,11 +76,11 @@ export async function subscribeToPull(
   eventTypes: readonly EventType[],
 ): Promise<PullSubscription> {
   const ejs = requireEjs();
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  requireObject(options, 'options');
   if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 1440) {
     throw new RangeError(`timeout must be 1–1440 minutes (got ${describeValue(timeout)})`);
   }
-  if (watermark !== null && watermark !== undefined && typeof watermark !== 'string') throw new TypeError('watermark must be a string or null');
+  if (watermark !== null && watermark !== undefined && typeof watermark !== 'string') throw new TypeError(`watermark must be a string or null (got ${describeValue(watermark)})`);
   const endpoint = serviceEndpoint(ejs, service);
   // One store for every run of the source (see PullHolder's restart), so a restart resumes.
   const checkpoint = options.checkpoint ?? new MemoryCheckpointStore();

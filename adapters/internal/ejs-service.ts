@@ -8,6 +8,7 @@
  */
 import type * as Ejs from 'ews-javascript-api';
 import type { EventType, FolderId, PullSubscription, StreamingSubscription } from 'ews-javascript-api';
+import { describeValue, requireObject } from '../../lib/validate.js';
 import { requireEjs } from './ejs-module.js';
 import { subscribeToPull, type PullBridgeOptions } from './ejs-pull.js';
 import { subscribeToStreaming, type StreamingBridgeOptions } from './ejs-streaming.js';
@@ -60,8 +61,8 @@ function bridgeOf(service: Ejs.ExchangeService, options: () => NotificationBridg
  * @throws TypeError when `service` or `options` is not an object.
  */
 export function notificationBridge(service: Ejs.ExchangeService, options: NotificationBridgeOptions = {}): NotificationBridge {
-  if (typeof service !== 'object' || service === null) throw new TypeError('service must be an ExchangeService');
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  if (typeof service !== 'object' || service === null) throw new TypeError(`service must be an ExchangeService (got ${describeValue(service)})`);
+  requireObject(options, 'options');
   return bridgeOf(service, () => options);
 }
 

@@ -24,7 +24,7 @@ import { resolveLogger } from '../../lib/logger.js';
 import { serviceEndpoint, watchedOf, type EjsModule } from './ejs-config.js';
 import { toEjsEvents } from './ejs-events.js';
 import { requireEjs } from './ejs-module.js';
-import { describeValue } from '../../lib/validate.js';
+import { describeValue, requireObject } from '../../lib/validate.js';
 
 /** Options the `ExchangeService` decides (endpoint, credentials, impersonation, headers, version). */
 type DecidedByService = 'url' | 'auth' | 'anchorMailbox' | 'headers' | 'requestServerVersion' | 'signal';
@@ -156,7 +156,7 @@ export async function subscribeToStreaming(
   eventTypes: readonly EventType[],
 ): Promise<StreamingSubscription> {
   const ejs = requireEjs();
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  requireObject(options, 'options');
   const maxBacklog = options.maxBacklogNotifications ?? DEFAULT_MAX_BACKLOG;
   if (!(maxBacklog === Infinity || (Number.isInteger(maxBacklog) && maxBacklog >= 1))) {
     throw new RangeError(`maxBacklogNotifications must be an integer ≥ 1, or Infinity (got ${describeValue(maxBacklog)})`);
@@ -383,7 +383,7 @@ export class StreamingSubscriptionConnection {
     subscriptionsOrLifetime: StreamingSubscription[] | number,
     lifetimeMinutes?: number,
   ) {
-    if (typeof service !== 'object' || service === null) throw new TypeError('service must be an ExchangeService');
+    if (typeof service !== 'object' || service === null) throw new TypeError(`service must be an ExchangeService (got ${describeValue(service)})`);
     const lifetime = Array.isArray(subscriptionsOrLifetime) ? lifetimeMinutes : subscriptionsOrLifetime;
     if (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 1 || lifetime > 30) {
       throw new RangeError(`lifetime must be 1–30 minutes (got ${describeValue(lifetime)})`);

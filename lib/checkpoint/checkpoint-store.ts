@@ -6,6 +6,7 @@
  */
 import { EwsCheckpointError } from '../errors.js';
 import type { EventType, FolderRef } from '../model.js';
+import { describeValue, nonEmptyString } from '../validate.js';
 
 /** What a store holds for one subscription key. */
 export interface Checkpoint {
@@ -137,13 +138,12 @@ export function mergeCheckpoint(previous: Checkpoint | undefined, update: Checkp
 export function requireCheckpointStore(value: unknown): CheckpointStore {
   const store = value as Partial<CheckpointStore> | null;
   if (typeof store !== 'object' || store === null || typeof store.get !== 'function' || typeof store.set !== 'function') {
-    throw new TypeError('checkpoint must be a CheckpointStore (with get and set methods)');
+    throw new TypeError(`checkpoint must be a CheckpointStore (with get and set methods) (got ${describeValue(value)})`);
   }
   return store as CheckpointStore;
 }
 
 /** A source's `checkpointKey` option, checked: a TypeError names it. @internal */
 export function requireCheckpointKey(value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw new TypeError('checkpointKey must be a non-empty string');
-  return value;
+  return nonEmptyString(value, 'checkpointKey');
 }

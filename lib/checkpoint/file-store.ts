@@ -8,6 +8,7 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import { basename, dirname, join, resolve } from 'node:path';
 import { EwsCheckpointError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { describeValue, nonEmptyString, requireObject } from '../validate.js';
 import { checkCheckpointUpdate, mergeCheckpoint, type Checkpoint, type CheckpointStore, type CheckpointUpdate } from './checkpoint-store.js';
 import { CheckpointFileLock } from './file-lock.js';
 
@@ -81,12 +82,11 @@ export class FileCheckpointStore implements CheckpointStore {
   #closed = false;
 
   constructor(options: FileCheckpointStoreOptions) {
-    if (typeof options?.path !== 'string' || options.path.length === 0) {
-      throw new TypeError('path must be a non-empty string');
-    }
+    requireObject(options, 'options');
+    const path = nonEmptyString(options.path, 'path');
     const mode = options.mode ?? 0o600;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError('mode must be an integer 0–0o777');
-    this.path = resolve(options.path);
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError(`mode must be an integer 0–0o777 (got ${describeMode(mode)})`);
+    this.path = resolve(path);
     this.#mode = mode;
     this.#logger = options.logger ?? silentLogger;
   }
@@ -328,4 +328,9 @@ function isCheckpoint(value: unknown): value is Checkpoint {
     if (!Object.values(value.syncStates).every((s) => typeof s === 'string')) return false;
   }
   return true;
+}
+
+/** A file mode for an error message: in octal, as modes are written (`0o1777`, not `1023`). */
+function describeMode(mode: unknown): string {
+  return typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 ? `0o${mode.toString(8)}` : describeValue(mode);
 }

@@ -8,6 +8,7 @@
 import { EwsCheckpointError, EwsLeaseLostError } from '../errors.js';
 import { LUA_PRELUDE, checkPrefix, checkRedisClient, redisScript, runScript, type RedisScriptClient } from '../coordination/redis-client.js';
 import type { Checkpoint, CheckpointStore, CheckpointUpdate } from './checkpoint-store.js';
+import { describeValue, nonEmptyString, requireObject } from '../validate.js';
 
 /** Options of {@link RedisCheckpointStore}. */
 export interface RedisCheckpointStoreOptions {
@@ -129,9 +130,10 @@ export class RedisCheckpointStore implements CheckpointStore {
    * tells when its last write landed (the "final checkpoint" before a lease is released).
    */
   fenced(fence: LeaseFence): FencedCheckpointStore {
-    if (typeof fence?.resource !== 'string' || fence.resource === '') throw new TypeError('fence.resource must be a non-empty string');
-    if (!Number.isSafeInteger(fence.token) || fence.token < 1) throw new RangeError('fence.token must be a positive integer');
-    return new FencedCheckpointStore(this, { resource: fence.resource, token: fence.token });
+    requireObject(fence, 'fence');
+    const resource = nonEmptyString(fence.resource, 'fence.resource');
+    if (!Number.isSafeInteger(fence.token) || fence.token < 1) throw new RangeError(`fence.token must be a positive integer (got ${describeValue(fence.token)})`);
+    return new FencedCheckpointStore(this, { resource, token: fence.token });
   }
 
   /** @internal Used by {@link FencedCheckpointStore}. */
@@ -290,6 +292,5 @@ export class FencedCheckpointStore implements CheckpointStore {
 }
 
 function checkKey(key: string): string {
-  if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
-  return key;
+  return nonEmptyString(key, 'key');
 }

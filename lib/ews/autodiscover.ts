@@ -20,6 +20,7 @@ import { readXmlTree, type XmlElement } from './xml-tree.js';
 import type { EwsAuth } from './auth-header.js';
 import { postXml, type RawXmlResponse } from './transport.js';
 import { escapeText } from './xml.js';
+import { describeValue, intInRange, oneOf, requireObject } from '../validate.js';
 import type http from 'node:http';
 
 const AUTODISCOVER_NS = 'http://schemas.microsoft.com/exchange/2010/Autodiscover';
@@ -379,11 +380,14 @@ async function resolve(context: Context, lookup: Lookup, firstAnswers?: Map<stri
 }
 
 function validate(options: AutodiscoverOptions): void {
-  if (!Array.isArray(options.mailboxes) || options.mailboxes.length === 0) throw new TypeError('mailboxes must be a non-empty array of SMTP addresses');
-  for (const m of options.mailboxes) if (typeof m !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(m)) throw new TypeError('mailboxes must contain SMTP addresses (user@domain)');
-  const max = options.maxRedirects;
-  if (max !== undefined && !(Number.isInteger(max) && max >= 0 && max <= 50)) throw new RangeError('maxRedirects must be an integer 0–50');
-  if (options.prefer !== undefined && options.prefer !== 'external' && options.prefer !== 'internal') throw new TypeError("prefer must be 'external' or 'internal'");
+  requireObject(options, 'options');
+  const mailboxes: unknown = options.mailboxes;
+  if (!Array.isArray(mailboxes) || mailboxes.length === 0) throw new TypeError(`mailboxes must be a non-empty array of SMTP addresses (got ${describeValue(mailboxes)})`);
+  mailboxes.forEach((m: unknown, i) => {
+    if (typeof m !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(m)) throw new TypeError(`mailboxes[${i}] must be an SMTP address (user@domain) (got ${describeValue(m)})`);
+  });
+  intInRange(options.maxRedirects, 'maxRedirects', 10, 0, 50);
+  oneOf(options.prefer, 'prefer', ['external', 'internal'], 'external');
 }
 
 /**
@@ -451,8 +455,7 @@ export interface MailboxGroup {
  * Feed each group to one `StreamingGroup({ url: group.ewsUrl, anchorMailbox: group.anchorMailbox })`.
  */
 export function groupMailboxesByServer(results: readonly AutodiscoverResult[], options: { readonly maxPerGroup?: number } = {}): MailboxGroup[] {
-  const maxPerGroup = options.maxPerGroup ?? 200;
-  if (!(Number.isInteger(maxPerGroup) && maxPerGroup >= 1 && maxPerGroup <= 200)) throw new RangeError('maxPerGroup must be an integer 1–200');
+  const maxPerGroup = intInRange(requireObject(options, 'options').maxPerGroup, 'maxPerGroup', 200, 1, 200);
   const byServer = new Map<string, AutodiscoverResult[]>();
   for (const r of results) {
     const key = `${r.ewsUrl.toLowerCase()}\n${r.groupingInformation ?? ''}`;

@@ -16,7 +16,7 @@ import {
   attribute,
   textElement,
 } from './xml.js';
-import { describeValue, requireIntInRange, requireObject, requireString } from '../validate.js';
+import { booleanOption, describeKind, describeValue, requireIntInRange, requireObject, requireString } from '../validate.js';
 
 /** The `SOAPAction` HTTP header value of each operation this library sends or emulates. */
 export const SOAP_ACTIONS = {
@@ -200,7 +200,7 @@ function impersonationHeader(target: unknown): string {
   const keys = Object.keys(obj).filter((k) => obj[k] !== undefined);
   const key = keys[0];
   if (keys.length !== 1 || key === undefined || !(key in IMPERSONATION_ELEMENTS)) {
-    throw new RangeError(`impersonation must have exactly one of ${Object.keys(IMPERSONATION_ELEMENTS).join(', ')}`);
+    throw new RangeError(`impersonation must have exactly one of ${Object.keys(IMPERSONATION_ELEMENTS).join(', ')} (got ${keys.length === 0 ? 'none' : keys.join(', ')})`);
   }
   const qname = IMPERSONATION_ELEMENTS[key as keyof typeof IMPERSONATION_ELEMENTS];
   const value = requireString(obj[key], `impersonation.${key}`);
@@ -390,8 +390,8 @@ export function buildPushSubscribeRequest(options: PushSubscribeRequestOptions):
     parsed = undefined;
   }
   if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    // The value is not echoed: a URL can carry user:password.
-    throw new RangeError('url must be an absolute http or https URL');
+    // Only its kind is named: a URL can carry user:password.
+    throw new RangeError(`url must be an absolute http or https URL (got ${describeKind(url)})`);
   }
   return envelope(
     opts,
@@ -460,8 +460,7 @@ export function buildSyncFolderItemsRequest(options: SyncFolderItemsRequestOptio
   const syncState =
     opts.syncState === undefined ? '' : textElement('m:SyncState', requireString(opts.syncState, 'syncState'), 'syncState');
   const max = requireIntInRange(opts.maxChangesReturned ?? 512, 'maxChangesReturned', 1, 512);
-  if (opts.withParentFolderId !== undefined && typeof opts.withParentFolderId !== 'boolean') throw new TypeError('withParentFolderId must be a boolean');
-  const extra = opts.withParentFolderId === true ? '<t:AdditionalProperties><t:FieldURI FieldURI="item:ParentFolderId"/></t:AdditionalProperties>' : '';
+  const extra = booleanOption(opts.withParentFolderId, 'withParentFolderId', false) ? '<t:AdditionalProperties><t:FieldURI FieldURI="item:ParentFolderId"/></t:AdditionalProperties>' : '';
   return envelope(
     opts,
     `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>${extra}</m:ItemShape>` +

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates, type SecureContextOptions } from 'node:tls';
 import type { Logger } from '../logger.js';
+import { booleanOption, describeKind, optionalNonEmptyString } from '../validate.js';
 
 /** PEM text or DER bytes, one or several. */
 export type TlsMaterial = string | Buffer | readonly (string | Buffer)[];
@@ -50,22 +51,27 @@ function isMaterial(value: unknown): boolean {
 }
 
 /**
- * Checks TLS options. Messages name the option, never its value (a key or passphrase).
+ * Checks TLS options. Messages name the option and, for `ca`, `cert`, `key`, `pfx` and
+ * `passphrase`, only the kind of value it got (`got a number`), never the value: a key or a
+ * passphrase is a secret.
  *
  * @param name - How the option is called in messages. Default `tls`.
  * @throws TypeError
  */
 export function validateTlsOptions(tls: unknown, name = 'tls'): asserts tls is EwsTlsOptions {
-  if (typeof tls !== 'object' || tls === null) throw new TypeError(`${name} must be an object`);
-  const t = tls as Record<string, unknown>;
+  // Not requireObject: a string here may be a key's PEM, which describeValue would quote.
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw new TypeError(`${name} must be an object (got ${describeKind(tls)})`);
+  const t = tls as Readonly<Record<string, unknown>>;
   for (const field of ['ca', 'cert', 'key'] as const) {
-    if (t[field] !== undefined && !isMaterial(t[field])) throw new TypeError(`${name}.${field} must be a string, a Buffer or a non-empty array of them`);
+    if (t[field] !== undefined && !isMaterial(t[field])) throw new TypeError(`${name}.${field} must be a string, a Buffer or a non-empty array of them (got ${describeKind(t[field])})`);
   }
-  if (t['pfx'] !== undefined && !(typeof t['pfx'] === 'string' || Buffer.isBuffer(t['pfx']))) throw new TypeError(`${name}.pfx must be a string or a Buffer`);
-  if (t['passphrase'] !== undefined && typeof t['passphrase'] !== 'string') throw new TypeError(`${name}.passphrase must be a string`);
-  if (t['servername'] !== undefined && (typeof t['servername'] !== 'string' || t['servername'] === '')) throw new TypeError(`${name}.servername must be a non-empty string`);
-  if (t['rejectUnauthorized'] !== undefined && typeof t['rejectUnauthorized'] !== 'boolean') throw new TypeError(`${name}.rejectUnauthorized must be a boolean`);
-  if ((t['key'] === undefined) !== (t['cert'] === undefined)) throw new TypeError(`${name}.cert and ${name}.key must be given together`);
+  if (t['pfx'] !== undefined && !(typeof t['pfx'] === 'string' || Buffer.isBuffer(t['pfx']))) throw new TypeError(`${name}.pfx must be a string or a Buffer (got ${describeKind(t['pfx'])})`);
+  if (t['passphrase'] !== undefined && typeof t['passphrase'] !== 'string') throw new TypeError(`${name}.passphrase must be a string (got ${describeKind(t['passphrase'])})`);
+  optionalNonEmptyString(t['servername'], `${name}.servername`);
+  if (t['rejectUnauthorized'] !== undefined) booleanOption(t['rejectUnauthorized'], `${name}.rejectUnauthorized`, true);
+  if ((t['key'] === undefined) !== (t['cert'] === undefined)) {
+    throw new TypeError(`${name}.cert and ${name}.key must be given together (got only ${name}.${t['key'] === undefined ? 'cert' : 'key'})`);
+  }
 }
 
 const warned = new WeakSet<Logger>();

@@ -23,7 +23,7 @@
  * deflate, br) is decoded before parsing, and any other `Content-Encoding` is an
  * `EwsContentEncodingError` (`content-encoding.ts`).
  */
-import { positiveMs } from '../validate.js';
+import { describeKind, describeValue, positiveMs } from '../validate.js';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -160,7 +160,7 @@ export function createEwsAgent(options: EwsAgentOptions): http.Agent {
   const url = endpointUrl(options.url);
   const maxSockets = options.maxSockets ?? Infinity;
   if (!(maxSockets === Infinity || (Number.isInteger(maxSockets) && maxSockets >= 1))) {
-    throw new RangeError('maxSockets must be a positive integer or Infinity');
+    throw new RangeError(`maxSockets must be a positive integer or Infinity (got ${describeValue(maxSockets)})`);
   }
   if (options.tls !== undefined) validateTlsOptions(options.tls, 'tls');
   if (options.ca !== undefined && options.tls?.ca !== undefined) throw new TypeError('give ca or tls.ca, not both');
@@ -188,16 +188,17 @@ function pinnedAgent(url: URL, base: http.Agent | undefined): http.Agent {
 /**
  * Parses and checks an endpoint URL.
  *
- * @throws TypeError naming `url` (the value is not echoed: it could carry credentials).
+ * @throws TypeError naming `url` and only the kind of value it got (`a string`): a URL may carry
+ *   credentials, and `user:secret@host` parses with the scheme `user:`.
  */
 export function endpointUrl(value: string | URL, name = 'url'): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new TypeError(`${name} must be an absolute http or https URL`);
+    throw new TypeError(`${name} must be an absolute http or https URL (got ${describeKind(value)})`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`${name} must be an absolute http or https URL`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`${name} must be an absolute http or https URL (got ${describeKind(value)})`);
   if (url.username !== '' || url.password !== '') throw new TypeError(`${name} must not contain credentials; use the auth option`);
   return url;
 }

@@ -40,7 +40,7 @@ import { planForCall, withRetry, type FailurePlan } from './backoff.js';
 import { firstMessage, sourceEndpoint } from './endpoint.js';
 import type { GapEvent, GapUnrecoverableReason, SourceSignal } from './lifecycle.js';
 import type { ResolvedSourceOptions } from './options.js';
-import { MAX_TIMER_MS, intInRange } from '../validate.js';
+import { MAX_TIMER_MS, intInRange, requireObject } from '../validate.js';
 
 /** Tuning of gap recovery of streaming sources and group members that have a `checkpoint` store (docs/retry-and-gaps.md). Every field is optional. */
 export interface GapRecoveryOptions {
@@ -70,7 +70,7 @@ export interface GapRecoveryConfig {
 
 /** Checks {@link GapRecoveryOptions} and applies defaults. @internal */
 export function resolveGapRecoveryOptions(options: GapRecoveryOptions | undefined): Omit<GapRecoveryConfig, 'source' | 'store' | 'key'> {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('recovery must be an object');
+  if (options !== undefined) requireObject(options, 'recovery');
   const o = options ?? {};
   const int = (value: unknown, name: string, fallback: number, min: number, max: number): number => intInRange(value, `recovery.${name}`, fallback, min, max);
   return {

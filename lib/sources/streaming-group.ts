@@ -22,7 +22,7 @@ import type { DisconnectReason, LifecycleListener, SourceSignal } from './lifecy
 import { Limiter } from './limiter.js';
 import { setSourceClosed, waitClosed, type ClosedWaiter } from './source-closed.js';
 import { openResolved } from './session-observable.js';
-import { MAX_TIMER_MS, describeValue, intInRange, optionalAbortSignal, optionalFunction, requireObject } from '../validate.js';
+import { intInRange, nonNegativeMs, optionalAbortSignal, optionalFunction, requireObject } from '../validate.js';
 import { resolveConnectionOptions, resolveScope, type ConnectionOptions, type ResolvedConnectionOptions, type SubscriptionScopeOptions } from './options.js';
 import { GapRecovery, type GapRecoveryConfig } from './gap-recovery.js';
 import type { GapUnrecoverableReason } from './lifecycle.js';
@@ -126,17 +126,13 @@ export function soloStreamingSignals(resolved: ResolvedStreamingOptions, unrecov
 }
 
 function resolveGroupOptions(options: StreamingGroupOptions): ResolvedGroupOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  requireObject(options, 'options');
   for (const member of ['mailbox', 'folders', 'subscribeToAllFolders', 'eventTypes'] as const) {
     if (member in options) throw new TypeError(`${member} is a member option: give it to group.notifications() / group.signals()`);
   }
   const source = resolveConnectionOptions(options);
-  const regroupDelay = options.regroupDelayMs ?? 100;
-  if (typeof regroupDelay !== 'number' || !Number.isFinite(regroupDelay) || regroupDelay < 0) {
-    throw new RangeError(`regroupDelayMs must be a finite number of milliseconds ≥ 0 (got ${describeValue(regroupDelay)})`);
-  }
-  // A longer one would fire at once.
-  const regroupDelayMs = Math.min(regroupDelay, MAX_TIMER_MS);
+  // Capped at MAX_TIMER_MS by nonNegativeMs: a longer one would fire at once.
+  const regroupDelayMs = nonNegativeMs(options.regroupDelayMs, 'regroupDelayMs', 100);
   return {
     source,
     ...resolveStreamSettings(options),

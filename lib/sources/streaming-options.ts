@@ -5,7 +5,7 @@
  * @internal
  */
 import { requireCheckpointKey, requireCheckpointStore, type CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { booleanOption, describeValue, intInRange, optionalFunction, positiveMs } from '../validate.js';
+import { booleanOption, intInRange, oneOf, optionalFunction, positiveMs } from '../validate.js';
 import { defaultCheckpointKey } from './pull-session.js';
 import { resolveGapRecoveryOptions, type GapRecoveryConfig, type GapRecoveryOptions } from './gap-recovery.js';
 import type { LifecycleListener } from './lifecycle.js';
@@ -71,10 +71,7 @@ export interface ResolvedStreamSettings {
 
 /** Checks {@link StreamingConnectionOptions} (the single source's, the hybrid doorbell's, a group's). @internal */
 export function resolveStreamSettings(options: StreamingConnectionOptions): ResolvedStreamSettings {
-  const onConnectionTaken = options.onConnectionTaken ?? 'error';
-  if (onConnectionTaken !== 'error' && onConnectionTaken !== 'reconnect') {
-    throw new RangeError(`onConnectionTaken must be 'error' or 'reconnect' (got ${describeValue(onConnectionTaken)})`);
-  }
+  const onConnectionTaken = oneOf(options.onConnectionTaken, 'onConnectionTaken', ['error', 'reconnect'], 'error');
   return {
     connectionTimeoutMinutes: intInRange(options.connectionTimeoutMinutes, 'connectionTimeoutMinutes', 30, 1, 30),
     heartbeatTimeoutMs: positiveMs(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 90_000),

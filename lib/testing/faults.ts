@@ -12,6 +12,7 @@
  * - **Server actions** (`forget-subscriptions`, `missed-events`) happen at once, to the live
  *   subscriptions they select.
  */
+import { describeValue, requireObject } from '../validate.js';
 import type { SimulatedOperation } from './request-reader.js';
 
 /** Which calls a call fault affects. */
@@ -78,27 +79,28 @@ export function isServerAction(fault: FaultSpec): fault is ServerAction {
   return fault.type === 'forget-subscriptions' || fault.type === 'missed-events';
 }
 
-/** Checks a fault spec; throws a `RangeError` naming the bad field. */
+/**
+ * Checks a fault spec; throws a `RangeError` naming the bad field (`fault.times must be a number ≥ 1
+ * (got 0)`), a `TypeError` when the spec is not an object.
+ */
 export function validateFault(fault: FaultSpec): void {
-  const nonNegative = (name: string, value: number | undefined): void => {
-    if (value !== undefined && !(value >= 0)) throw new RangeError(`${fault.type}: ${name} must be ≥ 0`);
+  requireObject(fault, 'fault');
+  const check = (name: string, value: number | undefined, ok: boolean, requirement: string): void => {
+    if (value !== undefined && !ok) throw new RangeError(`fault.${name} must be ${requirement} (got ${describeValue(value)})`);
   };
+  const nonNegative = (name: string, value: number | undefined): void => check(name, value, typeof value === 'number' && value >= 0, 'a number ≥ 0');
   if (isServerAction(fault)) return;
-  if (fault.times !== undefined && !(fault.times >= 1)) throw new RangeError(`${fault.type}: times must be ≥ 1`);
+  check('times', fault.times, typeof fault.times === 'number' && fault.times >= 1, 'a number ≥ 1 (or Infinity)');
   nonNegative('windowMs', fault.windowMs);
   if (fault.type === 'silence') nonNegative('forMs', fault.forMs);
   if (fault.type === 'server-busy') nonNegative('backOffMs', fault.backOffMs);
   if (fault.type === 'http-503') nonNegative('retryAfterSeconds', fault.retryAfterSeconds);
   if (fault.type === 'trickle') {
-    if (fault.bytesPerWrite !== undefined && !(fault.bytesPerWrite >= 1)) throw new RangeError('trickle: bytesPerWrite must be ≥ 1');
+    check('bytesPerWrite', fault.bytesPerWrite, typeof fault.bytesPerWrite === 'number' && fault.bytesPerWrite >= 1, 'a number ≥ 1');
     nonNegative('intervalMs', fault.intervalMs);
   }
-  if (fault.type === 'coalesce-envelopes' && fault.count !== undefined && !(Number.isInteger(fault.count) && fault.count >= 2)) {
-    throw new RangeError('coalesce-envelopes: count must be an integer ≥ 2');
-  }
-  if (fault.type === 'html-error-page' && fault.status !== undefined && !(fault.status >= 400 && fault.status <= 599)) {
-    throw new RangeError('html-error-page: status must be 400–599');
-  }
+  if (fault.type === 'coalesce-envelopes') check('count', fault.count, typeof fault.count === 'number' && Number.isInteger(fault.count) && fault.count >= 2, 'an integer ≥ 2');
+  if (fault.type === 'html-error-page') check('status', fault.status, typeof fault.status === 'number' && fault.status >= 400 && fault.status <= 599, '400–599');
 }
 
 interface Armed {

@@ -3,6 +3,7 @@
  */
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
+import { describeKind, describeValue, intInRange, nonEmptyString, oneOf, positiveMs, requireIntInRange } from '../validate.js';
 import type { AuthScheme, ExtendedProtection, NegotiateAcceptor, TokenVerdict } from './auth.js';
 import type { SimulatedAutodiscover } from './autodiscover.js';
 
@@ -152,10 +153,12 @@ export interface ResolvedOptions {
 
 let nextServerId = 1;
 
+const AUTH_SCHEMES: readonly AuthScheme[] = ['Basic', 'NTLM', 'Bearer', 'Negotiate'];
+
 function positive(name: string, value: number | undefined, fallback: number, integer: boolean): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new RangeError(`${name} must be a positive ${integer ? 'integer' : 'number'}`);
+    throw new RangeError(`${name} must be a positive ${integer ? 'integer' : 'number'} (got ${describeValue(value)})`);
   }
   return value;
 }
@@ -168,33 +171,36 @@ export function resolveOptions(options: EwsSimulatorOptions): ResolvedOptions {
     'NTLM',
     ...(options.verifyToken ? ['Bearer' as const] : []),
   ];
-  for (const s of schemes) {
-    if (s !== 'Basic' && s !== 'NTLM' && s !== 'Bearer' && s !== 'Negotiate') throw new RangeError(`authSchemes: unknown scheme ${JSON.stringify(s)}`);
-  }
+  if (!Array.isArray(schemes)) throw new TypeError(`authSchemes must be an array (got ${describeValue(schemes)})`);
+  schemes.forEach((s: unknown, i) => {
+    if (!(AUTH_SCHEMES as readonly unknown[]).includes(s)) {
+      throw new RangeError(`authSchemes[${i}] must be one of ${AUTH_SCHEMES.map((a) => JSON.stringify(a)).join(', ')} (got ${describeValue(s)})`);
+    }
+  });
   if (schemes.length === 0) throw new RangeError('authSchemes must not be empty');
   if (schemes.includes('Bearer') && !options.verifyToken) throw new TypeError('authSchemes includes Bearer, so verifyToken is required');
   if (schemes.includes('Negotiate') && !options.acceptNegotiate && !schemes.includes('NTLM')) {
     throw new TypeError('authSchemes includes Negotiate without NTLM, so acceptNegotiate is required');
   }
-  const extendedProtection = options.extendedProtection ?? 'off';
-  if (extendedProtection !== 'off' && extendedProtection !== 'allow' && extendedProtection !== 'require') {
-    throw new RangeError("extendedProtection must be 'off', 'allow' or 'require'");
-  }
-  if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object' || !options.tls.key || !options.tls.cert)) {
-    throw new TypeError('tls must be an object with key and cert (PEM)');
+  const extendedProtection = oneOf(options.extendedProtection, 'extendedProtection', ['off', 'allow', 'require'], 'off');
+  const tls: unknown = options.tls;
+  if (tls !== undefined) {
+    // The key is a secret: only the kind of value is named.
+    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw new TypeError(`tls must be an object with key and cert (PEM) (got ${describeKind(tls)})`);
+    for (const field of ['key', 'cert'] as const) {
+      const value = (tls as Record<string, unknown>)[field];
+      if (!value) throw new TypeError(`tls.${field} must be a PEM string or Buffer (got ${describeKind(value)})`);
+    }
   }
   if (extendedProtection !== 'off' && options.tls === undefined) throw new TypeError('extendedProtection needs tls: channel bindings exist only on a TLS connection');
-  const serverId = options.serverId ?? nextServerId++;
-  if (!Number.isInteger(serverId) || serverId < 0 || serverId > 0xffff) throw new RangeError('serverId must be an integer 0–65535');
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('port must be an integer 0–65535');
-  const host = options.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
+  const serverId = requireIntInRange(options.serverId ?? nextServerId++, 'serverId', 0, 0xffff);
+  const port = intInRange(options.port, 'port', 0, 0, 65535);
+  const host = nonEmptyString(options.host ?? '127.0.0.1', 'host');
   return {
     port,
     host,
     timeScale: positive('timeScale', options.timeScale, 1, false),
-    keepAliveIntervalMs: positive('keepAliveIntervalMs', options.keepAliveIntervalMs, 30_000, false),
+    keepAliveIntervalMs: positiveMs(options.keepAliveIntervalMs, 'keepAliveIntervalMs', 30_000),
     users: options.users,
     verifyToken: options.verifyToken,
     authSchemes: schemes,
