@@ -44,7 +44,7 @@ import {
 } from '../lib/index.js';
 import { endpointOptionsOf, serviceEndpoint, watchedOf, type EjsModule } from './internal/ejs-config.js';
 import { toEjsEvents } from './internal/ejs-events.js';
-import { describeValue } from '../lib/validate.js';
+import { describeKind, describeValue } from '../lib/validate.js';
 import { isStatusOnly, type PushSource } from './internal/source-input.js';
 import { lastWatermark } from '../lib/model.js';
 import { pushCallback, type DeliveryContext, type PushCallbackEnd, type PushCallbackHandle, type PushCallbackOptions, type PushHandler } from './push-callback.js';
@@ -213,15 +213,15 @@ async function subscribe(
   if (typeof frequency !== 'number' || !Number.isInteger(frequency) || frequency < 1 || frequency > 1440) {
     throw new RangeError(`frequency must be 1–1440 minutes (got ${describeValue(frequency)})`);
   }
-  if (watermark !== null && watermark !== undefined && typeof watermark !== 'string') throw new TypeError('watermark must be a string or null');
+  if (watermark !== null && watermark !== undefined && typeof watermark !== 'string') throw new TypeError(`watermark must be a string or null (got ${describeValue(watermark)})`);
   const resume = typeof watermark === 'string' && watermark !== '' ? watermark : undefined;
   const kind = options.source ?? (resume === undefined ? 'streaming' : 'pull');
-  if (kind !== 'streaming' && kind !== 'pull' && kind !== 'hybrid') throw new RangeError("source must be 'streaming', 'pull' or 'hybrid'");
+  if (kind !== 'streaming' && kind !== 'pull' && kind !== 'hybrid') throw new RangeError(`source must be one of "streaming", "pull", "hybrid" (got ${describeValue(kind)})`);
   if (resume !== undefined && kind === 'streaming') {
     throw new RangeError("a watermark needs source 'pull' or 'hybrid': a streaming subscription cannot resume from one");
   }
   if (typeof target !== 'function' && !isUri(target) && typeof target !== 'string') {
-    throw new TypeError('url must be a Uri, a URL string or a callback function');
+    throw new TypeError(`url must be a Uri, a URL string or a callback function (got ${describeKind(target)})`);
   }
 
   const ejs = await loadEjs();

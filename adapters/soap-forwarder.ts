@@ -39,7 +39,7 @@ import { type ExchangeVersion, type Logger, type PushNotification, type SourceSi
 import { resolveLogger } from '../lib/logger.js';
 import { EXCHANGE_VERSIONS, buildSendNotification } from '../lib/wire.js';
 import { postToListener, redactUrl } from './internal/listener-post.js';
-import { describeValue } from '../lib/validate.js';
+import { describeKind, describeValue, requireObject } from '../lib/validate.js';
 import { pushCallback, type PushCallbackHandle, type PushCallbackOptions, type PushHandler, type PushSource } from './push-callback.js';
 
 export type { PushCallbackEnd, PushCallbackHandle, ErrorContext, ErrorPhase } from './push-callback.js';
@@ -108,15 +108,15 @@ interface ResolvedForwarderOptions {
 }
 
 function resolveForwarderOptions(options: ListenerPosterOptions): ResolvedForwarderOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  requireObject(options, 'options');
   if (options.url === undefined) throw new TypeError('url is required (the legacy listener’s URL)');
   let url: URL;
   try {
     url = new URL(options.url);
   } catch {
-    throw new TypeError('url must be an absolute http or https URL');
+    throw new TypeError(`url must be an absolute http or https URL (got ${describeKind(options.url)})`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('url must be an absolute http or https URL');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`url must be an absolute http or https URL (got ${describeKind(options.url)})`);
   if (url.username !== '' || url.password !== '') {
     throw new TypeError('url must not contain credentials; use sharedSecret or a tls client certificate');
   }
@@ -135,7 +135,7 @@ function resolveForwarderOptions(options: ListenerPosterOptions): ResolvedForwar
   const headers: Record<string, string> = {};
   const secret = options.sharedSecret;
   if (secret !== undefined) {
-    if (typeof secret !== 'object' || secret === null) throw new TypeError('sharedSecret must be { headerName, value }');
+    if (typeof secret !== 'object' || secret === null) throw new TypeError(`sharedSecret must be { headerName, value } (got ${describeKind(secret)})`);
     if (typeof secret.headerName !== 'string' || !HEADER_NAME.test(secret.headerName)) {
       throw new TypeError('sharedSecret.headerName must be an HTTP header name');
     }
@@ -150,10 +150,10 @@ function resolveForwarderOptions(options: ListenerPosterOptions): ResolvedForwar
   }
   const tls = options.tls;
   if (tls !== undefined) {
-    if (typeof tls !== 'object' || tls === null) throw new TypeError('tls must be an object');
+    if (typeof tls !== 'object' || tls === null) throw new TypeError(`tls must be an object (got ${describeKind(tls)})`);
     if (url.protocol !== 'https:') throw new TypeError('tls needs an https url');
     if ((tls.cert === undefined) !== (tls.key === undefined)) throw new TypeError('tls.cert and tls.key must be given together');
-    if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') throw new TypeError('tls.rejectUnauthorized must be a boolean');
+    if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') throw new TypeError(`tls.rejectUnauthorized must be a boolean (got ${describeValue(tls.rejectUnauthorized)})`);
   }
   return { url, requestServerVersion, requestTimeoutMs, headers, tls, maxResponseBytes };
 }

@@ -41,9 +41,9 @@ if (skipReason !== undefined) console.warn(`auth-negotiate: Kerberos suite skipp
 describe('Negotiate without a KDC', () => {
   it('validates the options, naming the field', async () => {
     const bad = (auth: unknown): Promise<unknown> => postSoap(SUBSCRIBE, { url: 'http://127.0.0.1:9/EWS/Exchange.asmx', auth: auth as NegotiateAuth }).catch((e: unknown) => e);
-    await expect(bad({ type: 'negotiate', spn: 'mail.contoso.com' })).resolves.toMatchObject({ message: 'auth.spn must be service/host, e.g. HTTP/mail.contoso.com' });
-    await expect(bad({ type: 'negotiate', principal: '' })).resolves.toMatchObject({ message: 'auth.principal must be a non-empty string' });
-    await expect(bad({ type: 'negotiate', mechanism: 'ntlm' })).resolves.toMatchObject({ message: "auth.mechanism must be 'spnego' or 'kerberos'" });
+    await expect(bad({ type: 'negotiate', spn: 'mail.contoso.com' })).resolves.toMatchObject({ message: 'auth.spn must be service/host, e.g. HTTP/mail.contoso.com (got a string)' });
+    await expect(bad({ type: 'negotiate', principal: '' })).resolves.toMatchObject({ message: 'auth.principal must be a non-empty string without control characters (got an empty string)' });
+    await expect(bad({ type: 'negotiate', mechanism: 'ntlm' })).resolves.toMatchObject({ message: 'auth.mechanism must be "spnego" or "kerberos" (got "ntlm")' });
   });
 
   it('a missing peer is a typed, non-retriable EWS_PEER_MISSING error that says what to install', async () => {

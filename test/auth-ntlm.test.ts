@@ -214,10 +214,10 @@ describe('NTLM transport against EwsSimulator (NTLMv2 proof verified)', () => {
   it('validates the options, naming the field and never echoing a value', () => {
     const bad = (auth: unknown): unknown => postSoap(SUBSCRIBE, { url: 'http://127.0.0.1:9/EWS/Exchange.asmx', auth: auth as NtlmAuth }).catch((e: unknown) => e);
     return Promise.all([
-      expect(bad({ type: 'ntlm', username: '', password: 'x' })).resolves.toMatchObject({ message: 'auth.username must be a non-empty string' }),
-      expect(bad({ type: 'ntlm', username: 'a', password: 5 })).resolves.toMatchObject({ message: 'auth.password must be a string' }),
+      expect(bad({ type: 'ntlm', username: '', password: 'x' })).resolves.toMatchObject({ message: 'auth.username must be a non-empty string without control characters (got an empty string)' }),
+      expect(bad({ type: 'ntlm', username: 'a', password: 5 })).resolves.toMatchObject({ message: 'auth.password must be a string (got a number)' }),
       expect(bad({ type: 'ntlm', username: 'D\\a', domain: 'D', password: 'x' })).resolves.toMatchObject({ message: 'auth.username must not contain a domain (DOMAIN\\user) when auth.domain is set' }),
-      expect(bad({ type: 'ntlm', username: 'a', password: 'x', workstation: 'W\n' })).resolves.toMatchObject({ message: 'auth.workstation must be a string' }),
+      expect(bad({ type: 'ntlm', username: 'a', password: 'x', workstation: 'W\n' })).resolves.toMatchObject({ message: 'auth.workstation must be a string without control characters (got a string)' }),
     ]);
   });
 });

@@ -4,6 +4,7 @@
  * (NTLM, in `ntlm.ts`) fits the same seam as one-shot schemes (Basic, Bearer).
  */
 import { EwsCredentialsError, EwsPeerMissingError, EwsTokenProviderError } from '../errors.js';
+import { describeKind, describeValue } from '../validate.js';
 import type { Authorizer } from './authorizer.js';
 import { negotiateAuthorizer, type NegotiateAuth } from './negotiate.js';
 import { ntlmAuthorizer, type NtlmAuth } from './ntlm.js';
@@ -215,44 +216,44 @@ function hasControlCharacter(text: string): boolean {
  * @throws TypeError
  */
 export function validateAuth(auth: unknown, name = 'auth'): asserts auth is EwsAuth {
-  if (typeof auth !== 'object' || auth === null) throw new TypeError(`${name} must be an object with a type`);
+  if (typeof auth !== 'object' || auth === null) throw new TypeError(`${name} must be an object with a type (got ${describeKind(auth)})`);
   const type = (auth as { type?: unknown }).type;
   switch (type) {
     case 'none':
       return;
     case 'basic': {
       const { username, password } = auth as { username?: unknown; password?: unknown };
-      if (typeof username !== 'string' || username === '') throw new TypeError(`${name}.username must be a non-empty string`);
-      if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string`);
+      if (typeof username !== 'string' || username === '') throw new TypeError(`${name}.username must be a non-empty string (got ${describeKind(username)})`);
+      if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string (got ${describeKind(password)})`);
       return;
     }
     case 'bearer': {
       const { token } = auth as { token?: unknown };
       if (!((typeof token === 'string' && token !== '') || typeof token === 'function')) {
-        throw new TypeError(`${name}.token must be a non-empty string or a function returning a promise of one`);
+        throw new TypeError(`${name}.token must be a non-empty string or a function returning a promise of one (got ${describeKind(token)})`);
       }
       return;
     }
     case 'ntlm': {
       const { username, password, domain, workstation, spn } = auth as { username?: unknown; password?: unknown; domain?: unknown; workstation?: unknown; spn?: unknown };
-      if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) throw new TypeError(`${name}.username must be a non-empty string`);
-      if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string`);
+      if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) throw new TypeError(`${name}.username must be a non-empty string without control characters (got ${describeKind(username)})`);
+      if (typeof password !== 'string') throw new TypeError(`${name}.password must be a string (got ${describeKind(password)})`);
       if (domain !== undefined) {
-        if (typeof domain !== 'string' || hasControlCharacter(domain)) throw new TypeError(`${name}.domain must be a string`);
+        if (typeof domain !== 'string' || hasControlCharacter(domain)) throw new TypeError(`${name}.domain must be a string without control characters (got ${describeKind(domain)})`);
         if (username.includes('\\')) throw new TypeError(`${name}.username must not contain a domain (DOMAIN\\user) when ${name}.domain is set`);
       }
-      if (workstation !== undefined && (typeof workstation !== 'string' || hasControlCharacter(workstation))) throw new TypeError(`${name}.workstation must be a string`);
-      if (spn !== undefined && (typeof spn !== 'string' || spn === '' || hasControlCharacter(spn))) throw new TypeError(`${name}.spn must be a non-empty string`);
+      if (workstation !== undefined && (typeof workstation !== 'string' || hasControlCharacter(workstation))) throw new TypeError(`${name}.workstation must be a string without control characters (got ${describeKind(workstation)})`);
+      if (spn !== undefined && (typeof spn !== 'string' || spn === '' || hasControlCharacter(spn))) throw new TypeError(`${name}.spn must be a non-empty string without control characters (got ${describeKind(spn)})`);
       return;
     }
     case 'negotiate': {
       const { spn, principal, mechanism } = auth as { spn?: unknown; principal?: unknown; mechanism?: unknown };
-      if (spn !== undefined && (typeof spn !== 'string' || !/^[^/@\s]+\/[^/@\s]+$/.test(spn))) throw new TypeError(`${name}.spn must be service/host, e.g. HTTP/mail.contoso.com`);
-      if (principal !== undefined && (typeof principal !== 'string' || principal === '' || hasControlCharacter(principal))) throw new TypeError(`${name}.principal must be a non-empty string`);
-      if (mechanism !== undefined && mechanism !== 'spnego' && mechanism !== 'kerberos') throw new TypeError(`${name}.mechanism must be 'spnego' or 'kerberos'`);
+      if (spn !== undefined && (typeof spn !== 'string' || !/^[^/@\s]+\/[^/@\s]+$/.test(spn))) throw new TypeError(`${name}.spn must be service/host, e.g. HTTP/mail.contoso.com (got ${describeKind(spn)})`);
+      if (principal !== undefined && (typeof principal !== 'string' || principal === '' || hasControlCharacter(principal))) throw new TypeError(`${name}.principal must be a non-empty string without control characters (got ${describeKind(principal)})`);
+      if (mechanism !== undefined && mechanism !== 'spnego' && mechanism !== 'kerberos') throw new TypeError(`${name}.mechanism must be "spnego" or "kerberos" (got ${describeValue(mechanism)})`);
       return;
     }
     default:
-      throw new TypeError(`${name}.type must be 'basic', 'ntlm', 'negotiate', 'bearer' or 'none'`);
+      throw new TypeError(`${name}.type must be one of "basic", "ntlm", "negotiate", "bearer", "none" (got ${describeValue(type)})`);
   }
 }
