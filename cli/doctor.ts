@@ -2,7 +2,8 @@
  * `ews-push-bridge doctor --config FILE`: proves a setup before go-live. Checks in order — DNS,
  * TCP, TLS (chain, name, expiry), that the URL answers as EWS, the auth schemes offered and whether
  * the configured one works, Extended Protection, the server version, each mailbox impersonated and
- * its folders found, optionally a streaming test event, the affinity cookie, throttling — and
+ * its folders found, optionally a streaming test event, the affinity cookie, throttling, and with a
+ * `coordinator` its Redis and lease group (doctor-coordinator.ts) — and
  * prints a table with a fix for every failure. Exit 0 only when every check the configuration
  * needs passed (warnings do not fail it).
  *
@@ -34,22 +35,12 @@ import {
   type ServerVersionInfo,
 } from '../lib/wire.js';
 import type { BridgeConfig } from './config.js';
+
+export type { CheckStatus, DoctorCheck } from './doctor-check.js';
+import type { CheckStatus, DoctorCheck } from './doctor-check.js';
+import { coordinatorChecks } from './doctor-coordinator.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
-
-/** The outcome of one check. `skip`: not applicable to this configuration, or blocked by an earlier failure. */
-export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
-
-/** One row of the doctor's table. */
-export interface DoctorCheck {
-  /** Stable id, e.g. `tls` or `mailbox:alice@contoso.com`. */
-  readonly id: string;
-  readonly title: string;
-  readonly status: CheckStatus;
-  /** What was found. Never contains a secret. */
-  readonly detail: string;
-  /** What to do about a failure or warning. */
-  readonly fix?: string;
-}
+import type { RedisImporter } from './redis-peer.js';
 
 /** Options of {@link runDoctor}. */
 export interface DoctorOptions {
@@ -66,6 +57,8 @@ export interface DoctorOptions {
   readonly signal?: AbortSignal;
   /** Per network step. Default `15_000`. */
   readonly stepTimeoutMs?: number;
+  /** Loads ioredis for the coordinator's checks (tests). Default: `import('ioredis')`. */
+  readonly importRedis?: RedisImporter;
 }
 
 /** The report: every check, and whether the setup is good to go. */
@@ -205,7 +198,13 @@ export async function runDoctor(options: DoctorOptions): Promise<{ report: Docto
     if (code !== undefined && THROTTLING_FIXES[code] !== undefined) throttled.set(code, THROTTLING_FIXES[code]);
   };
 
-  const finish = (): { report: DoctorReport; exitCode: ExitCode } => {
+  const finish = async (): Promise<{ report: DoctorReport; exitCode: ExitCode }> => {
+    // The coordinator is checked whatever became of the EWS checks: it is another system.
+    const coordinator = config.coordinator;
+    if (coordinator !== undefined) {
+      const mailboxes = config.mailboxes.map((m) => m.mailbox ?? '');
+      for (const check of await coordinatorChecks(coordinator, { mailboxes, stepTimeoutMs, ...(options.importRedis ? { importRedis: options.importRedis } : {}) })) add(check);
+    }
     const ok = checks.every((c) => c.status !== 'fail');
     const report: DoctorReport = { ok, checks };
     options.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderTable(report));

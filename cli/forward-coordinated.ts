@@ -13,12 +13,12 @@ import { Counter, Gauge } from 'prom-client';
 import { RedisCheckpointStore, RedisLeaseCoordinator, type FencedCheckpointStore, type LeaseLostReason, type MailboxLease } from '../lib/entry-redis.js';
 import type { MailboxBridge } from './bridge.js';
 import { shownRedisUrl, type BridgeConfig, type CoordinatorConfig, type WatchedMailbox } from './config.js';
-import { CliError, EXIT, toCliError, type ExitCode } from './exit-codes.js';
+import { EXIT, toCliError, type ExitCode } from './exit-codes.js';
 import { newGroup, shownUrl, type ForwardRunOptions } from './forward.js';
 import { serveForwardMetrics, startForwardBridge } from './forward-bridge.js';
 import { healthOf, type HealthReason, type HealthThresholds } from './health.js';
 import { BridgeMetrics, type Health, type MetricsServer } from './metrics.js';
-import { loadIoredis, type RedisConnection, type RedisImporter } from './redis-peer.js';
+import { connectRedis, loadIoredis, redisStartError, type RedisImporter } from './redis-peer.js';
 import { AgentTracker } from './sources.js';
 
 /** Every reason a lease ends: the label values `ews_bridge_lease_losses_total` starts at zero. */
@@ -42,45 +42,6 @@ interface Held {
 
 function codeOf(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** The exit error for a Redis that cannot be used at start-up: 3 when it refused the password, else 4. */
-function redisStartError(error: unknown, coordinator: CoordinatorConfig): CliError {
-  const where = `the coordinator's Redis at ${shownRedisUrl(coordinator.url)} (${coordinator.urlField})`;
-  const message = messageOf(error);
-  if (/\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid password/i.test(message)) {
-    return new CliError(EXIT.auth, `Cannot authenticate to ${where}: ${message}. Check the user name and password in the URL.`, { cause: error });
-  }
-  return new CliError(EXIT.unreachable, `Cannot reach ${where}: ${message}. Check the URL, that Redis is running, and the firewall.`, { cause: error });
-}
-
-/** Connects, failing on the first error (or after `timeoutMs`) instead of retrying: Redis down at start-up ends the command. */
-async function connectRedis(redis: RedisConnection, coordinator: CoordinatorConfig, timeoutMs: number): Promise<void> {
-  let firstError: Error | undefined;
-  const onError = (error: Error): void => {
-    firstError ??= error;
-  };
-  redis.on('error', onError);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      redis.connect(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s (ews.startupTimeoutSeconds)`)), timeoutMs);
-      }),
-    ]);
-  } catch (error) {
-    redis.disconnect();
-    // ioredis rejects connect() with "Connection is closed."; the 'error' event has the cause.
-    throw redisStartError(firstError ?? error, coordinator);
-  } finally {
-    clearTimeout(timer);
-    redis.off('error', onError);
-  }
 }
 
 /**
@@ -120,7 +81,7 @@ export async function runCoordinatedForward(config: BridgeConfig, coordinator: C
     commandTimeout: coordinator.renewIntervalMs,
     connectionName: 'ews-push-bridge',
   });
-  await connectRedis(redis, coordinator, config.ews.startupTimeoutMs);
+  await connectRedis(redis, coordinator, config.ews.startupTimeoutMs, 'ews.startupTimeoutSeconds');
   let redisDown = false;
   redis.on('error', (error) => {
     if (redisDown) return;

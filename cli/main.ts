@@ -96,24 +96,31 @@ const DOCTOR_USAGE = `Usage: ews-push-bridge doctor --config FILE [options]
                          and wait for an event: send it a mail while the doctor
                          waits (the doctor itself never sends mail)
   --test-mail-timeout S  seconds to wait for that event (default 120)
+  --coordinator URL      check this Redis (as for forward) instead of coordinator.url
   --json                 print the report as JSON
   -h, --help             this help
 
 Checks DNS, TCP, TLS, that the URL answers as EWS, the auth schemes and whether
 the configured one works, Extended Protection, the server version, each mailbox
-(impersonation, folders), the affinity cookie and throttling. Exit 0 only when
-every check the configuration needs passed.
+(impersonation, folders), the affinity cookie and throttling; with a coordinator,
+its Redis (reachable, credentials, version, scripts) and the lease group (live
+workers, whether their mailbox lists match this one). Exit 0 only when every
+check the configuration needs passed.
 `;
 
 async function doctorCommand(args: string[], io: CliIo): Promise<ExitCode> {
-  const { values } = parse(args, { config: { type: 'string', short: 'c' }, 'send-test-mail': { type: 'boolean' }, 'test-mail-timeout': { type: 'string' }, json: { type: 'boolean' } }, DOCTOR_USAGE);
+  const { values } = parse(
+    args,
+    { config: { type: 'string', short: 'c' }, 'send-test-mail': { type: 'boolean' }, 'test-mail-timeout': { type: 'string' }, coordinator: { type: 'string' }, json: { type: 'boolean' } },
+    DOCTOR_USAGE,
+  );
   if (values.help) {
     io.stdout.write(DOCTOR_USAGE);
     return EXIT.ok;
   }
   if (values.config === undefined) throw usageError('--config is required', DOCTOR_USAGE);
   const waitSeconds = integer(values['test-mail-timeout'], '--test-mail-timeout', 1, 3600, DOCTOR_USAGE);
-  const config = await loadConfig(values.config, io.env);
+  const config = await loadConfig(values.config, io.env, { coordinatorUrl: values.coordinator });
   const { exitCode } = await runDoctor({
     config,
     sendTestMail: values['send-test-mail'] === true,
