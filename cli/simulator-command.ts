@@ -182,7 +182,8 @@ export async function runSimulatorCommand(args: string[], io: SimulatorCommandIo
   let sim: EwsSimulator;
   try {
     // Strict credentials: a wrong password in a copied config fails as it would on Exchange.
-    sim = await EwsSimulator.start({ port, host, mailboxes, users: { [SIMULATOR_USERNAME]: SIMULATOR_PASSWORD } });
+    // A foreground process that may run for days: it keeps only its latest requests.
+    sim = await EwsSimulator.start({ port, host, mailboxes, users: { [SIMULATOR_USERNAME]: SIMULATOR_PASSWORD }, maxRecordedRequests: 1_000 });
   } catch (error) {
     if (error instanceof RangeError || error instanceof TypeError) throw usageError(error.message);
     throw listenError(error, 'simulator', host, port, '--port');

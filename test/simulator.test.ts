@@ -43,6 +43,15 @@ describe('EwsSimulator basics', () => {
     await expect(EwsSimulator.start({ tls: { key: '', cert: 'c' } })).rejects.toThrow(/^tls\.key must be a PEM string or Buffer \(got an empty string\)$/);
     await expect(EwsSimulator.start({ serverId: 70_000 })).rejects.toThrow(/^serverId must be 0–65535 \(got 70000\)$/);
     await expect(EwsSimulator.start({ authSchemes: ['Bearer'] })).rejects.toThrow(/verifyToken/);
+    await expect(EwsSimulator.start({ maxRecordedRequests: -1 })).rejects.toThrow(/^maxRecordedRequests must be 0–1000000000 \(got -1\)$/);
+  });
+
+  it('keeps only the last maxRecordedRequests requests', async () => {
+    sim = await EwsSimulator.start({ maxRecordedRequests: 2 });
+    for (let i = 0; i < 3; i++) await call(sim.url, req.subscribeStreaming());
+    await call(sim.url, req.subscribePull());
+    expect(sim.requests.map((r) => r.request?.kind)).toEqual(['streaming', 'pull']);
+    expect(sim.subscriptions).toHaveLength(4);
   });
 
   it('answers with ServerVersionInfo in a WCF-style s:Envelope', async () => {

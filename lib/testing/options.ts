@@ -109,6 +109,12 @@ export interface EwsSimulatorOptions {
   /** Largest request body accepted; larger ones get HTTP 413. @defaultValue 1_048_576 */
   readonly maxRequestBytes?: number;
   /**
+   * How many requests `sim.requests` keeps (the oldest go first): bounds the memory of a simulator
+   * that runs for long (the `simulator` command keeps 1,000). @defaultValue Infinity (tests read
+   * every request)
+   */
+  readonly maxRecordedRequests?: number;
+  /**
    * An extra request validator, run after the simulator's own checks — typically a real XSD
    * validator, so a client cannot drift from the schema. Returned messages make the request fail
    * with `ErrorSchemaValidation`; `undefined` or `[]` means valid. A throwing validator fails the
@@ -132,6 +138,7 @@ export interface ResolvedOptions {
   readonly host: string;
   readonly timeScale: number;
   readonly keepAliveIntervalMs: number;
+  readonly maxRecordedRequests: number;
   readonly users: Readonly<Record<string, string>> | undefined;
   readonly verifyToken: EwsSimulatorOptions['verifyToken'];
   readonly authSchemes: readonly AuthScheme[];
@@ -201,6 +208,8 @@ export function resolveOptions(options: EwsSimulatorOptions): ResolvedOptions {
     host,
     timeScale: positive('timeScale', options.timeScale, 1, false),
     keepAliveIntervalMs: positiveMs(options.keepAliveIntervalMs, 'keepAliveIntervalMs', 30_000),
+    maxRecordedRequests:
+      options.maxRecordedRequests === undefined || options.maxRecordedRequests === Infinity ? Infinity : requireIntInRange(options.maxRecordedRequests, 'maxRecordedRequests', 0, 1_000_000_000),
     users: options.users,
     verifyToken: options.verifyToken,
     authSchemes: schemes,

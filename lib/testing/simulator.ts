@@ -208,7 +208,7 @@ export class EwsSimulator {
     return new EwsSimulator(server, resolved);
   }
 
-  /** Every request received so far, oldest first (a copy). */
+  /** Every request received so far (the last `maxRecordedRequests`), oldest first (a copy). */
   get requests(): readonly RecordedRequest[] {
     return [...this.recorded];
   }
@@ -399,6 +399,7 @@ export class EwsSimulator {
       fault: undefined,
     };
     this.recorded.push(record);
+    if (this.recorded.length > this.options.maxRecordedRequests) this.recorded.splice(0, this.recorded.length - this.options.maxRecordedRequests);
 
     const auth = await this.auth.authenticate(req);
     if (!auth.ok) {
