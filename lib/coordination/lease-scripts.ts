@@ -57,7 +57,8 @@ end
 local function unlist(w)
   for _, r in ipairs(redis.call('SMEMBERS', K('lists:' .. w))) do
     if redis.call('HINCRBY', K('refs'), r, -1) <= 0 then
-      redis.call('HDEL', K('refs'), r, K('unclaimed'), r)
+      redis.call('HDEL', K('refs'), r)
+      redis.call('HDEL', K('unclaimed'), r)
       redis.call('SREM', K('all'), r)
       redis.call('SREM', K('free'), r)
     end
