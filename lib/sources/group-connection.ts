@@ -309,8 +309,8 @@ export class GroupConnection {
 
   private livedLongEnough(stream: GroupStream): boolean {
     // shortLivedConnection's test without its error: route() asks this for every envelope, and an
-    // Error (a stack trace and a message) per envelope of a young connection is most of the
-    // cost of a one-event envelope.
+    // Error (a stack trace and a message) per envelope of a young connection was a third of the
+    // CPU of a stream of one-event envelopes.
     return stream.opened && performance.now() - stream.openedAtMs >= this.settings.retry.minConnectionLifetimeMs;
   }
 
