@@ -12,6 +12,7 @@
  */
 import { EwsParseError, EwsProtocolError } from '../errors.js';
 import type { Id, NotificationEvent, PushNotification, SubscriptionStatus } from '../model.js';
+import { stringSlots } from './filled-array.js';
 import type {
   EwsBody,
   EwsEnvelope,
@@ -200,7 +201,8 @@ interface MessageDraft {
   messageText: string | undefined;
   messageXml: Record<string, string> | undefined;
   descriptiveLinkKey: number | undefined;
-  notifications: PushNotification[];
+  /** `undefined` until the first (see {@link appended}). */
+  notifications: PushNotification[] | undefined;
   errorSubscriptionIds: string[];
   connectionStatus: 'OK' | 'Closed' | undefined;
   subscriptionId: string | undefined;
@@ -229,6 +231,9 @@ interface FaultDraft {
   messageXml: Record<string, string> | undefined;
 }
 
+/** Attribute slots a {@link StartTag} starts with (more than EWS puts on one element). */
+const START_TAG_SLOTS = 16;
+
 /**
  * A start tag: its qualified name and its attributes by qualified name, in the order read. The
  * parser reuses one object for every tag (nothing here keeps it past {@link EnvelopeReader.openTag}),
@@ -237,8 +242,9 @@ interface FaultDraft {
 export class StartTag {
   name = '';
   count = 0;
-  readonly names: string[] = [];
-  readonly values: string[] = [];
+  // With room for the attributes EWS writes, holding strings from the start (see stringSlots).
+  readonly names: string[] = stringSlots(START_TAG_SLOTS);
+  readonly values: string[] = stringSlots(START_TAG_SLOTS);
 
   /** The value of the attribute named `name` (its qualified name), if the tag has one. */
   attribute(name: string): string | undefined {
@@ -246,6 +252,18 @@ export class StartTag {
     for (let k = 0; k < this.count; k++) if (names[k] === name) return this.values[k];
     return undefined;
   }
+}
+
+/**
+ * `list` with `item` added at its end: `[item]` when there is no list yet. The reader's lists of
+ * objects are made this way rather than as `[]` and pushed to: an empty literal has small-integer
+ * elements and changes map at its first push, and V8 threw away the parser's optimized code
+ * (mid-stream) when it met a list in the other map than the one it was compiled for.
+ */
+function appended<T extends object>(list: T[] | undefined, item: T): T[] {
+  if (list === undefined) return [item];
+  list.push(item);
+  return list;
 }
 
 /** An unprefixed attribute (unprefixed attributes are in no namespace, which is where EWS puts them). */
@@ -331,7 +349,8 @@ export class EnvelopeReader {
   private sawBodyElement = false;
   private sawBody = false;
   private operation = '';
-  private messages: ResponseMessage[] = [];
+  /** `undefined` until the first (see {@link appended}). */
+  private messages: ResponseMessage[] | undefined;
   private msg: MessageDraft | undefined;
   private fault: FaultDraft | undefined;
   private messageXml: Record<string, string> | undefined;
@@ -341,7 +360,11 @@ export class EnvelopeReader {
   private nSubscriptionId: string | undefined;
   private nPreviousWatermark: string | undefined;
   private nMoreEvents = false;
-  private nEvents: NotificationEvent[] = [];
+  /**
+   * Its events; none yet: `undefined`. This and the other lists the reader fills are made as
+   * `[first]` (see {@link appended}), never as `[]` and pushed to.
+   */
+  private nEvents: NotificationEvent[] | undefined;
 
   // The event being read.
   private eType: EventTypeName = 'Status';
@@ -532,7 +555,7 @@ export class EnvelopeReader {
         this.messageXml = undefined;
         return undefined;
       case F_RESPONSE:
-        this.body = { type: 'response', operation: this.operation, messages: this.messages };
+        this.body = { type: 'response', operation: this.operation, messages: this.messages ?? [] };
         return undefined;
       case F_FAULT:
         this.endFault();
@@ -580,7 +603,7 @@ export class EnvelopeReader {
     this.body = undefined;
     this.sawBodyElement = false;
     this.sawBody = false;
-    this.messages = [];
+    this.messages = undefined;
     this.msg = undefined;
     this.fault = undefined;
     this.messageXml = undefined;
@@ -593,7 +616,7 @@ export class EnvelopeReader {
       throw new EwsParseError(this.sawBodyElement ? 'The SOAP Body is empty' : 'The SOAP Envelope has no Body');
     }
     this.body = undefined;
-    this.messages = [];
+    this.messages = undefined;
     return this.serverVersion === undefined ? { body } : { serverVersion: this.serverVersion, body };
   }
 
@@ -644,7 +667,7 @@ export class EnvelopeReader {
       messageText: undefined,
       messageXml: undefined,
       descriptiveLinkKey: undefined,
-      notifications: [],
+      notifications: undefined,
       errorSubscriptionIds: [],
       connectionStatus: undefined,
       subscriptionId: undefined,
@@ -712,20 +735,21 @@ export class EnvelopeReader {
       // The message of every streamed envelope: built in one go (same keys, same order as below).
       const responseClass = d.responseClass;
       const responseCode = d.responseCode ?? (responseClass === 'Success' ? 'NoError' : '');
-      this.messages.push(
+      this.messages = appended(
+        this.messages,
         d.connectionStatus === undefined
           ? {
               kind: 'GetStreamingEvents',
               responseClass,
               responseCode,
-              notifications: d.notifications,
+              notifications: d.notifications ?? [],
               errorSubscriptionIds: d.errorSubscriptionIds,
             }
           : {
               kind: 'GetStreamingEvents',
               responseClass,
               responseCode,
-              notifications: d.notifications,
+              notifications: d.notifications ?? [],
               errorSubscriptionIds: d.errorSubscriptionIds,
               connectionStatus: d.connectionStatus,
             },
@@ -754,13 +778,13 @@ export class EnvelopeReader {
             ? {
                 kind: 'GetStreamingEvents',
                 ...base,
-                notifications: d.notifications,
+                notifications: d.notifications ?? [],
                 errorSubscriptionIds: d.errorSubscriptionIds,
               }
             : {
                 kind: 'GetStreamingEvents',
                 ...base,
-                notifications: d.notifications,
+                notifications: d.notifications ?? [],
                 errorSubscriptionIds: d.errorSubscriptionIds,
                 connectionStatus: d.connectionStatus,
               };
@@ -778,7 +802,7 @@ export class EnvelopeReader {
       case K_GET_EVENTS:
       case K_SEND_NOTIFICATION: {
         const kind = d.kind === K_GET_EVENTS ? ('GetEvents' as const) : ('SendNotification' as const);
-        const n = d.notifications[0];
+        const n = d.notifications?.[0];
         message = n === undefined ? { kind, ...base } : { kind, ...base, notification: n };
         break;
       }
@@ -800,7 +824,7 @@ export class EnvelopeReader {
       default:
         message = { kind: 'Other', ...base, elementName: d.elementName };
     }
-    this.messages.push(message);
+    this.messages = appended(this.messages, message);
   }
 
   // --- notifications and events ---------------------------------------------------------------
@@ -809,7 +833,7 @@ export class EnvelopeReader {
     this.nSubscriptionId = undefined;
     this.nPreviousWatermark = undefined;
     this.nMoreEvents = false;
-    this.nEvents = [];
+    this.nEvents = undefined;
     return F_NOTIFICATION;
   }
 
@@ -845,15 +869,16 @@ export class EnvelopeReader {
     if (subscriptionId === undefined) throw new EwsParseError('A Notification has no SubscriptionId');
     const n: PushNotification =
       this.nPreviousWatermark === undefined
-        ? { subscriptionId, moreEvents: this.nMoreEvents, events: this.nEvents }
+        ? { subscriptionId, moreEvents: this.nMoreEvents, events: this.nEvents ?? [] }
         : {
             subscriptionId,
             previousWatermark: this.nPreviousWatermark,
             moreEvents: this.nMoreEvents,
-            events: this.nEvents,
+            events: this.nEvents ?? [],
           };
-    this.nEvents = [];
-    this.msg?.notifications.push(n);
+    this.nEvents = undefined;
+    const msg = this.msg;
+    if (msg !== undefined) msg.notifications = appended(msg.notifications, n);
   }
 
   private openEventChild(local: string, tag: StartTag): number {
@@ -917,7 +942,7 @@ export class EnvelopeReader {
             unreadCount === undefined ? { type, timeStamp, parentFolderId, folderId } : { type, timeStamp, parentFolderId, folderId, unreadCount }
           ) as NotificationEvent;
         }
-        this.nEvents.push(event);
+        this.nEvents = appended(this.nEvents, event);
         return;
       }
       const itemId = this.eItemId;
@@ -925,7 +950,7 @@ export class EnvelopeReader {
       const oldParentFolderId = this.eOldParentFolderId;
       if (this.eWatermark === undefined && itemId !== undefined && oldItemId !== undefined && this.eOldFolderId === undefined && oldParentFolderId !== undefined) {
         // An item moved or copied (type is Moved or Copied here), likewise in one go.
-        this.nEvents.push({ type, timeStamp, parentFolderId, itemId, oldItemId, oldParentFolderId } as NotificationEvent);
+        this.nEvents = appended(this.nEvents, { type, timeStamp, parentFolderId, itemId, oldItemId, oldParentFolderId } as NotificationEvent);
         return;
       }
       const e: {
@@ -953,7 +978,7 @@ export class EnvelopeReader {
       }
       event = e as NotificationEvent;
     }
-    this.nEvents.push(event);
+    this.nEvents = appended(this.nEvents, event);
   }
 
   private endChange(): void {

@@ -20,6 +20,8 @@
  * @packageDocumentation
  */
 
+import { stringSlots } from './filled-array.js';
+
 const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
 const XMLNS_NAMESPACE = 'http://www.w3.org/2000/xmlns/';
 
@@ -58,6 +60,9 @@ interface ElementName extends QName {
 /** Size of {@link NamespaceScopes}'s direct-mapped name table (a power of two). */
 const SLOTS = 256;
 
+/** Declarations in force at once that the undo log holds before it grows (an EWS envelope has ~10). */
+const DECLARATION_SLOTS = 32;
+
 /** Distinct element names remembered; an EWS stream uses a few dozen. */
 const MAX_CACHED_NAMES = 512;
 
@@ -77,15 +82,17 @@ export class NamespaceScopes {
   // prefix and what it was bound to before. Entries from `undoCount` on are stale: counters
   // instead of truncating the arrays, which V8 does not do cheaply (every envelope of a stream
   // declares its namespaces again).
-  private readonly undoDepth: number[] = [];
-  private readonly undoPrefix: string[] = [];
-  private readonly undoUri: (string | undefined)[] = [];
+  // Made with room for the declarations of an EWS envelope, and with their elements kinds, so the
+  // parser's optimized code never sees them change map or grow (see stringSlots).
+  private undoDepth = new Int32Array(DECLARATION_SLOTS);
+  private readonly undoPrefix: string[] = stringSlots(DECLARATION_SLOTS);
+  private readonly undoUri: (string | undefined)[] = stringSlots(DECLARATION_SLOTS);
   private undoCount = 0;
 
   // The start tag being read: its declarations (the first `declCount`) and its prefixed
   // (non-`xmlns`) attributes.
-  private readonly declPrefix: string[] = [];
-  private readonly declUri: string[] = [];
+  private readonly declPrefix: string[] = stringSlots(DECLARATION_SLOTS);
+  private readonly declUri: string[] = stringSlots(DECLARATION_SLOTS);
   private declCount = 0;
   private readonly prefixedNames: string[] = [];
 
@@ -241,6 +248,7 @@ export class NamespaceScopes {
     for (let i = 0; i < count; i++) {
       const prefix = this.declPrefix[i] as string;
       const n = this.undoCount++;
+      if (n === this.undoDepth.length) this.growUndoLog();
       this.undoDepth[n] = depth;
       this.undoPrefix[n] = prefix;
       this.undoUri[n] = this.bindings.get(prefix);
@@ -248,6 +256,13 @@ export class NamespaceScopes {
     }
     this.declCount = 0;
     this.version++;
+  }
+
+  /** Twice the room for depths (the string arrays grow by themselves). */
+  private growUndoLog(): void {
+    const depths = new Int32Array(this.undoDepth.length * 2);
+    depths.set(this.undoDepth);
+    this.undoDepth = depths;
   }
 
   /** Unprefixed attributes are in no namespace (never the default one), so only these can clash. */

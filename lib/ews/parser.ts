@@ -34,6 +34,7 @@ import {
   EwsXmlForbiddenError,
 } from '../errors.js';
 import { EnvelopeReader, StartTag, internName } from './envelope-reader.js';
+import { stringSlots } from './filled-array.js';
 import type { EwsEnvelope } from './messages.js';
 import { NamespaceScopes } from './namespaces.js';
 
@@ -214,7 +215,13 @@ export class EnvelopeParser {
   private sniffed = '';
   private head = '';
   private sawEnvelope = false;
-  private out: EwsEnvelope[] = [];
+  /**
+   * The envelopes completed since the last `write()`/`end()` returned; none yet: `undefined`. Made
+   * as `[envelope]` by the first one, never as `[]` and pushed to: an empty literal starts with
+   * small-integer elements and changes its map at the first push, and the optimized code that
+   * pushes then meets either map, which made V8 throw that code away mid-stream (cold passes).
+   */
+  private out: EwsEnvelope[] | undefined;
   private failure: Error | undefined;
   private ended = false;
 
@@ -241,7 +248,10 @@ export class EnvelopeParser {
   private pendingAscii = true; // `pending` is all ASCII
   private pendingText = ''; // character data read but not yet ended by a `<`
   private pendingLength = 0; // length of `pending` at the start of `current`
-  private readonly openNames: string[] = []; // names of the open elements
+  // Names of the open elements: the first `openCount`. Made holding strings, with room for an EWS
+  // envelope's depth, so the scanner never meets it in another map (see stringSlots).
+  private readonly openNames: string[] = stringSlots(32);
+  private openCount = 0;
   /** The start tag being handed to the reader (one object for all: the reader does not keep it). */
   private readonly tag = new StartTag();
   private fastIndex = 0; // index in `current` just after the `>` being handled
@@ -259,7 +269,8 @@ export class EnvelopeParser {
   private replayLineStart = 0;
   // The texts given to the fast path since the end of the last envelope, from `replayFrom` in the
   // first one: what saxes must read again if the fast path gives up.
-  private replayPieces: string[] = [];
+  // (Never an empty array literal: see `out`. `['']` from `replayFrom` 0 replays nothing.)
+  private replayPieces: string[] = [''];
   private replayFrom = 0;
   private replayChars = 0; // characters given to the fast path before the replay
   private replaySkippedBytes = 0; // bytes of XML declarations taken out since the replay start
@@ -312,9 +323,7 @@ export class EnvelopeParser {
     } catch (err) {
       this.recordFailure(err, true);
     }
-    const out = this.out;
-    this.out = [];
-    return out;
+    return this.takeOut();
   }
 
   /**
@@ -323,12 +332,17 @@ export class EnvelopeParser {
    * UTF-8 and several times cheaper to make (one SIMD check, one copy, no transcoding).
    */
   private decode(chunk: Uint8Array): string {
-    if (this.decoderClean && isAscii(chunk)) {
+    const ascii = isAscii(chunk);
+    if (ascii && this.decoderClean) {
       this.textIsAscii = true;
       return (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)).toString('latin1');
     }
-    this.textIsAscii = false;
     const text = this.decoder.decode(chunk, { stream: true });
+    // An ASCII chunk decodes to itself unless the decoder held a partial character, which then
+    // comes out as U+FFFD (one character more). Known here, every parser's first chunk (which
+    // the decoder reads, for a byte-order mark) needs no UTF-8 count, whose code would otherwise
+    // run only then, before V8 collects type feedback, and later throw away the optimized code.
+    this.textIsAscii = ascii && text.length === chunk.byteLength;
     // An ASCII byte ends any partial sequence (completed or replaced by U+FFFD), and the first
     // byte decoded ends the decoder's byte-order-mark handling.
     if (chunk.byteLength > 0) this.decoderClean = (chunk[chunk.byteLength - 1] as number) < 0x80;
@@ -367,15 +381,20 @@ export class EnvelopeParser {
     } catch (err) {
       this.recordFailure(err, deferError);
     }
+    return this.takeOut();
+  }
+
+  /** The envelopes completed since the last call, as a new array the caller owns. */
+  private takeOut(): EwsEnvelope[] {
     const out = this.out;
-    this.out = [];
-    return out;
+    this.out = undefined;
+    return out ?? [];
   }
 
   /** Stores a failure; throws it unless envelopes completed before it are to be returned first. */
   private recordFailure(err: unknown, deferError: boolean): void {
     this.failure = err instanceof Error ? err : new EwsParseError('Parsing failed', { cause: err });
-    if (!deferError || this.out.length === 0) throw this.failure;
+    if (!deferError || this.out === undefined || this.out.length === 0) throw this.failure;
   }
 
   private accept(text: string): void {
@@ -438,11 +457,9 @@ export class EnvelopeParser {
    * characters (a `<?xml` split across chunks), keeps this linear.
    */
   private scan(text: string): void {
-    let s = text;
-    if (this.carry.length > 0) {
-      s = this.carry + text;
-      this.carry = '';
-    }
+    // Joined whether or not there is a carry (`'' + text` is `text`), for the reason in scanFast.
+    const s = this.carry + text;
+    this.carry = '';
     let from = 0;
     while (from < s.length) {
       if (this.declaration !== undefined) {
@@ -658,19 +675,17 @@ export class EnvelopeParser {
     let i = 0;
     while (i < n) {
       const lt = s.indexOf('<', i);
+      // Text cut by a chunk edge is joined by the same code as text that is not (`'' + slice` is
+      // `slice`, no copy): a branch taken only at the odd chunk edge has no type feedback when
+      // the scanner is optimized, and taking it later threw that code away mid-stream.
       if (lt < 0) {
-        this.pendingText = this.pendingText.length === 0 ? s.slice(i) : this.pendingText + s.slice(i);
+        this.pendingText += s.slice(i);
         return n;
       }
       if (lt > i) {
-        const slice = s.slice(i, lt);
-        if (this.pendingText.length === 0) {
-          this.onFastText(slice);
-        } else {
-          const text = this.pendingText + slice;
-          this.pendingText = '';
-          this.onFastText(text);
-        }
+        const text = this.pendingText + s.slice(i, lt);
+        this.pendingText = '';
+        this.onFastText(text);
       } else if (this.pendingText.length !== 0) {
         const text = this.pendingText;
         this.pendingText = '';
@@ -681,12 +696,14 @@ export class EnvelopeParser {
       if (c === 0x2f /* / */) {
         const gt = s.indexOf('>', lt + 2);
         if (gt < 0) return lt;
-        const open = this.openNames;
-        const name = open[open.length - 1];
+        const depth = this.openCount;
+        const name = depth === 0 ? undefined : this.openNames[depth - 1];
         let end = gt;
         while (end > lt + 2 && s.charCodeAt(end - 1) === 0x20) end--;
         if (name === undefined || end - lt - 2 !== name.length || !s.startsWith(name, lt + 2)) throw FAST_BAIL;
-        open.pop();
+        // (Cleared: a name sliced from a chunk would keep the chunk alive.)
+        this.openNames[depth - 1] = '';
+        this.openCount = depth - 1;
         i = gt + 1;
         this.fastIndex = i;
         this.onCloseTag();
@@ -793,7 +810,7 @@ export class EnvelopeParser {
       this.fastIndex = j;
       this.onCloseTag();
     } else {
-      this.openNames.push(name);
+      this.openNames[this.openCount++] = name;
     }
     return j;
   }
@@ -807,10 +824,11 @@ export class EnvelopeParser {
     const pieces = this.replayPieces;
     let replay = pieces.length === 0 ? '' : (pieces[0] as string).slice(this.replayFrom);
     for (let k = 1; k < pieces.length; k++) replay += pieces[k] as string;
-    this.replayPieces = [];
+    this.replayPieces = [''];
     this.pending = '';
     this.pendingText = '';
-    this.openNames.length = 0;
+    this.openNames.fill('');
+    this.openCount = 0;
     this.current = '';
     this.reader.reset();
     this.scopes.reset();
@@ -901,18 +919,20 @@ export class EnvelopeParser {
     scopes.open(tag.name);
     const { uri, local } = scopes;
     if (this.reader.depth === 0) {
-      if (!this.sawEnvelope && local.toLowerCase() === 'html') throw NOT_XML_SIGNAL;
+      // (Only a 4-character name lowercases to `html`.) The length first: V8 collects no type
+      // feedback for a parser's first envelope (its code has not run enough yet), so code run
+      // only then would, in the next parser, throw away the optimized code of the whole scanner.
+      if (local.length === 4 && !this.sawEnvelope && local.toLowerCase() === 'html') throw NOT_XML_SIGNAL;
       if (local !== 'Envelope' || uri !== SOAP_NS) {
         throw new EwsParseError(
           `Expected a SOAP 1.1 Envelope (${SOAP_NS}) but found <${tag.name}>` +
             (uri === '' ? ' without a namespace' : ` in namespace ${uri}`),
         );
       }
-      if (!this.sawEnvelope) {
-        this.sawEnvelope = true;
-        // A slice of the first chunk, which it would keep alive as long as the connection lasts.
-        this.head = '';
-      }
+      // At every envelope rather than the first only, for the same reason. (`head` is a slice of
+      // the first chunk, which it would keep alive as long as the connection lasts.)
+      this.sawEnvelope = true;
+      this.head = '';
     }
     this.reader.openTag(uri, local, tag);
   }
@@ -938,7 +958,8 @@ export class EnvelopeParser {
     }
     if (end - this.unitStartBytes > this.maxBytes) throw new EwsEnvelopeTooLargeError(this.maxBytes);
     this.unitStartBytes = end;
-    this.out.push(envelope);
+    if (this.out === undefined) this.out = [envelope];
+    else this.out.push(envelope);
   }
 
   private onDoctype(doctype: string): void {
@@ -954,7 +975,7 @@ export class EnvelopeParser {
     // saxes calls the close-tag handler before it notices that the end tag's name does not
     // match, so an envelope "closed" by a wrong end tag must not be handed out.
     if (this.lastEmitPosition === this.sax.position) {
-      this.out.pop();
+      this.out?.pop();
       this.lastEmitPosition = -1;
     }
     if (message.endsWith(DOCTYPE_MISPLACED)) {
