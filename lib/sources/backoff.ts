@@ -77,12 +77,17 @@ export type FailurePlan =
   /** Retry with exponential back-off. */
   | { readonly kind: 'retry'; readonly reason: DisconnectReason };
 
+/** Whether a streaming connection open for `livedMs` lived long enough to count as healthy (`minConnectionLifetimeMs`). */
+export function livedLongEnough(livedMs: number, retry: ResolvedRetryOptions): boolean {
+  return livedMs >= retry.minConnectionLifetimeMs;
+}
+
 /**
- * Whether a streaming connection that was open for `livedMs` lived long enough to count as healthy
- * (`minConnectionLifetimeMs`); when not, the error its end counts as, so the back-off grows.
+ * When a streaming connection that was open for `livedMs` did not live long enough
+ * ({@link livedLongEnough}), the error its end counts as, so the back-off grows.
  */
 export function shortLivedConnection(livedMs: number, retry: ResolvedRetryOptions): EwsConnectionError | undefined {
-  if (livedMs >= retry.minConnectionLifetimeMs) return undefined;
+  if (livedLongEnough(livedMs, retry)) return undefined;
   return new EwsConnectionError(
     `The streaming connection ended after ${Math.round(livedMs)} ms, sooner than retry.minConnectionLifetimeMs (${retry.minConnectionLifetimeMs} ms): ` +
       'a proxy or load balancer may be ending it; backing off',

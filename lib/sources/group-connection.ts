@@ -22,7 +22,7 @@ import { SOAP_ACTIONS, buildGetStreamingEventsRequest, type ImpersonationTarget 
 import { responseMessageError } from '../ews/response-errors.js';
 import { openStream, type EwsEndpointOptions } from '../ews/transport.js';
 import type { ResolvedRetryOptions } from './backoff.js';
-import { abortableDelay, planFor, retryingSignal, shortLivedConnection, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
+import { abortableDelay, livedLongEnough, planFor, retryingSignal, shortLivedConnection, withRetry, type FailurePlan, type RetryNotice } from './backoff.js';
 import type { GroupMember, StreamRef } from './group-member.js';
 import type { DisconnectReason } from './lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -308,10 +308,10 @@ export class GroupConnection {
   }
 
   private livedLongEnough(stream: GroupStream): boolean {
-    // shortLivedConnection's test without its error: route() asks this for every envelope, and an
-    // Error (a stack trace and a message) per envelope of a young connection was a third of the
-    // CPU of a stream of one-event envelopes.
-    return stream.opened && performance.now() - stream.openedAtMs >= this.settings.retry.minConnectionLifetimeMs;
+    // Not through shortLivedConnection: route() asks this for every envelope, and an Error (a stack
+    // trace and a message) per envelope of a young connection was a third of the CPU of a stream
+    // of one-event envelopes.
+    return stream.opened && livedLongEnough(performance.now() - stream.openedAtMs, this.settings.retry);
   }
 
   private disconnectMembers(stream: GroupStream, reason: DisconnectReason, clean: boolean, error: EwsBridgeError | undefined): void {
