@@ -14,9 +14,9 @@
  *
  * No wall-clock bound is asserted; the measured takeover times are printed.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisCheckpointStore } from '../lib/entry-redis.js';
@@ -104,8 +104,8 @@ function logLines(child: CliChild): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-async function startWorker(env: Env): Promise<Worker> {
-  const child = spawnCli(['forward', '--config', env.file], { BRIDGE_TEST_PASSWORD: PASSWORD, BRIDGE_TEST_REDIS_URL: env.redisServer.url });
+async function startWorker(env: Env, file = env.file): Promise<Worker> {
+  const child = spawnCli(['forward', '--config', file], { BRIDGE_TEST_PASSWORD: PASSWORD, BRIDGE_TEST_REDIS_URL: env.redisServer.url });
   const seenAt = new Map<string, number>();
   const stamp = (): void => {
     for (const line of logLines(child)) {
@@ -452,6 +452,52 @@ describe.skipIf(missing !== undefined)('ews-push-bridge forward with a coordinat
     console.log(`Redis outages: ${sent.length} events, ${result.duplicates} duplicates`);
     a.child.process.kill('SIGTERM');
     expect(await a.child.exited(60_000)).toBe(0);
+  });
+
+  it('a rolling change of the mailbox list: the added mailbox starts with the first new process, the removed one is retired once the last old one stops, nothing lost, no refused grant', async () => {
+    const env = await setUp();
+    const removed = MAILBOXES[5]!;
+    const added = 'room6@contoso.com';
+    const kept = MAILBOXES.slice(0, 5);
+    const next = [...kept, added];
+    const nextFile = join(dirname(env.file), 'bridge-next.json');
+    writeFileSync(nextFile, JSON.stringify({ ...(JSON.parse(readFileSync(env.file, 'utf8')) as Record<string, unknown>), mailboxes: next }));
+    const old1 = await startWorker(env);
+    const old2 = await startWorker(env);
+    await until(() => old1.held().size + old2.held().size === MAILBOXES.length, 'the old list held', SCRAPE_POLL);
+    const sent: string[] = [];
+    const round = (mailboxes: readonly string[]): void => {
+      for (const mailbox of mailboxes) sent.push(env.sim.deliver(mailbox, { type: 'NewMail' }).watermark!);
+    };
+    await until(() => allStarted(env), 'every old mailbox checkpointed', SCRAPE_POLL);
+
+    // One old process at a time is replaced by a new one.
+    old1.child.process.kill('SIGTERM');
+    expect(await old1.child.exited(60_000)).toBe(0);
+    const new1 = await startWorker(env, nextFile);
+    await until(() => new1.held().has(added), 'the added mailbox taken by the first new process', SCRAPE_POLL);
+    round(kept);
+    old2.child.process.kill('SIGTERM');
+    expect(await old2.child.exited(60_000)).toBe(0);
+    round(kept);
+    const new2 = await startWorker(env, nextFile);
+    await until(() => new1.held().size + new2.held().size === next.length && new2.held().size > 0, 'the new list held by the new processes', SCRAPE_POLL);
+    round(next);
+    await until(() => summarize(sent, receivedWatermarks(env.listener)).lost.length === 0, 'every event at the listener', SCRAPE_POLL);
+    const result = summarize(sent, receivedWatermarks(env.listener));
+    expect(result.lost).toEqual([]);
+    expect(result.invented).toEqual([]);
+
+    // The removed mailbox is nobody's: out of the shared set, never granted to a new process.
+    expect(await env.redis.sismember(`${env.prefix}:all`, removed)).toBe(0);
+    expect(await env.redis.hexists(`${env.prefix}:owner`, removed)).toBe(0);
+    for (const w of [new1, new2]) {
+      expect(w.grants().map((g) => g.mailbox)).not.toContain(removed);
+      expect(logLines(w.child).filter((l) => String(l['message']).includes('does not list'))).toEqual([]);
+    }
+    console.log(`rolling change: ${sent.length} events, ${result.duplicates} duplicates; new processes hold ${new1.held().size} + ${new2.held().size}`);
+    for (const w of [new1, new2]) w.child.process.kill('SIGTERM');
+    for (const w of [new1, new2]) expect(await w.child.exited(60_000)).toBe(0);
   });
 
   it('exits 4 naming the coordinator when Redis is down at start, 2 for a --coordinator that is not a Redis URL, 3 when Redis refuses the password', async () => {
