@@ -82,50 +82,51 @@ async function checksOn(redis: RedisConnection, coordinator: CoordinatorConfig, 
   const version = /^redis_version:(\S+)/m.exec(info)?.[1];
   const major = version === undefined ? undefined : Number.parseInt(version, 10);
   const where = `${coordinator.urlField}, prefix ${coordinator.prefix}`;
-  const checks: DoctorCheck[] = [];
   if (major !== undefined && major < MIN_REDIS_MAJOR) {
     return [
       { ...REDIS, status: 'fail', detail: `Redis ${version} answers (${where})`, fix: `the coordinator needs Redis ${MIN_REDIS_MAJOR} or later` },
       { ...LEASES, status: 'skip', detail: 'Redis too old' },
     ];
   }
-  checks.push({ ...REDIS, status: 'pass', detail: `${version === undefined ? 'Redis' : `Redis ${version}`} answers (${where})` });
+  return [
+    { ...REDIS, status: 'pass', detail: `${version === undefined ? 'Redis' : `Redis ${version}`} answers (${where})` },
+    await leaseGroupCheck(redis, coordinator.prefix, options.mailboxes),
+  ];
+}
 
+/** The lease group as this configuration sees it: script rights, live workers, whether their lists match. */
+async function leaseGroupCheck(redis: RedisConnection, prefix: string, mailboxes: readonly string[]): Promise<DoctorCheck> {
   let reply: unknown;
   try {
-    reply = await redis.eval(INSPECT, 0, coordinator.prefix);
+    reply = await redis.eval(INSPECT, 0, prefix);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    checks.push({
+    return {
       ...LEASES,
       status: 'fail',
       detail: `cannot run the coordinator's scripts: ${message}`,
       fix: redisRefused(message)
-        ? `allow this Redis user to run scripts on the coordinator's keys: ACL SETUSER <user> +@scripting ~${coordinator.prefix}:*`
+        ? `allow this Redis user to run scripts on the coordinator's keys: ACL SETUSER <user> +@scripting ~${prefix}:*`
         : 'check that this Redis runs Lua scripts (EVAL, EVALSHA)',
-    });
-    return checks;
+    };
   }
   const [live, shared] = Array.isArray(reply) ? (reply as [unknown, unknown]) : [0, []];
   const workers = Number(live);
   const inRedis = new Set(Array.isArray(shared) ? shared.map(String) : []);
-  const here = new Set(options.mailboxes);
+  const here = new Set(mailboxes);
   const onlyHere = [...here].filter((m) => !inRedis.has(m));
   const onlyThere = [...inRedis].filter((m) => !here.has(m));
+  if (workers === 0) return { ...LEASES, status: 'pass', detail: `no live worker yet (this configuration lists ${here.size})` };
   const group = `${workers} live worker${workers === 1 ? '' : 's'}, ${inRedis.size} mailbox${inRedis.size === 1 ? '' : 'es'} shared; this configuration lists ${here.size}`;
-  if (workers === 0 || (onlyHere.length === 0 && onlyThere.length === 0)) {
-    checks.push({ ...LEASES, status: 'pass', detail: workers === 0 ? `no live worker yet (this configuration lists ${here.size})` : group });
-    return checks;
-  }
+  if (onlyHere.length === 0 && onlyThere.length === 0) return { ...LEASES, status: 'pass', detail: group };
   const differences = [
     ...(onlyHere.length > 0 ? [`not listed by any live worker: ${some(onlyHere)}`] : []),
     ...(onlyThere.length > 0 ? [`listed by a live worker but not here: ${some(onlyThere)}`] : []),
   ];
-  checks.push({
+  return {
     ...LEASES,
     status: 'warn',
     detail: `${group}; ${differences.join('; ')}`,
     fix: 'expected during a rolling change of the mailbox list (docs/coordination.md); otherwise give every process the same mailboxes, or another coordinator.prefix',
-  });
-  return checks;
+  };
 }

@@ -135,6 +135,39 @@ describe.skipIf(missing !== undefined)('doctor with a coordinator', () => {
     expect(byId(report)['redis']!.detail).toMatch(/ioredis/);
   });
 
+  it('a Redis older than 5 fails with the version it found, and the group check is skipped', async () => {
+    // A stand-in ioredis that answers INFO as Redis 4 would (no such server is installed here).
+    class OldRedis {
+      readonly status = 'ready';
+      connect(): Promise<void> {
+        return Promise.resolve();
+      }
+      info(): Promise<string> {
+        return Promise.resolve('# Server\r\nredis_version:4.0.9\r\nredis_mode:standalone\r\n');
+      }
+      eval(): Promise<unknown> {
+        return Promise.reject(new Error('not expected: the group check must be skipped'));
+      }
+      evalsha(): Promise<unknown> {
+        return this.eval();
+      }
+      on(): this {
+        return this;
+      }
+      off(): this {
+        return this;
+      }
+      quit(): Promise<string> {
+        return Promise.resolve('OK');
+      }
+      disconnect(): void {}
+    }
+    const { report, exitCode } = await doctor(redis.url, `d${++prefixes}`, { importRedis: () => Promise.resolve({ Redis: OldRedis }) });
+    expect(byId(report)['redis']).toMatchObject({ status: 'fail', detail: `Redis 4.0.9 answers (coordinator.urlEnv, prefix d${prefixes})`, fix: 'the coordinator needs Redis 5 or later' });
+    expect(byId(report)['leases']).toMatchObject({ status: 'skip', detail: 'Redis too old' });
+    expect(exitCode).toBe(1);
+  });
+
   it('through the command line: doctor --coordinator URL --json', async () => {
     const file = join(dir, 'cli.json');
     writeFileSync(file, JSON.stringify(rawConfig(undefined)));
