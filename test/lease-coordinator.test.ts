@@ -243,6 +243,31 @@ describe.skipIf(missing !== undefined)('RedisLeaseCoordinator', () => {
     expect(ledger.violations).toEqual([]);
   });
 
+  it('with lists that differ, a newcomer takes its share from a busy worker that holds what it lists when the busiest holds nothing it does', async () => {
+    const prefix = `p${++prefixes}`;
+    const ledger = new Ledger();
+    const all = mailboxes(10);
+    const onlyA = all.slice(0, 6);
+    const shared = all.slice(6);
+    // a serves six mailboxes nobody else lists; b the other four, which c will list too.
+    const a = worker('a', ledger, { resources: onlyA, prefix });
+    const b = worker('b', ledger, { resources: shared, prefix });
+    await Promise.all([a.start(), b.start()]);
+    await waitFor(() => a.leases().length === 6 && b.leases().length === 4, () => [a, b].map((w) => w.stats()));
+    // c joins: a is the busiest (6) but holds nothing c lists; b (4) does. Three live workers share
+    // ten: the floor is 3, so b hands over one (before this change c asked only a and stayed at 0).
+    const c = worker('c', ledger, { resources: shared, prefix });
+    await c.start();
+    await waitFor(() => c.leases().length === 1 && b.leases().length === 3, () => [a, b, c].map((w) => w.stats()));
+    // Settled: five more renewals of c move nothing (b is at the floor).
+    const ticks = c.stats().ticks;
+    await waitFor(() => c.stats().ticks >= ticks + 5);
+    expect([a, b, c].map((w) => w.leases().length)).toEqual([6, 3, 1]);
+    for (const lease of c.leases()) expect(shared).toContain(lease.resource);
+    expect(ledger.lost.filter((l) => l.reason === 'rebalance').map((l) => l.worker)).toEqual(['b']);
+    expect(ledger.violations).toEqual([]);
+  });
+
   it('retires a resource no live worker lists any more (a mailbox removed from every configuration), after a close and after a crash', async () => {
     const prefix = `p${++prefixes}`;
     const ledger = new Ledger();

@@ -152,8 +152,9 @@ class CommandTimeout extends Error {}
  *   so two live workers never consume one resource at once, even when Redis is unreachable. During
  *   a shorter outage it keeps delivering what it owns and claims nothing.
  * - Balance: each renewal claims free resources up to ceil(total / live workers) and, when none are
- *   free, asks the most loaded worker to hand over up to `maxStealsPerCycle` (never taking the asker past its share nor the owner below the floor).
- *   difference). The owner stops consuming them (`onLost(lease, 'rebalance')`), then releases them
+ *   free, asks the busiest worker that holds something it lists (of the three busiest) to hand over
+ *   up to `maxStealsPerCycle` (never taking the asker past its share nor the owner below the
+ *   floor). The owner stops consuming them (`onLost(lease, 'rebalance')`), then releases them
  *   to the asker: a move costs no duplicate deliveries. All decisions are made inside one atomic
  *   Lua script, so workers started together never over-claim.
  * - `close()` stops, runs `onLost(…, 'closing')` for every lease, then releases everything at

@@ -126,8 +126,9 @@ return added
  * ARGV: prefix, worker id, ttl ms, max steals per tick. One renewal-and-balance step:
  * renew the session (or return {0} when it already expired: everything may be someone else's),
  * reap dead workers, take what was handed over, claim free resources up to the fair share
- * (floor(total / live workers), +1 for the first total mod n workers), and when nothing is free ask the most loaded worker to hand over a
- * few (never taking the asker past its share nor the owner below the floor). Returns {1, {resource, token, ...granted}, {release requests}, owned count, live workers,
+ * (floor(total / live workers), +1 for the first total mod n workers), and when nothing is free ask the most loaded worker
+ * that holds something the asker lists (of the three busiest) to hand over a few (never taking the asker past its share nor the
+ * owner below the floor). Returns {1, {resource, token, ...granted}, {release requests}, owned count, live workers,
  * total resources}.
  */
 export const TICK = redisScript(`${LEASE_PRELUDE}
@@ -188,17 +189,22 @@ if redis.call('SCARD', K('free')) > 0 then
 end
 mine = redis.call('SCARD', K('owned:' .. id))
 if pending == 0 and maxSteals > 0 and redis.call('SCARD', K('free')) == 0 then
-  local victim, most = nil, mine + 1
+  -- Victims: the workers holding more than one more than this one, busiest first. With the same
+  -- list everywhere the first one serves; with lists that differ the busiest may hold nothing this
+  -- one lists, so the next ones are asked too (a few per tick: each costs a sample of its set).
+  local victims = {}
   for _, w in ipairs(live) do
     if w ~= id then
       local c = redis.call('SCARD', K('owned:' .. w)) - redis.call('SCARD', K('release:' .. w))
-      if c > most then victim, most = w, c end
+      if c > mine + 1 then victims[#victims + 1] = {w, c} end
     end
   end
-  if victim then
+  table.sort(victims, function(x, y) return x[2] > y[2] end)
+  local asked = 0
+  for i = 1, math.min(#victims, 3) do
+    local victim, most = victims[i][1], victims[i][2]
     -- The thief up to its share, the victim not below the floor.
     local k = math.min(maxSteals, share - mine, most - floor_share)
-    local asked = 0
     if k > 0 then
       for _, r in ipairs(redis.call('SRANDMEMBER', K('owned:' .. victim), k * 2 + 8)) do
         if asked >= k then break end
@@ -209,6 +215,7 @@ if pending == 0 and maxSteals > 0 and redis.call('SCARD', K('free')) == 0 then
         end
       end
     end
+    if asked > 0 then break end
   end
 end
 return {1, granted, redis.call('SMEMBERS', K('release:' .. id)), mine, #live, total}
