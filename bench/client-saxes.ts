@@ -3,7 +3,8 @@
  * into saxes configured as our parser configures it (no namespace processing: EnvelopeParser
  * resolves the few prefixes it needs itself), with handlers that only count closing event elements —
  * what any XML-parsing client pays for the same bytes on the same socket, with no dispatch at all.
- * It subscribes and opens GetStreamingEvents with minimal hand-written requests.
+ * It subscribes and opens GetStreamingEvents with minimal hand-written requests. Client (d),
+ * `consumeHttpOnly`, is the same without XML parsing.
  */
 import http from 'node:http';
 import { SaxesParser } from 'saxes';
@@ -22,8 +23,11 @@ function post(url: string, agent: http.Agent, body: string): Promise<http.Incomi
   });
 }
 
-/** Consumes one stream with bare saxes, counting events only. */
-export async function consumeSaxes(options: ConsumeOptions): Promise<ConsumeResult> {
+/**
+ * Subscribes and opens GetStreamingEvents with the minimal requests; the recorder's stop destroys
+ * the response and the agent. `undefined` when a request failed (the recorder then has the error).
+ */
+async function openStream(options: ConsumeOptions): Promise<{ recorder: Recorder; response: http.IncomingMessage | undefined }> {
   const agent = new http.Agent({ keepAlive: true });
   let response: http.IncomingMessage | undefined;
   const recorder = new Recorder(options, () => {
@@ -42,8 +46,25 @@ export async function consumeSaxes(options: ConsumeOptions): Promise<ConsumeResu
     );
   } catch (error) {
     recorder.finish('error', error);
-    return recorder.done;
+    return { recorder, response: undefined };
   }
+  response.on('end', () => recorder.finish('disconnected'));
+  response.on('error', (error) => recorder.finish('error', error));
+  return { recorder, response };
+}
+
+/** Counts what `events` says has arrived (per chunk, not per event: the floors have no per-event work). */
+function record(recorder: Recorder, events: number): void {
+  if (events > recorder.count) {
+    recorder.addCount(events - recorder.count, recorder.arrived());
+    recorder.checkComplete();
+  }
+}
+
+/** Consumes one stream with bare saxes, counting events only. */
+export async function consumeSaxes(options: ConsumeOptions): Promise<ConsumeResult> {
+  const { recorder, response } = await openStream(options);
+  if (!response) return recorder.done;
   const decoder = new TextDecoder('utf-8');
   const sax = new SaxesParser({ fragment: true });
   let events = 0;
@@ -54,13 +75,36 @@ export async function consumeSaxes(options: ConsumeOptions): Promise<ConsumeResu
   sax.on('error', (error) => recorder.finish('error', error));
   response.on('data', (chunk: Buffer) => {
     sax.write(decoder.decode(chunk, { stream: true }));
-    if (events > recorder.count) {
-      // Counted per chunk, not per event: the floor has no per-event work but the parse.
-      recorder.addCount(events - recorder.count, recorder.arrived());
-      recorder.checkComplete();
-    }
+    record(recorder, events);
   });
-  response.on('end', () => recorder.finish('disconnected'));
-  response.on('error', (error) => recorder.finish('error', error));
+  return recorder.done;
+}
+
+/** The fixture's event types (stream-fixture.ts), as closing tags. */
+const EVENT_END = /<\/t:(?:NewMail|Created|Deleted|Modified|Moved|Copied|FreeBusyChanged)Event>/g;
+
+/**
+ * Client (d), below the floor: the same requests, the body decoded to text as (c) decodes it, and
+ * event closing tags found by a regular expression — no XML parsing at all. What receiving and
+ * decoding the bytes costs in this process, cold and warm: no XML client can be faster.
+ */
+export async function consumeHttpOnly(options: ConsumeOptions): Promise<ConsumeResult> {
+  const { recorder, response } = await openStream(options);
+  if (!response) return recorder.done;
+  const decoder = new TextDecoder('utf-8');
+  let events = 0;
+  let carry = ''; // the end of the last text, where a closing tag may be cut
+  response.on('data', (chunk: Buffer) => {
+    const text = carry + decoder.decode(chunk, { stream: true });
+    EVENT_END.lastIndex = 0;
+    let last = 0;
+    while (EVENT_END.test(text)) {
+      events++;
+      last = EVENT_END.lastIndex;
+    }
+    const cut = text.lastIndexOf('<');
+    carry = cut >= last ? text.slice(cut) : '';
+    record(recorder, events);
+  });
   return recorder.done;
 }
