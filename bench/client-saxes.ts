@@ -80,7 +80,7 @@ export async function consumeSaxes(options: ConsumeOptions): Promise<ConsumeResu
   return recorder.done;
 }
 
-/** The fixture's event types (stream-fixture.ts), as closing tags. */
+/** Closing tags of EWS's event elements with the fixture's `t:` prefix (stream-fixture.ts writes four of these types). */
 const EVENT_END = /<\/t:(?:NewMail|Created|Deleted|Modified|Moved|Copied|FreeBusyChanged)Event>/g;
 
 /**

@@ -34,7 +34,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { runChild, warmThenMeasure } from './child-runner.js';
-import { CLIENTS, type ClientKind } from './clients.js';
+import { CLIENTS, HTTP_ONLY, type ClientKind } from './clients.js';
 import { RawEwsServer, holdOpen } from './raw-server.js';
 import { fixed, int, median, mib, table } from './stats.js';
 import type { ChildTask, PassReport } from './stream-child.js';
@@ -330,8 +330,7 @@ export function throughputTables(results: readonly ThroughputConfig[]): string {
     cpuRows.push([...shape, fixed(pa, 0), fixed(pb, 0), fixed(pc, 0), `${fixed(pc / pa)}×`, fixed(pac, 0), fixed(pbc, 0), fixed(pcc, 0), `${fixed(pcc / pac)}×`]);
     if (of('http').length > 0) {
       const [d, dc] = [rate('http'), coldRate('http')];
-      const [cc] = [coldRate('saxes')];
-      floorRows.push([...shape, int(d), int(dc), ratioIfComplete(d, b, bLost), ratioIfComplete(dc, bc, bLostCold), ratioIfComplete(cc, bc, bLostCold), `${fixed(a / d)}×`, `${fixed(ac / dc)}×`]);
+      floorRows.push([...shape, int(d), int(dc), ratioIfComplete(d, b, bLost), ratioIfComplete(dc, bc, bLostCold), ratioIfComplete(coldRate('saxes'), bc, bLostCold), `${fixed(a / d)}×`, `${fixed(ac / dc)}×`]);
     }
   }
   const runs = results[0] ? results[0].runs.filter((r) => r.client === 'ours').length : 0;
@@ -373,6 +372,19 @@ export function throughputTables(results: readonly ThroughputConfig[]): string {
   ].join('\n');
 }
 
+/** `--clients=ours,saxes` from the command line: streaming clients and `http` only, each named once. */
+function clientsArg(): ClientKind[] | undefined {
+  const arg = process.argv.find((a) => a.startsWith('--clients='));
+  if (arg === undefined) return undefined;
+  const known: readonly string[] = [...CLIENTS, HTTP_ONLY];
+  const value = arg.slice('--clients='.length);
+  const names = value.split(',');
+  if (names.some((name, i) => !known.includes(name) || names.indexOf(name) !== i)) {
+    throw new Error(`--clients must list some of ${known.join(', ')}, each once (got "${value}")`);
+  }
+  return names as ClientKind[];
+}
+
 /** `--name=1,2,3` from the command line. */
 export function listArg(name: string): number[] | undefined {
   const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -385,7 +397,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const chunkSizes = listArg('chunks');
   const warmups = listArg('warmups')?.[0];
   const semiSpace = listArg('semi-space')?.[0];
-  const clients = process.argv.find((a) => a.startsWith('--clients='))?.slice('--clients='.length).split(',') as ClientKind[] | undefined;
+  const clients = clientsArg();
   const results = await runThroughput({
     runs,
     ...(clients ? { clients } : {}),
